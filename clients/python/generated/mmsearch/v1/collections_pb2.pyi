@@ -1,0 +1,104 @@
+from mmsearch.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class EncoderSpec(_message.Message):
+    __slots__ = ("kind", "model")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    model: str
+    def __init__(self, kind: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
+
+class ChunkingOptions(_message.Message):
+    __slots__ = ("max_words", "overlap_words")
+    MAX_WORDS_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_WORDS_FIELD_NUMBER: _ClassVar[int]
+    max_words: int
+    overlap_words: int
+    def __init__(self, max_words: _Optional[int] = ..., overlap_words: _Optional[int] = ...) -> None: ...
+
+class IndexedField(_message.Message):
+    __slots__ = ("key", "type")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    type: _common_pb2.FieldType
+    def __init__(self, key: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.FieldType, str]] = ...) -> None: ...
+
+class CollectionConfig(_message.Message):
+    __slots__ = ("text_encoder", "page_encoder", "chunking", "indexed_fields")
+    TEXT_ENCODER_FIELD_NUMBER: _ClassVar[int]
+    PAGE_ENCODER_FIELD_NUMBER: _ClassVar[int]
+    CHUNKING_FIELD_NUMBER: _ClassVar[int]
+    INDEXED_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    text_encoder: EncoderSpec
+    page_encoder: EncoderSpec
+    chunking: ChunkingOptions
+    indexed_fields: _containers.RepeatedCompositeFieldContainer[IndexedField]
+    def __init__(self, text_encoder: _Optional[_Union[EncoderSpec, _Mapping]] = ..., page_encoder: _Optional[_Union[EncoderSpec, _Mapping]] = ..., chunking: _Optional[_Union[ChunkingOptions, _Mapping]] = ..., indexed_fields: _Optional[_Iterable[_Union[IndexedField, _Mapping]]] = ...) -> None: ...
+
+class VectorSpace(_message.Message):
+    __slots__ = ("name", "encoder", "dim", "modalities")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_FIELD_NUMBER: _ClassVar[int]
+    DIM_FIELD_NUMBER: _ClassVar[int]
+    MODALITIES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    encoder: EncoderSpec
+    dim: int
+    modalities: _containers.RepeatedScalarFieldContainer[_common_pb2.Modality]
+    def __init__(self, name: _Optional[str] = ..., encoder: _Optional[_Union[EncoderSpec, _Mapping]] = ..., dim: _Optional[int] = ..., modalities: _Optional[_Iterable[_Union[_common_pb2.Modality, str]]] = ...) -> None: ...
+
+class Collection(_message.Message):
+    __slots__ = ("name", "config", "document_count", "point_count", "spaces")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    POINT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SPACES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    config: CollectionConfig
+    document_count: int
+    point_count: int
+    spaces: _containers.RepeatedCompositeFieldContainer[VectorSpace]
+    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[CollectionConfig, _Mapping]] = ..., document_count: _Optional[int] = ..., point_count: _Optional[int] = ..., spaces: _Optional[_Iterable[_Union[VectorSpace, _Mapping]]] = ...) -> None: ...
+
+class CreateCollectionRequest(_message.Message):
+    __slots__ = ("name", "config")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    config: CollectionConfig
+    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[CollectionConfig, _Mapping]] = ...) -> None: ...
+
+class GetCollectionRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListCollectionsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListCollectionsResponse(_message.Message):
+    __slots__ = ("collections",)
+    COLLECTIONS_FIELD_NUMBER: _ClassVar[int]
+    collections: _containers.RepeatedCompositeFieldContainer[Collection]
+    def __init__(self, collections: _Optional[_Iterable[_Union[Collection, _Mapping]]] = ...) -> None: ...
+
+class DeleteCollectionRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteCollectionResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

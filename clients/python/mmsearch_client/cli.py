@@ -1,0 +1,297 @@
+"""The `mmsearch` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
+
+from .client import MODALITY_NAMES, Client, MMSearchError
+from .files import Rejected, expand, items_from_file
+
+DEFAULT_SERVER = os.environ.get("MMSEARCH_SERVER", "127.0.0.1:50051")
+_COND = re.compile(r"^([A-Za-z0-9_.\-]+)(>=|<=|>|<|=)(.*)$")
+
+
+def _scalar(text: str) -> Any:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    return text
+
+
+def parse_filters(specs: list[str]) -> dict[str, Any] | None:
+    """key=value (exact), key=a|b (any of), key>=n, key<=n, key>n, key<n (ranges)."""
+    out: dict[str, Any] = {}
+    for spec in specs or []:
+        m = _COND.match(spec)
+        if not m:
+            raise SystemExit(f"bad --filter {spec!r}: expected key=value, key=a|b, key>=n, key<=n, key>n or key<n")
+        key, op, value = m.groups()
+        if op == "=":
+            out[key] = [_scalar(v) for v in value.split("|")] if "|" in value else _scalar(value)
+        else:
+            try:
+                bound = float(value)
+            except ValueError:
+                raise SystemExit(f"bad --filter {spec!r}: {value!r} is not a number") from None
+            rng = out.setdefault(key, {})
+            rng[{">=": "gte", "<=": "lte", ">": "gt", "<": "lt"}[op]] = bound
+    return out or None
+
+
+def _ints_back(value: Any) -> Any:
+    """Struct numbers arrive as doubles; show 2020 rather than 2020.0."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _ints_back(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints_back(v) for v in value]
+    return value
+
+
+def result_dict(r: Any) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "document_id": r.document_id,
+        "page": r.page,
+        "modality": MODALITY_NAMES.get(r.modality, "unspecified"),
+        "score": round(r.score, 6),
+        "metadata": _ints_back(json_format.MessageToDict(r.metadata.fields)) if r.metadata.HasField("fields") else {},
+        "snippet": r.snippet,
+    }
+    if r.HasField("explanation"):
+        d["explanation"] = {
+            "signals": dict(r.explanation.signals),
+            "matches": [
+                {"query_token": m.query_token, "document_token": m.document_token, "similarity": round(m.similarity, 4)}
+                for m in r.explanation.matches
+            ],
+        }
+    return d
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from mmsearch.server.app import serve
+    from mmsearch.server.settings import Settings
+
+    names = Settings.model_fields
+    serve(Settings.load(**{k: v for k, v in vars(args).items() if k in names}))
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    with Client(args.server) as c:
+        try:
+            status = c.health(timeout=args.timeout)
+        except MMSearchError as exc:
+            print(f"not serving: {exc.details}", file=sys.stderr)
+            return 1
+    print(status)
+    return 0 if status == "SERVING" else 1
+
+
+def _count_items(files: list[Path]) -> int:
+    total = 0
+    for f in files:
+        if f.suffix.lower() == ".jsonl":
+            with f.open("rb") as fh:
+                total += sum(1 for line in fh if line.strip())
+        else:
+            total += 1
+    return total
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    entries = list(expand(args.paths))
+    rejected: list[Rejected] = [e for e in entries if isinstance(e, Rejected)]
+    files = [e for e in entries if isinstance(e, Path)]
+    ok = points = 0
+
+    def items() -> Iterator[Any]:
+        for f in files:
+            for item in items_from_file(f):
+                if isinstance(item, Rejected):
+                    rejected.append(item)
+                    progress.advance(task)
+                else:
+                    yield item
+
+    columns = [TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    with Client(args.server) as client, Progress(*columns, disable=args.quiet, transient=True) as progress:
+        task = progress.add_task("ingest", total=_count_items(files))
+        try:
+            for ack in client.ingest(args.collection, items()):
+                progress.advance(task)
+                if ack.ok:
+                    ok += 1
+                    points += ack.points
+                else:
+                    rejected.append(Rejected(ack.source or ack.id, f"{ack.error_code}: {ack.error}"))
+        except MMSearchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    for r in rejected:
+        print(f"rejected {r.source}: {r.reason}", file=sys.stderr)
+    print(f"ingested {ok} documents ({points} passages/pages) into {args.collection!r}; {len(rejected)} rejected")
+    return 1 if rejected else 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    if (args.query is None) == (args.queries is None):
+        raise SystemExit("give a QUERY or --queries FILE.jsonl (one of them)")
+    kwargs = dict(
+        top_k=args.top_k, filter=parse_filters(args.filter), modalities=args.modality or (),
+        score_threshold=args.threshold, explain=args.explain,
+    )
+    with Client(args.server) as c:
+        if args.queries:
+            with open(args.queries, encoding="utf-8") as fh:
+                for n, line in enumerate(fh, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        q = json.loads(line)
+                        qid, text = q["id"], q["query"]
+                    except (json.JSONDecodeError, KeyError, TypeError):
+                        print(f"{args.queries}:{n}: expected a JSON object with \"id\" and \"query\"", file=sys.stderr)
+                        return 1
+                    resp = c.search(args.collection, text, **kwargs)  # type: ignore[arg-type]
+                    print(json.dumps({"id": qid, "results": [result_dict(r) for r in resp.results]}))
+            return 0
+        resp = c.search(args.collection, args.query, **kwargs)  # type: ignore[arg-type]
+    results = [result_dict(r) for r in resp.results]
+    if args.json:
+        print(json.dumps({"query": args.query, "results": results}, indent=2))
+        return 0
+    if not results:
+        print("no results")
+    for n, r in enumerate(results, start=1):
+        where = f" p.{r['page']}" if r["page"] else ""
+        print(f"{n:>3}. {r['score']:.3f}  {r['document_id']}{where}  [{r['modality']}]")
+        print(f"     {r['snippet'][:200]}")
+        if "explanation" in r:
+            signals = ", ".join(f"{k} {v:.3f}" for k, v in sorted(r["explanation"]["signals"].items()))
+            print(f"     signals: {signals}")
+            strong = sorted(r["explanation"]["matches"], key=lambda m: -m["similarity"])[:8]
+            print("     matched: " + ", ".join(f"{m['query_token']}→{m['document_token']} ({m['similarity']:.2f})" for m in strong))
+    print(f"({resp.timings.total_ms:.1f} ms)", file=sys.stderr)
+    return 0
+
+
+def cmd_rerank(args: argparse.Namespace) -> int:
+    with Client(args.server) as c:
+        resp = c.rerank(args.query, args.documents, top_n=args.top_n)
+    results = [{"index": r.index, "relevance_score": round(r.relevance_score, 6)} for r in resp.results]
+    if args.json:
+        print(json.dumps({"results": results}))
+    else:
+        for r in results:
+            print(f"{r['relevance_score']:.3f}  [{r['index']}] {args.documents[r['index']][:100]}")
+    return 0
+
+
+def cmd_collections(args: argparse.Namespace) -> int:
+    with Client(args.server) as c:
+        cols = c.list_collections()
+    if args.json:
+        print(json.dumps([json_format.MessageToDict(col, preserving_proto_field_name=True) for col in cols], indent=2))
+        return 0
+    for col in cols:
+        spaces = ", ".join(f"{s.name}:{s.encoder.model} ({s.dim}d)" for s in col.spaces)
+        print(f"{col.name}: {col.document_count} documents, {col.point_count} points; {spaces}")
+    if not cols:
+        print("no collections")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    flt = parse_filters(args.filter)
+    if bool(args.id) == bool(flt):
+        raise SystemExit("give --id ID... or --filter k=v (one of them)")
+    with Client(args.server) as c:
+        n = c.delete(args.collection, ids=args.id or (), filter=flt)
+    print(f"deleted {n} passages/pages from {args.collection!r}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with Client(args.server) as c:
+        print(json.dumps(json_format.MessageToDict(c.info(), preserving_proto_field_name=True), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .serve_flags import add_settings_flags
+
+    p = argparse.ArgumentParser(prog="mmsearch", description="Multimodal search server and client.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def client_cmd(name: str, fn: Any, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.add_argument("--server", default=DEFAULT_SERVER, help="host:port of the server (env MMSEARCH_SERVER)")
+        sp.set_defaults(fn=fn)
+        return sp
+
+    sp = sub.add_parser("serve", help="run the server", description="Run the server. Every flag is also an MMSEARCH_* variable.")
+    add_settings_flags(sp)
+    sp.set_defaults(fn=cmd_serve)
+
+    sp = client_cmd("health", cmd_health, "exit 0 when the server is SERVING")
+    sp.add_argument("--timeout", type=float, default=5.0)
+
+    sp = client_cmd("ingest", cmd_ingest, "ingest files and folders (.txt .md .jsonl; images and PDFs)")
+    sp.add_argument("paths", nargs="+")
+    sp.add_argument("--collection", "-c", required=True)
+    sp.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    sp = client_cmd("search", cmd_search, "search a collection")
+    sp.add_argument("query", nargs="?")
+    sp.add_argument("--collection", "-c", required=True)
+    sp.add_argument("--top-k", "-k", type=int, default=10)
+    sp.add_argument("--filter", "-f", action="append", default=[], help="key=value, key=a|b, key>=n ... (repeatable)")
+    sp.add_argument("--modality", action="append", choices=["text", "page"])
+    sp.add_argument("--threshold", type=float, default=None, help="minimum score in [0, 1]")
+    sp.add_argument("--explain", action="store_true")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--queries", help='batch mode: JSONL lines {"id", "query"}; prints one JSON line per query')
+
+    sp = client_cmd("rerank", cmd_rerank, "rerank documents for a query (stateless)")
+    sp.add_argument("query")
+    sp.add_argument("documents", nargs="+")
+    sp.add_argument("--top-n", type=int, default=0)
+    sp.add_argument("--json", action="store_true")
+
+    sp = client_cmd("collections", cmd_collections, "list collections")
+    sp.add_argument("--json", action="store_true")
+
+    sp = client_cmd("delete", cmd_delete, "delete documents by id or metadata filter")
+    sp.add_argument("--collection", "-c", required=True)
+    sp.add_argument("--id", action="append", default=[])
+    sp.add_argument("--filter", "-f", action="append", default=[])
+
+    client_cmd("info", cmd_info, "server version, storage and loaded models")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except MMSearchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

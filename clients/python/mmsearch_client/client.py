@@ -1,0 +1,192 @@
+"""A typed Python client for mmsearch: deadlines on every call, retries on UNAVAILABLE for
+idempotent calls, streaming ingest with per-item acknowledgements."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from mmsearch.v1 import (
+    collections_pb2,
+    collections_pb2_grpc,
+    common_pb2,
+    embed_pb2,
+    embed_pb2_grpc,
+    ingest_pb2,
+    ingest_pb2_grpc,
+    rerank_pb2,
+    rerank_pb2_grpc,
+    search_pb2,
+    search_pb2_grpc,
+)
+
+T = TypeVar("T")
+MODALITY_NAMES = {common_pb2.MODALITY_TEXT: "text", common_pb2.MODALITY_PAGE: "page"}
+MODALITY_ENUMS = {v: k for k, v in MODALITY_NAMES.items()}
+
+
+class MMSearchError(Exception):
+    """A call failed; `code` is the gRPC status code, `details` the server's message unchanged."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(f"{code.name}: {details}")
+        self.code = code
+        self.details = details
+
+
+def filter_value(value: Any) -> common_pb2.FilterValue:
+    if isinstance(value, bool):
+        return common_pb2.FilterValue(bool_value=value)
+    if isinstance(value, int):
+        return common_pb2.FilterValue(int_value=value)
+    return common_pb2.FilterValue(string_value=str(value))
+
+
+def make_filter(conditions: Mapping[str, Any] | common_pb2.Filter | None) -> common_pb2.Filter | None:
+    """{"lang": "en"} exact; {"tag": ["a", "b"]} any of; {"year": {"gte": 2020}} range."""
+    if conditions is None or isinstance(conditions, common_pb2.Filter):
+        return conditions
+    f = common_pb2.Filter()
+    for key, value in conditions.items():
+        c = f.must.add(key=key)
+        if isinstance(value, dict):
+            c.range.CopyFrom(common_pb2.Range(**value))
+        elif isinstance(value, list | tuple | set):
+            c.any_of.values.extend(filter_value(v) for v in value)
+        else:
+            c.match.CopyFrom(filter_value(value))
+    return f
+
+
+class Client:
+    def __init__(self, address: str = "127.0.0.1:50051", timeout: float = 60.0, retries: int = 3) -> None:
+        self.address = address
+        self.timeout = timeout
+        self.retries = retries
+        limit = 256 * 1024 * 1024
+        self.channel = grpc.insecure_channel(
+            address, options=[("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)]
+        )
+        self.collections = collections_pb2_grpc.CollectionServiceStub(self.channel)
+        self.ingest_stub = ingest_pb2_grpc.IngestServiceStub(self.channel)
+        self.search_stub = search_pb2_grpc.SearchServiceStub(self.channel)
+        self.rerank_stub = rerank_pb2_grpc.RerankServiceStub(self.channel)
+        self.embed_stub = embed_pb2_grpc.EmbedServiceStub(self.channel)
+        self.info_stub = embed_pb2_grpc.InfoServiceStub(self.channel)
+        self.health_stub = health_pb2_grpc.HealthStub(self.channel)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def _call(self, fn: Callable[..., T], request: Any, *, retry: bool = True, timeout: float | None = None) -> T:
+        attempts = self.retries + 1 if retry else 1
+        for attempt in range(attempts):
+            try:
+                return fn(request, timeout=timeout or self.timeout)
+            except grpc.RpcError as exc:
+                code = exc.code()
+                if code == grpc.StatusCode.UNAVAILABLE and attempt + 1 < attempts:
+                    time.sleep(min(2.0, 0.2 * 2**attempt))
+                    continue
+                details = exc.details() or ""
+                if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    details = f"cannot reach mmsearch at {self.address}: {details}"
+                raise MMSearchError(code, details) from None
+        raise AssertionError("unreachable")
+
+    # -- health and info
+    def health(self, timeout: float = 5.0) -> str:
+        r = self._call(self.health_stub.Check, health_pb2.HealthCheckRequest(), retry=False, timeout=timeout)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(r.status)
+
+    def info(self) -> embed_pb2.GetInfoResponse:
+        return self._call(self.info_stub.GetInfo, embed_pb2.GetInfoRequest())
+
+    # -- collections
+    def create_collection(
+        self, name: str, *, text_model: str = "", text_encoder: str = "", indexed_fields: Mapping[str, str] | None = None,
+        max_words: int = 0, overlap_words: int = 0,
+    ) -> collections_pb2.Collection:
+        types = {"keyword": 1, "integer": 2, "float": 3, "bool": 4}
+        config = collections_pb2.CollectionConfig(
+            text_encoder=collections_pb2.EncoderSpec(kind=text_encoder, model=text_model),
+            chunking=collections_pb2.ChunkingOptions(max_words=max_words, overlap_words=overlap_words),
+            indexed_fields=[
+                collections_pb2.IndexedField(key=k, type=types.get(v, 0)) for k, v in (indexed_fields or {}).items()
+            ],
+        )
+        req = collections_pb2.CreateCollectionRequest(name=name, config=config)
+        return self._call(self.collections.CreateCollection, req, retry=False)
+
+    def get_collection(self, name: str) -> collections_pb2.Collection:
+        return self._call(self.collections.GetCollection, collections_pb2.GetCollectionRequest(name=name))
+
+    def list_collections(self) -> list[collections_pb2.Collection]:
+        return list(self._call(self.collections.ListCollections, collections_pb2.ListCollectionsRequest()).collections)
+
+    def delete_collection(self, name: str) -> None:
+        self._call(self.collections.DeleteCollection, collections_pb2.DeleteCollectionRequest(name=name))
+
+    # -- documents
+    def ingest(
+        self, collection: str, items: Iterable[ingest_pb2.IngestItem], *, create: bool = True, timeout: float | None = None
+    ) -> Iterator[ingest_pb2.IngestAck]:
+        """Streams items; yields one acknowledgement per item, in order. Not retried (the stream
+        is not replayable); re-running an ingest is safe because ids replace."""
+        requests = (ingest_pb2.IngestRequest(collection=collection, item=i, create_collection=create) for i in items)
+        try:
+            yield from self.ingest_stub.Ingest(requests, timeout=timeout)
+        except grpc.RpcError as exc:
+            raise MMSearchError(exc.code(), exc.details() or "") from None
+
+    def delete(
+        self, collection: str, *, ids: Sequence[str] = (), filter: Mapping[str, Any] | common_pb2.Filter | None = None
+    ) -> int:
+        req = ingest_pb2.DeleteRequest(collection=collection, ids=list(ids), filter=make_filter(filter))
+        return self._call(self.ingest_stub.Delete, req).deleted_points
+
+    def search(
+        self, collection: str, text: str, *, top_k: int = 10, filter: Mapping[str, Any] | common_pb2.Filter | None = None,
+        modalities: Sequence[str] = (), score_threshold: float | None = None, explain: bool = False,
+        ranking: search_pb2.RankingOptions | None = None, all_passages: bool = False,
+    ) -> search_pb2.SearchResponse:
+        req = search_pb2.SearchRequest(
+            collection=collection,
+            query=search_pb2.Query(text=text),
+            top_k=top_k,
+            filter=make_filter(filter),
+            modalities=[MODALITY_ENUMS[m] for m in modalities],
+            explain=explain,
+            ranking=ranking,
+            all_passages=all_passages,
+        )
+        if score_threshold is not None:
+            req.score_threshold = score_threshold
+        return self._call(self.search_stub.Search, req)
+
+    def rerank(
+        self, query: str, documents: Sequence[str], *, top_n: int = 0, return_documents: bool = False
+    ) -> rerank_pb2.RerankResponse:
+        req = rerank_pb2.RerankRequest(
+            query=query,
+            documents=[rerank_pb2.RerankDocument(text=d) for d in documents],
+            top_n=top_n,
+            return_documents=return_documents,
+        )
+        return self._call(self.rerank_stub.Rerank, req)
+
+    def embed(self, texts: Sequence[str], *, as_query: bool = False, multi_vector: bool = False) -> embed_pb2.EmbedResponse:
+        req = embed_pb2.EmbedRequest(
+            inputs=[embed_pb2.EmbedInput(text=t) for t in texts], as_query=as_query, multi_vector=multi_vector
+        )
+        return self._call(self.embed_stub.Embed, req)

@@ -1,0 +1,48 @@
+"""A deterministic encoder without a model, so server and storage tests run in seconds.
+
+Each lower-cased word maps to a fixed pseudo-random unit vector (seeded by a hash of the word), so
+texts that share words have similar token vectors and pooled vectors: search over it behaves like
+a crude bag-of-words model, which is enough to assert rankings in tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from .base import Capability, Encoded, Encoder, normalise
+from .registry import register
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class FakeEncoder(Encoder):
+    kind = "fake"
+    capabilities = frozenset({Capability.TEXT, Capability.POOLED, Capability.MULTI_VECTOR})
+    max_tokens = 256
+
+    def __init__(self, model: str = "fake-32", dim: int = 32) -> None:
+        self.model = model
+        self.dim = dim
+
+    def _word_vector(self, word: str) -> np.ndarray:
+        seed = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+        return np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
+
+    def encode_texts(self, texts: Sequence[str], *, as_query: bool) -> list[Encoded]:
+        out = []
+        for text in texts:
+            words = [w.lower() for w in _WORD.findall(text)][: self.max_tokens] or ["<empty>"]
+            tokens = normalise(np.stack([self._word_vector(w) for w in words]))
+            out.append(Encoded(pooled=normalise(tokens.mean(axis=0)), tokens=tokens, token_strings=words))
+        return out
+
+
+@register("fake")
+def _create(model: str, device: str) -> Encoder:
+    # "fake" or "fake-<dim>"
+    dim = int(model.rsplit("-", 1)[1]) if model.startswith("fake-") else 32
+    return FakeEncoder(model or "fake-32", dim)

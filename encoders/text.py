@@ -1,0 +1,74 @@
+"""Text bi-encoder through sentence-transformers (default: all-MiniLM-L6-v2, bundled)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+
+from .base import Capability, Encoded, Encoder, EncoderError, normalise
+from .models import resolve_model_dir
+from .registry import register
+
+
+def pick_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class SentenceTransformerEncoder(Encoder):
+    """Pooled vector = the model's sentence embedding; token vectors = its contextual token
+    embeddings without [CLS]/[SEP], normalised (sentence-transformers returns them raw)."""
+
+    kind = "sentence-transformers"
+    capabilities = frozenset({Capability.TEXT, Capability.POOLED, Capability.MULTI_VECTOR})
+
+    def __init__(self, model: str, device: str = "cpu") -> None:
+        from sentence_transformers import SentenceTransformer
+
+        path = resolve_model_dir(model)
+        try:
+            self._st = SentenceTransformer(str(path), device=pick_device(device), local_files_only=True)
+        except Exception as exc:
+            raise EncoderError(f"cannot load sentence-transformers model {model!r} from {path}: {exc}") from exc
+        self.model = model
+        dim = self._st.get_sentence_embedding_dimension()
+        if dim is None:
+            raise EncoderError(f"model {model!r} does not declare its embedding dimension")
+        self.dim = int(dim)
+        self.max_tokens = int(self._st.max_seq_length)
+        self._tokenizer = self._st.tokenizer
+        self._special = set(self._tokenizer.all_special_ids)
+        # Tokenizers' Rust objects are not safe to share across threads mid-call.
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        with self._lock:
+            return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def encode_texts(self, texts: Sequence[str], *, as_query: bool) -> list[Encoded]:
+        if not texts:
+            return []
+        with self._lock:
+            outputs = self._st.encode(
+                list(texts), output_value=None, batch_size=32, convert_to_numpy=False, show_progress_bar=False
+            )
+        result = []
+        for out in outputs:
+            ids = out["input_ids"].tolist()
+            keep = [i for i, t in enumerate(ids) if t not in self._special] or list(range(len(ids)))
+            tokens = out["token_embeddings"].float().cpu().numpy()[keep]
+            pooled = out["sentence_embedding"].float().cpu().numpy()
+            strings = self._tokenizer.convert_ids_to_tokens([ids[i] for i in keep])
+            result.append(Encoded(pooled=normalise(pooled), tokens=normalise(tokens), token_strings=list(strings)))
+        return result
+
+
+@register("sentence-transformers")
+def _create(model: str, device: str) -> Encoder:
+    return SentenceTransformerEncoder(model or "all-MiniLM-L6-v2", device)
+
+

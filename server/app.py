@@ -1,0 +1,129 @@
+"""Wiring: settings -> store, encoders, services -> a started gRPC server."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from mmsearch.encoders.registry import EncoderPool
+from mmsearch.v1 import (
+    collections_pb2,
+    collections_pb2_grpc,
+    embed_pb2,
+    embed_pb2_grpc,
+    ingest_pb2,
+    ingest_pb2_grpc,
+    rerank_pb2,
+    rerank_pb2_grpc,
+    search_pb2,
+    search_pb2_grpc,
+)
+
+from .collections import Collections
+from .interceptors import ErrorInterceptor
+from .search import Searcher
+from .services.collections import CollectionServicer
+from .services.ingest import IngestServicer
+from .services.models import ModelServicer
+from .services.search import SearchServicer
+from .settings import Settings
+from .storage.base import Store
+
+log = logging.getLogger("mmsearch")
+
+SERVICE_NAMES = [
+    collections_pb2.DESCRIPTOR.services_by_name["CollectionService"].full_name,
+    ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
+    search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name,
+    rerank_pb2.DESCRIPTOR.services_by_name["RerankService"].full_name,
+    embed_pb2.DESCRIPTOR.services_by_name["EmbedService"].full_name,
+    embed_pb2.DESCRIPTOR.services_by_name["InfoService"].full_name,
+]
+
+
+def make_store(settings: Settings) -> Store:
+    if settings.storage == "remote":
+        from .storage.remote import RemoteStore
+
+        if not settings.qdrant_url:
+            raise ValueError("storage=remote needs qdrant_url (MMSEARCH_QDRANT_URL or --qdrant-url)")
+        return RemoteStore(
+            settings.qdrant_url, settings.qdrant_api_key, settings.qdrant_prefer_grpc, settings.qdrant_replication_factor
+        )
+    from .storage.edge import EdgeStore
+
+    return EdgeStore(settings.data_dir)
+
+
+@dataclass
+class App:
+    server: grpc.Server
+    port: int
+    store: Store
+    encoders: EncoderPool
+    health: health.HealthServicer
+
+    def stop(self, grace: float | None = 5.0) -> None:
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self.store.close()
+
+
+def create_server(settings: Settings, store: Store | None = None, encoders: EncoderPool | None = None) -> App:
+    """Builds and starts the server; returns it with the port it bound (settings.port 0 = any)."""
+    store = store or make_store(settings)
+    encoders = encoders or EncoderPool(settings.device)
+    collections = Collections(store, encoders, settings)
+    limit = settings.max_message_mb * 1024 * 1024
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc"),
+        interceptors=[ErrorInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+        ],
+    )
+    collections_pb2_grpc.add_CollectionServiceServicer_to_server(CollectionServicer(collections), server)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(collections, settings.encode_batch_size), server)
+    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(Searcher(collections, settings)), server)
+    models = ModelServicer(collections, settings)
+    rerank_pb2_grpc.add_RerankServiceServicer_to_server(models, server)
+    embed_pb2_grpc.add_EmbedServiceServicer_to_server(models, server)
+    embed_pb2_grpc.add_InfoServiceServicer_to_server(models, server)
+
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection([*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    if port == 0:
+        raise OSError(f"cannot listen on {settings.host}:{settings.port}")
+    server.start()
+    for name in ["", *SERVICE_NAMES]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return App(server, port, store, encoders, health_servicer)
+
+
+def serve(settings: Settings) -> None:
+    """Runs until SIGTERM/SIGINT, then drains in-flight calls and closes the store."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    encoders = EncoderPool(settings.device)
+    log.info("loading default text encoder %s:%s", settings.text_encoder, settings.text_model)
+    encoders.get(settings.text_encoder, settings.text_model)
+    app = create_server(settings, encoders=encoders)
+    where = settings.data_dir.resolve() if settings.storage == "edge" else settings.qdrant_url
+    log.info("mmsearch serving on %s:%d (storage: %s %s)", settings.host, app.port, settings.storage, where)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    log.info("shutting down: draining in-flight calls")
+    app.stop(grace=10.0)
+    log.info("stopped")

@@ -1,0 +1,76 @@
+"""Collection lifecycle: defaults, validation, encoder resolution, statistics."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mmsearch.encoders.base import Encoder, EncoderError
+from mmsearch.encoders.registry import EncoderPool
+
+from .errors import FailedPrecondition, InvalidArgument
+from .settings import Settings
+from .storage.base import CollectionSpec, SpaceSpec, Store, Where, Cond
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
+FIELD_TYPES = {"keyword", "integer", "float", "bool"}
+
+
+@dataclass
+class CollectionOptions:
+    text_kind: str = ""
+    text_model: str = ""
+    page_kind: str = ""
+    page_model: str = ""
+    chunk_words: int = 0
+    chunk_overlap: int = 0
+    indexed_fields: dict[str, str] | None = None
+
+
+class Collections:
+    def __init__(self, store: Store, encoders: EncoderPool, settings: Settings) -> None:
+        self.store = store
+        self.encoders = encoders
+        self.settings = settings
+
+    def create(self, name: str, opts: CollectionOptions) -> CollectionSpec:
+        if not _NAME.match(name or ""):
+            raise InvalidArgument(
+                f"collection name {name!r} is invalid: 1-64 letters, digits, '_' or '-', starting with a letter or digit"
+            )
+        words = opts.chunk_words or self.settings.chunk_words
+        overlap = opts.chunk_overlap or self.settings.chunk_overlap
+        if words < 8 or words > 4096:
+            raise InvalidArgument(f"chunking.max_words must be between 8 and 4096, got {words}")
+        if overlap >= words:
+            raise InvalidArgument(f"chunking.overlap_words ({overlap}) must be smaller than max_words ({words})")
+        for key, kind in (opts.indexed_fields or {}).items():
+            if kind not in FIELD_TYPES:
+                raise InvalidArgument(f"indexed field {key!r} has no valid type (keyword, integer, float or bool)")
+        if opts.page_kind:
+            raise FailedPrecondition("page encoders are not available yet in this version; leave page_encoder empty")
+        spec = CollectionSpec(
+            name=name,
+            text_kind=opts.text_kind or self.settings.text_encoder,
+            text_model=opts.text_model or self.settings.text_model,
+            chunk_words=words,
+            chunk_overlap=overlap,
+            indexed_fields=dict(opts.indexed_fields or {}),
+        )
+        encoder = self._load(spec.text_kind, spec.text_model)
+        spec.spaces["text"] = SpaceSpec("text", spec.text_kind, spec.text_model, encoder.dim, ["text"])
+        self.store.create_collection(spec)
+        return spec
+
+    def _load(self, kind: str, model: str) -> Encoder:
+        try:
+            return self.encoders.get(kind, model)
+        except EncoderError as exc:
+            raise FailedPrecondition(str(exc)) from exc
+
+    def text_encoder(self, spec: CollectionSpec) -> Encoder:
+        return self._load(spec.text_kind, spec.text_model)
+
+    def stats(self, name: str) -> tuple[int, int]:
+        """(documents, points). Every document has exactly one point with seq 0."""
+        return self.store.count(name, Where(must=[Cond(key="seq", match=0)])), self.store.count(name)

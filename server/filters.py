@@ -1,0 +1,79 @@
+"""Proto filters and metadata into storage terms, with the checks that give callers clear errors."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from google.protobuf import json_format
+
+from mmsearch.v1 import common_pb2
+
+from .errors import InvalidArgument
+from .storage.base import Cond, Where
+
+_KEY = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
+MODALITIES = {common_pb2.MODALITY_TEXT: "text", common_pb2.MODALITY_PAGE: "page"}
+
+
+def _value(v: common_pb2.FilterValue, key: str) -> str | int | bool:
+    kind = v.WhichOneof("kind")
+    if kind is None:
+        raise InvalidArgument(f"filter on {key!r}: value has no type (set string_value, int_value or bool_value)")
+    return getattr(v, kind)  # type: ignore[no-any-return]
+
+
+def _condition(c: common_pb2.FieldCondition) -> Cond:
+    if not c.key or not _KEY.match(c.key):
+        raise InvalidArgument(f"filter key {c.key!r} is not a valid metadata key (letters, digits, _ - and dots)")
+    key = "meta." + c.key
+    which = c.WhichOneof("condition")
+    if which == "match":
+        return Cond(key=key, match=_value(c.match, c.key))
+    if which == "any_of":
+        values = [_value(v, c.key) for v in c.any_of.values]
+        if not values:
+            raise InvalidArgument(f"filter on {c.key!r}: any_of has no values")
+        types = {type(v) for v in values}
+        if types not in ({str}, {int}):
+            raise InvalidArgument(f"filter on {c.key!r}: any_of values must be all strings or all integers")
+        return Cond(key=key, any_of=values)  # type: ignore[arg-type]
+    if which == "range":
+        bounds = {f: getattr(c.range, f) for f in ("gt", "gte", "lt", "lte") if c.range.HasField(f)}
+        if not bounds:
+            raise InvalidArgument(f"filter on {c.key!r}: range has no bounds")
+        return Cond(key=key, range=bounds)
+    raise InvalidArgument(f"filter on {c.key!r} has no condition (set match, any_of or range)")
+
+
+def to_where(f: common_pb2.Filter | None) -> Where:
+    if f is None:
+        return Where()
+    return Where(
+        must=[_condition(c) for c in f.must],
+        must_not=[_condition(c) for c in f.must_not],
+        should=[_condition(c) for c in f.should],
+    )
+
+
+def _ints_back(value: Any) -> Any:
+    # protobuf Struct stores every number as a double: give integral ones back their int type so
+    # that integer filters (match 2020, any_of [1, 2]) find them.
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _ints_back(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints_back(v) for v in value]
+    return value
+
+
+def metadata_to_dict(m: common_pb2.Metadata) -> dict[str, Any]:
+    return _ints_back(json_format.MessageToDict(m.fields)) if m.HasField("fields") else {}
+
+
+def dict_to_metadata(d: dict[str, Any]) -> common_pb2.Metadata:
+    m = common_pb2.Metadata()
+    if d:
+        m.fields.update(d)
+    return m

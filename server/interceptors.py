@@ -1,0 +1,68 @@
+"""Turns domain errors into their status codes and anything unexpected into INTERNAL, with a log
+line and without leaking the traceback to the client."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+
+from .errors import MMSearchError, status_code
+
+log = logging.getLogger("mmsearch.rpc")
+
+
+def _abort(context: grpc.ServicerContext, method: str, exc: BaseException) -> None:
+    if isinstance(exc, MMSearchError):
+        log.info("%s -> %s: %s", method, status_code(exc).name, exc)
+        context.abort(status_code(exc), str(exc))
+    log.exception("%s failed unexpectedly", method)
+    context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}; see the server log")
+
+
+class ErrorInterceptor(grpc.ServerInterceptor):
+    def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(details)
+        if handler is None:
+            return None
+        method = details.method
+        if handler.unary_unary:
+            inner = handler.unary_unary
+
+            def unary(request: Any, context: grpc.ServicerContext) -> Any:
+                start = time.perf_counter()
+                try:
+                    return inner(request, context)
+                except Exception as exc:
+                    if _is_abort(exc):
+                        raise
+                    _abort(context, method, exc)
+                finally:
+                    log.debug("%s took %.1f ms", method, (time.perf_counter() - start) * 1000)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.stream_stream:
+            inner_stream = handler.stream_stream
+
+            def stream(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+                try:
+                    yield from inner_stream(requests, context)
+                except Exception as exc:
+                    if _is_abort(exc):
+                        raise
+                    _abort(context, method, exc)
+
+            return grpc.stream_stream_rpc_method_handler(
+                stream, handler.request_deserializer, handler.response_serializer
+            )
+        return handler
+
+
+def _is_abort(exc: Exception) -> bool:
+    # context.abort raises a bare Exception subclass private to grpc; let it through untouched.
+    return type(exc).__module__.startswith("grpc")

@@ -1,0 +1,38 @@
+"""Stateless reranking with the text encoder: relevance = mean of the pooled cosine and the
+query-length-normalised MaxSim, clipped to [0, 1]. (The cross-encoder method comes with the
+ranking issue.)"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mmsearch.encoders.base import Encoder
+
+from .errors import InvalidArgument, ResourceExhausted
+from .settings import Settings
+
+
+def rerank(encoder: Encoder, query: str, documents: list[str], settings: Settings) -> list[float]:
+    if not query.strip():
+        raise InvalidArgument("query is empty")
+    if len(query) > settings.max_query_chars:
+        raise InvalidArgument(f"query text is {len(query)} characters; the limit is {settings.max_query_chars}")
+    if not documents:
+        raise InvalidArgument("no documents to rerank")
+    if len(documents) > settings.max_rerank_documents:
+        raise ResourceExhausted(
+            f"{len(documents)} documents in one rerank call; the limit is {settings.max_rerank_documents}"
+        )
+    for i, d in enumerate(documents):
+        if len(d) > settings.max_rerank_document_chars:
+            raise ResourceExhausted(
+                f"document {i} is {len(d)} characters; the limit is {settings.max_rerank_document_chars}"
+            )
+    q = encoder.encode_texts([query], as_query=True)[0]
+    docs = encoder.encode_texts(documents, as_query=False)
+    scores = []
+    for d in docs:
+        cosine = float(q.pooled @ d.pooled)
+        maxsim = float((q.tokens @ d.tokens.T).max(axis=1).mean())
+        scores.append(float(np.clip((cosine + maxsim) / 2, 0.0, 1.0)))
+    return scores

@@ -1,0 +1,80 @@
+"""CollectionService: proto <-> Collections."""
+
+from __future__ import annotations
+
+import grpc
+
+from mmsearch.v1 import collections_pb2, collections_pb2_grpc, common_pb2
+
+from ..collections import CollectionOptions, Collections
+from ..errors import InvalidArgument
+from ..storage.base import CollectionSpec
+
+_FIELD_TYPES = {
+    common_pb2.FIELD_TYPE_KEYWORD: "keyword",
+    common_pb2.FIELD_TYPE_INTEGER: "integer",
+    common_pb2.FIELD_TYPE_FLOAT: "float",
+    common_pb2.FIELD_TYPE_BOOL: "bool",
+}
+_FIELD_ENUMS = {v: k for k, v in _FIELD_TYPES.items()}
+_MODALITY_ENUMS = {"text": common_pb2.MODALITY_TEXT, "page": common_pb2.MODALITY_PAGE}
+
+
+def collection_message(spec: CollectionSpec, documents: int, points: int) -> collections_pb2.Collection:
+    config = collections_pb2.CollectionConfig(
+        text_encoder=collections_pb2.EncoderSpec(kind=spec.text_kind, model=spec.text_model),
+        page_encoder=collections_pb2.EncoderSpec(kind=spec.page_kind, model=spec.page_model),
+        chunking=collections_pb2.ChunkingOptions(max_words=spec.chunk_words, overlap_words=spec.chunk_overlap),
+        indexed_fields=[
+            collections_pb2.IndexedField(key=k, type=_FIELD_ENUMS[v]) for k, v in sorted(spec.indexed_fields.items())
+        ],
+    )
+    spaces = [
+        collections_pb2.VectorSpace(
+            name=s.name,
+            encoder=collections_pb2.EncoderSpec(kind=s.kind, model=s.model),
+            dim=s.dim,
+            modalities=[_MODALITY_ENUMS[m] for m in s.modalities],
+        )
+        for s in spec.spaces.values()
+    ]
+    return collections_pb2.Collection(
+        name=spec.name, config=config, document_count=documents, point_count=points, spaces=spaces
+    )
+
+
+class CollectionServicer(collections_pb2_grpc.CollectionServiceServicer):
+    def __init__(self, collections: Collections) -> None:
+        self.collections = collections
+
+    def _message(self, spec: CollectionSpec) -> collections_pb2.Collection:
+        return collection_message(spec, *self.collections.stats(spec.name))
+
+    def CreateCollection(self, request, context: grpc.ServicerContext):  # noqa: N802
+        c = request.config
+        fields = {}
+        for f in c.indexed_fields:
+            if f.type not in _FIELD_TYPES:
+                raise InvalidArgument(f"indexed field {f.key!r} has no valid type")
+            fields[f.key] = _FIELD_TYPES[f.type]
+        opts = CollectionOptions(
+            text_kind=c.text_encoder.kind,
+            text_model=c.text_encoder.model,
+            page_kind=c.page_encoder.kind,
+            page_model=c.page_encoder.model,
+            chunk_words=c.chunking.max_words,
+            chunk_overlap=c.chunking.overlap_words,
+            indexed_fields=fields,
+        )
+        return self._message(self.collections.create(request.name, opts))
+
+    def GetCollection(self, request, context):  # noqa: N802
+        return self._message(self.collections.store.get_spec(request.name))
+
+    def ListCollections(self, request, context):  # noqa: N802
+        specs = self.collections.store.list_specs()
+        return collections_pb2.ListCollectionsResponse(collections=[self._message(s) for s in specs])
+
+    def DeleteCollection(self, request, context):  # noqa: N802
+        self.collections.store.drop_collection(request.name)
+        return collections_pb2.DeleteCollectionResponse()

@@ -1,0 +1,33 @@
+"""IngestService: the streaming ingest and deletes."""
+
+from __future__ import annotations
+
+from mmsearch.v1 import ingest_pb2, ingest_pb2_grpc
+
+from ..collections import Collections
+from ..errors import InvalidArgument
+from ..filters import to_where
+from ..ingest.pipeline import Ingestor
+from ..storage.base import Cond, Where
+
+
+class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
+    def __init__(self, collections: Collections, batch_size: int) -> None:
+        self.collections = collections
+        self.ingestor = Ingestor(collections, batch_size)
+
+    def Ingest(self, request_iterator, context):  # noqa: N802
+        yield from self.ingestor.run(request_iterator)
+
+    def Delete(self, request, context):  # noqa: N802
+        store = self.collections.store
+        store.get_spec(request.collection)
+        has_filter = request.HasField("filter") and bool(
+            request.filter.must or request.filter.must_not or request.filter.should
+        )
+        if bool(request.ids) == has_filter:
+            raise InvalidArgument("delete needs either ids or a filter (exactly one of them)")
+        where = Where(must=[Cond(key="doc_id", any_of=list(request.ids))]) if request.ids else to_where(request.filter)
+        deleted = store.count(request.collection, where)
+        store.delete(request.collection, where)
+        return ingest_pb2.DeleteResponse(deleted_points=deleted)

@@ -1,0 +1,90 @@
+"""RerankService, EmbedService and InfoService: the stateless model endpoints."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from mmsearch.encoders.base import EncoderError
+from mmsearch.v1 import common_pb2, embed_pb2, embed_pb2_grpc, rerank_pb2, rerank_pb2_grpc
+
+from ..collections import Collections
+from ..errors import FailedPrecondition, InvalidArgument, ResourceExhausted, Unimplemented
+from ..rerank import rerank
+from ..settings import Settings
+
+MAX_EMBED_INPUTS = 256
+
+
+class ModelServicer(rerank_pb2_grpc.RerankServiceServicer, embed_pb2_grpc.EmbedServiceServicer, embed_pb2_grpc.InfoServiceServicer):
+    def __init__(self, collections: Collections, settings: Settings) -> None:
+        self.collections = collections
+        self.settings = settings
+
+    def _encoder(self, kind: str = "", model: str = ""):
+        try:
+            return self.collections.encoders.get(kind or self.settings.text_encoder, model or self.settings.text_model)
+        except EncoderError as exc:
+            raise FailedPrecondition(str(exc)) from exc
+
+    def Rerank(self, request, context):  # noqa: N802
+        if request.method == rerank_pb2.RERANK_METHOD_CROSS_ENCODER:
+            raise Unimplemented("the cross-encoder rerank method is not available in this server version yet")
+        texts = []
+        for i, d in enumerate(request.documents):
+            kind = d.WhichOneof("content")
+            if kind == "image":
+                raise Unimplemented(f"document {i} is an image; image reranking is not available yet")
+            if kind is None:
+                raise InvalidArgument(f"document {i} is empty (set text or image)")
+            texts.append(d.text)
+        scores = rerank(self._encoder(), request.query, texts, self.settings)
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])
+        if request.top_n:
+            order = order[: request.top_n]
+        out = rerank_pb2.RerankResponse()
+        for i in order:
+            r = out.results.add(index=i, relevance_score=scores[i])
+            if request.return_documents:
+                r.document.CopyFrom(request.documents[i])
+        return out
+
+    def Embed(self, request, context):  # noqa: N802
+        if not request.inputs:
+            raise InvalidArgument("no inputs to embed")
+        if len(request.inputs) > MAX_EMBED_INPUTS:
+            raise ResourceExhausted(f"{len(request.inputs)} inputs in one call; the limit is {MAX_EMBED_INPUTS}")
+        texts = []
+        for i, x in enumerate(request.inputs):
+            if x.WhichOneof("content") != "text":
+                raise Unimplemented(f"input {i}: only text inputs can be embedded by this server version")
+            if not x.text.strip():
+                raise InvalidArgument(f"input {i} is empty")
+            texts.append(x.text)
+        encoder = self._encoder(request.encoder.kind, request.encoder.model)
+        out = embed_pb2.EmbedResponse()
+        for e in encoder.encode_texts(texts, as_query=request.as_query):
+            emb = out.embeddings.add(pooled=embed_pb2.Vector(values=e.pooled.tolist()))
+            if request.multi_vector:
+                emb.tokens.extend(embed_pb2.Vector(values=row.tolist()) for row in e.tokens)
+                emb.token_strings.extend(e.token_strings)
+        return out
+
+    def GetInfo(self, request, context):  # noqa: N802
+        s = self.settings
+        out = embed_pb2.GetInfoResponse(
+            version=version("mmsearch"),
+            storage_backend=self.collections.store.backend,
+            max_message_bytes=s.max_message_mb * 1024 * 1024,
+            max_top_k=s.max_top_k,
+            max_rerank_documents=s.max_rerank_documents,
+        )
+        for e in self.collections.encoders.loaded():
+            out.encoders.add(
+                kind=e.kind,
+                model=e.model,
+                dim=e.dim,
+                modalities=[common_pb2.MODALITY_TEXT],
+                capabilities=sorted(str(c) for c in e.capabilities),
+                loaded=True,
+            )
+        return out

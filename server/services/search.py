@@ -1,0 +1,83 @@
+"""SearchService: proto <-> Searcher."""
+
+from __future__ import annotations
+
+from mmsearch.v1 import common_pb2, search_pb2, search_pb2_grpc
+
+from ..errors import InvalidArgument, Unimplemented
+from ..filters import MODALITIES, dict_to_metadata, to_where
+from ..search import SearchParams, Searcher
+
+_STRATEGIES = {
+    search_pb2.FUSION_STRATEGY_UNSPECIFIED: "weighted_zscore",
+    search_pb2.FUSION_STRATEGY_WEIGHTED_ZSCORE: "weighted_zscore",
+    search_pb2.FUSION_STRATEGY_RRF: "rrf",
+    search_pb2.FUSION_STRATEGY_DBSF: "dbsf",
+    search_pb2.FUSION_STRATEGY_MAXSIM: "maxsim",
+}
+_MODALITY_ENUMS = {v: k for k, v in MODALITIES.items()}
+
+
+def params_from_request(r: search_pb2.SearchRequest) -> SearchParams:
+    if r.query.HasField("image") and r.query.image.data:
+        raise Unimplemented("image queries are not supported by this server version yet")
+    modalities = []
+    for m in r.modalities:
+        if m not in MODALITIES:
+            raise InvalidArgument(f"unknown modality {m} in the modality filter")
+        modalities.append(MODALITIES[m])
+    if r.ranking.fusion not in _STRATEGIES:
+        raise InvalidArgument(f"unknown fusion strategy {r.ranking.fusion}")
+    if r.ranking.cross_encoder:
+        raise Unimplemented("the cross-encoder stage is not available in this server version yet")
+    weights = {
+        name: getattr(r.ranking, f"{name}_weight")
+        for name in ("dense", "maxsim", "lexical")
+        if r.ranking.HasField(f"{name}_weight")
+    }
+    return SearchParams(
+        collection=r.collection,
+        text=r.query.text,
+        top_k=r.top_k or 10,
+        where=to_where(r.filter) if r.HasField("filter") else to_where(None),
+        modalities=modalities,
+        score_threshold=r.score_threshold if r.HasField("score_threshold") else None,
+        prefetch_k=r.ranking.prefetch_k,
+        weights=weights,
+        strategy=_STRATEGIES[r.ranking.fusion],
+        explain=r.explain,
+        all_passages=r.all_passages,
+    )
+
+
+class SearchServicer(search_pb2_grpc.SearchServiceServicer):
+    def __init__(self, searcher: Searcher) -> None:
+        self.searcher = searcher
+
+    def Search(self, request, context):  # noqa: N802
+        results, t = self.searcher.search(params_from_request(request))
+        out = search_pb2.SearchResponse(
+            timings=search_pb2.SearchTimings(
+                encode_ms=t.encode_ms, retrieve_ms=t.retrieve_ms, rerank_ms=t.rerank_ms, total_ms=t.total_ms
+            )
+        )
+        for r in results:
+            res = out.results.add(
+                document_id=r.document_id,
+                page=r.page,
+                modality=_MODALITY_ENUMS.get(r.modality, common_pb2.MODALITY_UNSPECIFIED),
+                score=r.score,
+                metadata=dict_to_metadata(r.metadata),
+                snippet=r.snippet,
+                passage=r.passage,
+            )
+            if request.explain:
+                res.explanation.signals.update(r.signals)
+                for m in r.matches:
+                    res.explanation.matches.add(
+                        query_token=m.query_token,
+                        document_token=m.document_token,
+                        similarity=m.similarity,
+                        document_position=m.position,
+                    )
+        return out

@@ -1,0 +1,86 @@
+"""The one settings object. Every field is a CLI flag of `mmsearch serve` and an `MMSEARCH_*`
+environment variable; a TOML file (--config) can hold any of them. Precedence: flags, then
+environment, then the TOML file, then the defaults below."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MMSEARCH_", extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(50051, ge=0, le=65535, description="Port to listen on (0 picks a free one).")
+    data_dir: Path = Field(Path("./mmsearch-data"), description="Data directory of the embedded engine.")
+    storage: Literal["edge", "remote"] = Field(
+        "edge", description="edge: embedded Qdrant engine in data_dir; remote: a Qdrant server at qdrant_url."
+    )
+    qdrant_url: str = Field("", description="Qdrant server URL for storage=remote, or ':memory:' for tests.")
+    qdrant_api_key: str = Field("", description="API key for the remote Qdrant.")
+    qdrant_prefer_grpc: bool = Field(True, description="Talk gRPC to the remote Qdrant.")
+    qdrant_replication_factor: int = Field(1, ge=1, description="Replication factor of new remote collections.")
+
+    text_encoder: str = Field(
+        "sentence-transformers", description="Default text encoder kind (see `mmsearch info`)."
+    )
+    text_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="Default text model: a local path, a cached Hugging Face id, or all-MiniLM-L6-v2 (bundled).",
+    )
+    device: str = Field("auto", description="Torch device for encoders: auto, cpu, cuda, cuda:N.")
+    encode_batch_size: int = Field(32, ge=1, le=1024, description="Items per encoder batch at ingest.")
+
+    max_message_mb: int = Field(64, ge=1, le=2000, description="Largest accepted gRPC message, in MiB.")
+    max_top_k: int = Field(1000, ge=1, description="Largest top_k a search may ask for.")
+    max_query_chars: int = Field(4096, ge=1, description="Longest accepted query text.")
+    max_rerank_documents: int = Field(1000, ge=1, description="Most documents a Rerank call may carry.")
+    max_rerank_document_chars: int = Field(20000, ge=1, description="Longest text document in a Rerank call.")
+    workers: int = Field(8, ge=1, description="gRPC worker threads.")
+
+    prefetch_k: int = Field(100, ge=1, le=1000, description="First-stage candidates per retriever.")
+    dense_weight: float = Field(1.0, description="Weight of the z-normalised dense score.")
+    maxsim_weight: float = Field(0.3, description="Weight of the z-normalised late-interaction score.")
+    lexical_weight: float = Field(1.0, description="Weight of the z-normalised BM25 score.")
+    chunk_words: int = Field(180, ge=8, description="Default words per text passage.")
+    chunk_overlap: int = Field(40, ge=0, description="Default words shared by consecutive passages.")
+
+    log_level: str = Field("INFO", description="Python logging level.")
+    config: Path | None = Field(None, description="Optional TOML file with any of these settings.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Build settings from flags (overrides), environment and an optional TOML file."""
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        env_only = cls(**{k: v for k, v in overrides.items() if k == "config"})
+        path = overrides.get("config") or env_only.config
+        if path is None:
+            return cls(**overrides)
+        toml = TomlConfigSettingsSource(cls, toml_file=Path(path))()
+        return cls(**{**toml, **_from_env(cls), **overrides})
+
+
+def _from_env(cls: type[Settings]) -> dict[str, Any]:
+    import os
+
+    out: dict[str, Any] = {}
+    for name in cls.model_fields:
+        value = os.environ.get(f"MMSEARCH_{name.upper()}")
+        if value is not None:
+            out[name] = value
+    return out

@@ -1,0 +1,168 @@
+"""The storage interface both backends implement, and the backend-neutral types it speaks.
+
+Layout of a collection (the same on both backends):
+- one dense vector `<space>_dense` (HNSW, cosine) and one multivector `<space>_tokens` (MaxSim, no
+  HNSW: only ever scored exactly over candidates) per vector space ("text", later "page");
+- one sparse vector `lexical` (BM25 term frequencies, IDF applied by the engine);
+- payload: doc_id, seq (point number within its document), modality, passage, page, text, tokens
+  (token strings for explanations), meta (the user's metadata; filters address `meta.<key>`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Payload fields every point carries, indexed for filtering.
+CORE_INDEXES = {"doc_id": "keyword", "modality": "keyword", "seq": "integer"}
+_ID_NAMESPACE = uuid.UUID("5b1f2d7e-6f0c-4c57-9a53-2a0d6e1c9b11")
+
+
+def point_id(doc_id: str, seq: int) -> str:
+    """Deterministic point id: re-ingesting a document overwrites its points in place."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{doc_id}\x00{seq}"))
+
+
+@dataclass
+class SpaceSpec:
+    """One vector space: what fills it and its dimension."""
+
+    name: str
+    kind: str
+    model: str
+    dim: int
+    modalities: list[str]
+
+
+@dataclass
+class CollectionSpec:
+    """Everything about a collection that must survive restarts (stored beside its data)."""
+
+    name: str
+    text_kind: str
+    text_model: str
+    page_kind: str = ""
+    page_model: str = ""
+    chunk_words: int = 180
+    chunk_overlap: int = 40
+    indexed_fields: dict[str, str] = field(default_factory=dict)  # user key -> keyword|integer|float|bool
+    spaces: dict[str, SpaceSpec] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> CollectionSpec:
+        raw = json.loads(text)
+        raw["spaces"] = {k: SpaceSpec(**v) for k, v in raw.get("spaces", {}).items()}
+        return cls(**raw)
+
+
+@dataclass
+class Cond:
+    """One condition on a payload key; exactly one of match / any_of / range / ids is set."""
+
+    key: str = ""
+    match: str | int | bool | None = None
+    any_of: list[str] | list[int] | None = None
+    range: dict[str, float] | None = None  # gt/gte/lt/lte
+    ids: list[str] | None = None
+
+
+@dataclass
+class Where:
+    must: list[Cond] = field(default_factory=list)
+    must_not: list[Cond] = field(default_factory=list)
+    should: list[Cond] = field(default_factory=list)
+
+    def and_(self, *conds: Cond) -> Where:
+        return Where(must=[*self.must, *conds], must_not=list(self.must_not), should=list(self.should))
+
+    def is_empty(self) -> bool:
+        return not (self.must or self.must_not or self.should)
+
+
+@dataclass
+class PointData:
+    """A point to store.
+
+    dense: (dim,) float32 unit norm; tokens: (n, dim) float32 unit rows;
+    sparse: BM25 (indices, values) or None.
+    """
+
+    id: str
+    space: str
+    dense: np.ndarray
+    tokens: np.ndarray
+    sparse: tuple[list[int], list[float]] | None
+    payload: dict[str, Any]
+
+
+#: A query vector: dense (dim,), multi-vector (n, dim), or sparse (indices, values).
+Query = np.ndarray | tuple[list[int], list[float]]
+
+
+@dataclass
+class Hit:
+    id: str
+    score: float
+    payload: dict[str, Any]
+    tokens: np.ndarray | None = None  # (n, dim) when vectors were asked for
+
+
+class Store(ABC):
+    """A set of collections. Writes return only once durable (they survive a killed process)."""
+
+    backend: str
+
+    @abstractmethod
+    def create_collection(self, spec: CollectionSpec) -> None:
+        """Raises AlreadyExists."""
+
+    @abstractmethod
+    def get_spec(self, name: str) -> CollectionSpec:
+        """Raises NotFound."""
+
+    @abstractmethod
+    def list_specs(self) -> list[CollectionSpec]: ...
+
+    @abstractmethod
+    def drop_collection(self, name: str) -> None:
+        """Raises NotFound."""
+
+    @abstractmethod
+    def upsert(self, name: str, points: Sequence[PointData]) -> None: ...
+
+    @abstractmethod
+    def delete(self, name: str, where: Where) -> None:
+        """Deletes matching points."""
+
+    @abstractmethod
+    def count(self, name: str, where: Where | None = None) -> int: ...
+
+    @abstractmethod
+    def dense_search(self, name: str, space: str, vector: np.ndarray, limit: int, where: Where) -> list[Hit]:
+        """Nearest points by pooled vector (cosine), with payload."""
+
+    @abstractmethod
+    def sparse_search(self, name: str, sparse: tuple[list[int], list[float]], limit: int, where: Where) -> list[Hit]:
+        """Best points by BM25 (IDF-weighted sparse dot product), with payload."""
+
+    @abstractmethod
+    def score_ids(self, name: str, using: str, query: Query, ids: Sequence[str]) -> dict[str, float]:
+        """Scores exactly the given points against one query vector. using: `<space>_dense` (query
+        (dim,)), `<space>_tokens` (exact MaxSim, query (n, dim)) or `lexical` (sparse query).
+        Points lacking that vector or scoring nothing are absent from the result."""
+
+    @abstractmethod
+    def retrieve(self, name: str, ids: Sequence[str], space: str | None = None) -> list[Hit]:
+        """Points by id with payload, and their token vectors when `space` is given."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
