@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-
+from typing import Any
 
 from .base import Capability, Encoded, Encoder, EncoderError, normalise
 from .models import resolve_model_dir
@@ -27,19 +27,19 @@ class SentenceTransformerEncoder(Encoder):
     capabilities = frozenset({Capability.TEXT, Capability.POOLED, Capability.MULTI_VECTOR})
 
     def __init__(self, model: str, device: str = "cpu") -> None:
+        path = resolve_model_dir(model)  # before importing torch: a bad path fails in milliseconds
         from sentence_transformers import SentenceTransformer
 
-        path = resolve_model_dir(model)
         try:
             self._st = SentenceTransformer(str(path), device=pick_device(device), local_files_only=True)
         except Exception as exc:
             raise EncoderError(f"cannot load sentence-transformers model {model!r} from {path}: {exc}") from exc
         self.model = model
-        dim = self._st.get_sentence_embedding_dimension()
+        dim: int | None = getattr(self._st, "get_embedding_dimension", self._st.get_sentence_embedding_dimension)()
         if dim is None:
             raise EncoderError(f"model {model!r} does not declare its embedding dimension")
         self.dim = int(dim)
-        self.max_tokens = int(self._st.max_seq_length)
+        self.max_tokens = int(self._st.max_seq_length or 512)
         self._tokenizer = self._st.tokenizer
         self._special = set(self._tokenizer.all_special_ids)
         # Tokenizers' Rust objects are not safe to share across threads mid-call.
@@ -57,6 +57,7 @@ class SentenceTransformerEncoder(Encoder):
                 list(texts), output_value=None, batch_size=32, convert_to_numpy=False, show_progress_bar=False
             )
         result = []
+        out: Any
         for out in outputs:
             ids = out["input_ids"].tolist()
             keep = [i for i, t in enumerate(ids) if t not in self._special] or list(range(len(ids)))
@@ -70,5 +71,3 @@ class SentenceTransformerEncoder(Encoder):
 @register("sentence-transformers")
 def _create(model: str, device: str) -> Encoder:
     return SentenceTransformerEncoder(model or "all-MiniLM-L6-v2", device)
-
-

@@ -55,7 +55,10 @@ def make_store(settings: Settings) -> Store:
         if not settings.qdrant_url:
             raise ValueError("storage=remote needs qdrant_url (MMSEARCH_QDRANT_URL or --qdrant-url)")
         return RemoteStore(
-            settings.qdrant_url, settings.qdrant_api_key, settings.qdrant_prefer_grpc, settings.qdrant_replication_factor
+            settings.qdrant_url,
+            settings.qdrant_api_key,
+            settings.qdrant_prefer_grpc,
+            settings.qdrant_replication_factor,
         )
     from .storage.edge import EdgeStore
 

@@ -10,7 +10,7 @@ from mmsearch.encoders.registry import EncoderPool
 
 from .errors import FailedPrecondition, InvalidArgument
 from .settings import Settings
-from .storage.base import CollectionSpec, SpaceSpec, Store, Where, Cond
+from .storage.base import CollectionSpec, Cond, SpaceSpec, Store, Where
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
 FIELD_TYPES = {"keyword", "integer", "float", "bool"}
@@ -36,7 +36,8 @@ class Collections:
     def create(self, name: str, opts: CollectionOptions) -> CollectionSpec:
         if not _NAME.match(name or ""):
             raise InvalidArgument(
-                f"collection name {name!r} is invalid: 1-64 letters, digits, '_' or '-', starting with a letter or digit"
+                f"collection name {name!r} is invalid: 1-64 letters, digits, '_' or '-', "
+                "starting with a letter or digit"
             )
         words = opts.chunk_words or self.settings.chunk_words
         overlap = opts.chunk_overlap or self.settings.chunk_overlap

@@ -43,9 +43,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):
                 finally:
                     log.debug("%s took %.1f ms", method, (time.perf_counter() - start) * 1000)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary, handler.request_deserializer, handler.response_serializer
-            )
+            return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer, handler.response_serializer)
         if handler.stream_stream:
             inner_stream = handler.stream_stream
 

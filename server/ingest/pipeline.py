@@ -108,7 +108,9 @@ class Ingestor:
             elif kind == "text_file":
                 text = decode_utf8(it.text_file.data, f"text of item {it.id!r}")
             elif kind in ("image", "pdf"):
-                raise Unimplemented(f"item {it.id!r}: page images and PDFs are not supported by this server version yet")
+                raise Unimplemented(
+                    f"item {it.id!r}: page images and PDFs are not supported by this server version yet"
+                )
             else:
                 raise InvalidArgument(f"item {it.id!r} has no content (set text, text_file, image or pdf)")
             passages = split_passages(text, spec.chunk_words, spec.chunk_overlap)

@@ -34,7 +34,7 @@ def split_passages(text: str, max_words: int, overlap_words: int) -> list[Passag
     if not words:
         return []
     step = max(1, max_words - min(overlap_words, max_words - 1))
-    passages = []
+    passages: list[Passage] = []
     start = 0
     while True:
         chunk = words[start : start + max_words]

@@ -42,7 +42,9 @@ def weighted_zscore(
     return total
 
 
-def rrf(signals: Mapping[str, Mapping[str, float]], ids: list[str], weights: Mapping[str, float], k: int = 60) -> np.ndarray:
+def rrf(
+    signals: Mapping[str, Mapping[str, float]], ids: list[str], weights: Mapping[str, float], k: int = 60
+) -> np.ndarray:
     """Reciprocal rank fusion: sum of weight / (k + rank) over signals that scored the candidate."""
     total = np.zeros(len(ids))
     index = {i: n for n, i in enumerate(ids)}

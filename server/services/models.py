@@ -15,7 +15,9 @@ from ..settings import Settings
 MAX_EMBED_INPUTS = 256
 
 
-class ModelServicer(rerank_pb2_grpc.RerankServiceServicer, embed_pb2_grpc.EmbedServiceServicer, embed_pb2_grpc.InfoServiceServicer):
+class ModelServicer(
+    rerank_pb2_grpc.RerankServiceServicer, embed_pb2_grpc.EmbedServiceServicer, embed_pb2_grpc.InfoServiceServicer
+):
     def __init__(self, collections: Collections, settings: Settings) -> None:
         self.collections = collections
         self.settings = settings

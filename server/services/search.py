@@ -6,7 +6,7 @@ from mmsearch.v1 import common_pb2, search_pb2, search_pb2_grpc
 
 from ..errors import InvalidArgument, Unimplemented
 from ..filters import MODALITIES, dict_to_metadata, to_where
-from ..search import SearchParams, Searcher
+from ..search import Searcher, SearchParams
 
 _STRATEGIES = {
     search_pb2.FUSION_STRATEGY_UNSPECIFIED: "weighted_zscore",

@@ -35,7 +35,7 @@ def _condition(c: Cond) -> Any:
     if c.match is not None:
         return qe.FieldCondition(c.key, match=qe.MatchValue(c.match))
     if c.any_of is not None:
-        return qe.FieldCondition(c.key, match=qe.MatchAny(list(c.any_of)))
+        return qe.FieldCondition(c.key, match=qe.MatchAny(list(c.any_of)))  # type: ignore[arg-type]
     if c.range is not None:
         return qe.FieldCondition(c.key, range=qe.RangeFloat(**c.range))
     raise ValueError(f"empty condition on {c.key!r}")

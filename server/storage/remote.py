@@ -32,7 +32,7 @@ def _condition(c: Cond) -> Any:
     if c.match is not None:
         return qm.FieldCondition(key=c.key, match=qm.MatchValue(value=c.match))
     if c.any_of is not None:
-        return qm.FieldCondition(key=c.key, match=qm.MatchAny(any=list(c.any_of)))
+        return qm.FieldCondition(key=c.key, match=qm.MatchAny(any=list(c.any_of)))  # type: ignore[arg-type]
     if c.range is not None:
         return qm.FieldCondition(key=c.key, range=qm.Range(**c.range))
     raise ValueError(f"empty condition on {c.key!r}")

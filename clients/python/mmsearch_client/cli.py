@@ -151,8 +151,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     if (args.query is None) == (args.queries is None):
         raise SystemExit("give a QUERY or --queries FILE.jsonl (one of them)")
     kwargs = dict(
-        top_k=args.top_k, filter=parse_filters(args.filter), modalities=args.modality or (),
-        score_threshold=args.threshold, explain=args.explain,
+        top_k=args.top_k,
+        filter=parse_filters(args.filter),
+        modalities=args.modality or (),
+        score_threshold=args.threshold,
+        explain=args.explain,
     )
     with Client(args.server) as c:
         if args.queries:
@@ -164,7 +167,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                         q = json.loads(line)
                         qid, text = q["id"], q["query"]
                     except (json.JSONDecodeError, KeyError, TypeError):
-                        print(f"{args.queries}:{n}: expected a JSON object with \"id\" and \"query\"", file=sys.stderr)
+                        print(f'{args.queries}:{n}: expected a JSON object with "id" and "query"', file=sys.stderr)
                         return 1
                     resp = c.search(args.collection, text, **kwargs)  # type: ignore[arg-type]
                     print(json.dumps({"id": qid, "results": [result_dict(r) for r in resp.results]}))
@@ -184,7 +187,10 @@ def cmd_search(args: argparse.Namespace) -> int:
             signals = ", ".join(f"{k} {v:.3f}" for k, v in sorted(r["explanation"]["signals"].items()))
             print(f"     signals: {signals}")
             strong = sorted(r["explanation"]["matches"], key=lambda m: -m["similarity"])[:8]
-            print("     matched: " + ", ".join(f"{m['query_token']}→{m['document_token']} ({m['similarity']:.2f})" for m in strong))
+            print(
+                "     matched: "
+                + ", ".join(f"{m['query_token']}→{m['document_token']} ({m['similarity']:.2f})" for m in strong)
+            )
     print(f"({resp.timings.total_ms:.1f} ms)", file=sys.stderr)
     return 0
 
@@ -243,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(fn=fn)
         return sp
 
-    sp = sub.add_parser("serve", help="run the server", description="Run the server. Every flag is also an MMSEARCH_* variable.")
+    sp = sub.add_parser(
+        "serve", help="run the server", description="Run the server. Every flag is also an MMSEARCH_* variable."
+    )
     add_settings_flags(sp)
     sp.set_defaults(fn=cmd_serve)
 

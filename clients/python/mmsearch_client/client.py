@@ -114,8 +114,14 @@ class Client:
 
     # -- collections
     def create_collection(
-        self, name: str, *, text_model: str = "", text_encoder: str = "", indexed_fields: Mapping[str, str] | None = None,
-        max_words: int = 0, overlap_words: int = 0,
+        self,
+        name: str,
+        *,
+        text_model: str = "",
+        text_encoder: str = "",
+        indexed_fields: Mapping[str, str] | None = None,
+        max_words: int = 0,
+        overlap_words: int = 0,
     ) -> collections_pb2.Collection:
         types = {"keyword": 1, "integer": 2, "float": 3, "bool": 4}
         config = collections_pb2.CollectionConfig(
@@ -139,7 +145,12 @@ class Client:
 
     # -- documents
     def ingest(
-        self, collection: str, items: Iterable[ingest_pb2.IngestItem], *, create: bool = True, timeout: float | None = None
+        self,
+        collection: str,
+        items: Iterable[ingest_pb2.IngestItem],
+        *,
+        create: bool = True,
+        timeout: float | None = None,
     ) -> Iterator[ingest_pb2.IngestAck]:
         """Streams items; yields one acknowledgement per item, in order. Not retried (the stream
         is not replayable); re-running an ingest is safe because ids replace."""
@@ -156,9 +167,17 @@ class Client:
         return self._call(self.ingest_stub.Delete, req).deleted_points
 
     def search(
-        self, collection: str, text: str, *, top_k: int = 10, filter: Mapping[str, Any] | common_pb2.Filter | None = None,
-        modalities: Sequence[str] = (), score_threshold: float | None = None, explain: bool = False,
-        ranking: search_pb2.RankingOptions | None = None, all_passages: bool = False,
+        self,
+        collection: str,
+        text: str,
+        *,
+        top_k: int = 10,
+        filter: Mapping[str, Any] | common_pb2.Filter | None = None,
+        modalities: Sequence[str] = (),
+        score_threshold: float | None = None,
+        explain: bool = False,
+        ranking: search_pb2.RankingOptions | None = None,
+        all_passages: bool = False,
     ) -> search_pb2.SearchResponse:
         req = search_pb2.SearchRequest(
             collection=collection,
@@ -185,7 +204,9 @@ class Client:
         )
         return self._call(self.rerank_stub.Rerank, req)
 
-    def embed(self, texts: Sequence[str], *, as_query: bool = False, multi_vector: bool = False) -> embed_pb2.EmbedResponse:
+    def embed(
+        self, texts: Sequence[str], *, as_query: bool = False, multi_vector: bool = False
+    ) -> embed_pb2.EmbedResponse:
         req = embed_pb2.EmbedRequest(
             inputs=[embed_pb2.EmbedInput(text=t) for t in texts], as_query=as_query, multi_vector=multi_vector
         )

@@ -10,8 +10,14 @@ from pathlib import Path
 from mmsearch.v1 import common_pb2, ingest_pb2
 
 TEXT_TYPES = {".txt": "text/plain", ".md": "text/markdown", ".markdown": "text/markdown"}
-IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".tif": "image/tiff",
-               ".tiff": "image/tiff", ".webp": "image/webp"}
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".webp": "image/webp",
+}
 SUPPORTED = {*TEXT_TYPES, *IMAGE_TYPES, ".pdf", ".jsonl"}
 
 
@@ -46,7 +52,9 @@ def items_from_file(path: Path) -> Iterator[ingest_pb2.IngestItem | Rejected]:
     source = str(path)
     if suffix in TEXT_TYPES:
         yield ingest_pb2.IngestItem(
-            id=path.stem, source=source, text_file=ingest_pb2.TextFile(data=path.read_bytes(), mime_type=TEXT_TYPES[suffix])
+            id=path.stem,
+            source=source,
+            text_file=ingest_pb2.TextFile(data=path.read_bytes(), mime_type=TEXT_TYPES[suffix]),
         )
     elif suffix in IMAGE_TYPES:
         yield ingest_pb2.IngestItem(
@@ -55,7 +63,9 @@ def items_from_file(path: Path) -> Iterator[ingest_pb2.IngestItem | Rejected]:
     elif suffix == ".pdf":
         yield ingest_pb2.IngestItem(id=path.stem, source=source, pdf=path.read_bytes())
     else:
-        yield Rejected(source, f"unsupported file type {suffix or '(none)'}; expected one of {', '.join(sorted(SUPPORTED))}")
+        yield Rejected(
+            source, f"unsupported file type {suffix or '(none)'}; expected one of {', '.join(sorted(SUPPORTED))}"
+        )
 
 
 def _jsonl(path: Path) -> Iterator[ingest_pb2.IngestItem | Rejected]:

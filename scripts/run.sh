@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# One entry point that sets everything up on a fresh machine (Python 3.11+), then runs:
+#   scripts/run.sh serve [flags]     the server, embedded storage in ./mmsearch-data
+#   scripts/run.sh test [pytest args] the test suite
+#   scripts/run.sh <command> ...     any other `mmsearch` command (ingest, search, ...)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if command -v uv >/dev/null 2>&1; then
+  UV=(uv)
+elif python3 -m uv --version >/dev/null 2>&1; then
+  UV=(python3 -m uv)
+else
+  echo "installing uv (the project's environment manager) with pip..." >&2
+  python3 -m pip install --quiet --user uv 2>/dev/null || python3 -m pip install --quiet uv
+  UV=(python3 -m uv)
+fi
+
+# Locked, reproducible environment in .venv (first run downloads PyTorch: a few minutes).
+"${UV[@]}" sync --frozen --quiet
+
+export HF_HUB_OFFLINE=1  # mmsearch never fetches weights at run time
+cmd="${1:-serve}"
+shift || true
+case "$cmd" in
+  test) exec "${UV[@]}" run --frozen --no-sync pytest "$@" ;;
+  *) exec "${UV[@]}" run --frozen --no-sync mmsearch "$cmd" "$@" ;;
+esac

@@ -1,0 +1,73 @@
+"""Shared fixtures: real servers on port 0 over real channels.
+
+Tiers: the fake encoder (seconds) covers server and storage behaviour; the bundled MiniLM covers the
+real model path; `slow` marks the subprocess tests (CLI contract, kill -9) which still run in CI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from mmsearch.client import Client
+from mmsearch.encoders.registry import EncoderPool
+from mmsearch.server.app import App, create_server
+from mmsearch.server.settings import Settings
+from mmsearch.server.storage.remote import RemoteStore
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not SHARED.exists():  # CI clones main with shared/ beside it
+    SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED.exists():
+        pytest.skip(f"shared data not found at {SHARED}")
+    return SHARED
+
+
+def fake_settings(tmp: Path, **kw: object) -> Settings:
+    return Settings(port=0, data_dir=tmp, text_encoder="fake", text_model="fake-32", workers=4, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["edge", "remote"])
+def fake_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
+    """A server with the fake encoder on each storage backend."""
+    settings = fake_settings(tmp_path, max_message_mb=2)
+    store = RemoteStore(":memory:") if request.param == "remote" else None
+    app = create_server(settings, store=store)
+    yield app
+    app.stop(grace=None)
+
+
+@pytest.fixture
+def fake_client(fake_app: App) -> Iterator[Client]:
+    with Client(f"127.0.0.1:{fake_app.port}", timeout=20, retries=0) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def minilm_pool() -> EncoderPool:
+    pool = EncoderPool("cpu")
+    pool.get("sentence-transformers", "all-MiniLM-L6-v2")
+    return pool
+
+
+@pytest.fixture
+def minilm_app(tmp_path: Path, minilm_pool: EncoderPool) -> Iterator[App]:
+    app = create_server(Settings(port=0, data_dir=tmp_path, workers=4), encoders=minilm_pool)
+    yield app
+    app.stop(grace=None)
+
+
+@pytest.fixture
+def minilm_client(minilm_app: App) -> Iterator[Client]:
+    with Client(f"127.0.0.1:{minilm_app.port}", timeout=120, retries=0) as c:
+        yield c

@@ -1,0 +1,148 @@
+"""The CLI contract from the README, against a real `mmsearch serve` process; and kill -9 durability."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+MMSEARCH = [sys.executable, "-m", "mmsearch.client.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    p = subprocess.run([*MMSEARCH, *args], capture_output=True, text=True, timeout=120)
+    if check and p.returncode != 0:
+        raise AssertionError(f"mmsearch {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+class Server:
+    def __init__(self, data_dir: Path) -> None:
+        self.port = _free_port()
+        self.addr = f"127.0.0.1:{self.port}"
+        self.data_dir = data_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "MMSEARCH_TEXT_ENCODER": "fake"}
+        self.proc = subprocess.Popen(
+            [*MMSEARCH, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir), "--text-model", "fake-32"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if run("health", "--server", self.addr, "--timeout", "1", check=False).returncode == 0:
+                return
+            assert self.proc.poll() is None, self.proc.stderr.read().decode() if self.proc.stderr else ""
+            time.sleep(0.3)
+        raise AssertionError("server did not become healthy")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    s = Server(tmp_path / "data")
+    s.start()
+    yield s
+    if s.proc and s.proc.poll() is None:
+        s.stop()
+
+
+def _corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "owls.txt").write_text("Owls hunt mice at night with silent wings.")
+    (folder / "sub" / "trout.md").write_text("# Trout\nTrout swim upstream in cold rivers.")
+    (folder / "bad.txt").write_bytes("caf\xe9".encode("latin-1"))
+    lines = [
+        json.dumps({"id": "cats", "text": "Cats purr and chase mice.", "metadata": {"kind": "mammal", "legs": 4}}),
+        "{not json",
+        json.dumps({"id": "dogs", "text": "Dogs bark at strangers.", "metadata": {"kind": "mammal", "legs": 4}}),
+        json.dumps({"text": "no id"}),
+    ]
+    (folder / "records.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_cli_contract(server: Server, tmp_path: Path) -> None:
+    srv = ["--server", server.addr]
+    assert run("health", *srv).stdout.strip() == "SERVING"
+    p = run("ingest", str(_corpus(tmp_path)), "--collection", "zoo", *srv, check=False)
+    assert p.returncode == 1  # some items were rejected, the rest landed
+    assert "ingested 4 documents" in p.stdout
+    assert "records.jsonl:2: malformed JSON" in p.stderr
+    assert 'records.jsonl:4: record has no "id"' in p.stderr
+    assert "bad.txt: INVALID_ARGUMENT" in p.stderr and "not valid UTF-8" in p.stderr
+
+    out = json.loads(run("search", "who hunts mice at night", "-c", "zoo", "--top-k", "2", "--json", *srv).stdout)
+    top = out["results"][0]
+    assert top["document_id"] == "owls" and top["modality"] == "text" and top["page"] == 0
+    assert set(top) >= {"document_id", "page", "modality", "score", "metadata", "snippet"}
+
+    out = json.loads(run("search", "mice", "-c", "zoo", "--filter", "kind=mammal", "--json", *srv).stdout)
+    assert {r["document_id"] for r in out["results"]} == {"cats", "dogs"}
+    assert out["results"][0]["metadata"]["legs"] == 4
+
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(
+        json.dumps({"id": "q1", "query": "trout rivers"}) + "\n" + json.dumps({"id": "q2", "query": "bark"}) + "\n"
+    )
+    lines = [json.loads(x) for x in run("search", "--queries", str(queries), "-c", "zoo", *srv).stdout.splitlines()]
+    assert [x["id"] for x in lines] == ["q1", "q2"]
+    assert lines[0]["results"][0]["document_id"] == "trout" and lines[1]["results"][0]["document_id"] == "dogs"
+
+    human = run("search", "silent owls", "-c", "zoo", "--explain", *srv).stdout
+    assert "owls" in human and "silent→silent" in human
+
+    r = json.loads(
+        run("rerank", "mice at night", "trout swim", "owls hunt mice at night", "--top-n", "1", "--json", *srv).stdout
+    )
+    assert r["results"][0]["index"] == 1 and 0 <= r["results"][0]["relevance_score"] <= 1
+
+    cols = json.loads(run("collections", "--json", *srv).stdout)
+    assert cols[0]["name"] == "zoo" and int(cols[0]["document_count"]) == 4
+    assert "deleted 2" in run("delete", "--collection", "zoo", "--filter", "kind=mammal", *srv).stdout
+    assert "deleted 1" in run("delete", "--collection", "zoo", "--id", "owls", *srv).stdout
+    assert "1 documents" in run("collections", *srv).stdout
+
+    p = run("search", "x", "-c", "missing", *srv, check=False)
+    assert p.returncode == 2 and "NOT_FOUND" in p.stderr and "'missing' does not exist" in p.stderr
+
+
+def test_health_fails_without_server() -> None:
+    p = run("health", "--server", f"127.0.0.1:{_free_port()}", "--timeout", "1", check=False)
+    assert p.returncode == 1 and "not serving" in p.stderr
+
+
+def test_acknowledged_write_survives_kill_9(tmp_path: Path) -> None:
+    s = Server(tmp_path / "data")
+    s.start()
+    doc = tmp_path / "note.txt"
+    doc.write_text("The quarterly budget review moved to Thursday afternoon.")
+    run("ingest", str(doc), "--collection", "notes", "--server", s.addr)
+    assert s.stop(signal.SIGKILL) == -signal.SIGKILL
+    s.start()  # same data directory
+    out = json.loads(run("search", "budget review", "-c", "notes", "--json", "--server", s.addr).stdout)
+    assert [r["document_id"] for r in out["results"]] == ["note"]
+    assert s.stop() == 0  # SIGTERM: graceful exit

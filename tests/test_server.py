@@ -1,0 +1,222 @@
+"""Server behaviour over real gRPC channels, fake encoder, on both storage backends."""
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from mmsearch.client import Client, MMSearchError
+from mmsearch.server.app import SERVICE_NAMES, App
+from mmsearch.v1 import common_pb2, ingest_pb2, search_pb2, search_pb2_grpc
+
+from .helpers import ANIMALS, text_item
+
+
+def _ingest(c: Client, items: list, collection: str = "zoo") -> list:
+    return list(c.ingest(collection, items))
+
+
+def _load_zoo(c: Client) -> None:
+    c.create_collection("zoo", indexed_fields={"kind": "keyword", "legs": "integer"})
+    acks = _ingest(c, [text_item(k, t, m) for k, (t, m) in ANIMALS.items()])
+    assert all(a.ok for a in acks), acks
+
+
+def _expect(code: grpc.StatusCode, fn, *args, match: str = "", **kw) -> MMSearchError:  # type: ignore[no-untyped-def]
+    with pytest.raises(MMSearchError) as err:
+        fn(*args, **kw)
+    assert err.value.code == code, err.value
+    assert match.lower() in err.value.details.lower()
+    return err.value
+
+
+def test_collections_crud_and_errors(fake_client: Client) -> None:
+    col = fake_client.create_collection("docs")
+    assert col.name == "docs" and col.spaces[0].dim == 32 and col.config.chunking.max_words == 180
+    _expect(grpc.StatusCode.ALREADY_EXISTS, fake_client.create_collection, "docs", match="'docs' already exists")
+    _expect(grpc.StatusCode.NOT_FOUND, fake_client.get_collection, "nope", match="'nope' does not exist")
+    _expect(grpc.StatusCode.INVALID_ARGUMENT, fake_client.create_collection, "bad name!", match="invalid")
+    _expect(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        fake_client.create_collection,
+        "m",
+        text_model="/no/such/model",
+        text_encoder="sentence-transformers",
+        match="/no/such/model",
+    )
+    assert [c.name for c in fake_client.list_collections()] == ["docs"]
+    fake_client.delete_collection("docs")
+    _expect(grpc.StatusCode.NOT_FOUND, fake_client.delete_collection, "docs")
+    assert fake_client.list_collections() == []
+
+
+def test_ingest_search_and_counts(fake_client: Client) -> None:
+    _load_zoo(fake_client)
+    col = fake_client.get_collection("zoo")
+    assert (col.document_count, col.point_count) == (4, 4)
+    r = fake_client.search("zoo", "which animals hunt mice at night", top_k=2)
+    assert [x.document_id for x in r.results] == ["owls", "cats"]
+    top = r.results[0]
+    assert top.modality == common_pb2.MODALITY_TEXT and top.page == 0 and "Owls hunt" in top.snippet
+    assert dict(top.metadata.fields)["kind"] == "bird"
+    assert 0.0 <= top.score <= 1.0 and top.score >= r.results[1].score
+
+
+def test_filters(fake_client: Client) -> None:
+    _load_zoo(fake_client)
+    ids = lambda r: {x.document_id for x in r.results}  # noqa: E731
+    q = "animals"
+    assert ids(fake_client.search("zoo", q, filter={"kind": "mammal"})) == {"cats", "dogs"}
+    assert ids(fake_client.search("zoo", q, filter={"kind": ["bird", "fish"]})) == {"owls", "trout"}
+    assert ids(fake_client.search("zoo", q, filter={"legs": {"lt": 3}})) == {"owls", "trout"}
+    assert ids(fake_client.search("zoo", q, filter={"legs": 4, "tag": "pet"})) == {"cats", "dogs"}
+    assert ids(fake_client.search("zoo", q, filter={"kind": "reptile"})) == set()
+    assert ids(fake_client.search("zoo", q, modalities=["page"])) == set()
+    assert len(fake_client.search("zoo", q, modalities=["text"]).results) == 4
+
+
+def test_threshold_top_k_and_explain(fake_client: Client) -> None:
+    _load_zoo(fake_client)
+    everything = fake_client.search("zoo", "mice at night", top_k=10)
+    cut = (everything.results[0].score + everything.results[1].score) / 2
+    assert [x.document_id for x in fake_client.search("zoo", "mice at night", score_threshold=cut).results] == [
+        everything.results[0].document_id
+    ]
+    assert len(fake_client.search("zoo", "mice", top_k=1).results) == 1
+    r = fake_client.search("zoo", "silent owls", top_k=1, explain=True)
+    e = r.results[0].explanation
+    assert {m.query_token for m in e.matches} == {"silent", "owls"}
+    assert all(m.document_token == m.query_token and m.similarity == pytest.approx(1.0, abs=1e-2) for m in e.matches)
+    assert set(e.signals) == {"dense", "maxsim", "lexical"}
+
+
+def test_reingest_replaces_and_deletes(fake_client: Client) -> None:
+    fake_client.create_collection("long", max_words=10, overlap_words=2)
+    long_text = " ".join(f"word{i}" for i in range(40))
+    acks = _ingest(fake_client, [text_item("doc", long_text), text_item("other", "unrelated short text")], "long")
+    assert acks[0].points == 5 and acks[1].points == 1
+    assert fake_client.get_collection("long").point_count == 6
+    # passages remember their document and position
+    r = fake_client.search("long", "word35 word36", top_k=3, all_passages=True)
+    assert r.results[0].document_id == "doc" and r.results[0].passage == 4
+    # same id again, shorter: replaced, no stale passages
+    acks = _ingest(fake_client, [text_item("doc", "now a short text")], "long")
+    col = fake_client.get_collection("long")
+    assert (col.document_count, col.point_count) == (2, 2)
+    assert fake_client.search("long", "word35", top_k=5).results[0].snippet in (
+        "now a short text",
+        "unrelated short text",
+    )
+    assert fake_client.delete("long", ids=["doc"]) == 1
+    assert fake_client.get_collection("long").point_count == 1
+
+
+def test_delete_by_filter(fake_client: Client) -> None:
+    _load_zoo(fake_client)
+    assert fake_client.delete("zoo", filter={"tag": "pet"}) == 2
+    assert {x.document_id for x in fake_client.search("zoo", "animals").results} == {"owls", "trout"}
+    _expect(grpc.StatusCode.INVALID_ARGUMENT, fake_client.delete, "zoo", match="ids or a filter")
+    _expect(grpc.StatusCode.NOT_FOUND, fake_client.delete, "nope", ids=["x"])
+
+
+def test_per_item_rejections_do_not_sink_the_batch(fake_client: Client) -> None:
+    fake_client.create_collection("mixed")
+    items = [
+        text_item("good1", "a perfectly fine text"),
+        ingest_pb2.IngestItem(
+            id="latin1", source="latin1.txt", text_file=ingest_pb2.TextFile(data="café".encode("latin-1"))
+        ),
+        text_item("", "no id here", source="noid"),
+        text_item("blank", "   \n "),
+        ingest_pb2.IngestItem(id="nothing", source="nothing"),
+        ingest_pb2.IngestItem(id="utf8", text_file=ingest_pb2.TextFile(data="café au lait".encode())),
+        text_item("good2", "another fine text"),
+    ]
+    acks = _ingest(fake_client, items, "mixed")
+    assert [a.sequence for a in acks] == list(range(7))
+    assert [a.ok for a in acks] == [True, False, False, False, False, True, True]
+    assert "not valid UTF-8 (byte 0xe9 at offset 3)" in acks[1].error and acks[1].error_code == "INVALID_ARGUMENT"
+    assert "no id" in acks[2].error and acks[2].source == "noid"
+    assert "has no text" in acks[3].error
+    assert "no content" in acks[4].error
+    assert fake_client.get_collection("mixed").document_count == 3
+
+
+def test_ingest_unknown_collection_and_autocreate(fake_client: Client) -> None:
+    with pytest.raises(MMSearchError) as err:
+        list(fake_client.ingest("ghost", [text_item("a", "text")], create=False))
+    assert err.value.code == grpc.StatusCode.NOT_FOUND and "'ghost'" in err.value.details
+    acks = list(fake_client.ingest("auto", [text_item("a", "text")], create=True))
+    assert acks[0].ok and fake_client.get_collection("auto").document_count == 1
+
+
+def test_bad_search_requests_keep_server_serving(fake_client: Client, fake_app: App) -> None:
+    _load_zoo(fake_client)
+    bad = grpc.StatusCode.INVALID_ARGUMENT
+    _expect(bad, fake_client.search, "zoo", "   ", match="query is empty")
+    _expect(grpc.StatusCode.NOT_FOUND, fake_client.search, "nope", "cats", match="'nope' does not exist")
+    _expect(bad, fake_client.search, "zoo", "cats", top_k=5000, match="top_k must be between 1 and 1000")
+    _expect(bad, fake_client.search, "zoo", "cats", score_threshold=1.5, match="score_threshold")
+    no_type = common_pb2.Filter(must=[common_pb2.FieldCondition(key="kind", match=common_pb2.FilterValue())])
+    _expect(bad, fake_client.search, "zoo", "cats", filter=no_type, match="value has no type")
+    no_cond = common_pb2.Filter(must=[common_pb2.FieldCondition(key="kind")])
+    _expect(bad, fake_client.search, "zoo", "cats", filter=no_cond, match="has no condition")
+    mixed = common_pb2.Filter(
+        must=[
+            common_pb2.FieldCondition(
+                key="kind",
+                any_of=common_pb2.FilterValues(
+                    values=[common_pb2.FilterValue(string_value="a"), common_pb2.FilterValue(int_value=1)]
+                ),
+            )
+        ]
+    )
+    _expect(bad, fake_client.search, "zoo", "cats", filter=mixed, match="all strings or all integers")
+    # oversized message: the fixture limits messages to 2 MiB
+    _expect(grpc.StatusCode.RESOURCE_EXHAUSTED, fake_client.search, "zoo", "x" * (3 * 1024 * 1024))
+    with pytest.raises(MMSearchError) as err:
+        list(fake_client.ingest("zoo", [text_item("huge", "word " * 700_000)]))
+    assert err.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # still serving, nothing lost
+    assert fake_client.health() == "SERVING"
+    assert fake_client.get_collection("zoo").document_count == 4
+    assert fake_client.search("zoo", "mice").results
+
+
+def test_unimplemented_parts_say_so(fake_client: Client) -> None:
+    _load_zoo(fake_client)
+    stub = search_pb2_grpc.SearchServiceStub(fake_client.channel)
+    req = search_pb2.SearchRequest(
+        collection="zoo", query=search_pb2.Query(image=common_pb2.Image(data=b"x", mime_type="image/png"))
+    )
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Search(req)
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED and "image queries" in err.value.details()
+    acks = _ingest(fake_client, [ingest_pb2.IngestItem(id="p", pdf=b"%PDF-1.4")])
+    assert not acks[0].ok and acks[0].error_code == "UNIMPLEMENTED"
+
+
+def test_health_reflection_info(fake_client: Client, fake_app: App) -> None:
+    health = health_pb2_grpc.HealthStub(fake_client.channel)
+    for name in ["", *SERVICE_NAMES]:
+        assert (
+            health.Check(health_pb2.HealthCheckRequest(service=name)).status == health_pb2.HealthCheckResponse.SERVING
+        )
+    refl = reflection_pb2_grpc.ServerReflectionStub(fake_client.channel)
+    resp = next(refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+    listed = {s.name for s in resp.list_services_response.service}
+    assert set(SERVICE_NAMES) <= listed and "grpc.health.v1.Health" in listed
+    info = fake_client.info()
+    assert info.storage_backend == fake_app.store.backend and info.max_top_k == 1000
+
+
+def test_rerank_and_embed(fake_client: Client) -> None:
+    docs = ["owls hunt mice at night", "trout swim in rivers", "cats chase mice"]
+    r = fake_client.rerank("mice at night", docs, top_n=2, return_documents=True)
+    assert [x.index for x in r.results] == [0, 2]
+    assert r.results[0].relevance_score >= r.results[1].relevance_score and r.results[0].document.text == docs[0]
+    _expect(grpc.StatusCode.INVALID_ARGUMENT, fake_client.rerank, "q", [], match="no documents")
+    _expect(grpc.StatusCode.INVALID_ARGUMENT, fake_client.rerank, " ", ["d"], match="query is empty")
+    _expect(grpc.StatusCode.RESOURCE_EXHAUSTED, fake_client.rerank, "q", ["d"] * 1001, match="limit is 1000")
+    e = fake_client.embed(["hello world"], multi_vector=True)
+    assert len(e.embeddings[0].pooled.values) == 32 and list(e.embeddings[0].token_strings) == ["hello", "world"]

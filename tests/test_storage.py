@@ -1,0 +1,111 @@
+"""The two backends behave the same (congruence), straight through the Store interface."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmsearch.server.errors import AlreadyExists, NotFound
+from mmsearch.server.ranking.lexical import document_terms, query_terms
+from mmsearch.server.storage.base import CollectionSpec, Cond, PointData, SpaceSpec, Store, Where, point_id
+from mmsearch.server.storage.edge import EdgeStore
+from mmsearch.server.storage.remote import RemoteStore
+
+DIM = 16
+
+
+@pytest.fixture(params=["edge", "remote"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    s: Store = EdgeStore(tmp_path) if request.param == "edge" else RemoteStore(":memory:")
+    yield s
+    s.close()
+
+
+def _spec(name: str = "c") -> CollectionSpec:
+    return CollectionSpec(
+        name=name,
+        text_kind="fake",
+        text_model="fake-16",
+        indexed_fields={"year": "integer"},
+        spaces={"text": SpaceSpec("text", "fake", "fake-16", DIM, ["text"])},
+    )
+
+
+def _points(n: int) -> list[PointData]:
+    rng = np.random.default_rng(7)
+    out = []
+    for i in range(n):
+        tokens = rng.standard_normal((3 + i % 4, DIM)).astype(np.float32)
+        tokens /= np.linalg.norm(tokens, axis=1, keepdims=True)
+        dense = tokens.mean(0) / np.linalg.norm(tokens.mean(0))
+        text = f"document number {i} about {'zebras' if i == 5 else 'horses'}"
+        payload = {"doc_id": f"d{i}", "seq": 0, "modality": "text", "text": text, "meta": {"year": 2000 + i}}
+        out.append(PointData(point_id(f"d{i}", 0), "text", dense, tokens, document_terms(text), payload))
+    return out
+
+
+def test_collection_lifecycle(store: Store) -> None:
+    store.create_collection(_spec())
+    with pytest.raises(AlreadyExists):
+        store.create_collection(_spec())
+    assert [s.name for s in store.list_specs()] == ["c"]
+    assert store.get_spec("c").spaces["text"].dim == DIM
+    store.drop_collection("c")
+    with pytest.raises(NotFound):
+        store.get_spec("c")
+    with pytest.raises(NotFound):
+        store.drop_collection("c")
+
+
+def test_search_paths_agree_with_numpy(store: Store) -> None:
+    store.create_collection(_spec())
+    pts = _points(20)
+    store.upsert("c", pts)
+    assert store.count("c") == 20
+
+    q = pts[3]
+    hits = store.dense_search("c", "text", q.dense, 5, Where())
+    assert hits[0].payload["doc_id"] == "d3" and hits[0].score == pytest.approx(1.0, abs=1e-4)
+    expected = sorted(range(20), key=lambda i: -float(pts[i].dense @ q.dense))[:5]
+    assert [h.payload["doc_id"] for h in hits] == [f"d{i}" for i in expected]
+
+    # exact MaxSim over chosen ids equals the numpy reference (tokens are stored as float16)
+    ids = [p.id for p in pts[:8]]
+    scores = store.score_ids("c", "text_tokens", q.tokens, ids)
+    for p in pts[:8]:
+        ref = float((q.tokens @ p.tokens.T).max(axis=1).sum())
+        assert scores[p.id] == pytest.approx(ref, abs=2e-2)
+
+    lex = store.sparse_search("c", query_terms("zebras"), 3, Where())
+    assert [h.payload["doc_id"] for h in lex] == ["d5"]
+
+    got = store.retrieve("c", [pts[2].id], space="text")[0]
+    assert got.tokens is not None and got.tokens.shape == pts[2].tokens.shape
+    assert np.allclose(got.tokens, pts[2].tokens, atol=2e-3)
+
+
+def test_filters_and_deletes(store: Store) -> None:
+    store.create_collection(_spec())
+    store.upsert("c", _points(20))
+    rng = Where(must=[Cond(key="meta.year", range={"gte": 2005, "lt": 2010})])
+    assert store.count("c", rng) == 5
+    assert store.count("c", Where(must=[Cond(key="meta.year", match=2007)])) == 1
+    assert store.count("c", Where(must=[Cond(key="doc_id", any_of=["d1", "d2", "nope"])])) == 2
+    assert store.count("c", Where(must_not=[Cond(key="meta.year", range={"lt": 2010})])) == 10
+    hits = store.dense_search("c", "text", _points(20)[12].dense, 20, rng)
+    assert {h.payload["doc_id"] for h in hits} == {f"d{i}" for i in range(5, 10)}
+    store.delete("c", rng)
+    assert store.count("c") == 15
+    store.delete("c", Where(must=[Cond(ids=[point_id("d0", 0)])]))
+    assert store.count("c") == 14
+
+
+def test_edge_reopens_with_data(tmp_path: Path) -> None:
+    s = EdgeStore(tmp_path)
+    s.create_collection(_spec())
+    s.upsert("c", _points(10))
+    s.close()
+    s2 = EdgeStore(tmp_path)
+    assert s2.count("c") == 10 and s2.get_spec("c").indexed_fields == {"year": "integer"}
+    s2.close()
