@@ -220,3 +220,17 @@ def test_rerank_and_embed(fake_client: Client) -> None:
     _expect(grpc.StatusCode.RESOURCE_EXHAUSTED, fake_client.rerank, "q", ["d"] * 1001, match="limit is 1000")
     e = fake_client.embed(["hello world"], multi_vector=True)
     assert len(e.embeddings[0].pooled.values) == 32 and list(e.embeddings[0].token_strings) == ["hello", "world"]
+
+
+def test_concurrent_searches_during_ingest(fake_client: Client) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    _load_zoo(fake_client)
+    items = [text_item(f"n{i}", f"note {i} about mice and rivers number{i}") for i in range(300)]
+    with ThreadPoolExecutor(4) as pool:
+        searches = [pool.submit(fake_client.search, "zoo", "mice at night", top_k=3) for _ in range(40)]
+        acks = list(fake_client.ingest("zoo", items))
+        results = [f.result() for f in searches]
+    assert all(a.ok for a in acks) and all(r.results for r in results)
+    assert fake_client.get_collection("zoo").document_count == 304
+    assert fake_client.search("zoo", "number123", top_k=1).results[0].document_id == "n123"

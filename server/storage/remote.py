@@ -48,12 +48,33 @@ def to_qdrant_filter(where: Where | None) -> qm.Filter | None:
     )
 
 
+class _Serialized:
+    """qdrant-client's local mode (":memory:", the test stand-in for a server) is not thread-safe:
+    a search racing an upsert reads half-written arrays. A real server needs no such lock."""
+
+    def __init__(self, client: QdrantClient) -> None:
+        self._client = client
+        self._lock = threading.RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attr(*args, **kwargs)
+
+        return call
+
+
 class RemoteStore(Store):
     backend = "remote"
 
     def __init__(self, url: str, api_key: str = "", prefer_grpc: bool = True, replication_factor: int = 1) -> None:
+        self.client: Any
         if url == ":memory:":
-            self.client = QdrantClient(location=":memory:")
+            self.client = _Serialized(QdrantClient(location=":memory:"))
         else:
             self.client = QdrantClient(url=url, api_key=api_key or None, prefer_grpc=prefer_grpc)
         self.replication_factor = replication_factor

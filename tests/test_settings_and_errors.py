@@ -1,0 +1,63 @@
+"""Settings sources and the error boundary."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from mmsearch.client import Client, MMSearchError
+from mmsearch.client.cli import parse_filters
+from mmsearch.server.app import create_server
+from mmsearch.server.settings import Settings
+from mmsearch.server.storage.edge import EdgeStore
+
+from .conftest import fake_settings
+from .helpers import text_item
+
+
+def test_settings_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    toml = tmp_path / "mmsearch.toml"
+    toml.write_text('port = 6000\nprefetch_k = 50\ntext_model = "from-file"\n')
+    monkeypatch.setenv("MMSEARCH_PREFETCH_K", "70")
+    s = Settings.load(config=toml, text_model="from-flag")
+    assert (s.port, s.prefetch_k, s.text_model) == (6000, 70, "from-flag")
+    monkeypatch.setenv("MMSEARCH_CONFIG", str(toml))
+    assert Settings.load().port == 6000
+    with pytest.raises(ValueError, match="port"):
+        Settings.load(port=70000)
+    with pytest.raises(ValueError, match="no_such_setting"):
+        Settings(no_such_setting=1)  # type: ignore[call-arg]
+
+
+def test_cli_filter_syntax() -> None:
+    assert parse_filters(["kind=bird", "legs>=2", "legs<5", "tag=a|b", "ok=true"]) == {
+        "kind": "bird",
+        "legs": {"gte": 2.0, "lt": 5.0},
+        "tag": ["a", "b"],
+        "ok": True,
+    }
+    with pytest.raises(SystemExit, match="bad --filter"):
+        parse_filters(["novalue"])
+
+
+class ExplodingStore(EdgeStore):
+    def dense_search(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("secret internal detail /etc/passwd")
+
+
+@pytest.fixture
+def exploding(tmp_path: Path) -> Iterator[Client]:
+    app = create_server(fake_settings(tmp_path), store=ExplodingStore(tmp_path))
+    with Client(f"127.0.0.1:{app.port}", retries=0) as c:
+        yield c
+    app.stop(grace=None)
+
+
+def test_unexpected_errors_become_internal_without_details(exploding: Client) -> None:
+    assert all(a.ok for a in exploding.ingest("c", [text_item("a", "some text")]))
+    with pytest.raises(MMSearchError) as err:
+        exploding.search("c", "text")
+    assert err.value.code == grpc.StatusCode.INTERNAL
+    assert "secret" not in err.value.details and "internal error" in err.value.details
+    assert exploding.health() == "SERVING" and exploding.get_collection("c").document_count == 1
