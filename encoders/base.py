@@ -29,11 +29,15 @@ class Encoded:
     pooled: (dim,) float32, unit norm.
     tokens: (n_tokens, dim) float32, each row unit norm; n_tokens >= 1.
     token_strings: n_tokens strings (word pieces, words, or "patch i") for explanations.
+    token_spans: for text, each token's (start, end) character span in the input, when known.
+    token_boxes: for image patches, (n_tokens, 4) x0, y0, x1, y1 as fractions of the page, when known.
     """
 
     pooled: np.ndarray
     tokens: np.ndarray
     token_strings: list[str] = field(default_factory=list)
+    token_spans: list[tuple[int, int]] | None = None
+    token_boxes: np.ndarray | None = None
 
 
 class EncoderError(Exception):

@@ -36,6 +36,11 @@ def _load_builtins() -> None:
     # Imported lazily so that importing the registry does not import torch.
     from . import fake, text  # noqa: F401
 
+    try:
+        from . import colpali  # noqa: F401  (needs colpali-engine)
+    except ImportError:
+        pass
+
 
 class EncoderPool:
     """Loads encoders on first use and keeps them; safe to call from many threads."""
