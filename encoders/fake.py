@@ -35,9 +35,13 @@ class FakeEncoder(Encoder):
     def encode_texts(self, texts: Sequence[str], *, as_query: bool) -> list[Encoded]:
         out = []
         for text in texts:
-            words = [w.lower() for w in _WORD.findall(text)][: self.max_tokens] or ["<empty>"]
+            matches = list(_WORD.finditer(text))[: self.max_tokens]
+            words = [m.group().lower() for m in matches] or ["<empty>"]
+            spans = [(m.start(), m.end()) for m in matches] or [(0, 0)]
             tokens = normalise(np.stack([self._word_vector(w) for w in words]))
-            out.append(Encoded(pooled=normalise(tokens.mean(axis=0)), tokens=tokens, token_strings=words))
+            out.append(
+                Encoded(pooled=normalise(tokens.mean(axis=0)), tokens=tokens, token_strings=words, token_spans=spans)
+            )
         return out
 
 

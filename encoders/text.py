@@ -56,15 +56,29 @@ class SentenceTransformerEncoder(Encoder):
             outputs = self._st.encode(
                 list(texts), output_value=None, batch_size=32, convert_to_numpy=False, show_progress_bar=False
             )
+            # Character spans of the same tokens (same tokenizer, same truncation) for explanations.
+            offsets = self._tokenizer(
+                list(texts), return_offsets_mapping=True, truncation=True, max_length=self.max_tokens
+            )["offset_mapping"]
         result = []
         out: Any
-        for out in outputs:
-            ids = out["input_ids"].tolist()
-            keep = [i for i, t in enumerate(ids) if t not in self._special] or list(range(len(ids)))
-            tokens = out["token_embeddings"].float().cpu().numpy()[keep]
+        for out, spans in zip(outputs, offsets, strict=True):
+            # Outputs of a batch can keep the batch's right padding: cut to the attention mask.
+            n = int(out["attention_mask"].sum())
+            ids = out["input_ids"].tolist()[:n]
+            keep = [i for i, t in enumerate(ids) if t not in self._special] or list(range(n))
+            tokens = out["token_embeddings"][:n].float().cpu().numpy()[keep]
             pooled = out["sentence_embedding"].float().cpu().numpy()
             strings = self._tokenizer.convert_ids_to_tokens([ids[i] for i in keep])
-            result.append(Encoded(pooled=normalise(pooled), tokens=normalise(tokens), token_strings=list(strings)))
+            kept_spans = [tuple(spans[i]) for i in keep] if len(spans) == len(ids) else None
+            result.append(
+                Encoded(
+                    pooled=normalise(pooled),
+                    tokens=normalise(tokens),
+                    token_strings=list(strings),
+                    token_spans=kept_spans,  # type: ignore[arg-type]
+                )
+            )
         return result
 
 

@@ -94,7 +94,7 @@ def create_server(settings: Settings, store: Store | None = None, encoders: Enco
         ],
     )
     collections_pb2_grpc.add_CollectionServiceServicer_to_server(CollectionServicer(collections), server)
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(collections, settings.encode_batch_size), server)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(collections, settings), server)
     search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(Searcher(collections, settings)), server)
     models = ModelServicer(collections, settings)
     rerank_pb2_grpc.add_RerankServiceServicer_to_server(models, server)

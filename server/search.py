@@ -42,6 +42,7 @@ class Match:
     document_token: str
     similarity: float
     position: int
+    box: tuple[float, float, float, float] | None = None  # page pixels, for pages
 
 
 @dataclass
@@ -195,14 +196,23 @@ class Searcher:
                 continue
             sims = query.tokens @ hit.tokens.T  # (n_query, n_doc)
             best = sims.argmax(axis=1)
-            names = hit.payload.get("tokens") or []
+            pl = hit.payload
+            names = pl.get("tokens") or []
+            token_words, words, boxes = pl.get("token_words") or [], pl.get("words") or [], pl.get("boxes") or []
             for qi, di in enumerate(best):
+                doc_token = str(names[di]) if di < len(names) else f"#{di}"
+                box = None
+                w = token_words[di] if di < len(token_words) else -1
+                if 0 <= w < len(boxes):  # a page word: name the whole word and where it is
+                    doc_token = str(words[w]) if w < len(words) else doc_token
+                    box = tuple(float(c) for c in boxes[w])
                 r.matches.append(
                     Match(
                         query_token=query.token_strings[qi] if qi < len(query.token_strings) else f"#{qi}",
-                        document_token=str(names[di]) if di < len(names) else f"#{di}",
+                        document_token=doc_token,
                         similarity=float(sims[qi, di]),
                         position=int(di),
+                        box=box,  # type: ignore[arg-type]
                     )
                 )
 

@@ -40,7 +40,7 @@ def fake_settings(tmp: Path, **kw: object) -> Settings:
 @pytest.fixture(params=["edge", "remote"])
 def fake_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
     """A server with the fake encoder on each storage backend."""
-    settings = fake_settings(tmp_path, max_message_mb=2)
+    settings = fake_settings(tmp_path, max_message_mb=8)
     store = RemoteStore(":memory:") if request.param == "remote" else None
     app = create_server(settings, store=store)
     yield app

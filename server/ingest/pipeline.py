@@ -1,9 +1,10 @@
 """The ingest stream: items in, acknowledgements out, in order.
 
-Items are gathered into batches (whatever has arrived, up to `encode_batch_size` passages), encoded
-in one call, and written by a single writer thread while the next batch encodes, so the encoder
-(the bottleneck) never waits for storage. An item is acknowledged ok only after its points are
-durably stored; an item that fails is acknowledged with its reason and the stream goes on.
+Items expand lazily into units (passages, pages). Units are gathered into batches (whatever has
+arrived, up to `batch_size`), encoded together, and written by one writer thread while the next batch
+encodes, so the encoder (the bottleneck) never waits for storage. An item is acknowledged ok only
+after all its points are durably stored; an item that fails is acknowledged with its reason, any of
+its points already written are removed, and the stream goes on.
 """
 
 from __future__ import annotations
@@ -11,203 +12,177 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 from mmsearch.v1 import ingest_pb2
 
 from ..collections import CollectionOptions, Collections
-from ..errors import InvalidArgument, MMSearchError, NotFound, Unimplemented, status_code
-from ..filters import metadata_to_dict
-from ..ranking.lexical import document_terms
-from ..storage.base import CollectionSpec, Cond, PointData, Where, point_id
-from .text import decode_utf8, split_passages
+from ..errors import MMSearchError, NotFound, status_code
+from ..storage.base import CollectionSpec, Cond, Where
+from .pages import PageLimits
+from .points import PointBuilder
+from .units import Item, Unit, expand
 
 log = logging.getLogger(__name__)
 _END = object()
-MAX_ID_CHARS = 512
-
-
-@dataclass
-class _Item:
-    seq: int
-    id: str
-    source: str
-    texts: list[str] = field(default_factory=list)
-    metadata: dict = field(default_factory=dict)
-    error: MMSearchError | None = None
-    points: list[PointData] = field(default_factory=list)
 
 
 class Ingestor:
-    def __init__(self, collections: Collections, batch_size: int) -> None:
+    def __init__(self, collections: Collections, batch_size: int, limits: PageLimits | None = None) -> None:
         self.collections = collections
         self.store = collections.store
         self.batch_size = batch_size
+        self.limits = limits or PageLimits()
+        self.builder = PointBuilder(collections)
 
     def run(self, requests: Iterator[ingest_pb2.IngestRequest]) -> Iterator[ingest_pb2.IngestAck]:
         inbox: queue.Queue = queue.Queue(maxsize=4 * self.batch_size)
-        reader = threading.Thread(target=_pump, args=(requests, inbox), daemon=True)
-        reader.start()
-        state: dict = {"spec": None}
-        seq = 0
-        pending: tuple[Future, list[_Item]] | None = None
+        threading.Thread(target=_pump, args=(requests, inbox), daemon=True).start()
+        stream = _Stream(self, inbox)
         with ThreadPoolExecutor(1, thread_name_prefix="ingest-writer") as writer:
+            pending: Future | None = None
             while True:
-                try:
-                    first = inbox.get_nowait()
-                except queue.Empty:
-                    if pending:  # nothing more has arrived: answer what is written before waiting
-                        yield from self._finish(*pending)
-                        pending = None
-                    first = inbox.get()
-                if first is _END:
+                batch = stream.next_batch(block=pending is None)
+                if batch:
+                    self.builder.build(batch, stream.spec)  # type: ignore[arg-type]
+                    future = writer.submit(self._write, batch, stream.spec)
+                    if pending is not None:  # the previous batch wrote while this one encoded
+                        pending.result()
+                        yield from stream.acks()
+                    pending = future
+                elif pending is not None:  # nothing new has arrived: finish what is in flight
+                    pending.result()
+                    pending = None
+                    yield from stream.acks()
+                elif batch == []:  # only acknowledgements are due (items rejected up front)
+                    yield from stream.acks()
+                else:
                     break
-                if isinstance(first, BaseException):
-                    raise first
-                batch = [first]
-                while len(batch) < self.batch_size:
-                    try:
-                        nxt = inbox.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is _END or isinstance(nxt, BaseException):
-                        inbox.put(nxt)  # handle at the top of the loop
-                        break
-                    batch.append(nxt)
-                items = []
-                for req in batch:
-                    items.append(self._parse(seq, req, state))
-                    seq += 1
-                self._encode(items, state["spec"])
-                future = writer.submit(self._write, items, state["spec"])
-                if pending:
-                    yield from self._finish(*pending)
-                pending = (future, items)
-            if pending:
-                yield from self._finish(*pending)
+            yield from stream.acks(final=True)
 
-    def _parse(self, seq: int, req: ingest_pb2.IngestRequest, state: dict) -> _Item:
-        it = req.item
-        item = _Item(seq=seq, id=it.id, source=it.source)
-        spec = state["spec"]
-        if spec is None:  # an unknown collection fails the whole stream (NOT_FOUND), not each item
-            spec = state["spec"] = self._collection(req)
+    def _write(self, units: list[Unit], spec: CollectionSpec) -> None:
+        good = [u for u in units if u.point is not None and u.item.error is None]
         try:
-            if req.collection != spec.name:
-                raise InvalidArgument(f"collection changed within the stream ({spec.name!r} -> {req.collection!r})")
-            if not it.id.strip():
-                raise InvalidArgument("item has no id")
-            if len(it.id) > MAX_ID_CHARS:
-                raise InvalidArgument(f"item id is longer than {MAX_ID_CHARS} characters")
-            item.metadata = metadata_to_dict(it.metadata)
-            kind = it.WhichOneof("content")
-            if kind == "text":
-                text = it.text
-            elif kind == "text_file":
-                text = decode_utf8(it.text_file.data, f"text of item {it.id!r}")
-            elif kind in ("image", "pdf"):
-                raise Unimplemented(
-                    f"item {it.id!r}: page images and PDFs are not supported by this server version yet"
-                )
-            else:
-                raise InvalidArgument(f"item {it.id!r} has no content (set text, text_file, image or pdf)")
-            passages = split_passages(text, spec.chunk_words, spec.chunk_overlap)
-            if not passages:
-                raise InvalidArgument(f"item {it.id!r} has no text")
-            item.texts = [p.text for p in passages]
-        except MMSearchError as exc:
-            item.error = exc
-        return item
+            if good:
+                self.store.upsert(spec.name, [u.point for u in good])  # type: ignore[misc]
+        except Exception as exc:
+            log.exception("storage write failed")
+            for u in good:
+                if u.item.error is None:
+                    u.item.error = exc if isinstance(exc, MMSearchError) else MMSearchError("storage write failed")
+            return
+        for u in good:
+            u.item.written += 1
+            u.point = None  # vectors are stored: free them
+        for u in units:
+            if u.item.error is not None and u.item.written:
+                u.item.failed_after_write = True
 
-    def _collection(self, req: ingest_pb2.IngestRequest) -> CollectionSpec:
+    def cleanup(self, spec: CollectionSpec, item: Item) -> None:
+        """After an item is fully written: drop the old version's extra points. After it failed
+        part-way: drop what it wrote, so a half-ingested document never answers searches."""
+        keep = 0 if item.error is not None else item.written
+        self.store.delete(
+            spec.name, Where(must=[Cond(key="doc_id", match=item.id), Cond(key="seq", range={"gte": keep})])
+        )
+
+
+class _Stream:
+    """Pulls requests, expands them into items and units, and tracks which items can be acked."""
+
+    def __init__(self, ingestor: Ingestor, inbox: queue.Queue) -> None:
+        self.ing = ingestor
+        self.inbox = inbox
+        self.spec: CollectionSpec | None = None
+        self.items: deque[Item] = deque()  # not yet acknowledged, in stream order
+        self.current: Item | None = None
+        self.seq = 0
+        self.finished = False
+
+    def _next_request(self, block: bool) -> ingest_pb2.IngestRequest | None:
+        if self.finished:
+            return None
         try:
-            return self.collections.store.get_spec(req.collection)
+            req = self.inbox.get(block=block)
+        except queue.Empty:
+            return None
+        if req is _END:
+            self.finished = True
+            return None
+        if isinstance(req, BaseException):
+            raise req
+        return req  # type: ignore[no-any-return]
+
+    def _resolve(self, req: ingest_pb2.IngestRequest) -> CollectionSpec:
+        store = self.ing.store
+        try:
+            return store.get_spec(req.collection)
         except NotFound:
             if not req.create_collection:
-                raise
+                raise  # an unknown collection fails the whole stream (NOT_FOUND), not each item
         try:
-            return self.collections.create(req.collection, CollectionOptions())
+            return self.ing.collections.create(req.collection, CollectionOptions())
         except MMSearchError:
-            return self.collections.store.get_spec(req.collection)  # created meanwhile by another stream
+            return store.get_spec(req.collection)  # created meanwhile by another stream
 
-    def _encode(self, items: list[_Item], spec: CollectionSpec | None) -> None:
-        todo = [i for i in items if i.error is None]
-        if not todo or spec is None:
-            return
-        encoder = self.collections.text_encoder(spec)
-        texts = [t for i in todo for t in i.texts]
-        try:
-            encoded = encoder.encode_texts(texts, as_query=False)
-        except Exception as exc:  # one bad input must not sink the batch: retry one by one
-            log.warning("batch encode failed (%s); encoding items one by one", exc)
-            for i in todo:
-                try:
-                    self._points(i, encoder.encode_texts(i.texts, as_query=False))
-                except Exception as item_exc:
-                    i.error = InvalidArgument(f"item {i.id!r} could not be encoded: {item_exc}")
-            return
-        pos = 0
-        for i in todo:
-            self._points(i, encoded[pos : pos + len(i.texts)])
-            pos += len(i.texts)
+    def next_batch(self, block: bool) -> list[Unit] | None:
+        """Up to batch_size units; [] when only acks are due; None when nothing has arrived."""
+        batch: list[Unit] = []
+        while len(batch) < self.ing.batch_size:
+            if self.current is None:
+                req = self._next_request(block=block and not batch and not self._ackable())
+                if req is None:
+                    break
+                if self.spec is None:
+                    self.spec = self._resolve(req)
+                self.current = expand(self.seq, req, self.spec, self.ing.limits)
+                self.seq += 1
+                self.items.append(self.current)
+            item = self.current
+            if item.error is not None or item.units is None:
+                item.exhausted = True
+                self.current = None
+                continue
+            try:
+                unit = next(item.units)
+            except StopIteration:
+                item.exhausted = True
+                self.current = None
+                continue
+            except MMSearchError as exc:  # e.g. a PDF page that fails to render
+                item.error = exc
+                item.exhausted = True
+                self.current = None
+                continue
+            item.produced += 1
+            batch.append(unit)
+        if batch or self._ackable():
+            return batch
+        return None
 
-    def _points(self, item: _Item, encoded: list) -> None:
-        item.points = [
-            PointData(
-                id=point_id(item.id, n),
-                space="text",
-                dense=e.pooled,
-                tokens=e.tokens,
-                sparse=document_terms(text),
-                payload={
-                    "doc_id": item.id,
-                    "seq": n,
-                    "modality": "text",
-                    "passage": n,
-                    "page": 0,
-                    "text": text,
-                    "tokens": e.token_strings,
-                    "meta": item.metadata,
-                },
-            )
-            for n, (text, e) in enumerate(zip(item.texts, encoded, strict=True))
-        ]
+    def _ackable(self) -> bool:
+        return bool(self.items) and self._done(self.items[0])
 
-    def _write(self, items: list[_Item], spec: CollectionSpec | None) -> None:
-        ok = [i for i in items if i.error is None and i.points]
-        if not ok or spec is None:
-            return
-        self.store.upsert(spec.name, [p for i in ok for p in i.points])
-        # New points first, then the old document's extra points: a crash in between leaves the
-        # new version plus stale tail passages, never a lost document.
-        for i in ok:
-            self.store.delete(
-                spec.name,
-                Where(must=[Cond(key="doc_id", match=i.id), Cond(key="seq", range={"gte": len(i.points)})]),
-            )
+    @staticmethod
+    def _done(item: Item) -> bool:
+        return item.exhausted and (item.error is not None or item.written == item.produced)
 
-    def _finish(self, future: Future, items: list[_Item]) -> Iterator[ingest_pb2.IngestAck]:
-        write_error: BaseException | None = None
-        try:
-            future.result()
-        except BaseException as exc:  # storage failed: nothing in this batch is acknowledged ok
-            log.exception("writing an ingest batch failed")
-            write_error = exc
-        for i in items:
-            ack = ingest_pb2.IngestAck(sequence=i.seq, id=i.id, source=i.source)
-            error = i.error
-            if error is None and write_error is not None:
-                error = write_error if isinstance(write_error, MMSearchError) else None
-                ack.error_code = status_code(error).name if error else "INTERNAL"
-                ack.error = str(error) if error else "storage write failed; the item was not stored"
-            elif error is not None:
+    def acks(self, final: bool = False) -> Iterator[ingest_pb2.IngestAck]:
+        while self.items and (final or self._done(self.items[0])):
+            item = self.items.popleft()
+            if (self.spec is not None and item.error is None) or item.failed_after_write:
+                assert self.spec is not None
+                self.ing.cleanup(self.spec, item)
+            ack = ingest_pb2.IngestAck(sequence=item.seq, id=item.id, source=item.source)
+            if item.error is None and item.written == item.produced and item.produced:
+                ack.ok = True
+                ack.points = item.written
+            else:
+                error = item.error or MMSearchError("item was not fully stored")
                 ack.error_code = status_code(error).name
                 ack.error = str(error)
-            else:
-                ack.ok = True
-                ack.points = len(i.points)
             yield ack
 
 

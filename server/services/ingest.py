@@ -7,14 +7,19 @@ from mmsearch.v1 import ingest_pb2, ingest_pb2_grpc
 from ..collections import Collections
 from ..errors import InvalidArgument
 from ..filters import to_where
+from ..ingest.pages import PageLimits
 from ..ingest.pipeline import Ingestor
+from ..settings import Settings
 from ..storage.base import Cond, Where
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, collections: Collections, batch_size: int) -> None:
+    def __init__(self, collections: Collections, settings: Settings) -> None:
         self.collections = collections
-        self.ingestor = Ingestor(collections, batch_size)
+        limits = PageLimits(
+            max_pixels=settings.max_image_pixels, max_pages=settings.max_pdf_pages, pdf_dpi=settings.pdf_dpi
+        )
+        self.ingestor = Ingestor(collections, settings.encode_batch_size, limits)
 
     def Ingest(self, request_iterator, context):  # noqa: N802
         yield from self.ingestor.run(request_iterator)

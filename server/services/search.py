@@ -74,10 +74,12 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             if request.explain:
                 res.explanation.signals.update(r.signals)
                 for m in r.matches:
-                    res.explanation.matches.add(
+                    match = res.explanation.matches.add(
                         query_token=m.query_token,
                         document_token=m.document_token,
                         similarity=m.similarity,
                         document_position=m.position,
                     )
+                    if m.box is not None:
+                        match.box.CopyFrom(search_pb2.BoundingBox(x0=m.box[0], y0=m.box[1], x1=m.box[2], y1=m.box[3]))
         return out

@@ -1,0 +1,173 @@
+"""Page images and PDFs into pages, one at a time, with the checks that reject bad input clearly.
+
+Images are opened lazily so that a 50,000 × 50,000 header is refused before any pixel is decoded;
+PDFs are rendered page by page, so memory does not grow with the page count.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from ..errors import InvalidArgument, ResourceExhausted
+
+
+@dataclass
+class Word:
+    text: str
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in page pixels (top-left origin)
+
+
+@dataclass
+class Page:
+    number: int  # 1-based
+    image: Image.Image | None
+    width: int
+    height: int
+    #: Words from the PDF's text layer (boxes in rendered pixels); None when the page needs OCR.
+    words: list[Word] | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PageLimits:
+    max_pixels: int = 60_000_000  # ~7,700 × 7,700: far beyond a 600 dpi A4 scan
+    max_pages: int = 2000
+    pdf_dpi: int = 150
+
+
+_MAGIC = [
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+    (b"%PDF-", "application/pdf"),
+]
+
+
+def sniff(data: bytes) -> str:
+    for magic, mime in _MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "unknown"
+
+
+SUPPORTED_IMAGES = {"image/png", "image/jpeg", "image/tiff", "image/webp"}
+
+
+def image_pages(data: bytes, mime_type: str, limits: PageLimits) -> Iterator[Page]:
+    """Yields each frame of an image (a multi-page TIFF gives several pages)."""
+    mime = (mime_type or "").lower().replace("image/jpg", "image/jpeg")
+    if mime not in SUPPORTED_IMAGES:
+        raise InvalidArgument(f"unsupported image type {mime_type!r}; use one of {', '.join(sorted(SUPPORTED_IMAGES))}")
+    actual = sniff(data)
+    if actual != mime:
+        looks = "unrecognised bytes" if actual == "unknown" else actual
+        raise InvalidArgument(f"mime type {mime} does not match the bytes ({looks})")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ResourceExhausted(f"image is too large to decode (limit {limits.max_pixels:,} pixels)") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InvalidArgument(f"image cannot be decoded: {exc}") from None
+    n_frames = getattr(img, "n_frames", 1)
+    if n_frames > limits.max_pages:
+        raise ResourceExhausted(f"image has {n_frames} pages; the limit is {limits.max_pages}")
+    for number, frame in enumerate(ImageSequence.Iterator(img), start=1):
+        w, h = frame.size
+        if w < 1 or h < 1:
+            raise InvalidArgument(f"page {number} is {w}×{h} pixels: empty image")
+        if w * h > limits.max_pixels:
+            raise ResourceExhausted(f"page {number} is {w}×{h} pixels; the limit is {limits.max_pixels:,} pixels")
+        try:
+            rgb = frame.convert("RGB")  # decodes now: truncated data fails here
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise InvalidArgument(f"page {number} cannot be decoded ({exc})") from None
+        yield Page(number, rgb, w, h)
+
+
+def pdf_page_count(data: bytes, limits: PageLimits) -> int:
+    """Opens the PDF only to validate it and count pages (before any page is ingested)."""
+    doc = _open_pdf(data)
+    try:
+        n = len(doc)
+    finally:
+        doc.close()
+    if n == 0:
+        raise InvalidArgument("PDF has no pages")
+    if n > limits.max_pages:
+        raise ResourceExhausted(f"PDF has {n:,} pages; the limit is {limits.max_pages:,} (setting max_pdf_pages)")
+    return n
+
+
+def _open_pdf(data: bytes):  # type: ignore[no-untyped-def]
+    import pypdfium2 as pdfium
+
+    if sniff(data) != "application/pdf":
+        raise InvalidArgument("bytes are not a PDF (no %PDF- header)")
+    try:
+        return pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        msg = str(exc)
+        if "password" in msg.lower():
+            raise InvalidArgument("PDF is encrypted (password required)") from None
+        raise InvalidArgument(f"PDF cannot be opened: {msg}") from None
+
+
+def pdf_pages(data: bytes, limits: PageLimits) -> Iterator[Page]:
+    """Renders one page at a time; each page carries its text-layer words when it has any."""
+    doc = _open_pdf(data)
+    scale = limits.pdf_dpi / 72
+    try:
+        for index in range(len(doc)):
+            page = doc[index]
+            try:
+                width_pt, height_pt = page.get_size()
+                if width_pt * height_pt * scale * scale > limits.max_pixels:
+                    scale_page = (limits.max_pixels / (width_pt * height_pt)) ** 0.5
+                else:
+                    scale_page = scale
+                image = page.render(scale=scale_page).to_pil().convert("RGB")
+                words = _text_layer(page, scale_page, height_pt)
+            finally:
+                page.close()
+            yield Page(index + 1, image, image.width, image.height, words=words, extra={"text_layer": bool(words)})
+    finally:
+        doc.close()
+
+
+def _text_layer(page, scale: float, height_pt: float) -> list[Word] | None:  # type: ignore[no-untyped-def]
+    """Words of the page's text layer with boxes in rendered pixels, or None when it has no text."""
+    tp = page.get_textpage()
+    try:
+        n = tp.count_chars()
+        if n == 0:
+            return None
+        text = tp.get_text_range(0, n)
+        words: list[Word] = []
+        cur: list[str] = []
+        box = [1e9, 1e9, -1e9, -1e9]
+        # get_text_range returns one character per char index (plus none extra for n chars)
+        for i, ch in enumerate(text[:n]):
+            if ch.isspace():
+                if cur:
+                    words.append(Word("".join(cur), (box[0], box[1], box[2], box[3])))
+                    cur, box = [], [1e9, 1e9, -1e9, -1e9]
+                continue
+            left, bottom, right, top = tp.get_charbox(i)
+            cur.append(ch)
+            box = [min(box[0], left * scale), min(box[1], (height_pt - top) * scale),
+                   max(box[2], right * scale), max(box[3], (height_pt - bottom) * scale)]  # fmt: skip
+        if cur:
+            words.append(Word("".join(cur), (box[0], box[1], box[2], box[3])))
+        return words or None
+    finally:
+        tp.close()

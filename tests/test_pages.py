@@ -1,0 +1,116 @@
+"""Page images and PDFs through the server: OCR default encoder, text layers, bad input."""
+
+from pathlib import Path
+
+import pytest
+
+from mmsearch.client import Client
+from mmsearch.v1 import common_pb2, ingest_pb2
+
+from .helpers import text_item
+from .pagegen import blank_pdf, encrypted_pdf, multipage_tiff, png_header, text_page
+
+
+def image_item(doc_id: str, data: bytes, mime: str) -> ingest_pb2.IngestItem:
+    return ingest_pb2.IngestItem(id=doc_id, source=doc_id, image=common_pb2.Image(data=data, mime_type=mime))
+
+
+def pdf_item(doc_id: str, data: bytes) -> ingest_pb2.IngestItem:
+    return ingest_pb2.IngestItem(id=doc_id, source=doc_id, pdf=data)
+
+
+def test_image_pages_are_ocred_and_searchable(fake_client: Client) -> None:
+    items = [
+        image_item(
+            "invoice", text_page(["INVOICE 4471", "Harbour Freight Logistics", "Total due 812.50"]), "image/png"
+        ),
+        image_item("menu", text_page(["Lunch menu", "Tomato soup", "Grilled salmon"], fmt="JPEG"), "image/jpeg"),
+        image_item("scan", multipage_tiff([["first page about tulips"], ["second page about glaciers"]]), "image/tiff"),
+        text_item("note", "A text note about salmon fishing in rivers."),
+    ]
+    acks = list(fake_client.ingest("mixed", items))
+    assert [a.ok for a in acks] == [True] * 4, acks
+    assert [a.points for a in acks] == [1, 1, 2, 1]
+    r = fake_client.search("mixed", "harbour freight invoice", top_k=3)
+    top = r.results[0]
+    assert top.document_id == "invoice" and top.modality == common_pb2.MODALITY_PAGE and top.page == 1
+    assert "Harbour Freight" in top.snippet
+    r = fake_client.search("mixed", "glaciers", top_k=1)
+    assert (r.results[0].document_id, r.results[0].page) == ("scan", 2)
+    # one ranked list over both modalities, and the modality filter selects either
+    both = fake_client.search("mixed", "salmon", top_k=5)
+    assert {x.document_id for x in both.results[:2]} == {"menu", "note"}
+    pages = fake_client.search("mixed", "salmon", top_k=5, modalities=["page"])
+    assert all(x.modality == common_pb2.MODALITY_PAGE for x in pages.results)
+    texts = fake_client.search("mixed", "salmon", top_k=5, modalities=["text"])
+    assert [x.document_id for x in texts.results] == ["note"]
+
+
+def test_explain_points_at_word_boxes(fake_client: Client) -> None:
+    list(fake_client.ingest("p", [image_item("inv", text_page(["INVOICE 4471", "Harbour Freight"]), "image/png")]))
+    r = fake_client.search("p", "harbour", top_k=1, explain=True)
+    m = max(r.results[0].explanation.matches, key=lambda m: m.similarity)
+    assert m.document_token == "Harbour" and m.similarity > 0.99
+    assert 30 <= m.box.x0 < m.box.x1 <= 400 and 80 <= m.box.y0 < m.box.y1 <= 140  # second line, left
+
+
+def test_pdfs_use_their_text_layer_page_by_page(fake_client: Client, shared_data: Path) -> None:
+    data = (shared_data / "pdf_documents" / "attention.pdf").read_bytes()
+    empty = (shared_data / "pdf_documents" / "layout-parser-paper-with-empty-pages.pdf").read_bytes()
+    acks = list(fake_client.ingest("pdfs", [pdf_item("attention", data), pdf_item("layout", empty)]))
+    assert [a.ok for a in acks] == [True, True] and [a.points for a in acks] == [15, 4]
+    r = fake_client.search("pdfs", "scaled dot-product attention", top_k=3, all_passages=True)
+    assert r.results[0].document_id == "attention" and r.results[0].page in (2, 4, 5)
+    assert fake_client.get_collection("pdfs").point_count == 19
+
+
+def test_bad_pages_are_rejected_per_item(fake_client: Client) -> None:
+    good = text_page(["a fine page"])
+    jpeg = text_page(["a jpeg"], fmt="JPEG")
+    items = [
+        image_item("ok", good, "image/png"),
+        image_item("truncated", good[: len(good) // 2], "image/png"),
+        image_item("garbage", b"not an image at all", "image/png"),
+        image_item("liar", jpeg, "image/png"),
+        image_item("zero", png_header(0, 10), "image/png"),
+        image_item("huge", png_header(50_000, 50_000), "image/png"),
+        image_item("gif", b"GIF89a....", "image/gif"),
+        pdf_item("broken", b"%PDF-1.7\nthis is not really a pdf"),
+        pdf_item("locked", encrypted_pdf()),
+        pdf_item("long", blank_pdf(2001)),
+        text_item("text", "still fine"),
+    ]
+    acks = {a.id: a for a in fake_client.ingest("bad", items)}
+    assert acks["ok"].ok and acks["text"].ok
+    expect = {
+        "truncated": ("INVALID_ARGUMENT", "cannot be decoded"),
+        "garbage": ("INVALID_ARGUMENT", "does not match the bytes"),
+        "liar": ("INVALID_ARGUMENT", "mime type image/png does not match the bytes (image/jpeg)"),
+        "zero": ("INVALID_ARGUMENT", ""),
+        "huge": ("RESOURCE_EXHAUSTED", ""),
+        "gif": ("INVALID_ARGUMENT", "unsupported image type"),
+        "broken": ("INVALID_ARGUMENT", "PDF cannot be opened"),
+        "locked": ("INVALID_ARGUMENT", "encrypted"),
+        "long": ("RESOURCE_EXHAUSTED", "2,001 pages; the limit is 2,000"),
+    }
+    for doc_id, (code, text) in expect.items():
+        assert not acks[doc_id].ok, doc_id
+        assert acks[doc_id].error_code == code, (doc_id, acks[doc_id].error)
+        assert text in acks[doc_id].error, (doc_id, acks[doc_id].error)
+    assert fake_client.get_collection("bad").document_count == 2
+    assert fake_client.health() == "SERVING"
+
+
+@pytest.mark.slow
+def test_receipts_and_forms_with_minilm(minilm_client: Client, shared_data: Path) -> None:
+    import json
+
+    receipts = shared_data / "sroie_receipts"
+    manifest = [json.loads(x) for x in (receipts / "manifest.jsonl").open()][:8]
+    items = [image_item(m["id"], (receipts / m["image"]).read_bytes(), "image/jpeg") for m in manifest]
+    assert all(a.ok for a in minilm_client.ingest("receipts", items))
+    hits = 0
+    for m in manifest:
+        r = minilm_client.search("receipts", f"receipt from {m['company']} on {m['date']}", top_k=3)
+        hits += r.results[0].document_id == m["id"]
+    assert hits >= 6, hits
