@@ -48,18 +48,32 @@ class Collections:
         for key, kind in (opts.indexed_fields or {}).items():
             if kind not in FIELD_TYPES:
                 raise InvalidArgument(f"indexed field {key!r} has no valid type (keyword, integer, float or bool)")
-        if opts.page_kind:
-            raise FailedPrecondition("page encoders are not available yet in this version; leave page_encoder empty")
+        page_kind = opts.page_kind or ""
+        if page_kind in ("ocr", "ocr-text"):  # explicit name of the default
+            page_kind = ""
+        if page_kind and page_kind != "colpali":
+            raise InvalidArgument(
+                f"unknown page encoder {page_kind!r}: use 'colpali' or leave empty for OCR + text model"
+            )
+        if page_kind and not opts.page_model:
+            raise InvalidArgument("page_encoder.model is required for colpali (a local directory or cached model id)")
         spec = CollectionSpec(
             name=name,
             text_kind=opts.text_kind or self.settings.text_encoder,
             text_model=opts.text_model or self.settings.text_model,
+            page_kind=page_kind,
+            page_model=opts.page_model if page_kind else "",
             chunk_words=words,
             chunk_overlap=overlap,
             indexed_fields=dict(opts.indexed_fields or {}),
         )
         encoder = self._load(spec.text_kind, spec.text_model)
-        spec.spaces["text"] = SpaceSpec("text", spec.text_kind, spec.text_model, encoder.dim, ["text"])
+        # Pages without a ColPali model are OCR'd into the text space, beside the passages.
+        text_modalities = ["text"] if page_kind else ["text", "page"]
+        spec.spaces["text"] = SpaceSpec("text", spec.text_kind, spec.text_model, encoder.dim, text_modalities)
+        if page_kind:
+            page_encoder = self._load(page_kind, spec.page_model)
+            spec.spaces["page"] = SpaceSpec("page", page_kind, spec.page_model, page_encoder.dim, ["page"])
         self.store.create_collection(spec)
         return spec
 
@@ -71,6 +85,9 @@ class Collections:
 
     def text_encoder(self, spec: CollectionSpec) -> Encoder:
         return self._load(spec.text_kind, spec.text_model)
+
+    def page_encoder(self, spec: CollectionSpec) -> Encoder:
+        return self._load(spec.page_kind, spec.page_model)
 
     def stats(self, name: str) -> tuple[int, int]:
         """(documents, points). Every document has exactly one point with seq 0."""

@@ -1,5 +1,6 @@
-"""Search: candidates from the pooled vectors and BM25, exact late interaction over them, one fused
-score, one result per document (its best passage), filters and threshold, optional explanations."""
+"""Search: per vector space, candidates from the pooled vectors; across spaces, candidates from BM25;
+exact late interaction over every candidate in its own space; one fused score; one result per
+document (its best passage or page); filters and threshold; optional explanations."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from mmsearch.encoders.base import Encoded
-
 from .collections import Collections
 from .errors import InvalidArgument
+from .explain import Match, token_matches
+from .ingest.pages import PageLimits
+from .query import EncodedQuery, encode_query
 from .ranking import fusion
-from .ranking.lexical import query_terms
 from .settings import Settings
 from .storage.base import Cond, Hit, Where
 
@@ -34,15 +35,7 @@ class SearchParams:
     strategy: str = "weighted_zscore"
     explain: bool = False
     all_passages: bool = False
-
-
-@dataclass
-class Match:
-    query_token: str
-    document_token: str
-    similarity: float
-    position: int
-    box: tuple[float, float, float, float] | None = None  # page pixels, for pages
+    image: tuple[bytes, str] | None = None  # (bytes, mime type) for query by example
 
 
 @dataclass
@@ -56,6 +49,7 @@ class Result:
     snippet: str
     signals: dict[str, float]
     point_id: str
+    space: str
     matches: list[Match] = field(default_factory=list)
 
 
@@ -72,11 +66,12 @@ class Searcher:
         self.collections = collections
         self.store = collections.store
         self.settings = settings
+        self.limits = PageLimits(max_pixels=settings.max_image_pixels)
 
     def validate(self, p: SearchParams) -> None:
         s = self.settings
-        if not p.text.strip():
-            raise InvalidArgument("query is empty: give query text")
+        if not p.text.strip() and p.image is None:
+            raise InvalidArgument("query is empty: give query text or an image")
         if len(p.text) > s.max_query_chars:
             raise InvalidArgument(f"query text is {len(p.text)} characters; the limit is {s.max_query_chars}")
         if not 1 <= p.top_k <= s.max_top_k:
@@ -93,9 +88,7 @@ class Searcher:
         t0 = time.perf_counter()
         spec = self.store.get_spec(p.collection)
         timings = Timings()
-        encoder = self.collections.text_encoder(spec)
-        query = encoder.encode_texts([p.text], as_query=True)[0]
-        sparse = query_terms(p.text)
+        query = encode_query(self.collections, spec, p.text, p.image, self.limits)
         t1 = time.perf_counter()
         timings.encode_ms = (t1 - t0) * 1000
 
@@ -104,44 +97,61 @@ class Searcher:
             where = where.and_(Cond(key="modality", any_of=list(p.modalities)))
         # Passages are grouped per document after fusion, so fetch more than top_k candidates.
         k = max(p.prefetch_k or self.settings.prefetch_k, p.top_k)
-        dense_hits = self.store.dense_search(p.collection, "text", query.pooled, k, where)
-        lexical_hits = self.store.sparse_search(p.collection, sparse, k, where)
+        dense_hits = {s: self.store.dense_search(spec.name, s, q.pooled, k, where) for s, q in query.spaces.items()}
+        lexical_hits = self.store.sparse_search(spec.name, query.sparse, k, where)
         t2 = time.perf_counter()
         timings.retrieve_ms = (t2 - t1) * 1000
 
-        candidates: dict[str, Hit] = {h.id: h for h in dense_hits}
-        for h in lexical_hits:
-            candidates.setdefault(h.id, h)
-        results = self._rank(p, spec.name, query, sparse, dense_hits, lexical_hits, candidates)
+        candidates: dict[str, Hit] = {}
+        for hits in [*dense_hits.values(), lexical_hits]:
+            for h in hits:
+                candidates.setdefault(h.id, h)
+        results = self._rank(p, spec.name, query, dense_hits, lexical_hits, candidates)
         timings.rerank_ms = (time.perf_counter() - t2) * 1000
         if p.explain and results:
             self._explain(spec.name, query, results)
         timings.total_ms = (time.perf_counter() - t0) * 1000
         return results, timings
 
-    def _rank(
-        self,
-        p: SearchParams,
-        name: str,
-        query: Encoded,
-        sparse: tuple[list[int], list[float]],
-        dense_hits: list[Hit],
-        lexical_hits: list[Hit],
+    def _signals(
+        self, name: str, query: EncodedQuery, dense_hits: dict[str, list[Hit]], lexical_hits: list[Hit],
         candidates: dict[str, Hit],
-    ) -> list[Result]:
+    ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:  # fmt: skip
+        """Raw signals per candidate, and the same made comparable across spaces (z-scored within
+        each space) for fusion. Each candidate's dense and MaxSim come from its own space."""
+        raw: dict[str, dict[str, float]] = {"dense": {}, "maxsim": {}, "lexical": {}}
+        comparable: dict[str, dict[str, float]] = {"dense": {}, "maxsim": {}}
+        by_space: dict[str, list[str]] = {}
+        for cid, hit in candidates.items():
+            by_space.setdefault(str(hit.payload.get("space", "text")), []).append(cid)
+        for space, ids in by_space.items():
+            q = query.spaces.get(space)
+            if q is None:  # e.g. a page-space point found by BM25 when only text vectors could be made
+                continue
+            dense = {h.id: h.score for h in dense_hits.get(space, [])}
+            missing = [i for i in ids if i not in dense]
+            dense.update(self.store.score_ids(name, f"{space}_dense", q.pooled, missing))
+            # MaxSim normalised by query length: the mean best cosine per query token, in [-1, 1].
+            n_tokens = max(1, len(q.tokens))
+            maxsim = {i: s / n_tokens for i, s in self.store.score_ids(name, f"{space}_tokens", q.tokens, ids).items()}
+            for sig, values in (("dense", dense), ("maxsim", maxsim)):
+                kept = {i: values[i] for i in ids if i in values}
+                raw[sig].update(kept)
+                comparable[sig].update(_zscores(kept) if len(by_space) > 1 else kept)
+        lexical = {h.id: h.score for h in lexical_hits}
+        missing = [i for i in candidates if i not in lexical]
+        lexical.update(self.store.score_ids(name, "lexical", query.sparse, missing))
+        raw["lexical"] = lexical
+        return raw, {**comparable, "lexical": lexical}
+
+    def _rank(
+        self, p: SearchParams, name: str, query: EncodedQuery, dense_hits: dict[str, list[Hit]],
+        lexical_hits: list[Hit], candidates: dict[str, Hit],
+    ) -> list[Result]:  # fmt: skip
         if not candidates:
             return []
         ids = list(candidates)
-        dense = {h.id: h.score for h in dense_hits}
-        lexical = {h.id: h.score for h in lexical_hits}
-        missing_dense = [i for i in ids if i not in dense]
-        dense.update(self.store.score_ids(name, "text_dense", query.pooled, missing_dense))
-        missing_lexical = [i for i in ids if i not in lexical]
-        lexical.update(self.store.score_ids(name, "lexical", sparse, missing_lexical))
-        n_tokens = max(1, len(query.tokens))
-        # MaxSim normalised by query length: the mean best cosine per query token, in [-1, 1].
-        maxsim = {i: s / n_tokens for i, s in self.store.score_ids(name, "text_tokens", query.tokens, ids).items()}
-        signals = {"dense": dense, "maxsim": maxsim, "lexical": lexical}
+        raw, signals = self._signals(name, query, dense_hits, lexical_hits, candidates)
         s = self.settings
         weights = {
             "dense": p.weights.get("dense", s.dense_weight),
@@ -155,7 +165,7 @@ class Searcher:
         elif p.strategy == "dbsf":
             fused = fusion.dbsf(signals, ids, weights)
         else:
-            fused = np.array([maxsim.get(i, 0.0) for i in ids])
+            fused = np.array([raw["maxsim"].get(i, 0.0) for i in ids])
         scores = fusion.squash(fused, p.strategy, sum(abs(w) for w in weights.values()))
         order = np.argsort(-scores, kind="stable")
         results: list[Result] = []
@@ -179,42 +189,35 @@ class Searcher:
                     score=score,
                     metadata=pl.get("meta") or {},
                     snippet=_snippet(str(pl.get("text", ""))),
-                    signals={k: float(v[hit.id]) for k, v in signals.items() if hit.id in v},
+                    signals={k: float(v[hit.id]) for k, v in raw.items() if hit.id in v},
                     point_id=hit.id,
+                    space=str(pl.get("space", "text")),
                 )
             )
             if len(results) >= p.top_k:
                 break
         return results
 
-    def _explain(self, name: str, query: Encoded, results: list[Result]) -> None:
-        """For each query token, the stored token it matched best (the MaxSim argmax)."""
-        stored = {h.id: h for h in self.store.retrieve(name, [r.point_id for r in results], space="text")}
-        for r in results:
-            hit = stored.get(r.point_id)
-            if hit is None or hit.tokens is None or not len(hit.tokens):
+    def _explain(self, name: str, query: EncodedQuery, results: list[Result]) -> None:
+        for space in {r.space for r in results}:
+            q = query.spaces.get(space)
+            if q is None:
                 continue
-            sims = query.tokens @ hit.tokens.T  # (n_query, n_doc)
-            best = sims.argmax(axis=1)
-            pl = hit.payload
-            names = pl.get("tokens") or []
-            token_words, words, boxes = pl.get("token_words") or [], pl.get("words") or [], pl.get("boxes") or []
-            for qi, di in enumerate(best):
-                doc_token = str(names[di]) if di < len(names) else f"#{di}"
-                box = None
-                w = token_words[di] if di < len(token_words) else -1
-                if 0 <= w < len(boxes):  # a page word: name the whole word and where it is
-                    doc_token = str(words[w]) if w < len(words) else doc_token
-                    box = tuple(float(c) for c in boxes[w])
-                r.matches.append(
-                    Match(
-                        query_token=query.token_strings[qi] if qi < len(query.token_strings) else f"#{qi}",
-                        document_token=doc_token,
-                        similarity=float(sims[qi, di]),
-                        position=int(di),
-                        box=box,  # type: ignore[arg-type]
-                    )
-                )
+            mine = [r for r in results if r.space == space]
+            stored = {h.id: h for h in self.store.retrieve(name, [r.point_id for r in mine], space=space)}
+            for r in mine:
+                hit = stored.get(r.point_id)
+                if hit is not None and hit.tokens is not None and len(hit.tokens):
+                    r.matches = token_matches(q, hit.tokens, hit.payload)
+
+
+def _zscores(values: dict[str, float]) -> dict[str, float]:
+    if not values:
+        return {}
+    arr = np.array(list(values.values()), dtype=np.float64)
+    std = float(arr.std())
+    mean = float(arr.mean())
+    return {k: ((v - mean) / std if std > 1e-9 else 0.0) for k, v in values.items()}
 
 
 def _snippet(text: str, limit: int = 300) -> str:

@@ -32,24 +32,32 @@ def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 class Server:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, fake: bool = True) -> None:
+        self.fake = fake
         self.port = _free_port()
         self.addr = f"127.0.0.1:{self.port}"
         self.data_dir = data_dir
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "MMSEARCH_TEXT_ENCODER": "fake"}
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        fake = ["--text-encoder", "fake", "--text-model", "fake-32"] if self.fake else []
         self.proc = subprocess.Popen(
-            [*MMSEARCH, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir), "--text-model", "fake-32"],
+            [*MMSEARCH, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir), *fake],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.time() + 90
+        from mmsearch.client import Client, MMSearchError
+
+        deadline = time.time() + 300  # loading torch and a model on 2 busy cores can take a while
         while time.time() < deadline:
-            if run("health", "--server", self.addr, "--timeout", "1", check=False).returncode == 0:
-                return
+            try:
+                with Client(self.addr, retries=0) as c:
+                    if c.health(timeout=1) == "SERVING":
+                        return
+            except MMSearchError:
+                pass
             assert self.proc.poll() is None, self.proc.stderr.read().decode() if self.proc.stderr else ""
             time.sleep(0.3)
         raise AssertionError("server did not become healthy")
@@ -146,3 +154,50 @@ def test_acknowledged_write_survives_kill_9(tmp_path: Path) -> None:
     out = json.loads(run("search", "budget review", "-c", "notes", "--json", "--server", s.addr).stdout)
     assert [r["document_id"] for r in out["results"]] == ["note"]
     assert s.stop() == 0  # SIGTERM: graceful exit
+
+
+def test_mixed_folder_one_ranked_list_with_default_models(tmp_path: Path, shared_data: Path) -> None:
+    """Issue 3's acceptance: text JSONL, receipt JPEGs, form PNGs and multi-page PDFs in one folder,
+    one collection, found by queries written the way a person asks, in one list with the text."""
+    import shutil
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    receipts = [json.loads(x) for x in (shared_data / "sroie_receipts" / "manifest.jsonl").open()][:6]
+    for m in receipts:
+        shutil.copy(shared_data / "sroie_receipts" / m["image"], folder / f"receipt-{m['id']}.jpg")
+    forms = sorted((shared_data / "funsd_forms" / "testing_data" / "images").glob("*.png"))[:4]
+    for f in forms:
+        shutil.copy(f, folder / f"form-{f.stem}.png")
+    for name in ("attention.pdf", "layout-parser-paper-with-empty-pages.pdf"):
+        shutil.copy(shared_data / "pdf_documents" / name, folder / name)
+    movies = json.loads((shared_data / "together_movies" / "movies.json").read_text())[:50]
+    with (folder / "movies.jsonl").open("w") as fh:
+        for i, m in enumerate(movies):
+            fh.write(json.dumps({"id": f"movie-{i}", "text": f"{m['title']}. {m['overview']}"}) + "\n")
+
+    s = Server(tmp_path / "data", fake=False)
+    s.start()
+    try:
+        srv = ["--server", s.addr]
+        p = run("ingest", str(folder), "--collection", "all", *srv)
+        assert "ingested 62 documents" in p.stdout, p.stdout
+
+        def top(query: str, k: int = 3) -> list[dict]:
+            return json.loads(run("search", query, "-c", "all", "--top-k", str(k), "--json", *srv).stdout)["results"]
+
+        # a receipt by company and date
+        m = receipts[0]
+        hits = top(f"receipt from {m['company'].lower()} dated {m['date']}")
+        assert hits[0]["document_id"] == f"receipt-{m['id']}" and hits[0]["modality"] == "page", hits
+        # a PDF page by a table's subject
+        hits = top("BLEU scores and training cost of translation models compared", 5)
+        assert any(h["document_id"] == "attention" and h["page"] in (8, 9) for h in hits[:3]), hits
+        # a form by a field and its value
+        hits = top("fax cover sheet sent to George Baroody")
+        assert hits[0]["document_id"] == "form-82092117" and hits[0]["modality"] == "page", hits
+        # text results in the same list
+        hits = top("a thief who steals corporate secrets through dream-sharing technology", 3)
+        assert hits[0]["document_id"] == "movie-15" and hits[0]["modality"] == "text", hits
+    finally:
+        s.stop()

@@ -46,6 +46,24 @@ def test_image_pages_are_ocred_and_searchable(fake_client: Client) -> None:
     assert [x.document_id for x in texts.results] == ["note"]
 
 
+def test_query_by_example_image(fake_client: Client) -> None:
+    items = [
+        image_item("invoice", text_page(["INVOICE 4471", "Harbour Freight Logistics"]), "image/png"),
+        image_item("menu", text_page(["Lunch menu", "Tomato soup"]), "image/png"),
+    ]
+    assert all(a.ok for a in fake_client.ingest("ex", items))
+    from mmsearch.v1 import search_pb2, search_pb2_grpc
+
+    stub = search_pb2_grpc.SearchServiceStub(fake_client.channel)
+    photo = common_pb2.Image(data=text_page(["harbour freight"], size=(500, 120), fmt="JPEG"), mime_type="image/jpeg")
+    r = stub.Search(search_pb2.SearchRequest(collection="ex", query=search_pb2.Query(image=photo), top_k=1))
+    assert r.results[0].document_id == "invoice"
+    # text and image together
+    q = search_pb2.Query(text="tomato soup", image=photo)
+    r = stub.Search(search_pb2.SearchRequest(collection="ex", query=q, top_k=2))
+    assert {x.document_id for x in r.results} == {"invoice", "menu"}
+
+
 def test_explain_points_at_word_boxes(fake_client: Client) -> None:
     list(fake_client.ingest("p", [image_item("inv", text_page(["INVOICE 4471", "Harbour Freight"]), "image/png")]))
     r = fake_client.search("p", "harbour", top_k=1, explain=True)

@@ -102,6 +102,7 @@ class PointBuilder:
     def _payload(u: Unit, **extra: Any) -> dict[str, Any]:
         return {
             "doc_id": u.item.id,
+            "space": "text",
             "seq": u.seq,
             "modality": u.modality,
             "passage": u.passage,

@@ -19,8 +19,6 @@ _MODALITY_ENUMS = {v: k for k, v in MODALITIES.items()}
 
 
 def params_from_request(r: search_pb2.SearchRequest) -> SearchParams:
-    if r.query.HasField("image") and r.query.image.data:
-        raise Unimplemented("image queries are not supported by this server version yet")
     modalities = []
     for m in r.modalities:
         if m not in MODALITIES:
@@ -47,6 +45,7 @@ def params_from_request(r: search_pb2.SearchRequest) -> SearchParams:
         strategy=_STRATEGIES[r.ranking.fusion],
         explain=r.explain,
         all_passages=r.all_passages,
+        image=(r.query.image.data, r.query.image.mime_type) if r.query.image.data else None,
     )
 
 

@@ -148,8 +148,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    if (args.query is None) == (args.queries is None):
-        raise SystemExit("give a QUERY or --queries FILE.jsonl (one of them)")
+    if args.queries is not None and (args.query is not None or args.image is not None):
+        raise SystemExit("--queries cannot be combined with a QUERY or --image")
+    if args.queries is None and args.query is None and args.image is None:
+        raise SystemExit("give a QUERY, --image FILE (or both), or --queries FILE.jsonl")
     kwargs = dict(
         top_k=args.top_k,
         filter=parse_filters(args.filter),
@@ -172,10 +174,18 @@ def cmd_search(args: argparse.Namespace) -> int:
                     resp = c.search(args.collection, text, **kwargs)  # type: ignore[arg-type]
                     print(json.dumps({"id": qid, "results": [result_dict(r) for r in resp.results]}))
             return 0
-        resp = c.search(args.collection, args.query, **kwargs)  # type: ignore[arg-type]
+        image = None
+        if args.image:
+            from .files import IMAGE_TYPES
+
+            path = Path(args.image)
+            if path.suffix.lower() not in IMAGE_TYPES:
+                raise SystemExit(f"--image {args.image}: expected one of {', '.join(sorted(IMAGE_TYPES))}")
+            image = (path.read_bytes(), IMAGE_TYPES[path.suffix.lower()])
+        resp = c.search(args.collection, args.query or "", image=image, **kwargs)  # type: ignore[arg-type]
     results = [result_dict(r) for r in resp.results]
     if args.json:
-        print(json.dumps({"query": args.query, "results": results}, indent=2))
+        print(json.dumps({"query": args.query or "", "results": results}, indent=2))
         return 0
     if not results:
         print("no results")
@@ -272,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--threshold", type=float, default=None, help="minimum score in [0, 1]")
     sp.add_argument("--explain", action="store_true")
     sp.add_argument("--json", action="store_true")
+    sp.add_argument("--image", help="query by example: a page image (with or without QUERY text)")
     sp.add_argument("--queries", help='batch mode: JSONL lines {"id", "query"}; prints one JSON line per query')
 
     sp = client_cmd("rerank", cmd_rerank, "rerank documents for a query (stateless)")

@@ -178,10 +178,15 @@ class Client:
         explain: bool = False,
         ranking: search_pb2.RankingOptions | None = None,
         all_passages: bool = False,
+        image: tuple[bytes, str] | None = None,
     ) -> search_pb2.SearchResponse:
+        """Text and/or an image (bytes, mime type) as the query."""
+        query = search_pb2.Query(text=text)
+        if image is not None:
+            query.image.CopyFrom(common_pb2.Image(data=image[0], mime_type=image[1]))
         req = search_pb2.SearchRequest(
             collection=collection,
-            query=search_pb2.Query(text=text),
+            query=query,
             top_k=top_k,
             filter=make_filter(filter),
             modalities=[MODALITY_ENUMS[m] for m in modalities],

@@ -1,0 +1,52 @@
+"""Explanations: for each query token, the stored token it matched best (the MaxSim argmax), named
+as a word (text passages, OCR'd or PDF pages, with the word's box) or a patch (ColPali pages, with
+the patch's box in page pixels)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mmsearch.encoders.base import Encoded
+
+
+@dataclass
+class Match:
+    query_token: str
+    document_token: str
+    similarity: float
+    position: int
+    box: tuple[float, float, float, float] | None = None  # page pixels, for pages
+
+
+def token_matches(query: Encoded, tokens: np.ndarray, payload: dict[str, Any]) -> list[Match]:
+    """query.tokens (q, dim) against stored tokens (n, dim)."""
+    sims = query.tokens @ tokens.T  # (q, n)
+    best = sims.argmax(axis=1)
+    names = payload.get("tokens") or []
+    token_words, words, boxes = payload.get("token_words") or [], payload.get("words") or [], payload.get("boxes") or []
+    patch_boxes = payload.get("patch_boxes") or []
+    width, height = float(payload.get("width") or 0), float(payload.get("height") or 0)
+    out = []
+    for qi, di in enumerate(best):
+        doc_token = str(names[di]) if di < len(names) else f"#{di}"
+        box = None
+        w = token_words[di] if di < len(token_words) else -1
+        if 0 <= w < len(boxes):  # a page word: name the whole word and where it is
+            doc_token = str(words[w]) if w < len(words) else doc_token
+            box = (float(boxes[w][0]), float(boxes[w][1]), float(boxes[w][2]), float(boxes[w][3]))
+        elif di < len(patch_boxes):  # a ColPali patch, stored as fractions of the page
+            x0, y0, x1, y1 = patch_boxes[di]
+            box = (x0 * width, y0 * height, x1 * width, y1 * height)
+        out.append(
+            Match(
+                query_token=query.token_strings[qi] if qi < len(query.token_strings) else f"#{qi}",
+                document_token=doc_token,
+                similarity=float(sims[qi, di]),
+                position=int(di),
+                box=box,
+            )
+        )
+    return out

@@ -1,0 +1,74 @@
+"""A query (text, an image, or both) into vectors for every vector space of a collection.
+
+- text space (MiniLM or another text model): the query text, plus the text read off a query image
+  by OCR (query by example with the offline default);
+- page space (a ColPali-family model): the text through the model's query path and/or the image
+  through its page path; both together = their token vectors side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmsearch.encoders.base import Encoded, normalise
+
+from .collections import Collections
+from .errors import InvalidArgument
+from .ingest.pages import PageLimits, image_pages
+from .ranking.lexical import Sparse, query_terms
+from .storage.base import CollectionSpec
+
+
+@dataclass
+class EncodedQuery:
+    text: str  # the text used for lexical matching (query text + OCR text of a query image)
+    spaces: dict[str, Encoded]  # space name -> query vectors in that space
+    sparse: Sparse
+
+
+def _combine(parts: list[Encoded]) -> Encoded:
+    if len(parts) == 1:
+        return parts[0]
+    return Encoded(
+        pooled=normalise(np.sum([p.pooled for p in parts], axis=0)),
+        tokens=np.concatenate([p.tokens for p in parts]),
+        token_strings=[t for p in parts for t in p.token_strings],
+    )
+
+
+def encode_query(
+    collections: Collections, spec: CollectionSpec, text: str, image: tuple[bytes, str] | None, limits: PageLimits
+) -> EncodedQuery:
+    page_image = None
+    if image is not None:
+        try:
+            page_image = next(image_pages(image[0], image[1], limits)).image
+        except StopIteration:
+            raise InvalidArgument("query image has no pages") from None
+    lexical_text = text
+    spaces: dict[str, Encoded] = {}
+    for space in spec.spaces.values():
+        if space.name == "text":
+            words = text
+            if page_image is not None and "page" not in spec.spaces:
+                from .ingest.ocr import default_ocr
+
+                ocr_text = " ".join(w.text for w in default_ocr().words(page_image))
+                words = f"{text} {ocr_text}".strip()
+                lexical_text = words
+            if words.strip():
+                spaces["text"] = collections.text_encoder(spec).encode_texts([words], as_query=True)[0]
+        else:
+            encoder = collections.page_encoder(spec)
+            parts = []
+            if text.strip():
+                parts.append(encoder.encode_texts([text], as_query=True)[0])
+            if page_image is not None:
+                parts.append(encoder.encode_images([page_image])[0])
+            if parts:
+                spaces[space.name] = _combine(parts)
+    if not spaces:
+        raise InvalidArgument("the query image holds no readable text (OCR found none); give query text too")
+    return EncodedQuery(lexical_text, spaces, query_terms(lexical_text))
