@@ -47,7 +47,7 @@ class Ingestor:
                 batch = stream.next_batch(block=pending is None)
                 if batch:
                     self.builder.build(batch, stream.spec)  # type: ignore[arg-type]
-                    future = writer.submit(self._write, batch, stream.spec)
+                    future = writer.submit(self._write, batch, stream.spec)  # type: ignore[arg-type]
                     if pending is not None:  # the previous batch wrote while this one encoded
                         pending.result()
                         yield from stream.acks()
