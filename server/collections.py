@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 
 from mmsearch.encoders.base import Encoder, EncoderError
+from mmsearch.encoders.cross import CrossEncoderScorer
 from mmsearch.encoders.registry import EncoderPool
 
 from .errors import FailedPrecondition, InvalidArgument
@@ -32,6 +34,8 @@ class Collections:
         self.store = store
         self.encoders = encoders
         self.settings = settings
+        self._ce: CrossEncoderScorer | None = None
+        self._ce_lock = threading.Lock()
 
     def create(self, name: str, opts: CollectionOptions) -> CollectionSpec:
         if not _NAME.match(name or ""):
@@ -85,6 +89,21 @@ class Collections:
 
     def text_encoder(self, spec: CollectionSpec) -> Encoder:
         return self._load(spec.text_kind, spec.text_model)
+
+    def cross_encoder(self) -> CrossEncoderScorer:
+        model = self.settings.cross_encoder_model
+        if not model:
+            raise FailedPrecondition(
+                "no cross-encoder is configured: start the server with --cross-encoder-model PATH "
+                "(a sentence-transformers CrossEncoder folder or a cached model id)"
+            )
+        with self._ce_lock:
+            if self._ce is None:
+                try:
+                    self._ce = CrossEncoderScorer(model, self.encoders.device)
+                except EncoderError as exc:
+                    raise FailedPrecondition(str(exc)) from exc
+            return self._ce
 
     def page_encoder(self, spec: CollectionSpec) -> Encoder:
         return self._load(spec.page_kind, spec.page_model)

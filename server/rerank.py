@@ -1,6 +1,6 @@
 """Stateless reranking with the text encoder: relevance = mean of the pooled cosine and the
-query-length-normalised MaxSim, clipped to [0, 1]. (The cross-encoder method comes with the
-ranking issue.)"""
+query-length-normalised MaxSim, clipped to [0, 1]. The cross-encoder method lives in
+encoders/cross.py; both share the input checks here."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from .errors import InvalidArgument, ResourceExhausted
 from .settings import Settings
 
 
-def rerank(encoder: Encoder, query: str, documents: list[str], settings: Settings) -> list[float]:
+def check_rerank_input(query: str, documents: list[str], settings: Settings) -> None:
     if not query.strip():
         raise InvalidArgument("query is empty")
     if len(query) > settings.max_query_chars:
@@ -28,6 +28,10 @@ def rerank(encoder: Encoder, query: str, documents: list[str], settings: Setting
             raise ResourceExhausted(
                 f"document {i} is {len(d)} characters; the limit is {settings.max_rerank_document_chars}"
             )
+
+
+def rerank(encoder: Encoder, query: str, documents: list[str], settings: Settings) -> list[float]:
+    check_rerank_input(query, documents, settings)
     q = encoder.encode_texts([query], as_query=True)[0]
     docs = encoder.encode_texts(documents, as_query=False)
     scores = []

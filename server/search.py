@@ -36,6 +36,8 @@ class SearchParams:
     explain: bool = False
     all_passages: bool = False
     image: tuple[bytes, str] | None = None  # (bytes, mime type) for query by example
+    cross_encoder: bool = False
+    rerank_k: int = 0
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Result:
     point_id: str
     space: str
     matches: list[Match] = field(default_factory=list)
+    snippet_full: str = ""  # the whole passage/page text, for the cross-encoder
 
 
 @dataclass
@@ -82,6 +85,8 @@ class Searcher:
             raise InvalidArgument(f"score_threshold must be in [0, 1], got {p.score_threshold}")
         if p.strategy not in STRATEGIES:
             raise InvalidArgument(f"unknown fusion strategy {p.strategy!r}")
+        if p.rerank_k and not 1 <= p.rerank_k <= s.max_rerank_documents:
+            raise InvalidArgument(f"rerank_k must be between 1 and {s.max_rerank_documents}, got {p.rerank_k}")
 
     def search(self, p: SearchParams) -> tuple[list[Result], Timings]:
         self.validate(p)
@@ -107,6 +112,11 @@ class Searcher:
             for h in hits:
                 candidates.setdefault(h.id, h)
         results = self._rank(p, spec.name, query, dense_hits, lexical_hits, candidates)
+        if p.cross_encoder and results:
+            results = self._cross_encode(query.text, results, p.rerank_k or self.settings.rerank_k)
+        if p.score_threshold is not None:
+            results = [r for r in results if r.score >= p.score_threshold]
+        results = results[: p.top_k]
         timings.rerank_ms = (time.perf_counter() - t2) * 1000
         if p.explain and results:
             self._explain(spec.name, query, results)
@@ -168,6 +178,8 @@ class Searcher:
             fused = np.array([raw["maxsim"].get(i, 0.0) for i in ids])
         scores = fusion.squash(fused, p.strategy, sum(abs(w) for w in weights.values()))
         order = np.argsort(-scores, kind="stable")
+        # With the cross-encoder, keep enough fused results for it to rescore.
+        wanted = max(p.top_k, (p.rerank_k or s.rerank_k) if p.cross_encoder else 0)
         results: list[Result] = []
         seen: set[str] = set()
         for n in order:
@@ -177,7 +189,7 @@ class Searcher:
             if not p.all_passages and doc in seen:
                 continue
             score = float(scores[n])
-            if p.score_threshold is not None and score < p.score_threshold:
+            if p.score_threshold is not None and score < p.score_threshold and not p.cross_encoder:
                 break
             seen.add(doc)
             results.append(
@@ -189,14 +201,31 @@ class Searcher:
                     score=score,
                     metadata=pl.get("meta") or {},
                     snippet=_snippet(str(pl.get("text", ""))),
+                    snippet_full=str(pl.get("text", "")) if p.cross_encoder else "",
                     signals={k: float(v[hit.id]) for k, v in raw.items() if hit.id in v},
                     point_id=hit.id,
                     space=str(pl.get("space", "text")),
                 )
             )
-            if len(results) >= p.top_k:
+            if len(results) >= wanted:
                 break
         return results
+
+    def _cross_encode(self, text: str, results: list[Result], rerank_k: int) -> list[Result]:
+        """Re-sorts the top `rerank_k` by the cross-encoder's score (which becomes their score);
+        the rest keep their order, capped below the lowest reranked score so scores stay sorted."""
+        if not text.strip():
+            raise InvalidArgument("the cross-encoder needs query text")
+        head, tail = results[:rerank_k], results[rerank_k:]
+        scores = self.collections.cross_encoder().score(text, [r.snippet_full or r.snippet for r in head])
+        for r, ce in zip(head, scores, strict=True):
+            r.signals["cross_encoder"] = float(ce)
+            r.score = float(ce)
+        head.sort(key=lambda r: -r.score)
+        floor = head[-1].score if head else 1.0
+        for r in tail:
+            r.score = min(r.score, floor)
+        return head + tail
 
     def _explain(self, name: str, query: EncodedQuery, results: list[Result]) -> None:
         for space in {r.space for r in results}:

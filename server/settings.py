@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     dense_weight: float = Field(1.0, description="Weight of the z-normalised dense score.")
     maxsim_weight: float = Field(0.3, description="Weight of the z-normalised late-interaction score.")
     lexical_weight: float = Field(1.0, description="Weight of the z-normalised BM25 score.")
+    cross_encoder_model: str = Field(
+        "", description="Cross-encoder for the optional rerank stage: a local path or cached model id (off if empty)."
+    )
+    rerank_k: int = Field(20, ge=1, le=1000, description="Fused results the cross-encoder rescores by default.")
     chunk_words: int = Field(180, ge=8, description="Default words per text passage.")
     chunk_overlap: int = Field(40, ge=0, description="Default words shared by consecutive passages.")
 

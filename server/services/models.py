@@ -8,8 +8,8 @@ from mmsearch.encoders.base import EncoderError
 from mmsearch.v1 import common_pb2, embed_pb2, embed_pb2_grpc, rerank_pb2, rerank_pb2_grpc
 
 from ..collections import Collections
-from ..errors import FailedPrecondition, InvalidArgument, ResourceExhausted, Unimplemented
-from ..rerank import rerank
+from ..errors import FailedPrecondition, InvalidArgument, MMSearchError, ResourceExhausted, Unimplemented
+from ..rerank import check_rerank_input, rerank
 from ..settings import Settings
 
 MAX_EMBED_INPUTS = 256
@@ -29,17 +29,22 @@ class ModelServicer(
             raise FailedPrecondition(str(exc)) from exc
 
     def Rerank(self, request, context):  # noqa: N802
-        if request.method == rerank_pb2.RERANK_METHOD_CROSS_ENCODER:
-            raise Unimplemented("the cross-encoder rerank method is not available in this server version yet")
+        if len(request.documents) > self.settings.max_rerank_documents:  # before any OCR work
+            check_rerank_input(request.query, [""] * len(request.documents), self.settings)
         texts = []
         for i, d in enumerate(request.documents):
             kind = d.WhichOneof("content")
             if kind == "image":
-                raise Unimplemented(f"document {i} is an image; image reranking is not available yet")
-            if kind is None:
+                texts.append(self._image_text(i, d.image.data, d.image.mime_type))
+            elif kind == "text":
+                texts.append(d.text)
+            else:
                 raise InvalidArgument(f"document {i} is empty (set text or image)")
-            texts.append(d.text)
-        scores = rerank(self._encoder(), request.query, texts, self.settings)
+        if request.method == rerank_pb2.RERANK_METHOD_CROSS_ENCODER:
+            check_rerank_input(request.query, texts, self.settings)
+            scores = [float(x) for x in self.collections.cross_encoder().score(request.query, texts)]
+        else:
+            scores = rerank(self._encoder(), request.query, texts, self.settings)
         order = sorted(range(len(scores)), key=lambda i: -scores[i])
         if request.top_n:
             order = order[: request.top_n]
@@ -49,6 +54,18 @@ class ModelServicer(
             if request.return_documents:
                 r.document.CopyFrom(request.documents[i])
         return out
+
+    def _image_text(self, index: int, data: bytes, mime: str) -> str:
+        """Image documents are read with OCR (the offline page path) and reranked by their text."""
+        from ..ingest.ocr import default_ocr
+        from ..ingest.pages import PageLimits, image_pages
+
+        try:
+            page = next(image_pages(data, mime, PageLimits(max_pixels=self.settings.max_image_pixels)))
+        except MMSearchError as exc:
+            raise type(exc)(f"document {index}: {exc}") from None
+        assert page.image is not None
+        return " ".join(w.text for w in default_ocr().words(page.image))
 
     def Embed(self, request, context):  # noqa: N802
         if not request.inputs:

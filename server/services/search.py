@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mmsearch.v1 import common_pb2, search_pb2, search_pb2_grpc
 
-from ..errors import InvalidArgument, Unimplemented
+from ..errors import InvalidArgument
 from ..filters import MODALITIES, dict_to_metadata, to_where
 from ..search import Searcher, SearchParams
 
@@ -26,8 +26,6 @@ def params_from_request(r: search_pb2.SearchRequest) -> SearchParams:
         modalities.append(MODALITIES[m])
     if r.ranking.fusion not in _STRATEGIES:
         raise InvalidArgument(f"unknown fusion strategy {r.ranking.fusion}")
-    if r.ranking.cross_encoder:
-        raise Unimplemented("the cross-encoder stage is not available in this server version yet")
     weights = {
         name: getattr(r.ranking, f"{name}_weight")
         for name in ("dense", "maxsim", "lexical")
@@ -45,6 +43,8 @@ def params_from_request(r: search_pb2.SearchRequest) -> SearchParams:
         strategy=_STRATEGIES[r.ranking.fusion],
         explain=r.explain,
         all_passages=r.all_passages,
+        cross_encoder=r.ranking.cross_encoder,
+        rerank_k=r.ranking.rerank_k,
         image=(r.query.image.data, r.query.image.mime_type) if r.query.image.data else None,
     )
 
