@@ -54,6 +54,7 @@ class Result:
     space: str
     matches: list[Match] = field(default_factory=list)
     snippet_full: str = ""  # the whole passage/page text, for the cross-encoder
+    page_size: tuple[int, int] = (0, 0)  # pixels of the page image that match boxes refer to
 
 
 @dataclass
@@ -238,6 +239,7 @@ class Searcher:
                 hit = stored.get(r.point_id)
                 if hit is not None and hit.tokens is not None and len(hit.tokens):
                     r.matches = token_matches(q, hit.tokens, hit.payload)
+                    r.page_size = (int(hit.payload.get("width") or 0), int(hit.payload.get("height") or 0))
 
 
 def _zscores(values: dict[str, float]) -> dict[str, float]:

@@ -201,3 +201,23 @@ def test_mixed_folder_one_ranked_list_with_default_models(tmp_path: Path, shared
         assert hits[0]["document_id"] == "movie-15" and hits[0]["modality"] == "text", hits
     finally:
         s.stop()
+
+
+def test_explain_renders_matched_regions(server: Server, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from .pagegen import text_page
+
+    page = tmp_path / "invoice.png"
+    page.write_bytes(text_page(["INVOICE 4471", "Harbour Freight Logistics", "Total 812.50"]))
+    run("ingest", str(page), "--collection", "docs", "--server", server.addr)
+    out = tmp_path / "explained.png"
+    p = run("explain", "harbour freight", "-c", "docs", "--document", "invoice", "--file", str(page), "--out", str(out),
+            "--server", server.addr)  # fmt: skip
+    assert "harbour → Harbour (1.00)" in p.stdout and "freight → Freight (1.00)" in p.stdout
+    assert "2 highlighted regions" in p.stdout
+    original, drawn = Image.open(page).convert("RGB"), Image.open(out).convert("RGB")
+    assert drawn.size == original.size
+    # the highlight sits on the second line (y ~ 88-120), left part; the first line is untouched
+    assert drawn.getpixel((60, 100)) != original.getpixel((60, 100))
+    assert drawn.getpixel((600, 20)) == original.getpixel((600, 20))

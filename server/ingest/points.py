@@ -108,6 +108,7 @@ class PointBuilder:
             "passage": u.passage,
             "page": u.page.number if u.page else 0,
             "meta": u.item.metadata,
+            "source": u.item.source,
             **extra,
         }
 

@@ -7,6 +7,7 @@ from mmsearch.v1 import common_pb2, search_pb2, search_pb2_grpc
 from ..errors import InvalidArgument
 from ..filters import MODALITIES, dict_to_metadata, to_where
 from ..search import Searcher, SearchParams
+from ..storage.base import Cond
 
 _STRATEGIES = {
     search_pb2.FUSION_STRATEGY_UNSPECIFIED: "weighted_zscore",
@@ -31,11 +32,14 @@ def params_from_request(r: search_pb2.SearchRequest) -> SearchParams:
         for name in ("dense", "maxsim", "lexical")
         if r.ranking.HasField(f"{name}_weight")
     }
+    where = to_where(r.filter) if r.HasField("filter") else to_where(None)
+    if r.document_ids:
+        where = where.and_(Cond(key="doc_id", any_of=list(r.document_ids)))
     return SearchParams(
         collection=r.collection,
         text=r.query.text,
         top_k=r.top_k or 10,
-        where=to_where(r.filter) if r.HasField("filter") else to_where(None),
+        where=where,
         modalities=modalities,
         score_threshold=r.score_threshold if r.HasField("score_threshold") else None,
         prefetch_k=r.ranking.prefetch_k,
@@ -72,6 +76,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             )
             if request.explain:
                 res.explanation.signals.update(r.signals)
+                res.explanation.page_width, res.explanation.page_height = r.page_size
                 for m in r.matches:
                     match = res.explanation.matches.add(
                         query_token=m.query_token,

@@ -205,6 +205,32 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .render import load_page, render_matches
+
+    with Client(args.server) as c:
+        resp = c.search(
+            args.collection, args.query, top_k=50, explain=True, all_passages=True, document_ids=[args.document]
+        )
+    hits = [r for r in resp.results if not args.page or r.page == args.page]
+    if not hits:
+        where = f" page {args.page} of" if args.page else ""
+        print(f"no match for the query in{where} document {args.document!r}", file=sys.stderr)
+        return 1
+    best = hits[0]
+    strong = sorted(best.explanation.matches, key=lambda m: -m.similarity)
+    print(f"{best.document_id} p.{best.page} score {best.score:.3f}")
+    for m in strong:
+        print(f"  {m.query_token:>15} → {m.document_token} ({m.similarity:.2f})")
+    if args.out:
+        if not args.file:
+            raise SystemExit("--out needs --file: the page image or PDF the document was ingested from")
+        page = load_page(Path(args.file), best.page or 1)
+        n = render_matches(page, best.explanation, Path(args.out), args.min_similarity)
+        print(f"wrote {args.out} ({n} highlighted regions)")
+    return 0
+
+
 def cmd_rerank(args: argparse.Namespace) -> int:
     with Client(args.server) as c:
         resp = c.rerank(args.query, args.documents, top_n=args.top_n)
@@ -290,6 +316,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("documents", nargs="+")
     sp.add_argument("--top-n", type=int, default=0)
     sp.add_argument("--json", action="store_true")
+
+    sp = client_cmd(
+        "explain", cmd_explain, "why a document matched: matched words/regions, optionally drawn on the page"
+    )
+    sp.add_argument("query")
+    sp.add_argument("--collection", "-c", required=True)
+    sp.add_argument("--document", "-d", required=True, help="document id")
+    sp.add_argument("--page", type=int, default=0, help="1-based page (default: the best-matching page)")
+    sp.add_argument("--file", help="the page image or PDF, to draw on")
+    sp.add_argument("--out", help="PNG to write with the matched regions highlighted")
+    sp.add_argument("--min-similarity", type=float, default=0.3, help="draw only matches at least this similar")
 
     sp = client_cmd("collections", cmd_collections, "list collections")
     sp.add_argument("--json", action="store_true")

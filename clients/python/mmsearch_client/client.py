@@ -179,6 +179,7 @@ class Client:
         ranking: search_pb2.RankingOptions | None = None,
         all_passages: bool = False,
         image: tuple[bytes, str] | None = None,
+        document_ids: Sequence[str] = (),
     ) -> search_pb2.SearchResponse:
         """Text and/or an image (bytes, mime type) as the query."""
         query = search_pb2.Query(text=text)
@@ -193,6 +194,7 @@ class Client:
             explain=explain,
             ranking=ranking,
             all_passages=all_passages,
+            document_ids=list(document_ids),
         )
         if score_threshold is not None:
             req.score_threshold = score_threshold

@@ -48,7 +48,7 @@ class RankingOptions(_message.Message):
     def __init__(self, prefetch_k: _Optional[int] = ..., dense_weight: _Optional[float] = ..., maxsim_weight: _Optional[float] = ..., lexical_weight: _Optional[float] = ..., fusion: _Optional[_Union[FusionStrategy, str]] = ..., cross_encoder: _Optional[bool] = ..., rerank_k: _Optional[int] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection", "query", "top_k", "filter", "modalities", "score_threshold", "ranking", "explain", "all_passages")
+    __slots__ = ("collection", "query", "top_k", "filter", "modalities", "score_threshold", "ranking", "explain", "all_passages", "document_ids")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +58,7 @@ class SearchRequest(_message.Message):
     RANKING_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     ALL_PASSAGES_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     collection: str
     query: Query
     top_k: int
@@ -67,7 +68,8 @@ class SearchRequest(_message.Message):
     ranking: RankingOptions
     explain: bool
     all_passages: bool
-    def __init__(self, collection: _Optional[str] = ..., query: _Optional[_Union[Query, _Mapping]] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., modalities: _Optional[_Iterable[_Union[_common_pb2.Modality, str]]] = ..., score_threshold: _Optional[float] = ..., ranking: _Optional[_Union[RankingOptions, _Mapping]] = ..., explain: _Optional[bool] = ..., all_passages: _Optional[bool] = ...) -> None: ...
+    document_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, collection: _Optional[str] = ..., query: _Optional[_Union[Query, _Mapping]] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., modalities: _Optional[_Iterable[_Union[_common_pb2.Modality, str]]] = ..., score_threshold: _Optional[float] = ..., ranking: _Optional[_Union[RankingOptions, _Mapping]] = ..., explain: _Optional[bool] = ..., all_passages: _Optional[bool] = ..., document_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class BoundingBox(_message.Message):
     __slots__ = ("x0", "y0", "x1", "y1")
@@ -96,7 +98,7 @@ class TokenMatch(_message.Message):
     def __init__(self, query_token: _Optional[str] = ..., document_token: _Optional[str] = ..., similarity: _Optional[float] = ..., document_position: _Optional[int] = ..., box: _Optional[_Union[BoundingBox, _Mapping]] = ...) -> None: ...
 
 class Explanation(_message.Message):
-    __slots__ = ("matches", "signals")
+    __slots__ = ("matches", "signals", "page_width", "page_height")
     class SignalsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -106,9 +108,13 @@ class Explanation(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     MATCHES_FIELD_NUMBER: _ClassVar[int]
     SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    PAGE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     matches: _containers.RepeatedCompositeFieldContainer[TokenMatch]
     signals: _containers.ScalarMap[str, float]
-    def __init__(self, matches: _Optional[_Iterable[_Union[TokenMatch, _Mapping]]] = ..., signals: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    page_width: int
+    page_height: int
+    def __init__(self, matches: _Optional[_Iterable[_Union[TokenMatch, _Mapping]]] = ..., signals: _Optional[_Mapping[str, float]] = ..., page_width: _Optional[int] = ..., page_height: _Optional[int] = ...) -> None: ...
 
 class SearchResult(_message.Message):
     __slots__ = ("document_id", "page", "modality", "score", "metadata", "snippet", "passage", "explanation")
