@@ -71,3 +71,9 @@ def minilm_app(tmp_path: Path, minilm_pool: EncoderPool) -> Iterator[App]:
 def minilm_client(minilm_app: App) -> Iterator[Client]:
     with Client(f"127.0.0.1:{minilm_app.port}", timeout=120, retries=0) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def tiny_colpali_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Root folder of the tiny ColPali-family checkpoints; each family is built on first use."""
+    return tmp_path_factory.mktemp("tiny-colpali")

@@ -26,12 +26,6 @@ QUERIES = ["what is the total amount", "invoice date"]
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 
-@pytest.fixture(scope="session")
-def tiny_colpali_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Root folder of the tiny checkpoints; each family is built on first use (session-wide)."""
-    return tmp_path_factory.mktemp("tiny-colpali")
-
-
 @pytest.fixture(scope="session", params=FAMILIES)
 def tiny_encoder(request: pytest.FixtureRequest, tiny_colpali_dir: Path) -> Encoder:
     path = build_tiny(request.param, tiny_colpali_dir)

@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 
 
 class PointBuilder:
-    def __init__(self, collections: Collections, ocr_threads: int = 2) -> None:
+    def __init__(self, collections: Collections, ocr_threads: int = 2, ocr_with_colpali: bool = True) -> None:
         self.collections = collections
+        self.ocr_with_colpali = ocr_with_colpali
         self._ocr_pool = ThreadPoolExecutor(ocr_threads, thread_name_prefix="ocr")
 
     def build(self, units: list[Unit], spec: CollectionSpec) -> None:
@@ -31,8 +32,12 @@ class PointBuilder:
         if texts:
             self._guarded(texts, lambda batch: self._texts(batch, spec))
         if pages:
-            self._words(pages)
-            self._guarded(pages, lambda batch: self._pages(batch, spec))
+            if not spec.page_kind or self.ocr_with_colpali:
+                self._words(pages)
+            if spec.page_kind:
+                self._guarded(pages, lambda batch: self._colpali_pages(batch, spec))
+            else:
+                self._guarded(pages, lambda batch: self._pages(batch, spec))
 
     def _guarded(self, units: list[Unit], fn: Any) -> None:
         """Encodes the batch; if that fails, unit by unit so that one bad input fails alone."""
@@ -98,11 +103,40 @@ class PointBuilder:
             )
             u.page.image = None  # release pixels as soon as the page is encoded
 
+    def _colpali_pages(self, units: list[Unit], spec: CollectionSpec) -> None:
+        """The page image through the ColPali-family model (patch vectors in the page space); the
+        page's words (text layer or OCR) still feed BM25 and snippets."""
+        encoder = self.collections.page_encoder(spec)
+        images = [u.page.image for u in units if u.page is not None]
+        for u, e in zip(units, encoder.encode_images(images), strict=True):  # type: ignore[arg-type]
+            assert u.page is not None
+            words = u.page.words or []
+            text = " ".join(x.text for x in words)
+            u.point = PointData(
+                id=point_id(u.item.id, u.seq),
+                space="page",
+                dense=e.pooled,
+                tokens=e.tokens,
+                sparse=document_terms(text) if text else None,
+                payload=self._payload(
+                    u,
+                    space="page",
+                    text=text,
+                    tokens=e.token_strings,
+                    patch_boxes=[[round(float(c), 4) for c in b] for b in e.token_boxes]
+                    if e.token_boxes is not None
+                    else [],
+                    width=u.page.width,
+                    height=u.page.height,
+                ),
+            )
+            u.page.image = None
+
     @staticmethod
-    def _payload(u: Unit, **extra: Any) -> dict[str, Any]:
+    def _payload(u: Unit, space: str = "text", **extra: Any) -> dict[str, Any]:
         return {
             "doc_id": u.item.id,
-            "space": "text",
+            "space": space,
             "seq": u.seq,
             "modality": u.modality,
             "passage": u.passage,
