@@ -19,7 +19,7 @@ from .ranking import fusion
 from .settings import Settings
 from .storage.base import Cond, Hit, Where
 
-STRATEGIES = ("weighted_zscore", "rrf", "dbsf", "maxsim")
+STRATEGIES = ("weighted_zscore", "calibrated_zscore", "rrf", "dbsf", "maxsim")
 
 
 @dataclass
@@ -126,16 +126,18 @@ class Searcher:
 
     def _signals(
         self, name: str, query: EncodedQuery, dense_hits: dict[str, list[Hit]], lexical_hits: list[Hit],
-        candidates: dict[str, Hit],
+        candidates: dict[str, Hit], by_modality: bool = False,
     ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:  # fmt: skip
         """Raw signals per candidate, and the same made comparable across spaces (z-scored within
-        each space) for fusion. Each candidate's dense and MaxSim come from its own space."""
+        each space, or within each (space, modality) group when `by_modality`) for fusion. Each
+        candidate's dense and MaxSim come from its own space."""
         raw: dict[str, dict[str, float]] = {"dense": {}, "maxsim": {}, "lexical": {}}
         comparable: dict[str, dict[str, float]] = {"dense": {}, "maxsim": {}}
-        by_space: dict[str, list[str]] = {}
+        groups: dict[tuple[str, str], list[str]] = {}
         for cid, hit in candidates.items():
-            by_space.setdefault(str(hit.payload.get("space", "text")), []).append(cid)
-        for space, ids in by_space.items():
+            modality = str(hit.payload.get("modality", "text")) if by_modality else ""
+            groups.setdefault((str(hit.payload.get("space", "text")), modality), []).append(cid)
+        for (space, _), ids in groups.items():
             q = query.spaces.get(space)
             if q is None:  # e.g. a page-space point found by BM25 when only text vectors could be made
                 continue
@@ -148,7 +150,7 @@ class Searcher:
             for sig, values in (("dense", dense), ("maxsim", maxsim)):
                 kept = {i: values[i] for i in ids if i in values}
                 raw[sig].update(kept)
-                comparable[sig].update(_zscores(kept) if len(by_space) > 1 else kept)
+                comparable[sig].update(_zscores(kept) if len(groups) > 1 else kept)
         lexical = {h.id: h.score for h in lexical_hits}
         missing = [i for i in candidates if i not in lexical]
         lexical.update(self.store.score_ids(name, "lexical", query.sparse, missing))
@@ -162,14 +164,15 @@ class Searcher:
         if not candidates:
             return []
         ids = list(candidates)
-        raw, signals = self._signals(name, query, dense_hits, lexical_hits, candidates)
+        by_modality = p.strategy == "calibrated_zscore"
+        raw, signals = self._signals(name, query, dense_hits, lexical_hits, candidates, by_modality)
         s = self.settings
         weights = {
             "dense": p.weights.get("dense", s.dense_weight),
             "maxsim": p.weights.get("maxsim", s.maxsim_weight),
             "lexical": p.weights.get("lexical", s.lexical_weight),
         }
-        if p.strategy == "weighted_zscore":
+        if p.strategy in ("weighted_zscore", "calibrated_zscore"):
             fused = fusion.weighted_zscore(signals, ids, weights)
         elif p.strategy == "rrf":
             fused = fusion.rrf(signals, ids, weights)

@@ -72,7 +72,7 @@ def squash(fused: np.ndarray, strategy: str, total_weight: float = 1.0) -> np.nd
     """Maps fused scores into [0, 1], monotonically, so thresholds have one range for every strategy.
     For z-scores: the logistic of the weight-averaged z-score (a candidate 2 sigma above the
     candidates' mean on every signal scores 0.88)."""
-    if strategy == "weighted_zscore":
+    if strategy in ("weighted_zscore", "calibrated_zscore"):
         return 1.0 / (1.0 + np.exp(-fused / max(total_weight, 1e-9)))
     if strategy == "rrf":
         return np.clip(fused * 60 / 3, 0.0, 1.0)  # 3 signals at rank 1 -> 1.0

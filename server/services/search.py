@@ -15,6 +15,7 @@ _STRATEGIES = {
     search_pb2.FUSION_STRATEGY_RRF: "rrf",
     search_pb2.FUSION_STRATEGY_DBSF: "dbsf",
     search_pb2.FUSION_STRATEGY_MAXSIM: "maxsim",
+    search_pb2.FUSION_STRATEGY_CALIBRATED_ZSCORE: "calibrated_zscore",
 }
 _MODALITY_ENUMS = {v: k for k, v in MODALITIES.items()}
 

@@ -152,7 +152,14 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise SystemExit("--queries cannot be combined with a QUERY or --image")
     if args.queries is None and args.query is None and args.image is None:
         raise SystemExit("give a QUERY, --image FILE (or both), or --queries FILE.jsonl")
+    from mmsearch.v1 import search_pb2
+
+    ranking = search_pb2.RankingOptions(
+        fusion=search_pb2.FusionStrategy.Value(f"FUSION_STRATEGY_{args.fusion.upper()}") if args.fusion else 0,
+        cross_encoder=args.cross_encoder,
+    )
     kwargs = dict(
+        ranking=ranking,
         top_k=args.top_k,
         filter=parse_filters(args.filter),
         modalities=args.modality or (),
@@ -308,6 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--threshold", type=float, default=None, help="minimum score in [0, 1]")
     sp.add_argument("--explain", action="store_true")
     sp.add_argument("--json", action="store_true")
+    sp.add_argument(
+        "--fusion", choices=["weighted_zscore", "calibrated_zscore", "rrf", "dbsf", "maxsim"], help="fusion strategy"
+    )
+    sp.add_argument("--cross-encoder", action="store_true", help="rescore the top results with the cross-encoder")
     sp.add_argument("--image", help="query by example: a page image (with or without QUERY text)")
     sp.add_argument("--queries", help='batch mode: JSONL lines {"id", "query"}; prints one JSON line per query')
 

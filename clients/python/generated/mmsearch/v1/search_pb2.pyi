@@ -15,11 +15,13 @@ class FusionStrategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FUSION_STRATEGY_RRF: _ClassVar[FusionStrategy]
     FUSION_STRATEGY_DBSF: _ClassVar[FusionStrategy]
     FUSION_STRATEGY_MAXSIM: _ClassVar[FusionStrategy]
+    FUSION_STRATEGY_CALIBRATED_ZSCORE: _ClassVar[FusionStrategy]
 FUSION_STRATEGY_UNSPECIFIED: FusionStrategy
 FUSION_STRATEGY_WEIGHTED_ZSCORE: FusionStrategy
 FUSION_STRATEGY_RRF: FusionStrategy
 FUSION_STRATEGY_DBSF: FusionStrategy
 FUSION_STRATEGY_MAXSIM: FusionStrategy
+FUSION_STRATEGY_CALIBRATED_ZSCORE: FusionStrategy
 
 class Query(_message.Message):
     __slots__ = ("text", "image")
