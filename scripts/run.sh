@@ -16,6 +16,13 @@ else
   UV=(python3 -m uv)
 fi
 
+# Tesseract is the optional fast OCR engine (the default, rapidocr, ships in a Python wheel).
+if ! command -v tesseract >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing tesseract-ocr (optional fast OCR engine)..." >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr >/dev/null) \
+    || echo "could not install tesseract-ocr; the rapidocr engine still works" >&2
+fi
+
 # Locked, reproducible environment in .venv (first run downloads PyTorch: a few minutes).
 "${UV[@]}" sync --frozen --quiet
 

@@ -11,6 +11,7 @@ from mmsearch.encoders.cross import CrossEncoderScorer
 from mmsearch.encoders.registry import EncoderPool
 
 from .errors import FailedPrecondition, InvalidArgument
+from .ingest.ocr import OCREngine, get_ocr
 from .settings import Settings
 from .storage.base import CollectionSpec, Cond, SpaceSpec, Store, Where
 
@@ -104,6 +105,9 @@ class Collections:
                 except EncoderError as exc:
                     raise FailedPrecondition(str(exc)) from exc
             return self._ce
+
+    def ocr(self) -> OCREngine:
+        return get_ocr(self.settings.ocr_engine)
 
     def page_encoder(self, spec: CollectionSpec) -> Encoder:
         return self._load(spec.page_kind, spec.page_model)

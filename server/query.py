@@ -53,9 +53,7 @@ def encode_query(
         if space.name == "text":
             words = text
             if page_image is not None and "page" not in spec.spaces:
-                from .ingest.ocr import default_ocr
-
-                ocr_text = " ".join(w.text for w in default_ocr().words(page_image))
+                ocr_text = " ".join(w.text for w in collections.ocr().words(page_image))
                 words = f"{text} {ocr_text}".strip()
                 lexical_text = words
             if words.strip():

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     chunk_words: int = Field(180, ge=8, description="Default words per text passage.")
     chunk_overlap: int = Field(40, ge=0, description="Default words shared by consecutive passages.")
 
+    ocr_engine: Literal["rapidocr", "tesseract"] = Field(
+        "rapidocr", description="OCR for pages without a text layer: rapidocr (accurate) or tesseract (fast)."
+    )
     max_pdf_pages: int = Field(2000, ge=1, description="PDFs with more pages are rejected.")
     pdf_dpi: int = Field(150, ge=36, le=600, description="Resolution PDF pages are rendered at.")
     max_image_pixels: int = Field(60_000_000, ge=1, description="Largest page image accepted, in pixels.")

@@ -132,3 +132,24 @@ def test_receipts_and_forms_with_minilm(minilm_client: Client, shared_data: Path
         r = minilm_client.search("receipts", f"receipt from {m['company']} on {m['date']}", top_k=3)
         hits += r.results[0].document_id == m["id"]
     assert hits >= 6, hits
+
+
+def test_tesseract_engine_option(tmp_path: Path) -> None:
+    """The fast OCR engine (Debian tesseract-ocr, installed by scripts/run.sh where apt is available)."""
+    import shutil
+
+    from mmsearch.server.app import create_server
+
+    from .conftest import fake_settings
+
+    if shutil.which("tesseract") is None:
+        pytest.skip("tesseract binary not installed (apt-get install tesseract-ocr)")
+    app = create_server(fake_settings(tmp_path, ocr_engine="tesseract"))
+    try:
+        with Client(f"127.0.0.1:{app.port}", retries=0) as c:
+            item = image_item("inv", text_page(["INVOICE 4471", "Harbour Freight Logistics"]), "image/png")
+            assert all(a.ok for a in c.ingest("t", [item]))
+            r = c.search("t", "harbour freight", top_k=1, explain=True)
+            assert r.results[0].document_id == "inv" and "Harbour" in r.results[0].snippet
+    finally:
+        app.stop(grace=None)

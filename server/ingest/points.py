@@ -57,9 +57,7 @@ class PointBuilder:
         need = [u for u in pages if u.page is not None and u.page.words is None and u.item.error is None]
         if not need:
             return
-        from .ocr import default_ocr
-
-        ocr = default_ocr()
+        ocr = self.collections.ocr()
         for u, words in zip(need, self._ocr_pool.map(lambda u: ocr.words(u.page.image), need), strict=True):
             assert u.page is not None
             u.page.words = words

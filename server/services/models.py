@@ -57,7 +57,6 @@ class ModelServicer(
 
     def _image_text(self, index: int, data: bytes, mime: str) -> str:
         """Image documents are read with OCR (the offline page path) and reranked by their text."""
-        from ..ingest.ocr import default_ocr
         from ..ingest.pages import PageLimits, image_pages
 
         try:
@@ -65,7 +64,7 @@ class ModelServicer(
         except MMSearchError as exc:
             raise type(exc)(f"document {index}: {exc}") from None
         assert page.image is not None
-        return " ".join(w.text for w in default_ocr().words(page.image))
+        return " ".join(w.text for w in self.collections.ocr().words(page.image))
 
     def Embed(self, request, context):  # noqa: N802
         if not request.inputs:
