@@ -238,6 +238,42 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from mmsearch.v1 import search_pb2
+
+    from .evaluate import EvalError, evaluate, ingest, load_beir, load_pages
+
+    try:
+        es = load_beir(Path(args.dir), args.split) if args.format == "beir" else load_pages(Path(args.dir), args.split)
+    except (EvalError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    collection = args.collection or f"eval-{es.name}"
+    ranking = search_pb2.RankingOptions(
+        fusion=search_pb2.FusionStrategy.Value(f"FUSION_STRATEGY_{args.fusion.upper()}") if args.fusion else 0
+    )
+    with Client(args.server, timeout=600) as c:
+        existing = {col.name: col for col in c.list_collections()}
+        if collection in existing and not args.reingest:
+            print(f"using collection {collection!r} ({existing[collection].document_count} documents)", file=sys.stderr)
+        else:
+            if collection in existing:
+                c.delete_collection(collection)
+            print(f"ingesting {len(es.corpus_ids)} documents into {collection!r}...", file=sys.stderr)
+            ok, rejected = ingest(c, collection, es)
+            for r in rejected[:20]:
+                print(f"rejected {r.source}: {r.reason}", file=sys.stderr)
+            print(f"ingested {ok}; {len(rejected)} rejected", file=sys.stderr)
+        metrics = evaluate(c, collection, es, ranking)
+    report = {"dataset": es.name, "split": args.split, "collection": collection, **metrics}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{es.name} ({args.split}, {metrics['queries']} queries): nDCG@10 {metrics['ndcg@10']:.4f}  "
+              f"recall@100 {metrics['recall@100']:.4f}  MRR@10 {metrics['mrr@10']:.4f}")  # fmt: skip
+    return 0
+
+
 def cmd_rerank(args: argparse.Namespace) -> int:
     with Client(args.server) as c:
         resp = c.rerank(args.query, args.documents, top_n=args.top_n)
@@ -338,6 +374,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--file", help="the page image or PDF, to draw on")
     sp.add_argument("--out", help="PNG to write with the matched regions highlighted")
     sp.add_argument("--min-similarity", type=float, default=0.3, help="draw only matches at least this similar")
+
+    sp = client_cmd("eval", cmd_eval, "retrieval quality on a BEIR or page-retrieval folder, through the server")
+    sp.add_argument("format", choices=["beir", "pages"])
+    sp.add_argument("dir")
+    sp.add_argument("--split", default="test")
+    sp.add_argument("--collection", "-c", help="default: eval-<folder name>; reused if it exists")
+    sp.add_argument("--reingest", action="store_true", help="drop and rebuild the collection")
+    sp.add_argument("--fusion", choices=["weighted_zscore", "calibrated_zscore", "rrf", "dbsf", "maxsim"])
+    sp.add_argument("--json", action="store_true")
 
     sp = client_cmd("collections", cmd_collections, "list collections")
     sp.add_argument("--json", action="store_true")
