@@ -122,8 +122,9 @@ def _open_pdf(data: bytes):  # type: ignore[no-untyped-def]
         raise InvalidArgument(f"PDF cannot be opened: {msg}") from None
 
 
-def pdf_pages(data: bytes, limits: PageLimits) -> Iterator[Page]:
-    """Renders one page at a time; each page carries its text-layer words when it has any."""
+def pdf_pages(data: bytes, limits: PageLimits, always_render: bool = False) -> Iterator[Page]:
+    """One page at a time, with its text-layer words when it has any. The page is rendered only when
+    something needs pixels: OCR (no text layer) or an image encoder (`always_render`)."""
     doc = _open_pdf(data)
     scale = limits.pdf_dpi / 72
     try:
@@ -135,11 +136,12 @@ def pdf_pages(data: bytes, limits: PageLimits) -> Iterator[Page]:
                     scale_page = (limits.max_pixels / (width_pt * height_pt)) ** 0.5
                 else:
                     scale_page = scale
-                image = page.render(scale=scale_page).to_pil().convert("RGB")
                 words = _text_layer(page, scale_page, height_pt)
+                image = page.render(scale=scale_page).to_pil().convert("RGB") if always_render or not words else None
+                size = (round(width_pt * scale_page), round(height_pt * scale_page))
             finally:
                 page.close()
-            yield Page(index + 1, image, image.width, image.height, words=words, extra={"text_layer": bool(words)})
+            yield Page(index + 1, image, size[0], size[1], words=words, extra={"text_layer": bool(words)})
     finally:
         doc.close()
 

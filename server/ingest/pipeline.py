@@ -27,6 +27,7 @@ from .units import Item, Unit, expand
 
 log = logging.getLogger(__name__)
 _END = object()
+PAGE_IMAGES_PER_BATCH = 8
 
 
 class Ingestor:
@@ -130,6 +131,7 @@ class _Stream:
     def next_batch(self, block: bool) -> list[Unit] | None:
         """Up to batch_size units; [] when only acks are due; None when nothing has arrived."""
         batch: list[Unit] = []
+        images = 0
         while len(batch) < self.ing.batch_size:
             if self.current is None:
                 req = self._next_request(block=block and not batch and not self._ackable())
@@ -158,6 +160,10 @@ class _Stream:
                 continue
             item.produced += 1
             batch.append(unit)
+            if unit.page is not None and unit.page.image is not None:
+                images += 1
+                if images >= PAGE_IMAGES_PER_BATCH:  # page pixels are big: keep few in memory at once
+                    break
         if batch or self._ackable():
             return batch
         return None

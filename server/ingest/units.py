@@ -71,7 +71,8 @@ def expand(seq: int, req: ingest_pb2.IngestRequest, spec: CollectionSpec, limits
             item.units = iter([Unit(item, p.number - 1, "page", page=p) for p in pages])
         elif kind == "pdf":
             pdf_page_count(it.pdf, limits)  # broken, encrypted, empty or too long: refused before any write
-            item.units = (Unit(item, p.number - 1, "page", page=p) for p in pdf_pages(it.pdf, limits))
+            rendered = pdf_pages(it.pdf, limits, always_render=bool(spec.page_kind))
+            item.units = (Unit(item, p.number - 1, "page", page=p) for p in rendered)
         else:
             raise InvalidArgument(f"item {it.id!r} has no content (set text, text_file, image or pdf)")
     except MMSearchError as exc:
