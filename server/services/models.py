@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import resource
 from importlib.metadata import version
+from pathlib import Path
+
+import psutil
 
 from mmsearch.encoders.base import EncoderError
 from mmsearch.v1 import common_pb2, embed_pb2, embed_pb2_grpc, rerank_pb2, rerank_pb2_grpc
@@ -13,6 +17,10 @@ from ..rerank import check_rerank_input, rerank
 from ..settings import Settings
 
 MAX_EMBED_INPUTS = 256
+
+
+def _disk_usage(root: Path) -> int:
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) if root.exists() else 0
 
 
 class ModelServicer(
@@ -95,6 +103,10 @@ class ModelServicer(
             max_message_bytes=s.max_message_mb * 1024 * 1024,
             max_top_k=s.max_top_k,
             max_rerank_documents=s.max_rerank_documents,
+            resident_memory_bytes=psutil.Process().memory_info().rss,
+            # ru_maxrss is in KiB on Linux
+            peak_resident_memory_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            storage_bytes=_disk_usage(s.data_dir) if self.collections.store.backend == "edge" else 0,
         )
         for e in self.collections.encoders.loaded():
             out.encoders.add(
