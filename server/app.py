@@ -121,6 +121,11 @@ def serve(settings: Settings) -> None:
     log.info("loading default text encoder %s:%s", settings.text_encoder, settings.text_model)
     encoders.get(settings.text_encoder, settings.text_model)
     app = create_server(settings, encoders=encoders)
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr=settings.host)
+        log.info("Prometheus metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
     where = settings.data_dir.resolve() if settings.storage == "edge" else settings.qdrant_url
     log.info("mmsearch serving on %s:%d (storage: %s %s)", settings.host, app.port, settings.storage, where)
     stop = threading.Event()

@@ -9,13 +9,23 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
+from prometheus_client import Counter, Histogram
 
 from .errors import MMSearchError, status_code
 
 log = logging.getLogger("mmsearch.rpc")
 
+# Exposed with --metrics-port (Prometheus text format); cheap enough to record always.
+REQUESTS = Counter("mmsearch_requests_total", "RPCs by method and status code", ["method", "code"])
+LATENCY = Histogram(
+    "mmsearch_request_seconds", "RPC latency by method", ["method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)  # fmt: skip
+
 
 def _abort(context: grpc.ServicerContext, method: str, exc: BaseException) -> None:
+    code = status_code(exc).name if isinstance(exc, MMSearchError) else "INTERNAL"
+    REQUESTS.labels(method, code).inc()
     if isinstance(exc, MMSearchError):
         log.info("%s -> %s: %s", method, status_code(exc).name, exc)
         context.abort(status_code(exc), str(exc))
@@ -35,21 +45,26 @@ class ErrorInterceptor(grpc.ServerInterceptor):
             def unary(request: Any, context: grpc.ServicerContext) -> Any:
                 start = time.perf_counter()
                 try:
-                    return inner(request, context)
+                    response = inner(request, context)
+                    REQUESTS.labels(method, "OK").inc()
+                    return response
                 except Exception as exc:
                     if _is_abort(exc):
                         raise
                     _abort(context, method, exc)
                 finally:
-                    log.debug("%s took %.1f ms", method, (time.perf_counter() - start) * 1000)
+                    LATENCY.labels(method).observe(time.perf_counter() - start)
 
             return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer, handler.response_serializer)
         if handler.stream_stream:
             inner_stream = handler.stream_stream
 
             def stream(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+                start = time.perf_counter()
                 try:
                     yield from inner_stream(requests, context)
+                    REQUESTS.labels(method, "OK").inc()
+                    LATENCY.labels(method).observe(time.perf_counter() - start)
                 except Exception as exc:
                     if _is_abort(exc):
                         raise

@@ -61,3 +61,18 @@ def test_unexpected_errors_become_internal_without_details(exploding: Client) ->
     assert err.value.code == grpc.StatusCode.INTERNAL
     assert "secret" not in err.value.details and "internal error" in err.value.details
     assert exploding.health() == "SERVING" and exploding.get_collection("c").document_count == 1
+
+
+def test_metrics_count_requests_by_status(fake_client: Client) -> None:
+    from prometheus_client import REGISTRY
+
+    def count(code: str) -> float:
+        labels = {"method": "/mmsearch.v1.CollectionService/GetCollection", "code": code}
+        return REGISTRY.get_sample_value("mmsearch_requests_total", labels) or 0.0
+
+    before_ok, before_nf = count("OK"), count("NOT_FOUND")
+    fake_client.create_collection("m")
+    fake_client.get_collection("m")
+    with pytest.raises(MMSearchError):
+        fake_client.get_collection("missing")
+    assert count("OK") == before_ok + 1 and count("NOT_FOUND") == before_nf + 1
