@@ -4,7 +4,7 @@
 #   scripts/gen_clients.sh --check   regenerate into a temp dir; fail if the committed code differs
 #
 # Pinned tools (the script refuses other versions, so output is reproducible):
-#   buf 1.75.0 and protoc-gen-es 2.13.0   npm, pinned in clients/typescript/package-lock.json
+#   buf 1.74.0 and protoc-gen-es 2.13.0   npm, pinned in clients/typescript/package-lock.json
 #                                          (run `npm ci` in clients/typescript first)
 #   protoc-gen-go v1.28.1                  Debian bookworm package protoc-gen-go
 #   protoc-gen-go-grpc 1.0 (grpc-go 1.33.3) Debian bookworm package protoc-gen-go-grpc
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUF_VERSION=1.75.0
+BUF_VERSION=1.74.0
 ES_VERSION=2.13.0
 GO_PLUGIN_VERSION="protoc-gen-go v1.28.1"
 GO_GRPC_PLUGIN_VERSION="protoc-gen-go-grpc 1.0"
@@ -58,12 +58,17 @@ fi
 
 if [ $check = 1 ]; then
   stale=0
-  diff -r "$out/$TS_GEN" "$TS_GEN" >&2 || stale=1
+  show() { diff "$@" | head -20 >&2 || true; }  # a short excerpt of each difference
+  if ! diff -rq "$out/$TS_GEN" "$TS_GEN" >&2; then stale=1; show -r "$out/$TS_GEN" "$TS_GEN"; fi
   # The Go package directory may also hold hand-written files: compare the *.pb.go files only.
   want=$(cd "$out/$GO_GEN" && ls -- *.pb.go)
   got=$(cd "$GO_GEN" 2>/dev/null && ls -- *.pb.go 2>/dev/null || true)
   [ "$want" = "$got" ] || { echo "Go stubs: expected files [$(echo $want)], found [$(echo $got)]" >&2; stale=1; }
-  for f in $want; do [ -f "$GO_GEN/$f" ] && { diff "$out/$GO_GEN/$f" "$GO_GEN/$f" >&2 || stale=1; }; done
+  for f in $want; do
+    if [ -f "$GO_GEN/$f" ] && ! cmp -s "$out/$GO_GEN/$f" "$GO_GEN/$f"; then
+      echo "Go stub differs: $GO_GEN/$f" >&2; stale=1; show "$out/$GO_GEN/$f" "$GO_GEN/$f"
+    fi
+  done
   if [ $stale = 1 ]; then
     echo "generated client stubs are stale (diff above): run scripts/gen_clients.sh" >&2
     exit 1

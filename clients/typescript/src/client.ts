@@ -9,10 +9,10 @@
 //
 // Every failure is thrown as an MMSearchError carrying the server's gRPC status code and message
 // unchanged; a server that cannot be reached gives an MMSearchConnectionError within the deadline.
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import type { JsonObject } from "@bufbuild/protobuf";
+import { create, type DescMessage, type JsonObject, type Message, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client as RpcClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import type * as http2 from "node:http2";
 
 import { HealthCheckResponse_ServingStatus, Health } from "./gen/grpc/health/v1/health_pb.js";
 import {
@@ -115,9 +115,13 @@ export type IngestItemInit = MessageInitShape<typeof IngestItemSchema>;
 export type QueryInit = MessageInitShape<typeof QuerySchema>;
 export type FilterInit = MessageInitShape<typeof FilterSchema>;
 export type ImageInit = MessageInitShape<typeof ImageSchema>;
-export type SearchOptions = Omit<MessageInitShape<typeof SearchRequestSchema>, "collection" | "query"> &
+/** The plain-object form of a message's init shape (without the message type itself). */
+type PlainInit<D extends DescMessage> = Exclude<MessageInitShape<D>, Message>;
+/** Search request fields besides collection and query (topK, filter, modalities, ranking, explain...). */
+export type SearchOptions = Omit<PlainInit<typeof SearchRequestSchema>, "collection" | "query" | "$typeName"> &
   CallOptions;
-export type RerankOptions = Omit<MessageInitShape<typeof RerankRequestSchema>, "query" | "documents"> &
+/** Rerank request fields besides query and documents (topN, returnDocuments, method). */
+export type RerankOptions = Omit<PlainInit<typeof RerankRequestSchema>, "query" | "documents" | "$typeName"> &
   CallOptions;
 /** A rerank document: text, or image bytes (MIME type sniffed when not given). */
 export type RerankInput = string | { data: Uint8Array; mimeType?: string };
@@ -192,6 +196,43 @@ const CONNECTION_ERRNOS = new Set([
   "ERR_HTTP2_SESSION_ERROR", "ERR_HTTP2_ERROR", "ERR_HTTP2_PING_CANCEL", "ERR_HTTP2_GOAWAY_SESSION",
 ]);
 
+type NodeHttp2ClientSessionManager = NonNullable<Parameters<typeof createGrpcTransport>[0]["sessionManager"]>;
+
+/**
+ * Connect's HTTP/2 session manager, remembering the last HTTP/2 session it handed out, so that a
+ * deadline can be told apart: a peer that never completed the HTTP/2 handshake (never acknowledged our
+ * SETTINGS) is a connection problem, not a slow call.
+ */
+class TrackingSessionManager implements NodeHttp2ClientSessionManager {
+  readonly authority: string;
+  private last: http2.Http2Session | undefined;
+
+  constructor(readonly inner: Http2SessionManager) {
+    this.authority = inner.authority;
+  }
+
+  async request(
+    method: string,
+    path: string,
+    headers: http2.OutgoingHttpHeaders,
+    options: Omit<http2.ClientSessionRequestOptions, "signal">,
+  ): Promise<http2.ClientHttp2Stream> {
+    const stream = await this.inner.request(method, path, headers, options);
+    this.last = stream.session ?? this.last;
+    return stream;
+  }
+
+  notifyResponseByteRead(stream: http2.ClientHttp2Stream): void {
+    this.inner.notifyResponseByteRead(stream);
+  }
+
+  /** True while no HTTP/2 server has answered: still connecting, or our SETTINGS never acknowledged. */
+  handshakeIncomplete(): boolean {
+    const state = this.inner.state();
+    return state === "connecting" || (this.last !== undefined && this.last.pendingSettingsAck);
+  }
+}
+
 export class MMSearchClient {
   readonly address: string;
   readonly baseUrl: string;
@@ -205,7 +246,7 @@ export class MMSearchClient {
     info: RpcClient<typeof InfoService>;
     health: RpcClient<typeof Health>;
   };
-  private readonly session: Http2SessionManager;
+  private readonly session: TrackingSessionManager;
   private readonly timeoutMs: number;
   private readonly ingestTimeoutMs: number | undefined;
 
@@ -215,7 +256,9 @@ export class MMSearchClient {
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.ingestTimeoutMs = options.ingestTimeoutMs;
     // One HTTP/2 connection, owned here so that close() can end it.
-    this.session = new Http2SessionManager(this.baseUrl, { idleConnectionTimeoutMs: 60_000 });
+    this.session = new TrackingSessionManager(
+      new Http2SessionManager(this.baseUrl, { idleConnectionTimeoutMs: 60_000 }),
+    );
     const transport = createGrpcTransport({ baseUrl: this.baseUrl, sessionManager: this.session });
     this.raw = {
       collections: createClient(CollectionService, transport),
@@ -230,7 +273,7 @@ export class MMSearchClient {
 
   /** Closes the connection (open calls fail with CANCELLED/UNAVAILABLE). */
   close(): void {
-    this.session.abort();
+    this.session.inner.abort();
   }
 
   // --- collections ---------------------------------------------------------------------------
@@ -369,16 +412,15 @@ export class MMSearchClient {
 
   private async unary<T>(call: CallOptions | undefined, fn: (o: CallOptions) => Promise<T>): Promise<T> {
     const timeoutMs = call?.timeoutMs ?? this.timeoutMs;
-    const state = this.session.state();
     try {
       return await fn({ timeoutMs, signal: call?.signal });
     } catch (e) {
-      throw this.toError(e, timeoutMs, state);
+      throw this.toError(e, timeoutMs);
     }
   }
 
   /** Maps any failure to MMSearchError, keeping the server's code and message unchanged. */
-  private toError(e: unknown, timeoutMs?: number, stateBefore?: string): MMSearchError {
+  private toError(e: unknown, timeoutMs?: number): MMSearchError {
     if (e instanceof MMSearchError) return e;
     const ce = ConnectError.from(e);
     const errno = (ce.cause as { code?: unknown } | undefined)?.code;
@@ -391,9 +433,7 @@ export class MMSearchClient {
       );
     }
     // A deadline that ran out before the HTTP/2 connection was up: nothing answered at that address.
-    const state = this.session.state();
-    if (ce.code === Code.DeadlineExceeded && (state === "connecting" || state === "error" ||
-        (stateBefore !== "open" && stateBefore !== "idle" && state === "closed"))) {
+    if (ce.code === Code.DeadlineExceeded && this.session.handshakeIncomplete()) {
       return new MMSearchConnectionError(
         ce.code,
         this.address,
