@@ -19,6 +19,10 @@ from typing import Any
 
 import numpy as np
 
+#: Payload fields a ranked hit needs. The rest (token strings, words, boxes) is large and only read
+#: for explanations, through `retrieve`; not converting it per candidate saves most of a search's time.
+HIT_FIELDS = ["doc_id", "seq", "space", "modality", "passage", "page", "text", "meta"]
+
 #: Payload fields every point carries, indexed for filtering.
 CORE_INDEXES = {"doc_id": "keyword", "modality": "keyword", "seq": "integer"}
 _ID_NAMESPACE = uuid.UUID("5b1f2d7e-6f0c-4c57-9a53-2a0d6e1c9b11")

@@ -19,7 +19,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from ..errors import AlreadyExists, NotFound
-from .base import CORE_INDEXES, CollectionSpec, Cond, Hit, PointData, Query, Store, Where
+from .base import CORE_INDEXES, HIT_FIELDS, CollectionSpec, Cond, Hit, PointData, Query, Store, Where
 
 _SCHEMA = {
     "keyword": qe.PayloadSchemaType.Keyword,
@@ -151,7 +151,9 @@ class EdgeStore(Store):
     def count(self, name: str, where: Where | None = None) -> int:
         return int(self._get(name).shard.count(qe.CountRequest(exact=True, filter=to_edge_filter(where))))
 
-    def _search(self, name: str, using: str, query: Query, limit: int, flt: qe.Filter | None) -> list[Hit]:
+    def _search(
+        self, name: str, using: str, query: Query, limit: int, flt: qe.Filter | None, payload: bool = True
+    ) -> list[Hit]:
         vector: Any
         if isinstance(query, tuple):
             if not query[0]:
@@ -159,7 +161,12 @@ class EdgeStore(Store):
             vector = qe.SparseVector(indices=query[0], values=query[1])
         else:
             vector = query.tolist()
-        req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(vector, using=using), filter=flt, with_payload=True)
+        req = qe.QueryRequest(
+            limit=limit,
+            query=qe.Query.Nearest(vector, using=using),
+            filter=flt,
+            with_payload=list(HIT_FIELDS) if payload else False,
+        )
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in self._get(name).shard.query(req)]
 
     def dense_search(self, name: str, space: str, vector: np.ndarray, limit: int, where: Where) -> list[Hit]:
@@ -171,7 +178,7 @@ class EdgeStore(Store):
     def score_ids(self, name: str, using: str, query: Query, ids: Sequence[str]) -> dict[str, float]:
         if not ids:
             return {}
-        hits = self._search(name, using, query, len(ids), qe.Filter(must=[qe.HasIdCondition(set(ids))]))
+        hits = self._search(name, using, query, len(ids), qe.Filter(must=[qe.HasIdCondition(set(ids))]), False)
         return {h.id: h.score for h in hits}
 
     def retrieve(self, name: str, ids: Sequence[str], space: str | None = None) -> list[Hit]:

@@ -15,7 +15,7 @@ from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from ..errors import AlreadyExists, NotFound, Unavailable
-from .base import CORE_INDEXES, CollectionSpec, Cond, Hit, PointData, Query, Store, Where
+from .base import CORE_INDEXES, HIT_FIELDS, CollectionSpec, Cond, Hit, PointData, Query, Store, Where
 
 PREFIX = "mmsearch-"
 _SCHEMA = {
@@ -160,7 +160,9 @@ class RemoteStore(Store):
         self.get_spec(name)
         return int(self.client.count(PREFIX + name, count_filter=to_qdrant_filter(where), exact=True).count)
 
-    def _search(self, name: str, using: str, query: Query, limit: int, flt: qm.Filter | None) -> list[Hit]:
+    def _search(
+        self, name: str, using: str, query: Query, limit: int, flt: qm.Filter | None, payload: bool = True
+    ) -> list[Hit]:
         self.get_spec(name)
         vector: Any
         if isinstance(query, tuple):
@@ -171,7 +173,12 @@ class RemoteStore(Store):
             vector = query.tolist()
         try:
             points = self.client.query_points(
-                PREFIX + name, query=vector, using=using, limit=limit, query_filter=flt, with_payload=True
+                PREFIX + name,
+                query=vector,
+                using=using,
+                limit=limit,
+                query_filter=flt,
+                with_payload=list(HIT_FIELDS) if payload else False,
             ).points
         except (UnexpectedResponse, ResponseHandlingException) as exc:
             raise Unavailable(f"Qdrant query failed: {exc}") from exc
@@ -186,7 +193,8 @@ class RemoteStore(Store):
     def score_ids(self, name: str, using: str, query: Query, ids: Sequence[str]) -> dict[str, float]:
         if not ids:
             return {}
-        hits = self._search(name, using, query, len(ids), qm.Filter(must=[qm.HasIdCondition(has_id=list(ids))]))
+        flt = qm.Filter(must=[qm.HasIdCondition(has_id=list(ids))])
+        hits = self._search(name, using, query, len(ids), flt, payload=False)
         return {h.id: h.score for h in hits}
 
     def retrieve(self, name: str, ids: Sequence[str], space: str | None = None) -> list[Hit]:
