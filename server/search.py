@@ -37,6 +37,7 @@ class SearchParams:
     all_passages: bool = False
     image: tuple[bytes, str] | None = None  # (bytes, mime type) for query by example
     cross_encoder: bool = False
+    maxsim_k: int | None = None  # None: the server's setting; 0: every candidate
     rerank_k: int = 0
 
 
@@ -126,13 +127,16 @@ class Searcher:
 
     def _signals(
         self, name: str, query: EncodedQuery, dense_hits: dict[str, list[Hit]], lexical_hits: list[Hit],
-        candidates: dict[str, Hit], by_modality: bool = False,
+        candidates: dict[str, Hit], by_modality: bool = False, maxsim_k: int = 0,
     ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:  # fmt: skip
         """Raw signals per candidate, and the same made comparable across spaces (z-scored within
         each space, or within each (space, modality) group when `by_modality`) for fusion. Each
         candidate's dense and MaxSim come from its own space."""
         raw: dict[str, dict[str, float]] = {"dense": {}, "maxsim": {}, "lexical": {}}
         comparable: dict[str, dict[str, float]] = {"dense": {}, "maxsim": {}}
+        lexical = {h.id: h.score for h in lexical_hits}
+        missing = [i for i in candidates if i not in lexical]
+        lexical.update(self.store.score_ids(name, "lexical", query.sparse, missing))
         groups: dict[tuple[str, str], list[str]] = {}
         for cid, hit in candidates.items():
             modality = str(hit.payload.get("modality", "text")) if by_modality else ""
@@ -144,16 +148,21 @@ class Searcher:
             dense = {h.id: h.score for h in dense_hits.get(space, [])}
             missing = [i for i in ids if i not in dense]
             dense.update(self.store.score_ids(name, f"{space}_dense", q.pooled, missing))
+            # MaxSim is the costly signal (every query token against every stored token): a cascade
+            # computes it for the `maxsim_k` best candidates by dense + BM25 only; the others get
+            # the lowest MaxSim seen (fusion's floor for a missing signal).
+            late = ids
+            if maxsim_k and len(ids) > maxsim_k:
+                pre = {i: dense.get(i, 0.0) for i in ids}
+                zd, zl = _zscores(pre), _zscores({i: lexical.get(i, 0.0) for i in ids})
+                late = sorted(ids, key=lambda i: -(zd[i] + zl[i]))[:maxsim_k]
             # MaxSim normalised by query length: the mean best cosine per query token, in [-1, 1].
             n_tokens = max(1, len(q.tokens))
-            maxsim = {i: s / n_tokens for i, s in self.store.score_ids(name, f"{space}_tokens", q.tokens, ids).items()}
+            maxsim = {i: s / n_tokens for i, s in self.store.score_ids(name, f"{space}_tokens", q.tokens, late).items()}
             for sig, values in (("dense", dense), ("maxsim", maxsim)):
                 kept = {i: values[i] for i in ids if i in values}
                 raw[sig].update(kept)
                 comparable[sig].update(_zscores(kept) if len(groups) > 1 else kept)
-        lexical = {h.id: h.score for h in lexical_hits}
-        missing = [i for i in candidates if i not in lexical]
-        lexical.update(self.store.score_ids(name, "lexical", query.sparse, missing))
         raw["lexical"] = lexical
         return raw, {**comparable, "lexical": lexical}
 
@@ -165,7 +174,8 @@ class Searcher:
             return []
         ids = list(candidates)
         by_modality = p.strategy == "calibrated_zscore"
-        raw, signals = self._signals(name, query, dense_hits, lexical_hits, candidates, by_modality)
+        maxsim_k = 0 if p.strategy == "maxsim" else (p.maxsim_k if p.maxsim_k is not None else self.settings.maxsim_k)
+        raw, signals = self._signals(name, query, dense_hits, lexical_hits, candidates, by_modality, maxsim_k)
         s = self.settings
         weights = {
             "dense": p.weights.get("dense", s.dense_weight),
