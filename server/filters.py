@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from google.protobuf import json_format
-
+from mmsearch.client.client import struct_to_dict
 from mmsearch.v1 import common_pb2
 
 from .errors import InvalidArgument
@@ -56,20 +55,9 @@ def to_where(f: common_pb2.Filter | None) -> Where:
     )
 
 
-def _ints_back(value: Any) -> Any:
-    # protobuf Struct stores every number as a double: give integral ones back their int type so
-    # that integer filters (match 2020, any_of [1, 2]) find them.
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _ints_back(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_ints_back(v) for v in value]
-    return value
-
-
 def metadata_to_dict(m: common_pb2.Metadata) -> dict[str, Any]:
-    return _ints_back(json_format.MessageToDict(m.fields)) if m.HasField("fields") else {}
+    # Struct keeps numbers as doubles: integral ones become ints again so integer filters match them.
+    return struct_to_dict(m.fields) if m.HasField("fields") else {}
 
 
 def dict_to_metadata(d: dict[str, Any]) -> common_pb2.Metadata:

@@ -13,7 +13,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from .client import MODALITY_NAMES, Client, MMSearchError
+from .client import MODALITY_NAMES, Client, MMSearchError, struct_to_dict
 from .files import Rejected, expand, items_from_file
 
 DEFAULT_SERVER = os.environ.get("MMSEARCH_SERVER", "127.0.0.1:50051")
@@ -48,24 +48,13 @@ def parse_filters(specs: list[str]) -> dict[str, Any] | None:
     return out or None
 
 
-def _ints_back(value: Any) -> Any:
-    """Struct numbers arrive as doubles; show 2020 rather than 2020.0."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _ints_back(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_ints_back(v) for v in value]
-    return value
-
-
 def result_dict(r: Any) -> dict[str, Any]:
     d: dict[str, Any] = {
         "document_id": r.document_id,
         "page": r.page,
         "modality": MODALITY_NAMES.get(r.modality, "unspecified"),
         "score": round(r.score, 6),
-        "metadata": _ints_back(json_format.MessageToDict(r.metadata.fields)) if r.metadata.HasField("fields") else {},
+        "metadata": struct_to_dict(r.metadata.fields) if r.metadata.HasField("fields") else {},
         "snippet": r.snippet,
     }
     if r.HasField("explanation"):

@@ -29,6 +29,24 @@ MODALITY_NAMES = {common_pb2.MODALITY_TEXT: "text", common_pb2.MODALITY_PAGE: "p
 MODALITY_ENUMS = {v: k for k, v in MODALITY_NAMES.items()}
 
 
+def struct_to_dict(struct: Any) -> dict[str, Any]:
+    """A google.protobuf.Struct as a dict, with integral numbers as ints: Struct stores every number as
+    a double, and 2020 should read (and filter) as 2020, not 2020.0."""
+    from google.protobuf import json_format
+
+    return _ints_back(json_format.MessageToDict(struct))  # type: ignore[no-any-return]
+
+
+def _ints_back(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _ints_back(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints_back(v) for v in value]
+    return value
+
+
 class MMSearchError(Exception):
     """A call failed; `code` is the gRPC status code, `details` the server's message unchanged."""
 
