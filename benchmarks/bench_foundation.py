@@ -110,35 +110,45 @@ def ingest_throughput(client: Client, collection: str, passages: list[tuple[str,
     return {"seconds": seconds, "passages_per_s": points / seconds, "points": points, "first_ack_s": first_ack}
 
 
-def search_latency(client: Client, encoder: Encoder, collection: str, queries: list[str], top_k: int) -> dict[str, Any]:
+def search_latency(
+    clients: dict[str, Client], encoder: Encoder, collection: str, queries: list[str], top_k: int
+) -> dict[str, dict[str, Any]]:
+    """Per query: the query encoded alone, then one search on each server (order alternating)."""
     for q in queries[:5]:  # warm-up
         encoder.encode_texts([q], as_query=True)
-        client.search(collection, q, top_k=top_k)
-    enc, total = [], []
-    server: dict[str, list[float]] = {"encode_ms": [], "retrieve_ms": [], "rerank_ms": [], "total_ms": []}
-    for q in queries:
+        for c in clients.values():
+            c.search(collection, q, top_k=top_k)
+    enc: list[float] = []
+    total: dict[str, list[float]] = {label: [] for label in clients}
+    server: dict[str, dict[str, list[float]]] = {
+        label: {k: [] for k in ("encode_ms", "retrieve_ms", "rerank_ms", "total_ms")} for label in clients
+    }
+    for n, q in enumerate(queries):
         t0 = time.perf_counter()
         encoder.encode_texts([q], as_query=True)
-        t1 = time.perf_counter()
-        resp = client.search(collection, q, top_k=top_k)
-        t2 = time.perf_counter()
-        enc.append((t1 - t0) * 1000)
-        total.append((t2 - t1) * 1000)
-        for key in server:
-            server[key].append(getattr(resp.timings, key))
-    p50, encode_p50 = statistics.median(total), statistics.median(enc)
+        enc.append((time.perf_counter() - t0) * 1000)
+        for label in list(clients)[:: 1 if n % 2 == 0 else -1]:
+            t1 = time.perf_counter()
+            resp = clients[label].search(collection, q, top_k=top_k)
+            total[label].append((time.perf_counter() - t1) * 1000)
+            for key, values in server[label].items():
+                values.append(getattr(resp.timings, key))
+    encode_p50 = statistics.median(enc)
     budget = 1.3 * encode_p50 + 10.0
     return {
-        "queries": len(queries),
-        "top_k": top_k,
-        "search_p50_ms": p50,
-        "search_p95_ms": pct(total, 95),
-        "search_mean_ms": statistics.fmean(total),
-        "encode_p50_ms": encode_p50,
-        "encode_p95_ms": pct(enc, 95),
-        "budget_ms": budget,
-        "meets_target": p50 <= budget,
-        "server_p50_ms": {k: statistics.median(v) for k, v in server.items()},
+        label: {
+            "queries": len(queries),
+            "top_k": top_k,
+            "search_p50_ms": statistics.median(t),
+            "search_p95_ms": pct(t, 95),
+            "search_mean_ms": statistics.fmean(t),
+            "encode_p50_ms": encode_p50,
+            "encode_p95_ms": pct(enc, 95),
+            "budget_ms": budget,
+            "meets_target": statistics.median(t) <= budget,
+            "server_p50_ms": {k: statistics.median(v) for k, v in server[label].items()},
+        }
+        for label, t in total.items()
     }
 
 
@@ -162,6 +172,13 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32, help="encoder batch size for (a); the server uses its own")
     ap.add_argument("--beir-dir", type=Path, default=DEFAULT_BEIR)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "foundation.json")
+    ap.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="also search through a second server on the same store with this setting changed (e.g. maxsim_k=0)",
+    )
     args = ap.parse_args()
 
     settings = Settings(port=0, data_dir=Path("unused"), log_level="WARNING")
@@ -182,17 +199,29 @@ def main() -> None:
     enc_before = encoder_throughput(encoder, texts, args.batch)
     print(f"(a) encoder: {enc_before['passages_per_s']:.1f} passages/s", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="mmsearch-bench-") as tmp:
-        app = create_server(settings.model_copy(update={"data_dir": Path(tmp)}), encoders=pool)
+        settings = settings.model_copy(update={"data_dir": Path(tmp)})
+        app = create_server(settings, encoders=pool)
         client = Client(f"127.0.0.1:{app.port}", timeout=120)
+        alt_settings = Settings(**{**settings.model_dump(), **dict(kv.split("=", 1) for kv in args.compare)})
+        alt = create_server(alt_settings, store=app.store, encoders=pool) if args.compare else None
+        clients = {"default": client}
+        if alt:
+            clients["compare"] = Client(f"127.0.0.1:{alt.port}", timeout=120)
         try:
             ing = ingest_throughput(client, "bench", passages)
             print(f"(b) ingest: {ing['passages_per_s']:.1f} passages/s", file=sys.stderr, flush=True)
             enc_after = encoder_throughput(encoder, texts, args.batch)
             print(f"(a) encoder again: {enc_after['passages_per_s']:.1f} passages/s", file=sys.stderr, flush=True)
-            lat = search_latency(client, encoder, "bench", queries, args.top_k)
+            lats = search_latency(clients, encoder, "bench", queries, args.top_k)
         finally:
-            client.close()
+            for c in clients.values():
+                c.close()
+            if alt:
+                alt.server.stop(None).wait()  # shares the store: the first server closes it
             app.stop()
+    lat = lats["default"]
+    if "compare" in lats:
+        lats["compare"]["settings"] = dict(kv.split("=", 1) for kv in args.compare)
 
     enc_rate = (enc_before["passages_per_s"] + enc_after["passages_per_s"]) / 2
     ratio = ing["passages_per_s"] / enc_rate
@@ -213,6 +242,7 @@ def main() -> None:
         "ingest_over_encoder": ratio,
         "ingest_target_met": ratio >= 0.85,
         "search": lat,
+        "search_compare": lats.get("compare"),
         "machine": {**info, "loadavg_end": os.getloadavg()},
         "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "code": code_version(),
@@ -225,7 +255,12 @@ def main() -> None:
         f"{lat['search_p95_ms']:.1f} ms | {lat['encode_p50_ms']:.1f} ms | "
         f"p50 {'<=' if lat['meets_target'] else '>'} {lat['budget_ms']:.1f} ms |"
     )
-    print(f"server-side p50 (ms): {json.dumps({k: round(v, 2) for k, v in lat['server_p50_ms'].items()})}")
+    for label, r in lats.items():
+        print(
+            f"{label} {r.get('settings', '')}: search p50 {r['search_p50_ms']:.1f} ms, "
+            f"p95 {r['search_p95_ms']:.1f} ms; "
+            f"server-side p50 (ms) {json.dumps({k: round(v, 2) for k, v in r['server_p50_ms'].items()})}"
+        )
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     runs = json.loads(args.out.read_text()).get("runs", {}) if args.out.exists() else {}

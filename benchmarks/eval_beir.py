@@ -213,6 +213,9 @@ def main() -> None:
     ap.add_argument("--weights", help='extra z-score configs, "dense,maxsim,lexical;..." e.g. "1,2,1;0,1,1"')
     ap.add_argument("--max-queries", type=int, default=0, help="evaluate only the first N queries (smoke runs)")
     ap.add_argument("--top-k", type=int, default=100)
+    ap.add_argument(
+        "--setting", action="append", default=[], metavar="KEY=VALUE", help="server setting, e.g. maxsim_k=0"
+    )
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "scifact.json")
     args = ap.parse_args()
 
@@ -221,7 +224,8 @@ def main() -> None:
         queries = dict(list(queries.items())[: args.max_queries])
     tmp = None if args.data_dir else tempfile.TemporaryDirectory(prefix="mmsearch-beir-")
     data_dir = args.data_dir or Path(tmp.name)  # type: ignore[union-attr]
-    app = create_server(Settings(port=0, data_dir=data_dir, log_level="WARNING"))
+    overrides = dict(kv.split("=", 1) for kv in args.setting)
+    app = create_server(Settings(port=0, data_dir=data_dir, log_level="WARNING", **overrides))
     client = Client(f"127.0.0.1:{app.port}", timeout=120)
     ingest_stats: dict[str, float] = {}
     try:
@@ -266,6 +270,7 @@ def main() -> None:
     for r in rows:
         r["per_query_ndcg"] = {q: round(v, 5) for q, v in r["per_query_ndcg"].items()}
     report: dict = {"dataset": args.beir_dir.name, "split": args.split, "queries": len(queries), "top_k": args.top_k}
+    report["settings"] = overrides  # results under other server settings are not merged with these
     old = json.loads(args.out.read_text()) if args.out.exists() else {}
     if all(old.get(k) == v for k, v in report.items()):  # same evaluation: merge, this run's configs win
         names = {r["config"]["name"] for r in rows}
