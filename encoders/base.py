@@ -20,6 +20,9 @@ class Capability(StrEnum):
     IMAGE = "image"  # encodes page images
     POOLED = "pooled"  # yields one vector per input
     MULTI_VECTOR = "multi_vector"  # yields token/patch vectors
+    # Token vectors trained for MaxSim scoring (ColBERT/ColPali): late interaction is the model's own
+    # ranking, not a side signal, so search scores every candidate with it.
+    LATE_INTERACTION = "late_interaction"
 
 
 @dataclass(frozen=True)

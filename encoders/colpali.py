@@ -82,7 +82,9 @@ class ColPaliEncoder(Encoder):
     """Multi-vector page and query encoder. Thread-safe: one lock serialises processor and model calls."""
 
     kind = "colpali"
-    capabilities = frozenset({Capability.TEXT, Capability.IMAGE, Capability.POOLED, Capability.MULTI_VECTOR})
+    capabilities = frozenset(
+        {Capability.TEXT, Capability.IMAGE, Capability.POOLED, Capability.MULTI_VECTOR, Capability.LATE_INTERACTION}
+    )
 
     def __init__(self, model: str, device: str = "cpu", batch_size: int = 4) -> None:
         path = resolve_model_dir(model)

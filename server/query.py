@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmsearch.encoders.base import Encoded, normalise
+from mmsearch.encoders.base import Capability, Encoded, normalise
 
 from .collections import Collections
 from .errors import InvalidArgument
@@ -26,6 +26,7 @@ class EncodedQuery:
     text: str  # the text used for lexical matching (query text + OCR text of a query image)
     spaces: dict[str, Encoded]  # space name -> query vectors in that space
     sparse: Sparse
+    late_interaction: frozenset[str] = frozenset()  # spaces whose encoder was trained for MaxSim
 
 
 def _combine(parts: list[Encoded]) -> Encoded:
@@ -49,6 +50,7 @@ def encode_query(
             raise InvalidArgument("query image has no pages") from None
     lexical_text = text
     spaces: dict[str, Encoded] = {}
+    late_interaction: set[str] = set()
     for space in spec.spaces.values():
         if space.name == "text":
             words = text
@@ -60,6 +62,8 @@ def encode_query(
                 spaces["text"] = collections.text_encoder(spec).encode_texts([words], as_query=True)[0]
         else:
             encoder = collections.page_encoder(spec)
+            if Capability.LATE_INTERACTION in encoder.capabilities:
+                late_interaction.add(space.name)
             parts = []
             if text.strip():
                 parts.append(encoder.encode_texts([text], as_query=True)[0])
@@ -69,4 +73,4 @@ def encode_query(
                 spaces[space.name] = _combine(parts)
     if not spaces:
         raise InvalidArgument("the query image holds no readable text (OCR found none); give query text too")
-    return EncodedQuery(lexical_text, spaces, query_terms(lexical_text))
+    return EncodedQuery(lexical_text, spaces, query_terms(lexical_text), frozenset(late_interaction))

@@ -17,7 +17,7 @@ from .ingest.pages import PageLimits
 from .query import EncodedQuery, encode_query
 from .ranking import fusion
 from .settings import Settings
-from .storage.base import Cond, Hit, Where
+from .storage.base import HIT_FIELDS, CollectionSpec, Cond, Scores, Where
 
 STRATEGIES = ("weighted_zscore", "calibrated_zscore", "rrf", "dbsf", "maxsim")
 
@@ -109,11 +109,7 @@ class Searcher:
         t2 = time.perf_counter()
         timings.retrieve_ms = (t2 - t1) * 1000
 
-        candidates: dict[str, Hit] = {}
-        for hits in [*dense_hits.values(), lexical_hits]:
-            for h in hits:
-                candidates.setdefault(h.id, h)
-        results = self._rank(p, spec.name, query, dense_hits, lexical_hits, candidates)
+        results = self._rank(p, spec, query, dense_hits, lexical_hits)
         if p.cross_encoder and results:
             results = self._cross_encode(query.text, results, p.rerank_k or self.settings.rerank_k)
         if p.score_threshold is not None:
@@ -125,36 +121,52 @@ class Searcher:
         timings.total_ms = (time.perf_counter() - t0) * 1000
         return results, timings
 
+    def _spaces(
+        self, spec: CollectionSpec, query: EncodedQuery, dense: dict[str, Scores], lexical: Scores
+    ) -> dict[str, str]:
+        """Candidate id -> its vector space. Dense hits come from one space's search; a point found
+        only by BM25 is in the space whose dense vector scores it (a point has vectors in its own
+        space alone), which also gives its dense score. Candidates of a space the query has no
+        vectors for are left out of the result: they are ranked by BM25 alone."""
+        space_of = {cid: space for space, scores in dense.items() for cid in scores}
+        rest = [cid for cid in lexical if cid not in space_of]
+        if len(spec.spaces) == 1:
+            space_of.update(dict.fromkeys(rest, next(iter(spec.spaces))))
+            return space_of
+        for space, q in query.spaces.items():
+            if not rest:
+                break
+            found = self.store.score_ids(spec.name, f"{space}_dense", q.pooled, rest)
+            dense[space].update(found)
+            space_of.update(dict.fromkeys(found, space))
+            rest = [cid for cid in rest if cid not in found]
+        return space_of
+
     def _signals(
-        self, name: str, query: EncodedQuery, dense_hits: dict[str, list[Hit]], lexical_hits: list[Hit],
-        candidates: dict[str, Hit], by_modality: bool = False, maxsim_k: int = 0,
+        self, name: str, query: EncodedQuery, dense_hits: dict[str, Scores], lexical_hits: Scores,
+        groups: dict[tuple[str, str], list[str]], maxsim_k: int = 0,
     ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:  # fmt: skip
-        """Raw signals per candidate, and the same made comparable across spaces (z-scored within
-        each space, or within each (space, modality) group when `by_modality`) for fusion. Each
-        candidate's dense and MaxSim come from its own space."""
+        """Raw signals per candidate, and the same made comparable across groups (z-scored within
+        each (space, modality) group when there are several) for fusion. Each candidate's dense
+        and MaxSim come from its own space."""
         raw: dict[str, dict[str, float]] = {"dense": {}, "maxsim": {}, "lexical": {}}
         comparable: dict[str, dict[str, float]] = {"dense": {}, "maxsim": {}}
-        lexical = {h.id: h.score for h in lexical_hits}
-        missing = [i for i in candidates if i not in lexical]
+        lexical = dict(lexical_hits)
+        missing = [i for ids in groups.values() for i in ids if i not in lexical]
         lexical.update(self.store.score_ids(name, "lexical", query.sparse, missing))
-        groups: dict[tuple[str, str], list[str]] = {}
-        for cid, hit in candidates.items():
-            modality = str(hit.payload.get("modality", "text")) if by_modality else ""
-            groups.setdefault((str(hit.payload.get("space", "text")), modality), []).append(cid)
         for (space, _), ids in groups.items():
-            q = query.spaces.get(space)
-            if q is None:  # e.g. a page-space point found by BM25 when only text vectors could be made
-                continue
-            dense = {h.id: h.score for h in dense_hits.get(space, [])}
+            q = query.spaces[space]
+            dense = dense_hits[space]
             missing = [i for i in ids if i not in dense]
             dense.update(self.store.score_ids(name, f"{space}_dense", q.pooled, missing))
-            # MaxSim is the costly signal (every query token against every stored token): a cascade
-            # computes it for the `maxsim_k` best candidates by dense + BM25 only; the others get
-            # the lowest MaxSim seen (fusion's floor for a missing signal).
+            # MaxSim is the costly signal (every query token against every stored token). For a model
+            # not trained for it (MiniLM) it is a side signal, so a cascade computes it for the
+            # `maxsim_k` best candidates by dense + BM25 only; the others get the lowest MaxSim seen
+            # (fusion's floor for a missing signal). A late-interaction model's space gets it for all.
             late = ids
-            if maxsim_k and len(ids) > maxsim_k:
-                pre = {i: dense.get(i, 0.0) for i in ids}
-                zd, zl = _zscores(pre), _zscores({i: lexical.get(i, 0.0) for i in ids})
+            if maxsim_k and len(ids) > maxsim_k and space not in query.late_interaction:
+                zd = _zscores({i: dense.get(i, 0.0) for i in ids})
+                zl = _zscores({i: lexical.get(i, 0.0) for i in ids})
                 late = sorted(ids, key=lambda i: -(zd[i] + zl[i]))[:maxsim_k]
             # MaxSim normalised by query length: the mean best cosine per query token, in [-1, 1].
             n_tokens = max(1, len(q.tokens))
@@ -167,15 +179,24 @@ class Searcher:
         return raw, {**comparable, "lexical": lexical}
 
     def _rank(
-        self, p: SearchParams, name: str, query: EncodedQuery, dense_hits: dict[str, list[Hit]],
-        lexical_hits: list[Hit], candidates: dict[str, Hit],
+        self, p: SearchParams, spec: CollectionSpec, query: EncodedQuery, dense_hits: dict[str, Scores],
+        lexical_hits: Scores,
     ) -> list[Result]:  # fmt: skip
-        if not candidates:
+        space_of = self._spaces(spec, query, dense_hits, lexical_hits)
+        ids = list(dict.fromkeys([*space_of, *lexical_hits]))
+        if not ids:
             return []
-        ids = list(candidates)
-        by_modality = p.strategy == "calibrated_zscore"
+        modality_of: dict[str, str] = {}
+        if p.strategy == "calibrated_zscore":  # groups by modality too: the one strategy that reads payload here
+            modality_of = {
+                h.id: str(h.payload.get("modality", "text"))
+                for h in self.store.retrieve(spec.name, list(space_of), fields=["modality"])
+            }
+        groups: dict[tuple[str, str], list[str]] = {}
+        for cid, space in space_of.items():
+            groups.setdefault((space, modality_of.get(cid, "")), []).append(cid)
         maxsim_k = 0 if p.strategy == "maxsim" else (p.maxsim_k if p.maxsim_k is not None else self.settings.maxsim_k)
-        raw, signals = self._signals(name, query, dense_hits, lexical_hits, candidates, by_modality, maxsim_k)
+        raw, signals = self._signals(spec.name, query, dense_hits, lexical_hits, groups, maxsim_k)
         s = self.settings
         weights = {
             "dense": p.weights.get("dense", s.dense_weight),
@@ -191,38 +212,47 @@ class Searcher:
         else:
             fused = np.array([raw["maxsim"].get(i, 0.0) for i in ids])
         scores = fusion.squash(fused, p.strategy, sum(abs(w) for w in weights.values()))
-        order = np.argsort(-scores, kind="stable")
+        order = [int(n) for n in np.argsort(-scores, kind="stable")]
+        if p.score_threshold is not None and not p.cross_encoder:
+            order = [n for n in order if scores[n] >= p.score_threshold]
         # With the cross-encoder, keep enough fused results for it to rescore.
         wanted = max(p.top_k, (p.rerank_k or s.rerank_k) if p.cross_encoder else 0)
         results: list[Result] = []
         seen: set[str] = set()
-        for n in order:
-            hit = candidates[ids[n]]
-            pl = hit.payload
-            doc = str(pl.get("doc_id", ""))
-            if not p.all_passages and doc in seen:
-                continue
-            score = float(scores[n])
-            if p.score_threshold is not None and score < p.score_threshold and not p.cross_encoder:
-                break
-            seen.add(doc)
-            results.append(
-                Result(
-                    document_id=doc,
-                    modality=str(pl.get("modality", "text")),
-                    page=int(pl.get("page", 0)),
-                    passage=int(pl.get("passage", 0)),
-                    score=score,
-                    metadata=pl.get("meta") or {},
-                    snippet=_snippet(str(pl.get("text", ""))),
-                    snippet_full=str(pl.get("text", "")) if p.cross_encoder else "",
-                    signals={k: float(v[hit.id]) for k, v in raw.items() if hit.id in v},
-                    point_id=hit.id,
-                    space=str(pl.get("space", "text")),
+        pos = 0
+        while pos < len(order) and len(results) < wanted:
+            # Payload only for the candidates that can still be returned: a few more than needed,
+            # since a document's other passages are skipped.
+            chunk = order[pos : pos + wanted - len(results) + 5]
+            pos += len(chunk)
+            hits = self.store.retrieve(spec.name, [ids[n] for n in chunk], fields=HIT_FIELDS)
+            payloads = {h.id: h.payload for h in hits}
+            for n in chunk:
+                cid = ids[n]
+                pl = payloads.get(cid)
+                if pl is None:  # deleted since it was found
+                    continue
+                doc = str(pl.get("doc_id", ""))
+                if not p.all_passages and doc in seen:
+                    continue
+                seen.add(doc)
+                results.append(
+                    Result(
+                        document_id=doc,
+                        modality=str(pl.get("modality", "text")),
+                        page=int(pl.get("page", 0)),
+                        passage=int(pl.get("passage", 0)),
+                        score=float(scores[n]),
+                        metadata=pl.get("meta") or {},
+                        snippet=_snippet(str(pl.get("text", ""))),
+                        snippet_full=str(pl.get("text", "")) if p.cross_encoder else "",
+                        signals={k: float(v[cid]) for k, v in raw.items() if cid in v},
+                        point_id=cid,
+                        space=str(pl.get("space", "text")),
+                    )
                 )
-            )
-            if len(results) >= wanted:
-                break
+                if len(results) >= wanted:
+                    break
         return results
 
     def _cross_encode(self, text: str, results: list[Result], rerank_k: int) -> list[Result]:

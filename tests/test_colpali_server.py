@@ -71,3 +71,32 @@ def test_colpali_pages_ingest_search_and_score(client: Client, colpali_model: st
     only_pages = client.search("pages", "quarterly report", top_k=10, modalities=["page"])
     assert {x.document_id for x in only_pages.results} == set(pages)
     assert np.isfinite([x.score for x in res.results]).all()
+
+
+def test_maxsim_cascade_spares_late_interaction_spaces(tmp_path: Path, tiny_colpali_dir: Path) -> None:
+    """The MaxSim cascade (maxsim_k) limits late interaction in the text space, whose model was not
+    trained for it; a ColPali space's candidates are all scored by MaxSim, the model's own ranking."""
+    from mmsearch.server.app import create_server
+
+    from .conftest import fake_settings
+
+    app = create_server(fake_settings(tmp_path, maxsim_k=1))
+    try:
+        with Client(f"127.0.0.1:{app.port}", timeout=120, retries=0) as c:
+            _create(c, "mixed", str(build_tiny("colpali", tiny_colpali_dir)))
+            items = [
+                ingest_pb2.IngestItem(
+                    id=f"p{i}", image=common_pb2.Image(data=text_page([f"report {i}"]), mime_type="image/png")
+                )
+                for i in range(3)
+            ]
+            items += [text_item(f"t{i}", f"a note about the quarterly report number {i}") for i in range(4)]
+            assert all(a.ok for a in c.ingest("mixed", items))
+            res = c.search("mixed", "quarterly report", top_k=10, explain=True).results
+            pages = [r for r in res if r.modality == common_pb2.MODALITY_PAGE]
+            texts = [r for r in res if r.modality == common_pb2.MODALITY_TEXT]
+            assert len(pages) == 3 and len(texts) == 4
+            assert all("maxsim" in r.explanation.signals for r in pages)
+            assert sum("maxsim" in r.explanation.signals for r in texts) == 1
+    finally:
+        app.stop(grace=None)

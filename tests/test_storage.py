@@ -66,9 +66,13 @@ def test_search_paths_agree_with_numpy(store: Store) -> None:
 
     q = pts[3]
     hits = store.dense_search("c", "text", q.dense, 5, Where())
-    assert hits[0].payload["doc_id"] == "d3" and hits[0].score == pytest.approx(1.0, abs=1e-4)
+    assert next(iter(hits)) == q.id and hits[q.id] == pytest.approx(1.0, abs=1e-4)
     expected = sorted(range(20), key=lambda i: -float(pts[i].dense @ q.dense))[:5]
-    assert [h.payload["doc_id"] for h in hits] == [f"d{i}" for i in expected]
+    assert list(hits) == [pts[i].id for i in expected]
+    assert list(hits.values()) == sorted(hits.values(), reverse=True)
+    # payload is read by id, only the fields asked for
+    got = {h.id: h.payload for h in store.retrieve("c", list(hits), fields=["doc_id"])}
+    assert got == {pts[i].id: {"doc_id": f"d{i}"} for i in expected}
 
     # exact MaxSim over chosen ids equals the numpy reference (tokens are stored as float16)
     ids = [p.id for p in pts[:8]]
@@ -78,7 +82,7 @@ def test_search_paths_agree_with_numpy(store: Store) -> None:
         assert scores[p.id] == pytest.approx(ref, abs=2e-2)
 
     lex = store.sparse_search("c", query_terms("zebras"), 3, Where())
-    assert [h.payload["doc_id"] for h in lex] == ["d5"]
+    assert list(lex) == [pts[5].id]
 
     got = store.retrieve("c", [pts[2].id], space="text")[0]
     assert got.tokens is not None and got.tokens.shape == pts[2].tokens.shape
@@ -94,7 +98,7 @@ def test_filters_and_deletes(store: Store) -> None:
     assert store.count("c", Where(must=[Cond(key="doc_id", any_of=["d1", "d2", "nope"])])) == 2
     assert store.count("c", Where(must_not=[Cond(key="meta.year", range={"lt": 2010})])) == 10
     hits = store.dense_search("c", "text", _points(20)[12].dense, 20, rng)
-    assert {h.payload["doc_id"] for h in hits} == {f"d{i}" for i in range(5, 10)}
+    assert set(hits) == {point_id(f"d{i}", 0) for i in range(5, 10)}
     store.delete("c", rng)
     assert store.count("c") == 15
     store.delete("c", Where(must=[Cond(ids=[point_id("d0", 0)])]))

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-#: Payload fields a ranked hit needs. The rest (token strings, words, boxes) is large and only read
-#: for explanations, through `retrieve`; not converting it per candidate saves most of a search's time.
+#: Payload fields a returned result needs. Candidates are found and scored without any payload: the
+#: engine reads a point's whole payload (with its token strings, words and boxes) to return even one
+#: field, which cost more than the rest of a search; only the results that are returned pay for it.
 HIT_FIELDS = ["doc_id", "seq", "space", "modality", "passage", "page", "text", "meta"]
 
 #: Payload fields every point carries, indexed for filtering.
@@ -111,6 +112,9 @@ class PointData:
 #: A query vector: dense (dim,), multi-vector (n, dim), or sparse (indices, values).
 Query = np.ndarray | tuple[list[int], list[float]]
 
+#: Point id -> score, best first.
+Scores = dict[str, float]
+
 
 @dataclass
 class Hit:
@@ -151,22 +155,25 @@ class Store(ABC):
     def count(self, name: str, where: Where | None = None) -> int: ...
 
     @abstractmethod
-    def dense_search(self, name: str, space: str, vector: np.ndarray, limit: int, where: Where) -> list[Hit]:
-        """Nearest points by pooled vector (cosine), with payload."""
+    def dense_search(self, name: str, space: str, vector: np.ndarray, limit: int, where: Where) -> Scores:
+        """Nearest points by pooled vector (cosine). No payload: see `retrieve`."""
 
     @abstractmethod
-    def sparse_search(self, name: str, sparse: tuple[list[int], list[float]], limit: int, where: Where) -> list[Hit]:
-        """Best points by BM25 (IDF-weighted sparse dot product), with payload."""
+    def sparse_search(self, name: str, sparse: tuple[list[int], list[float]], limit: int, where: Where) -> Scores:
+        """Best points by BM25 (IDF-weighted sparse dot product). No payload: see `retrieve`."""
 
     @abstractmethod
-    def score_ids(self, name: str, using: str, query: Query, ids: Sequence[str]) -> dict[str, float]:
+    def score_ids(self, name: str, using: str, query: Query, ids: Sequence[str]) -> Scores:
         """Scores exactly the given points against one query vector. using: `<space>_dense` (query
         (dim,)), `<space>_tokens` (exact MaxSim, query (n, dim)) or `lexical` (sparse query).
         Points lacking that vector or scoring nothing are absent from the result."""
 
     @abstractmethod
-    def retrieve(self, name: str, ids: Sequence[str], space: str | None = None) -> list[Hit]:
-        """Points by id with payload, and their token vectors when `space` is given."""
+    def retrieve(
+        self, name: str, ids: Sequence[str], space: str | None = None, fields: Sequence[str] | None = None
+    ) -> list[Hit]:
+        """Points by id with their payload (only `fields` when given), and their token vectors when
+        `space` is given. Unknown ids are absent from the result."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass

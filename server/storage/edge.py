@@ -19,7 +19,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from ..errors import AlreadyExists, NotFound
-from .base import CORE_INDEXES, HIT_FIELDS, CollectionSpec, Cond, Hit, PointData, Query, Store, Where
+from .base import CORE_INDEXES, CollectionSpec, Cond, Hit, PointData, Query, Scores, Store, Where
 
 _SCHEMA = {
     "keyword": qe.PayloadSchemaType.Keyword,
@@ -151,39 +151,35 @@ class EdgeStore(Store):
     def count(self, name: str, where: Where | None = None) -> int:
         return int(self._get(name).shard.count(qe.CountRequest(exact=True, filter=to_edge_filter(where))))
 
-    def _search(
-        self, name: str, using: str, query: Query, limit: int, flt: qe.Filter | None, payload: bool = True
-    ) -> list[Hit]:
+    def _search(self, name: str, using: str, query: Query, limit: int, flt: qe.Filter | None) -> Scores:
         vector: Any
         if isinstance(query, tuple):
             if not query[0]:
-                return []
+                return {}
             vector = qe.SparseVector(indices=query[0], values=query[1])
         else:
             vector = query.tolist()
-        req = qe.QueryRequest(
-            limit=limit,
-            query=qe.Query.Nearest(vector, using=using),
-            filter=flt,
-            with_payload=list(HIT_FIELDS) if payload else False,
-        )
-        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in self._get(name).shard.query(req)]
+        req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(vector, using=using), filter=flt, with_payload=False)
+        return {str(p.id): float(p.score) for p in self._get(name).shard.query(req)}
 
-    def dense_search(self, name: str, space: str, vector: np.ndarray, limit: int, where: Where) -> list[Hit]:
+    def dense_search(self, name: str, space: str, vector: np.ndarray, limit: int, where: Where) -> Scores:
         return self._search(name, f"{space}_dense", vector, limit, to_edge_filter(where))
 
-    def sparse_search(self, name: str, sparse: tuple[list[int], list[float]], limit: int, where: Where) -> list[Hit]:
+    def sparse_search(self, name: str, sparse: tuple[list[int], list[float]], limit: int, where: Where) -> Scores:
         return self._search(name, "lexical", sparse, limit, to_edge_filter(where))
 
-    def score_ids(self, name: str, using: str, query: Query, ids: Sequence[str]) -> dict[str, float]:
+    def score_ids(self, name: str, using: str, query: Query, ids: Sequence[str]) -> Scores:
         if not ids:
             return {}
-        hits = self._search(name, using, query, len(ids), qe.Filter(must=[qe.HasIdCondition(set(ids))]), False)
-        return {h.id: h.score for h in hits}
+        return self._search(name, using, query, len(ids), qe.Filter(must=[qe.HasIdCondition(set(ids))]))
 
-    def retrieve(self, name: str, ids: Sequence[str], space: str | None = None) -> list[Hit]:
+    def retrieve(
+        self, name: str, ids: Sequence[str], space: str | None = None, fields: Sequence[str] | None = None
+    ) -> list[Hit]:
+        if not ids:
+            return []
         with_vector = [f"{space}_tokens"] if space else False
-        records = self._get(name).shard.retrieve(list(ids), True, with_vector)
+        records = self._get(name).shard.retrieve(list(ids), list(fields) if fields else True, with_vector)
         hits = []
         for r in records:
             tokens = None

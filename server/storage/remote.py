@@ -15,7 +15,7 @@ from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from ..errors import AlreadyExists, NotFound, Unavailable
-from .base import CORE_INDEXES, HIT_FIELDS, CollectionSpec, Cond, Hit, PointData, Query, Store, Where
+from .base import CORE_INDEXES, CollectionSpec, Cond, Hit, PointData, Query, Scores, Store, Where
 
 PREFIX = "mmsearch-"
 _SCHEMA = {
@@ -160,14 +160,12 @@ class RemoteStore(Store):
         self.get_spec(name)
         return int(self.client.count(PREFIX + name, count_filter=to_qdrant_filter(where), exact=True).count)
 
-    def _search(
-        self, name: str, using: str, query: Query, limit: int, flt: qm.Filter | None, payload: bool = True
-    ) -> list[Hit]:
+    def _search(self, name: str, using: str, query: Query, limit: int, flt: qm.Filter | None) -> Scores:
         self.get_spec(name)
         vector: Any
         if isinstance(query, tuple):
             if not query[0]:
-                return []
+                return {}
             vector = qm.SparseVector(indices=query[0], values=query[1])
         else:
             vector = query.tolist()
@@ -178,29 +176,34 @@ class RemoteStore(Store):
                 using=using,
                 limit=limit,
                 query_filter=flt,
-                with_payload=list(HIT_FIELDS) if payload else False,
+                with_payload=False,
             ).points
         except (UnexpectedResponse, ResponseHandlingException) as exc:
             raise Unavailable(f"Qdrant query failed: {exc}") from exc
-        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in points]
+        return {str(p.id): float(p.score) for p in points}
 
-    def dense_search(self, name: str, space: str, vector: np.ndarray, limit: int, where: Where) -> list[Hit]:
+    def dense_search(self, name: str, space: str, vector: np.ndarray, limit: int, where: Where) -> Scores:
         return self._search(name, f"{space}_dense", vector, limit, to_qdrant_filter(where))
 
-    def sparse_search(self, name: str, sparse: tuple[list[int], list[float]], limit: int, where: Where) -> list[Hit]:
+    def sparse_search(self, name: str, sparse: tuple[list[int], list[float]], limit: int, where: Where) -> Scores:
         return self._search(name, "lexical", sparse, limit, to_qdrant_filter(where))
 
-    def score_ids(self, name: str, using: str, query: Query, ids: Sequence[str]) -> dict[str, float]:
+    def score_ids(self, name: str, using: str, query: Query, ids: Sequence[str]) -> Scores:
         if not ids:
             return {}
-        flt = qm.Filter(must=[qm.HasIdCondition(has_id=list(ids))])
-        hits = self._search(name, using, query, len(ids), flt, payload=False)
-        return {h.id: h.score for h in hits}
+        return self._search(name, using, query, len(ids), qm.Filter(must=[qm.HasIdCondition(has_id=list(ids))]))
 
-    def retrieve(self, name: str, ids: Sequence[str], space: str | None = None) -> list[Hit]:
+    def retrieve(
+        self, name: str, ids: Sequence[str], space: str | None = None, fields: Sequence[str] | None = None
+    ) -> list[Hit]:
         self.get_spec(name)
+        if not ids:
+            return []
         records = self.client.retrieve(
-            PREFIX + name, list(ids), with_payload=True, with_vectors=[f"{space}_tokens"] if space else False
+            PREFIX + name,
+            list(ids),
+            with_payload=list(fields) if fields else True,
+            with_vectors=[f"{space}_tokens"] if space else False,
         )
         hits = []
         for r in records:

@@ -263,6 +263,60 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sizes(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise SystemExit(f"bad {flag} {text!r}: expected comma-separated whole numbers, e.g. 1,8,32") from None
+    if any(v < 0 for v in values):
+        raise SystemExit(f"bad {flag} {text!r}: numbers must be positive")
+    return [v for v in values if v > 0]
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import Bench, BenchError, BenchOptions
+    from .bench.progress import Reporter
+    from .bench.report import render
+    from .bench.workload import WorkloadError
+
+    opts = BenchOptions(
+        server=args.server,
+        corpus=Path(args.corpus) if args.corpus else None,
+        queries_file=Path(args.queries) if args.queries else None,
+        passages=_sizes(args.passages, "--passages"),
+        words=args.words,
+        pages=_sizes(args.pages, "--pages"),
+        page_source=Path(args.page_source) if args.page_source else None,
+        concurrency=_sizes(args.concurrency, "--concurrency") or [1],
+        requests=args.requests,
+        exact_queries=args.exact_queries,
+        prefetch=_sizes(args.prefetch, "--prefetch") or [100],
+        batch=args.batch,
+        prefix=args.prefix,
+        reuse=args.reuse,
+        keep=args.keep,
+    )
+    if opts.passages and opts.corpus is None:
+        raise SystemExit("--passages needs --corpus (a BEIR folder, a JSONL file, .txt/.md files or a folder of them)")
+    if opts.pages and opts.page_source is None:
+        raise SystemExit("--pages needs --page-source (a folder of page images or PDFs)")
+    if opts.words < 8 or args.requests < 1 or args.exact_queries < 1:
+        raise SystemExit("--words must be at least 8, --requests and --exact-queries at least 1")
+    bench = Bench(opts, Reporter(quiet=args.quiet or args.json))
+    try:
+        with bench.say:
+            report = bench.run()
+    except (BenchError, WorkloadError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        bench.close()
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=1))
+    print(json.dumps(report) if args.json else render(report))
+    return 0
+
+
 def cmd_rerank(args: argparse.Namespace) -> int:
     with Client(args.server) as c:
         resp = c.rerank(args.query, args.documents, top_n=args.top_n)
@@ -372,6 +426,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--reingest", action="store_true", help="drop and rebuild the collection")
     sp.add_argument("--fusion", choices=["weighted_zscore", "calibrated_zscore", "rrf", "dbsf", "maxsim"])
     sp.add_argument("--json", action="store_true")
+
+    sp = client_cmd("bench", cmd_bench, "speed and memory of a running server, each figure beside its floor")
+    sp.add_argument("--corpus", help="passages are cut from it: a BEIR folder, JSONL {text}, .txt/.md, or a folder")
+    sp.add_argument(
+        "--queries", help="query texts: JSONL {text} or one per line (default: the BEIR folder's queries.jsonl)"
+    )
+    sp.add_argument("--passages", default="10000", help="collection sizes in passages, e.g. 10000,50000,100000")
+    sp.add_argument("--words", type=int, default=64, help="words per passage")
+    sp.add_argument("--pages", default="", help="collection sizes in pages, e.g. 1000,5000")
+    sp.add_argument("--page-source", help="page images and PDFs, cycled (with distinct ids) to reach each page size")
+    sp.add_argument("--concurrency", default="1,8,32", help="concurrent clients, e.g. 1,8,32")
+    sp.add_argument("--requests", type=int, default=300, help="searches per concurrency level")
+    sp.add_argument("--exact-queries", type=int, default=100, help="queries compared with exact brute-force MaxSim")
+    sp.add_argument("--prefetch", default="100", help="prefetch_k values for the two-stage recall runs, e.g. 100,400")
+    sp.add_argument("--batch", type=int, default=32, help="raw encoder batch size (match the server's)")
+    sp.add_argument("--prefix", default="bench", help="collection name prefix")
+    sp.add_argument("--reuse", action="store_true", help="reuse an existing bench collection (ingest not measured)")
+    sp.add_argument("--keep", action="store_true", help="keep the bench collections afterwards")
+    sp.add_argument("--json", action="store_true", help="print the report as JSON")
+    sp.add_argument("--out", help="also write the JSON report to this file")
+    sp.add_argument("--quiet", "-q", action="store_true", help="no progress output")
 
     sp = client_cmd("collections", cmd_collections, "list collections")
     sp.add_argument("--json", action="store_true")

@@ -1,0 +1,266 @@
+"""`mmsearch bench`: speed and memory of a running server over gRPC, each figure beside the floor it
+should be compared to, measured in the same run (the machine may be noisy: compare ratios).
+
+Per collection size: ingest throughput against the raw encoder's; search latency p50/p95/p99 and
+throughput per concurrency against the query encoder's time; resident memory and disk per item;
+and, for passages, the two-stage search (pooled/BM25 candidates, then MaxSim) against exact
+brute-force MaxSim over the whole collection: recall@10 and speed-up.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmsearch.v1 import common_pb2, ingest_pb2, search_pb2
+
+from ..client import Client, MMSearchError
+from .floors import ExactMaxSim, encode_corpus, encode_pages, encode_queries
+from .load import percentile, run_searches
+from .progress import Reporter
+from .workload import PageFile, corpus_texts, page_files, page_plan, passages, queries
+
+
+@dataclass
+class BenchOptions:
+    server: str
+    corpus: Path | None = None
+    queries_file: Path | None = None
+    passages: list[int] = field(default_factory=lambda: [10_000])
+    words: int = 64
+    pages: list[int] = field(default_factory=list)
+    page_source: Path | None = None
+    concurrency: list[int] = field(default_factory=lambda: [1, 8, 32])
+    requests: int = 300
+    exact_queries: int = 100
+    prefetch: list[int] = field(default_factory=lambda: [100])
+    batch: int = 32
+    page_floor_pages: int = 30
+    prefix: str = "bench"
+    reuse: bool = False
+    keep: bool = False
+    device: str = "cpu"
+
+
+def _machine() -> dict[str, Any]:
+    import platform
+
+    return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()}
+
+
+class Bench:
+    def __init__(self, opts: BenchOptions, reporter: Reporter) -> None:
+        self.o = opts
+        self.say = reporter
+        self.client = Client(opts.server, timeout=3600, retries=0)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def run(self) -> dict[str, Any]:
+        self.client.health(timeout=5.0)  # unreachable: MMSearchError naming the address
+        info = self.client.info()
+        report: dict[str, Any] = {
+            "server": self.o.server,
+            "server_version": info.version,
+            "storage": info.storage_backend,
+            "machine": _machine(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "passages": [],
+            "pages": [],
+        }
+        texts = corpus_texts(self.o.corpus) if self.o.passages and self.o.corpus else []
+        for n in self.o.passages:
+            report["passages"].append(self.passages(texts, n))
+        if self.o.pages:
+            assert self.o.page_source is not None
+            files = page_files(self.o.page_source)
+            for n in self.o.pages:
+                report["pages"].append(self.pages(files, n, texts))
+        report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        return report
+
+    # -- shared steps
+    def _collection(self, name: str, max_words: int = 0) -> tuple[bool, Any]:
+        """(reused, encoder spec of the text space); creates the collection unless reusing it."""
+        existing = {c.name: c for c in self.client.list_collections()}
+        if name in existing and not self.o.reuse:
+            self.client.delete_collection(name)
+        if name not in existing or not self.o.reuse:
+            self.client.create_collection(name, max_words=max_words)
+        col = self.client.get_collection(name)
+        space = next(s for s in col.spaces if s.name == "text")
+        return name in existing and self.o.reuse, space.encoder
+
+    def _encoder(self, spec: Any) -> Any:
+        from mmsearch.encoders.base import EncoderError
+        from mmsearch.encoders.registry import create
+
+        try:
+            return create(spec.kind, spec.model, self.o.device)
+        except EncoderError as exc:
+            raise BenchError(
+                f"the floors need the server's text encoder here ({spec.kind}:{spec.model}), and it cannot be "
+                f"loaded: {exc}"
+            ) from None
+
+    def _ingest(self, name: str, items: Iterable[ingest_pb2.IngestItem], total: int, unit: str) -> dict[str, Any]:
+        before = self.client.info()
+        bar = self.say.bar(f"ingest {total:,} {unit}", total)
+        points = 0
+        t0 = time.perf_counter()
+        for ack in self.client.ingest(name, items, create=False):
+            if not ack.ok:
+                raise BenchError(f"the server rejected {ack.id!r}: {ack.error_code}: {ack.error}")
+            points += ack.points
+            bar(ack.points)
+        seconds = time.perf_counter() - t0
+        after = self.client.info()
+        return {
+            "seconds": seconds,
+            "per_second": points / seconds,
+            "points": points,
+            "disk_bytes_per_item": (after.storage_bytes - before.storage_bytes) / max(1, points),
+            "server_rss_bytes": after.resident_memory_bytes,
+            "server_peak_rss_bytes": after.peak_resident_memory_bytes,
+            "loadavg": os.getloadavg(),
+        }
+
+    def _searches(self, name: str, qs: list[str], encode_ms: list[float]) -> dict[str, Any]:
+        encode_p50 = statistics.median(encode_ms)
+        levels = []
+        for c in self.o.concurrency:
+            bar = self.say.bar(f"search, {c} client{'s' if c > 1 else ''}", self.o.requests)
+            levels.append(run_searches(self.o.server, name, qs, c, self.o.requests, progress=bar).summary())
+        out: dict[str, Any] = {
+            "query_encode_p50_ms": encode_p50,
+            "query_encode_p95_ms": percentile(encode_ms, 95),
+            "levels": levels,
+        }
+        one = next((x for x in levels if x["concurrency"] == 1), None)
+        if one is not None:
+            budget = 1.3 * encode_p50 + 10.0
+            out["target"] = {"p50_ms": one["p50_ms"], "budget_ms": budget, "met": one["p50_ms"] <= budget}
+        return out
+
+    # -- passages
+    def passages(self, texts: list[str], n: int) -> dict[str, Any]:
+        if not texts:
+            raise BenchError("passage sizes need --corpus (a BEIR folder, JSONL, .txt or .md files)")
+        o = self.o
+        name = f"{o.prefix}-p{n}-w{o.words}"
+        self.say.section(f"{n:,} passages of {o.words} words -> collection {name!r}")
+        docs = passages(texts, n, o.words)
+        qs = queries(o.corpus or Path("."), o.queries_file, docs, max(o.requests, o.exact_queries))
+        reused, spec = self._collection(name, max_words=max(o.words, 180))  # one point per passage
+        encoder = self._encoder(spec)
+        result: dict[str, Any] = {"passages": n, "words": o.words, "collection": name, "encoder": spec.model}
+        if reused:
+            result["ingest"] = None
+            self.say.note(f"reusing {name!r}: ingest not measured")
+        else:
+            items = (ingest_pb2.IngestItem(id=f"p{i}", text=t) for i, t in enumerate(docs))
+            result["ingest"] = self._ingest(name, items, n, "passages")
+        bar = self.say.bar("raw encoder (floor)", n)
+        corpus = encode_corpus(encoder, docs, o.batch, bar)
+        result["encoder_floor"] = {
+            "seconds": corpus.seconds,
+            "per_second": corpus.per_second,
+            "mean_tokens": corpus.mean_tokens,
+        }
+        if result["ingest"]:
+            result["ingest_over_encoder"] = result["ingest"]["per_second"] / corpus.per_second
+        query_vectors, encode_ms = encode_queries(encoder, qs)
+        result["search"] = self._searches(name, qs, encode_ms)
+        result["two_stage"] = self._two_stage(name, qs, query_vectors, corpus.tokens)
+        after = self.client.info()
+        result["server_rss_after_bytes"] = after.resident_memory_bytes
+        result["server_peak_rss_bytes"] = after.peak_resident_memory_bytes
+        if not o.keep:
+            self.client.delete_collection(name)
+        return result
+
+    def _two_stage(self, name: str, qs: list[str], query_vectors: list[Any], tokens: list[Any]) -> dict[str, Any]:
+        """Recall@10 of search with MaxSim over pooled + BM25 candidates against exact MaxSim over
+        every passage, and the speed-up of the first over the second (query encoding excluded)."""
+        k, m = 10, min(self.o.exact_queries, len(qs))
+        exact = ExactMaxSim(tokens)  # takes the vectors over
+        bar = self.say.bar(f"exact MaxSim over {exact.n:,} passages (floor)", m)
+        truth, exact_ms = [], []
+        for v in query_vectors[:m]:
+            ids, _, ms = exact.search(v, k)
+            truth.append({f"p{i}" for i in ids})
+            exact_ms.append(ms)
+            bar(1)
+        del exact
+        runs = []
+        for prefetch in self.o.prefetch:
+            ranking = search_pb2.RankingOptions(fusion=search_pb2.FUSION_STRATEGY_MAXSIM, prefetch_k=prefetch)
+            bar = self.say.bar(f"two-stage search, prefetch {prefetch}", m)
+            r = run_searches(self.o.server, name, qs[:m], 1, m, ranking=ranking, top_k=k, progress=bar)
+            recall = [len(set(got[:k]) & want) / len(want) for got, want in zip(r.results, truth, strict=True)]
+            scoring = [a + b for a, b in zip(r.server_ms["retrieve"], r.server_ms["rerank"], strict=True)]
+            runs.append(
+                {
+                    "prefetch_k": prefetch,
+                    "recall_at_10": statistics.fmean(recall),
+                    "queries_fully_recalled": sum(x == 1.0 for x in recall),
+                    "search_p50_ms": statistics.median(r.latency_ms),
+                    "retrieve_rerank_p50_ms": statistics.median(scoring),
+                    "speedup": statistics.median(exact_ms) / max(1e-6, statistics.median(scoring)),
+                }
+            )
+        return {"queries": m, "exact_p50_ms": statistics.median(exact_ms), "runs": runs}
+
+    # -- pages
+    def pages(self, files: list[PageFile], n: int, texts: list[str]) -> dict[str, Any]:
+        o = self.o
+        name = f"{o.prefix}-pg{n}"
+        self.say.section(f"{n:,} pages from {o.page_source} -> collection {name!r}")
+        plan = page_plan(files, n)
+        total = sum(f.pages for _, f in plan)
+        if not texts and o.queries_file is None:
+            raise BenchError("page sizes need queries: --queries FILE, or a --corpus BEIR folder with queries.jsonl")
+        qs = queries(o.corpus or Path("."), o.queries_file, texts, o.requests)
+        reused, spec = self._collection(name)
+        encoder = self._encoder(spec)
+        result: dict[str, Any] = {"pages": total, "files": len(files), "collection": name, "encoder": spec.model}
+        if reused:
+            result["ingest"] = None
+        else:
+            result["ingest"] = self._ingest(name, _page_items(plan), total, "pages")
+        ocr = os.environ.get("MMSEARCH_OCR_ENGINE", "rapidocr")
+        floor = encode_pages(encoder, [f.path for f in files], o.page_floor_pages, ocr)
+        result["encoder_floor"] = {"pages": floor.pages, "seconds": floor.seconds, "per_second": floor.per_second}
+        if result["ingest"]:
+            result["ingest_over_encoder"] = result["ingest"]["per_second"] / floor.per_second
+        _, encode_ms = encode_queries(encoder, qs)
+        result["search"] = self._searches(name, qs, encode_ms)
+        if not o.keep:
+            self.client.delete_collection(name)
+        return result
+
+
+def _page_items(plan: list[tuple[str, PageFile]]) -> Iterator[ingest_pb2.IngestItem]:
+    from ..files import IMAGE_TYPES
+
+    for doc_id, f in plan:
+        data = f.path.read_bytes()
+        suffix = f.path.suffix.lower()
+        if suffix == ".pdf":
+            yield ingest_pb2.IngestItem(id=doc_id, source=str(f.path), pdf=data)
+        else:
+            image = common_pb2.Image(data=data, mime_type=IMAGE_TYPES[suffix])
+            yield ingest_pb2.IngestItem(id=doc_id, source=str(f.path), image=image)
+
+
+class BenchError(Exception):
+    """The benchmark cannot run as asked (the message says why)."""
+
+
+__all__ = ["Bench", "BenchError", "BenchOptions", "MMSearchError"]

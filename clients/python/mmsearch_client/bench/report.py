@@ -1,0 +1,72 @@
+"""The bench report as text: each figure beside its floor and, where the project has one, its target."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _mb(n: float) -> str:
+    return f"{n / 2**20:,.0f} MiB"
+
+
+def _searches(s: dict[str, Any]) -> list[str]:
+    lines = [
+        f"  search        query encoder alone (floor): p50 {s['query_encode_p50_ms']:.1f} ms",
+        "                clients      p50      p95      p99      q/s   server p50: encode / retrieve / rerank ms",
+    ]
+    for lv in s["levels"]:
+        sp = lv["server_p50_ms"]
+        lines.append(
+            f"                {lv['concurrency']:>7} {lv['p50_ms']:8.1f} {lv['p95_ms']:8.1f} {lv['p99_ms']:8.1f} "
+            f"{lv['throughput_qps']:8.1f}   {sp['encode']:.1f} / {sp['retrieve']:.1f} / {sp['rerank']:.1f}"
+        )
+    if "target" in s:
+        t = s["target"]
+        verdict = "met" if t["met"] else "MISSED"
+        lines.append(
+            f"  target        p50 at 1 client {t['p50_ms']:.1f} ms <= 1.3 x {s['query_encode_p50_ms']:.1f} + 10 = "
+            f"{t['budget_ms']:.1f} ms: {verdict}"
+        )
+    return lines
+
+
+def _ingest(r: dict[str, Any], unit: str) -> list[str]:
+    ing, floor = r.get("ingest"), r["encoder_floor"]
+    if not ing:
+        return [f"  ingest        not measured (collection reused); raw encoder {floor['per_second']:.1f} {unit}/s"]
+    return [
+        f"  ingest        {ing['per_second']:.1f} {unit}/s over gRPC; raw encoder (floor) {floor['per_second']:.1f} "
+        f"{unit}/s; ratio {r['ingest_over_encoder']:.2f}",
+        f"  memory        server RSS {_mb(ing['server_rss_bytes'])} after ingest "
+        f"(peak {_mb(ing['server_peak_rss_bytes'])}); disk {ing['disk_bytes_per_item'] / 1024:,.1f} KiB per "
+        f"{unit.rstrip('s')}",
+    ]
+
+
+def render(report: dict[str, Any]) -> str:
+    out = [f"mmsearch bench against {report['server']} ({report['storage']} storage, {report['server_version']})"]
+    for r in report["passages"]:
+        out.append("")
+        out.append(
+            f"{r['passages']:,} passages of {r['words']} words ({r['encoder']}, "
+            f"{r['encoder_floor']['mean_tokens']:.0f} tokens each on average)"
+        )
+        out += _ingest(r, "passages")
+        out += _searches(r["search"])
+        ts = r["two_stage"]
+        out.append(
+            f"  two-stage     MaxSim over pooled + BM25 candidates vs exact brute-force MaxSim over every passage "
+            f"({ts['queries']} queries; exact p50 {ts['exact_p50_ms']:,.1f} ms)"
+        )
+        for run in ts["runs"]:
+            out.append(
+                f"                prefetch {run['prefetch_k']:>4}: recall@10 {run['recall_at_10']:.3f} "
+                f"({run['queries_fully_recalled']}/{ts['queries']} queries complete), retrieve + rerank p50 "
+                f"{run['retrieve_rerank_p50_ms']:.1f} ms, {run['speedup']:,.0f}x faster than exact"
+            )
+    for r in report["pages"]:
+        out.append("")
+        out.append(f"{r['pages']:,} pages from {r['files']} files ({r['encoder']})")
+        out += _ingest(r, "pages")
+        out += _searches(r["search"])
+    return "\n".join(out)

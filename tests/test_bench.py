@@ -1,0 +1,121 @@
+"""`mmsearch bench` against live servers (fake encoder: seconds): the report's numbers come from the
+real runs, the exact brute-force MaxSim agrees with the server's, and bad input is named."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmsearch.client import Client
+from mmsearch.client.bench.floors import ExactMaxSim
+from mmsearch.client.bench.workload import WorkloadError, page_files, page_plan, passages
+from mmsearch.client.cli import main
+from mmsearch.server.app import App
+
+WORDS = [f"w{i}" for i in range(400)]
+
+
+def _corpus(path: Path, docs: int = 40, words: int = 120) -> Path:
+    rng = random.Random(3)
+    with path.open("w") as fh:
+        for i in range(docs):
+            fh.write(json.dumps({"id": f"d{i}", "text": " ".join(rng.choices(WORDS, k=words))}) + "\n")
+    return path
+
+
+def test_passages_are_distinct_windows_and_too_many_is_named() -> None:
+    texts = [" ".join(f"t{d}-{i}" for i in range(100)) for d in range(10)]
+    got = passages(texts, 200, 20)
+    assert len(got) == 200 == len(set(got)) and all(len(p.split()) == 20 for p in got)
+    with pytest.raises(WorkloadError, match=r"at most 810 distinct passages of 20 words; asked for 1,000"):
+        passages(texts, 1000, 20)
+
+
+def test_exact_maxsim_matches_numpy_with_ragged_lengths() -> None:
+    rng = np.random.default_rng(0)
+
+    def unit(n: int) -> np.ndarray:
+        x = rng.standard_normal((n, 16)).astype(np.float32)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    docs = [unit(int(rng.integers(1, 30))).astype(np.float16) for _ in range(50)]
+    q = unit(5)
+    ref = np.array([(q @ d.astype(np.float32).T).max(axis=1).sum() for d in docs])
+    exact = ExactMaxSim(list(docs), block=7)  # blocks of mixed lengths, padded
+    ids, scores, ms = exact.search(q, 10)
+    assert ids == [int(i) for i in np.argsort(-ref)[:10]]
+    assert np.allclose(scores, np.sort(ref)[::-1][:10], atol=1e-4) and ms > 0
+
+
+def test_bench_reports_real_runs_and_exact_recall(fake_app: App, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    corpus = _corpus(tmp_path / "corpus.jsonl")
+    out = tmp_path / "report.json"
+    server = f"127.0.0.1:{fake_app.port}"
+    args = ["bench", "--server", server, "--corpus", str(corpus), "--passages", "300", "--words", "24"]
+    args += ["--concurrency", "1,3", "--requests", "30", "--exact-queries", "15", "--prefetch", "5,1000"]
+    assert main([*args, "--json", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert json.loads(out.read_text()) == report
+    (r,) = report["passages"]
+    assert r["passages"] == 300 and r["ingest"]["points"] == 300 and r["ingest"]["per_second"] > 0
+    assert r["encoder_floor"]["per_second"] > 0 and r["encoder_floor"]["mean_tokens"] == pytest.approx(24, abs=1)
+    levels = {lv["concurrency"]: lv for lv in r["search"]["levels"]}
+    assert set(levels) == {1, 3}
+    for lv in levels.values():
+        assert lv["requests"] == 30 and 0 < lv["p50_ms"] <= lv["p95_ms"] <= lv["p99_ms"] and lv["throughput_qps"] > 0
+    assert r["search"]["target"]["budget_ms"] == pytest.approx(1.3 * r["search"]["query_encode_p50_ms"] + 10)
+    runs = {run["prefetch_k"]: run for run in r["two_stage"]["runs"]}
+    # every passage is a candidate at prefetch 1000: two-stage MaxSim must equal the exact brute force
+    assert runs[1000]["recall_at_10"] == 1.0 and runs[1000]["queries_fully_recalled"] == 15
+    assert runs[5]["recall_at_10"] < 1.0  # ten results from at most 10 candidates: some must be missed
+    if fake_app.store.backend == "edge":
+        assert r["ingest"]["disk_bytes_per_item"] > 0
+    with Client(server) as c:  # the bench collection is dropped afterwards (no --keep)
+        assert [col.name for col in c.list_collections()] == []
+
+    # --keep then --reuse: the second run finds the collection and does not re-measure ingest
+    assert main([*args, "--keep", "--json"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--reuse", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["passages"][0]["ingest"] is None
+
+
+def test_bench_text_report_names_floors_and_target(fake_app: App, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    corpus = _corpus(tmp_path / "corpus.jsonl")
+    args = ["bench", "--server", f"127.0.0.1:{fake_app.port}", "--corpus", str(corpus), "--passages", "100"]
+    assert main([*args, "--words", "16", "--concurrency", "1", "--requests", "10", "--exact-queries", "5", "-q"]) == 0
+    text = capsys.readouterr().out
+    assert "raw encoder (floor)" in text and "query encoder alone (floor)" in text
+    assert "<= 1.3 x" in text and "exact brute-force MaxSim" in text and "recall@10" in text
+
+
+@pytest.mark.slow
+def test_bench_pages(fake_app: App, tmp_path: Path, shared_data: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    source = tmp_path / "pdfs"
+    source.mkdir()
+    (source / "attention.pdf").write_bytes((shared_data / "pdf_documents" / "attention.pdf").read_bytes())
+    assert [(f.path.name, f.pages) for f in page_files(source)] == [("attention.pdf", 15)]
+    assert [doc for doc, _ in page_plan(page_files(source), 20)] == ["pg0-attention", "pg1-attention"]
+    queries = tmp_path / "q.txt"
+    queries.write_text("scaled dot-product attention\nBLEU scores of translation models\n")
+    args = ["bench", "--server", f"127.0.0.1:{fake_app.port}", "--passages", "0", "--pages", "20"]
+    args += ["--page-source", str(source), "--queries", str(queries), "--concurrency", "2", "--requests", "10"]
+    assert main([*args, "--json"]) == 0
+    (r,) = json.loads(capsys.readouterr().out)["pages"]
+    assert r["pages"] == 30 and r["ingest"]["points"] == 30  # two copies of the 15-page PDF
+    assert r["encoder_floor"]["pages"] == 15 and r["ingest_over_encoder"] > 0
+    assert r["search"]["levels"][0]["requests"] == 10
+
+
+def test_bench_bad_input_is_named(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    corpus = _corpus(tmp_path / "corpus.jsonl", docs=2, words=30)
+    assert main(["bench", "--server", "127.0.0.1:1", "--corpus", str(corpus), "--passages", "10"]) == 2
+    assert "cannot reach mmsearch at 127.0.0.1:1" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--passages needs --corpus"):
+        main(["bench", "--passages", "10"])
+    with pytest.raises(SystemExit, match="bad --concurrency '1,x'"):
+        main(["bench", "--corpus", str(corpus), "--concurrency", "1,x"])
