@@ -62,7 +62,7 @@ def make_store(settings: Settings) -> Store:
         )
     from .storage.edge import EdgeStore
 
-    return EdgeStore(settings.data_dir)
+    return EdgeStore(settings.data_dir, settings.flush_interval_s)
 
 
 @dataclass

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     storage: Literal["edge", "remote"] = Field(
         "edge", description="edge: embedded Qdrant engine in data_dir; remote: a Qdrant server at qdrant_url."
     )
+    flush_interval_s: float = Field(
+        5.0, gt=0, description="Embedded storage: seconds between flushes, which truncate the write-ahead log."
+    )
     qdrant_url: str = Field("", description="Qdrant server URL for storage=remote, or ':memory:' for tests.")
     qdrant_api_key: str = Field("", description="API key for the remote Qdrant.")
     qdrant_prefer_grpc: bool = Field(True, description="Talk gRPC to the remote Qdrant.")

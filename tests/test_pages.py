@@ -153,3 +153,18 @@ def test_tesseract_engine_option(tmp_path: Path) -> None:
             assert r.results[0].document_id == "inv" and "Harbour" in r.results[0].snippet
     finally:
         app.stop(grace=None)
+
+
+def test_ocr_leaves_the_encoders_threads_alone() -> None:
+    """OMP_THREAD_LIMIT=1 in the server's own environment capped torch's OpenMP pool at one thread and
+    halved the text encoder's speed; only the tesseract process gets it now."""
+    import os
+    import shutil
+
+    from mmsearch.server.ingest import ocr
+
+    ocr.RapidOCREngine()
+    assert "OMP_THREAD_LIMIT" not in os.environ
+    if shutil.which("tesseract") is not None:
+        assert ocr.TesseractOCR().env["OMP_THREAD_LIMIT"] == "1"
+        assert "OMP_THREAD_LIMIT" not in os.environ

@@ -1,5 +1,6 @@
 """The two backends behave the same (congruence), straight through the Store interface."""
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,3 +114,34 @@ def test_edge_reopens_with_data(tmp_path: Path) -> None:
     s2 = EdgeStore(tmp_path)
     assert s2.count("c") == 10 and s2.get_spec("c").indexed_fields == {"year": "integer"}
     s2.close()
+
+
+def test_edge_flushes_so_the_wal_does_not_keep_everything(tmp_path: Path) -> None:
+    """Without flushes the write-ahead log kept every ingested vector until shutdown (1.9 GB beside
+    0.8 GB of segments at 10,000 passages); the periodic flush lets Qdrant truncate it."""
+    s = EdgeStore(tmp_path, flush_interval_s=0.2)
+    spec = CollectionSpec(
+        "big", "fake", "fake-384", spaces={"text": SpaceSpec("text", "fake", "fake-384", 384, ["text"])}
+    )
+    s.create_collection(spec)
+    rng = np.random.default_rng(1)
+    wal = tmp_path / "collections" / "big" / "shard" / "wal"
+
+    def closed_segments() -> int:
+        return sum(1 for f in wal.iterdir() if f.name.startswith("closed-"))
+
+    most = 0
+    for batch in range(6):  # ~150 KB of WAL per point: several 32 MB WAL segments
+        tokens = rng.standard_normal((100, 384)).astype(np.float32)
+        points = [
+            PointData(point_id(f"d{batch}-{i}", 0), "text", tokens[0], tokens, None, {"doc_id": f"d{batch}-{i}"})
+            for i in range(100)
+        ]
+        s.upsert("big", points)
+        most = max(most, closed_segments())
+    deadline = time.monotonic() + 10
+    while closed_segments() > 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert most >= 2 and closed_segments() <= 1
+    assert s.count("big") == 600
+    s.close()

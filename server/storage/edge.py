@@ -4,7 +4,11 @@ data_dir/collections/<name>/spec.json   the CollectionSpec
 data_dir/collections/<name>/shard/      the Qdrant shard (WAL + segments)
 
 Durability: every update goes through the shard's write-ahead log before `update()` returns, so an
-acknowledged write survives a killed process (tests/test_durability.py kills -9 and reopens).
+acknowledged write survives a killed process (tests/test_cli.py kills -9 and reopens).
+
+The WAL is truncated only when the shard is flushed (segments written out). Left alone it grows with
+everything ingested until the server stops (1.9 GB of WAL beside 0.8 GB of segments after 10,000
+passages), so written collections are flushed every `flush_interval_s`, as a Qdrant server does.
 """
 
 from __future__ import annotations
@@ -56,12 +60,14 @@ class _Collection:
         self.spec = spec
         self.shard = shard
         self.write_lock = threading.Lock()
+        self.dirty = False  # written since the last flush
+        self.closed = False
 
 
 class EdgeStore(Store):
     backend = "edge"
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, flush_interval_s: float = 5.0) -> None:
         self.root = Path(data_dir) / "collections"
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -69,6 +75,19 @@ class EdgeStore(Store):
         for spec_file in sorted(self.root.glob("*/spec.json")):
             spec = CollectionSpec.from_json(spec_file.read_text())
             self._open[spec.name] = _Collection(spec, qe.EdgeShard.load(str(spec_file.parent / "shard")))
+        self._closed = threading.Event()
+        self._flush_interval_s = flush_interval_s
+        threading.Thread(target=self._flush_loop, name="edge-flush", daemon=True).start()
+
+    def _flush_loop(self) -> None:
+        while not self._closed.wait(self._flush_interval_s):
+            with self._lock:
+                dirty = [c for c in self._open.values() if c.dirty]
+            for col in dirty:
+                with col.write_lock:
+                    if col.dirty and not col.closed:
+                        col.dirty = False
+                        col.shard.flush()
 
     def _config(self, spec: CollectionSpec) -> qe.EdgeConfig:
         vectors: dict[str, qe.EdgeVectorParams] = {}
@@ -124,6 +143,7 @@ class EdgeStore(Store):
             with col.write_lock:
                 del self._open[name]
                 (self.root / name / "spec.json").unlink()
+                col.closed = True
                 col.shard.close()
                 shutil.rmtree(self.root / name)
 
@@ -142,11 +162,13 @@ class EdgeStore(Store):
             edge_points.append(qe.Point(p.id, vector, p.payload))
         with col.write_lock:
             col.shard.update(qe.UpdateOperation.upsert_points(edge_points))
+            col.dirty = True
 
     def delete(self, name: str, where: Where) -> None:
         col = self._get(name)
         with col.write_lock:
             col.shard.update(qe.UpdateOperation.delete_points_by_filter(to_edge_filter(where) or qe.Filter()))
+            col.dirty = True
 
     def count(self, name: str, where: Where | None = None) -> int:
         return int(self._get(name).shard.count(qe.CountRequest(exact=True, filter=to_edge_filter(where))))
@@ -189,9 +211,11 @@ class EdgeStore(Store):
         return hits
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
             for col in self._open.values():
                 with col.write_lock:
+                    col.closed = True
                     col.shard.flush()
                     col.shard.close()
             self._open.clear()
