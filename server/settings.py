@@ -52,7 +52,11 @@ class Settings(BaseSettings):
     )
     rerank_k: int = Field(20, ge=1, le=1000, description="Fused results the cross-encoder rescores by default.")
     maxsim_k: int = Field(
-        64, ge=0, le=2000, description="Candidates (best by dense + BM25) rescored by MaxSim; 0: all of them."
+        32,
+        ge=0,
+        le=2000,
+        description="Candidates (best by dense + BM25) rescored by MaxSim in spaces whose model was not trained "
+        "for late interaction (the text model); 0: all of them. ColPali spaces always rescore every candidate.",
     )
     chunk_words: int = Field(180, ge=8, description="Default words per text passage.")
     chunk_overlap: int = Field(40, ge=0, description="Default words shared by consecutive passages.")

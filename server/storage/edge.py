@@ -97,9 +97,12 @@ class EdgeStore(Store):
                 size=space.dim,
                 distance=qe.Distance.Cosine,
                 multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
-                # Token vectors are only scored exactly over candidates: no graph, half the bytes.
+                # Token vectors are only scored exactly over candidates: no graph, half the bytes, and
+                # memory-mapped rather than loaded (Cold): they are most of the data (~100x the pooled
+                # vector), and only candidates' pages are read, which the OS caches as it sees fit.
                 hnsw_config=qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10000),
                 datatype=qe.VectorStorageDatatype.Float16,
+                memory=qe.Memory.Cold,
             )
         return qe.EdgeConfig(
             vectors=vectors,

@@ -107,6 +107,7 @@ class RemoteStore(Store):
                     multivector_config=qm.MultiVectorConfig(comparator=qm.MultiVectorComparator.MAX_SIM),
                     hnsw_config=qm.HnswConfigDiff(m=0),
                     datatype=qm.Datatype.FLOAT16,
+                    on_disk=True,  # memory-mapped, as in the embedded store: only candidates' vectors are read
                 )
             self.client.create_collection(
                 PREFIX + spec.name,
