@@ -1,55 +1,109 @@
-"""Dynamic batching of query encodes: concurrent searches share one forward pass.
+"""Every call of a loaded encoder runs on that encoder's own thread; concurrent queries share one call.
 
-A search encodes one short query. On a CPU a small model's forward pass costs almost as much for one
-query as for several (per-call and per-layer overheads, cores left idle), and encoders serialise
-their calls, so concurrent searches used to queue behind each other's forward passes. The batcher
-hands every query waiting at that moment to the encoder in one call: a lone search goes straight
-through without any added wait; concurrent searches ride together.
+Why one thread: torch's intra-op pool is OpenMP, and OpenMP gives each calling thread its own team of
+workers, which spin for a while after each operation. Encodes from several threads (gRPC workers
+searching, an ingest stream) made several teams fight over the cores: on 2 cores a query encoded
+twice as slowly while another thread encoded. One thread per encoder keeps one team.
+
+Why batch queries: a search encodes one short query, and on a CPU a small model's forward pass costs
+almost as much for one query as for several (per-call and per-layer overheads, idle cores). Query
+calls that are waiting together go to the encoder as one call (a lone query goes straight through,
+without any added wait), and they go before waiting document batches, so searches stay quick during
+a long ingest.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
+from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .base import Encoded, Encoder
 
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
-class QueryBatcher:
-    """Encodes queries (`as_query=True`) for one encoder, batching those that arrive together."""
+T = TypeVar("T")
 
-    def __init__(self, encoder: Encoder, max_batch: int = 32) -> None:
-        self.encoder = encoder
-        self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[tuple[str, Future[Encoded]]] = queue.SimpleQueue()
-        threading.Thread(target=self._run, name=f"queries-{encoder.kind}", daemon=True).start()
 
-    def encode(self, text: str) -> Encoded:
-        """(n_tokens, dim) token vectors and a pooled vector, as `encoder.encode_texts([text])[0]`."""
-        future: Future[Encoded] = Future()
-        self._queue.put((text, future))
+class EncoderThread(Encoder):
+    """An Encoder whose calls all run on one dedicated thread; `as_query` text calls waiting at the
+    same time are merged into one call of at most `max_query_batch` texts."""
+
+    def __init__(self, encoder: Encoder, max_query_batch: int = 32) -> None:
+        self.inner = encoder
+        self.kind, self.model, self.dim = encoder.kind, encoder.model, encoder.dim
+        self.capabilities, self.max_tokens = encoder.capabilities, encoder.max_tokens
+        self.max_query_batch = max_query_batch
+        self._queries: deque[tuple[list[str], Future[list[Encoded]]]] = deque()
+        self._jobs: deque[tuple[Callable[[], Any], Future[Any]]] = deque()
+        self._wake = threading.Condition()
+        threading.Thread(target=self._run, name=f"encoder-{encoder.kind}", daemon=True).start()
+
+    def encode_texts(self, texts: Sequence[str], *, as_query: bool) -> list[Encoded]:
+        if not texts:
+            return []
+        if not as_query:
+            return self._call(lambda: self.inner.encode_texts(texts, as_query=False))
+        future: Future[list[Encoded]] = Future()
+        with self._wake:
+            self._queries.append((list(texts), future))
+            self._wake.notify()
+        return future.result()
+
+    def encode_images(self, images: Sequence[Image]) -> list[Encoded]:
+        return self._call(lambda: self.inner.encode_images(images))
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)  # the tokenizer alone: no torch, no need to queue
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        future: Future[T] = Future()
+        with self._wake:
+            self._jobs.append((fn, future))
+            self._wake.notify()
         return future.result()
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._encode(batch)
+            with self._wake:
+                while not self._queries and not self._jobs:
+                    self._wake.wait()
+                if self._queries:  # queries first: a search should not wait for a whole ingest batch
+                    batch = [self._queries.popleft()]
+                    size = len(batch[0][0])
+                    while self._queries and size + len(self._queries[0][0]) <= self.max_query_batch:
+                        batch.append(self._queries.popleft())
+                        size += len(batch[-1][0])
+                    job = None
+                else:
+                    job = self._jobs.popleft()
+            if job is not None:
+                _settle(job[1], job[0])
+            else:
+                self._encode_queries(batch)
 
-    def _encode(self, batch: list[tuple[str, Future[Encoded]]]) -> None:
-        try:
-            encoded = self.encoder.encode_texts([text for text, _ in batch], as_query=True)
-        except Exception as exc:
-            if len(batch) == 1:
-                batch[0][1].set_exception(exc)
-                return
-            for one in batch:  # one bad query fails alone
-                self._encode([one])
+    def _encode_queries(self, batch: list[tuple[list[str], Future[list[Encoded]]]]) -> None:
+        if len(batch) == 1:
+            texts, future = batch[0]
+            _settle(future, lambda: self.inner.encode_texts(texts, as_query=True))
             return
-        for (_, future), e in zip(batch, encoded, strict=True):
-            future.set_result(e)
+        try:
+            encoded = self.inner.encode_texts([t for texts, _ in batch for t in texts], as_query=True)
+        except Exception:
+            for one in batch:  # one bad query fails alone
+                self._encode_queries([one])
+            return
+        start = 0
+        for texts, future in batch:
+            future.set_result(encoded[start : start + len(texts)])
+            start += len(texts)
+
+
+def _settle(future: Future[T], fn: Callable[[], T]) -> None:
+    try:
+        future.set_result(fn())
+    except BaseException as exc:  # handed to the caller, who raises it
+        future.set_exception(exc)

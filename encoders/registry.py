@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 
 from .base import Encoder, EncoderError
-from .batching import QueryBatcher
+from .batching import EncoderThread
 
 Factory = Callable[[str, str], Encoder]  # (model, device) -> Encoder
 
@@ -49,24 +49,15 @@ class EncoderPool:
     def __init__(self, device: str = "cpu") -> None:
         self.device = device
         self._encoders: dict[tuple[str, str], Encoder] = {}
-        self._batchers: dict[tuple[str, str], QueryBatcher] = {}
         self._lock = threading.Lock()
 
     def get(self, kind: str, model: str) -> Encoder:
         key = (kind, model)
         with self._lock:
             if key not in self._encoders:
-                self._encoders[key] = create(kind, model, self.device)
+                # One thread per encoder, concurrent queries batched: see batching.py.
+                self._encoders[key] = EncoderThread(create(kind, model, self.device))
             return self._encoders[key]
-
-    def queries(self, kind: str, model: str) -> QueryBatcher:
-        """The query encoder of (kind, model), batching concurrent queries."""
-        encoder = self.get(kind, model)
-        with self._lock:
-            key = (kind, model)
-            if key not in self._batchers:
-                self._batchers[key] = QueryBatcher(encoder)
-            return self._batchers[key]
 
     def loaded(self) -> list[Encoder]:
         with self._lock:

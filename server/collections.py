@@ -7,7 +7,6 @@ import threading
 from dataclasses import dataclass
 
 from mmsearch.encoders.base import Encoder, EncoderError
-from mmsearch.encoders.batching import QueryBatcher
 from mmsearch.encoders.cross import CrossEncoderScorer
 from mmsearch.encoders.registry import EncoderPool
 
@@ -91,13 +90,6 @@ class Collections:
 
     def text_encoder(self, spec: CollectionSpec) -> Encoder:
         return self._load(spec.text_kind, spec.text_model)
-
-    def query_encoder(self, kind: str, model: str) -> QueryBatcher:
-        """Text queries for an encoder, batched with concurrent searches' queries."""
-        try:
-            return self.encoders.queries(kind, model)
-        except EncoderError as exc:
-            raise FailedPrecondition(str(exc)) from exc
 
     def cross_encoder(self) -> CrossEncoderScorer:
         model = self.settings.cross_encoder_model

@@ -59,14 +59,14 @@ def encode_query(
                 words = f"{text} {ocr_text}".strip()
                 lexical_text = words
             if words.strip():
-                spaces["text"] = collections.query_encoder(spec.text_kind, spec.text_model).encode(words)
+                spaces["text"] = collections.text_encoder(spec).encode_texts([words], as_query=True)[0]
         else:
             encoder = collections.page_encoder(spec)
             if Capability.LATE_INTERACTION in encoder.capabilities:
                 late_interaction.add(space.name)
             parts = []
             if text.strip():
-                parts.append(collections.query_encoder(spec.page_kind, spec.page_model).encode(text))
+                parts.append(encoder.encode_texts([text], as_query=True)[0])
             if page_image is not None:
                 parts.append(encoder.encode_images([page_image])[0])
             if parts:

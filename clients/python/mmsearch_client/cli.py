@@ -295,6 +295,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         prefix=args.prefix,
         reuse=args.reuse,
         keep=args.keep,
+        ocr_engine=args.ocr_engine,
     )
     if opts.passages and opts.corpus is None:
         raise SystemExit("--passages needs --corpus (a BEIR folder, a JSONL file, .txt/.md files or a folder of them)")
@@ -441,6 +442,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--exact-queries", type=int, default=100, help="queries compared with exact brute-force MaxSim")
     sp.add_argument("--prefetch", default="100", help="prefetch_k values for the two-stage recall runs, e.g. 100,400")
     sp.add_argument("--batch", type=int, default=32, help="raw encoder batch size (match the server's)")
+    sp.add_argument(
+        "--ocr-engine",
+        default="rapidocr",
+        choices=["rapidocr", "tesseract"],
+        help="the page floor's OCR (match the server's)",
+    )
     sp.add_argument("--prefix", default="bench", help="collection name prefix")
     sp.add_argument("--reuse", action="store_true", help="reuse an existing bench collection (ingest not measured)")
     sp.add_argument("--keep", action="store_true", help="keep the bench collections afterwards")

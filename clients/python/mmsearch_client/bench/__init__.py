@@ -45,6 +45,7 @@ class BenchOptions:
     reuse: bool = False
     keep: bool = False
     device: str = "cpu"
+    ocr_engine: str = "rapidocr"  # the page floor's OCR; match the server's --ocr-engine
 
 
 def _machine() -> dict[str, Any]:
@@ -234,8 +235,7 @@ class Bench:
             result["ingest"] = None
         else:
             result["ingest"] = self._ingest(name, _page_items(plan), total, "pages")
-        ocr = os.environ.get("MMSEARCH_OCR_ENGINE", "rapidocr")
-        floor = encode_pages(encoder, [f.path for f in files], o.page_floor_pages, ocr)
+        floor = encode_pages(encoder, [f.path for f in files], o.page_floor_pages, o.ocr_engine)
         result["encoder_floor"] = {"pages": floor.pages, "seconds": floor.seconds, "per_second": floor.per_second}
         if result["ingest"]:
             result["ingest_over_encoder"] = result["ingest"]["per_second"] / floor.per_second
