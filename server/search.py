@@ -127,7 +127,7 @@ class Searcher:
         """Candidate id -> its vector space. Dense hits come from one space's search; a point found
         only by BM25 is in the space whose dense vector scores it (a point has vectors in its own
         space alone), which also gives its dense score. Candidates of a space the query has no
-        vectors for are left out of the result: they are ranked by BM25 alone."""
+        vectors for are not in the map: they stay candidates, ranked by BM25 alone."""
         space_of = {cid: space for space, scores in dense.items() for cid in scores}
         rest = [cid for cid in lexical if cid not in space_of]
         if len(spec.spaces) == 1:

@@ -72,16 +72,24 @@ def test_bench_reports_real_runs_and_exact_recall(fake_app: App, tmp_path: Path,
     # every passage is a candidate at prefetch 1000: two-stage MaxSim must equal the exact brute force
     assert runs[1000]["recall_at_10"] == 1.0 and runs[1000]["queries_fully_recalled"] == 15
     assert runs[5]["recall_at_10"] < 1.0  # ten results from at most 10 candidates: some must be missed
+    ing = r["ingest"]
+    assert 0 < ing["server_anonymous_bytes"] < ing["server_rss_bytes"] <= ing["server_peak_rss_bytes"]
     if fake_app.store.backend == "edge":
-        assert r["ingest"]["disk_bytes_per_item"] > 0
+        assert ing["disk_bytes_per_item"] > 0
     with Client(server) as c:  # the bench collection is dropped afterwards (no --keep)
         assert [col.name for col in c.list_collections()] == []
 
     # --keep then --reuse: the second run finds the collection and does not re-measure ingest
     assert main([*args, "--keep", "--json"]) == 0
     capsys.readouterr()
-    assert main([*args, "--reuse", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["passages"][0]["ingest"] is None
+    assert main([*args, "--keep", "--reuse", "--json"]) == 0
+    reused = json.loads(capsys.readouterr().out)["passages"][0]
+    assert reused["ingest"] is None and reused["two_stage"]["runs"][1]["recall_at_10"] == 1.0
+    # reused without the exact comparison: neither the corpus floor nor the two-stage runs, search only
+    assert main([*args, "--reuse", "--exact-queries", "0"]) == 0
+    text = capsys.readouterr().out
+    assert "ingest        not measured (collection reused)\n" in text and "recall@10" not in text
+    assert "p50 at 1 client" in text
 
 
 def test_bench_text_report_names_floors_and_target(fake_app: App, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -115,6 +123,10 @@ def test_bench_bad_input_is_named(tmp_path: Path, capsys) -> None:  # type: igno
     corpus = _corpus(tmp_path / "corpus.jsonl", docs=2, words=30)
     assert main(["bench", "--server", "127.0.0.1:1", "--corpus", str(corpus), "--passages", "10"]) == 2
     assert "cannot reach mmsearch at 127.0.0.1:1" in capsys.readouterr().err
+    assert main(["bench", "--server", "127.0.0.1:1", "--corpus", str(tmp_path / "nope"), "--passages", "10"]) == 2
+    assert f"corpus {tmp_path / 'nope'} does not exist" in capsys.readouterr().err
+    assert main(["bench", "--corpus", str(corpus), "--passages", "10", "--pages", "5", "--page-source", "/nope"]) == 2
+    assert "page source /nope does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="--passages needs --corpus"):
         main(["bench", "--passages", "10"])
     with pytest.raises(SystemExit, match="bad --concurrency '1,x'"):

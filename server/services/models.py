@@ -23,6 +23,18 @@ def _disk_usage(root: Path) -> int:
     return sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) if root.exists() else 0
 
 
+def _anonymous_memory() -> int:
+    """RssAnon (Linux): resident memory that is not a mapped file; 0 where the kernel does not say."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 class ModelServicer(
     rerank_pb2_grpc.RerankServiceServicer, embed_pb2_grpc.EmbedServiceServicer, embed_pb2_grpc.InfoServiceServicer
 ):
@@ -97,16 +109,18 @@ class ModelServicer(
 
     def GetInfo(self, request, context):  # noqa: N802
         s = self.settings
+        rss = psutil.Process().memory_info().rss
         out = embed_pb2.GetInfoResponse(
             version=version("mmsearch"),
             storage_backend=self.collections.store.backend,
             max_message_bytes=s.max_message_mb * 1024 * 1024,
             max_top_k=s.max_top_k,
             max_rerank_documents=s.max_rerank_documents,
-            resident_memory_bytes=psutil.Process().memory_info().rss,
-            # ru_maxrss is in KiB on Linux
-            peak_resident_memory_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            resident_memory_bytes=rss,
+            # ru_maxrss is in KiB on Linux, and the kernel updates it lazily (it can trail the current RSS)
+            peak_resident_memory_bytes=max(rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024),
             storage_bytes=_disk_usage(s.data_dir) if self.collections.store.backend == "edge" else 0,
+            anonymous_memory_bytes=_anonymous_memory(),
         )
         for e in self.collections.encoders.loaded():
             out.encoders.add(

@@ -301,19 +301,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise SystemExit("--passages needs --corpus (a BEIR folder, a JSONL file, .txt/.md files or a folder of them)")
     if opts.pages and opts.page_source is None:
         raise SystemExit("--pages needs --page-source (a folder of page images or PDFs)")
-    if opts.words < 8 or args.requests < 1 or args.exact_queries < 1:
-        raise SystemExit("--words must be at least 8, --requests and --exact-queries at least 1")
+    if opts.words < 8 or args.requests < 1 or args.exact_queries < 0:
+        raise SystemExit("--words must be at least 8, --requests at least 1, --exact-queries at least 0")
+
+    def save(report: dict[str, Any]) -> None:
+        if args.out:
+            Path(args.out).write_text(json.dumps(report, indent=1))
+
     bench = Bench(opts, Reporter(quiet=args.quiet or args.json))
     try:
         with bench.say:
-            report = bench.run()
+            report = bench.run(on_size=save)
     except (BenchError, WorkloadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
         bench.close()
-    if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=1))
+    save(report)
     print(json.dumps(report) if args.json else render(report))
     return 0
 
@@ -439,7 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--page-source", help="page images and PDFs, cycled (with distinct ids) to reach each page size")
     sp.add_argument("--concurrency", default="1,8,32", help="concurrent clients, e.g. 1,8,32")
     sp.add_argument("--requests", type=int, default=300, help="searches per concurrency level")
-    sp.add_argument("--exact-queries", type=int, default=100, help="queries compared with exact brute-force MaxSim")
+    sp.add_argument(
+        "--exact-queries",
+        type=int,
+        default=100,
+        help="queries compared with exact brute-force MaxSim (0: no comparison)",
+    )
     sp.add_argument("--prefetch", default="100", help="prefetch_k values for the two-stage recall runs, e.g. 100,400")
     sp.add_argument("--batch", type=int, default=32, help="raw encoder batch size (match the server's)")
     sp.add_argument(

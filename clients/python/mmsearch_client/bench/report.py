@@ -33,12 +33,14 @@ def _searches(s: dict[str, Any]) -> list[str]:
 def _ingest(r: dict[str, Any], unit: str) -> list[str]:
     ing, floor = r.get("ingest"), r["encoder_floor"]
     if not ing:
-        return [f"  ingest        not measured (collection reused); raw encoder {floor['per_second']:.1f} {unit}/s"]
+        raw = f"; raw encoder {floor['per_second']:.1f} {unit}/s" if floor else ""
+        return [f"  ingest        not measured (collection reused){raw}"]
     return [
         f"  ingest        {ing['per_second']:.1f} {unit}/s over gRPC; raw encoder (floor) {floor['per_second']:.1f} "
         f"{unit}/s; ratio {r['ingest_over_encoder']:.2f}",
-        f"  memory        server RSS {_mb(ing['server_rss_bytes'])} after ingest "
-        f"(peak {_mb(ing['server_peak_rss_bytes'])}); disk {ing['disk_bytes_per_item'] / 1024:,.1f} KiB per "
+        f"  memory        server RSS {_mb(ing['server_rss_bytes'])} after ingest, of which "
+        f"{_mb(ing.get('server_anonymous_bytes', 0))} its own (the rest: mapped files, reclaimable); peak RSS "
+        f"{_mb(ing['server_peak_rss_bytes'])}; disk {ing['disk_bytes_per_item'] / 1024:,.1f} KiB per "
         f"{unit.rstrip('s')}",
     ]
 
@@ -47,13 +49,14 @@ def render(report: dict[str, Any]) -> str:
     out = [f"mmsearch bench against {report['server']} ({report['storage']} storage, {report['server_version']})"]
     for r in report["passages"]:
         out.append("")
-        out.append(
-            f"{r['passages']:,} passages of {r['words']} words ({r['encoder']}, "
-            f"{r['encoder_floor']['mean_tokens']:.0f} tokens each on average)"
-        )
+        floor = r["encoder_floor"]
+        tokens = f", {floor['mean_tokens']:.0f} tokens each on average" if floor else ""
+        out.append(f"{r['passages']:,} passages of {r['words']} words ({r['encoder']}{tokens})")
         out += _ingest(r, "passages")
         out += _searches(r["search"])
         ts = r["two_stage"]
+        if not ts:
+            continue
         out.append(
             f"  two-stage     MaxSim over pooled + BM25 candidates vs exact brute-force MaxSim over every passage "
             f"({ts['queries']} queries; exact p50 {ts['exact_p50_ms']:,.1f} ms)"
