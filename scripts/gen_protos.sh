@@ -9,7 +9,9 @@ check=0
 if [ $check = 1 ]; then out=$(mktemp -d); fi
 mkdir -p "$out"
 rm -rf "$out/mmsearch"
-uv run --no-project python -m grpc_tools.protoc -I protos \
+# uv may be a pip-installed module only (scripts/run.sh installs it that way), not a command on PATH.
+if command -v uv >/dev/null 2>&1; then UV=(uv); else UV=(python3 -m uv); fi
+"${UV[@]}" run --frozen --no-sync python -m grpc_tools.protoc -I protos \
   --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" \
   protos/mmsearch/v1/*.proto
 touch "$out/mmsearch/v1/__init__.py"

@@ -117,6 +117,14 @@ def test_bench_pages(fake_app: App, tmp_path: Path, shared_data: Path, capsys) -
     assert r["pages"] == 30 and r["ingest"]["points"] == 30  # two copies of the 15-page PDF
     assert r["encoder_floor"]["pages"] == 15 and r["ingest_over_encoder"] > 0
     assert r["search"]["levels"][0]["requests"] == 10
+    # pages only, queries from a BEIR folder's queries.jsonl (no passage sizes, so no passages are cut)
+    beir = tmp_path / "beir"
+    beir.mkdir()
+    (beir / "queries.jsonl").write_text(json.dumps({"_id": "1", "text": "multi-head attention layers"}) + "\n")
+    args = ["bench", "--server", f"127.0.0.1:{fake_app.port}", "--passages", "0", "--pages", "15"]
+    args += ["--page-source", str(source), "--corpus", str(beir), "--concurrency", "1", "--requests", "4"]
+    assert main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["pages"][0]["search"]["levels"][0]["requests"] == 4
 
 
 def test_bench_bad_input_is_named(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

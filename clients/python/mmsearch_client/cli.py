@@ -258,8 +258,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"{es.name} ({args.split}, {metrics['queries']} queries): nDCG@10 {metrics['ndcg@10']:.4f}  "
-              f"recall@100 {metrics['recall@100']:.4f}  MRR@10 {metrics['mrr@10']:.4f}")  # fmt: skip
+        m = metrics
+        print(
+            f"{es.name} ({args.split}, {m['queries']} queries): nDCG@10 {m['ndcg@10']:.4f}  nDCG@5 {m['ndcg@5']:.4f}  "
+            f"recall@100 {m['recall@100']:.4f}  MRR@10 {m['mrr@10']:.4f}"
+        )
     return 0
 
 

@@ -130,9 +130,10 @@ def load_pages(root: Path, split: str = "test") -> EvalSet:
 
 
 def ndcg_at(ranked: list[str], rel: dict[str, int], k: int) -> float:
-    dcg = sum((2 ** rel.get(d, 0) - 1) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
-    ideal = sorted(rel.values(), reverse=True)[:k]
-    idcg = sum((2**r - 1) / math.log2(i + 2) for i, r in enumerate(ideal))
+    # Linear gains, as trec_eval / pytrec_eval (which BEIR, MTEB and ViDoRe report) compute them.
+    dcg = sum(max(0, rel.get(d, 0)) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sorted((r for r in rel.values() if r > 0), reverse=True)[:k]
+    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
     return dcg / idcg if idcg else 0.0
 
 
@@ -166,11 +167,13 @@ def ingest(client: Client, collection: str, es: EvalSet) -> tuple[int, list[Reje
 def evaluate(
     client: Client, collection: str, es: EvalSet, ranking: search_pb2.RankingOptions | None = None, k: int = 100
 ) -> dict[str, float]:
-    scores = {"ndcg@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
+    # nDCG@5 is ViDoRe's headline metric (page sets), nDCG@10 BEIR's.
+    scores = {"ndcg@10": 0.0, "ndcg@5": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
     for qid, rel in es.qrels.items():
         resp = client.search(collection, es.queries[qid], top_k=k, ranking=ranking)
         ranked = [r.document_id for r in resp.results]
         scores["ndcg@10"] += ndcg_at(ranked, rel, 10)
+        scores["ndcg@5"] += ndcg_at(ranked, rel, 5)
         scores["recall@100"] += recall_at(ranked, rel, 100)
         scores["mrr@10"] += mrr_at(ranked, rel, 10)
     n = len(es.qrels)

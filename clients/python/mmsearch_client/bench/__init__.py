@@ -238,7 +238,8 @@ class Bench:
         self.say.section(f"{n:,} pages from {o.page_source} -> collection {name!r}")
         plan = page_plan(files, n)
         total = sum(f.pages for _, f in plan)
-        if not texts and o.queries_file is None:
+        beir_queries = o.corpus is not None and (o.corpus / "queries.jsonl").is_file()
+        if not texts and o.queries_file is None and not beir_queries:
             raise BenchError("page sizes need queries: --queries FILE, or a --corpus BEIR folder with queries.jsonl")
         qs = queries(o.corpus or Path("."), o.queries_file, texts, o.requests)
         reused, spec = self._collection(name)
