@@ -23,18 +23,6 @@ def _disk_usage(root: Path) -> int:
     return sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) if root.exists() else 0
 
 
-def _anonymous_memory() -> int:
-    """RssAnon (Linux): resident memory that is not a mapped file; 0 where the kernel does not say."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("RssAnon:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 class ModelServicer(
     rerank_pb2_grpc.RerankServiceServicer, embed_pb2_grpc.EmbedServiceServicer, embed_pb2_grpc.InfoServiceServicer
 ):
@@ -109,7 +97,8 @@ class ModelServicer(
 
     def GetInfo(self, request, context):  # noqa: N802
         s = self.settings
-        rss = psutil.Process().memory_info().rss
+        mem = psutil.Process().memory_info()
+        rss = mem.rss
         out = embed_pb2.GetInfoResponse(
             version=version("mmsearch"),
             storage_backend=self.collections.store.backend,
@@ -120,7 +109,9 @@ class ModelServicer(
             # ru_maxrss is in KiB on Linux, and the kernel updates it lazily (it can trail the current RSS)
             peak_resident_memory_bytes=max(rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024),
             storage_bytes=_disk_usage(s.data_dir) if self.collections.store.backend == "edge" else 0,
-            anonymous_memory_bytes=_anonymous_memory(),
+            # Linux: `shared` is the resident part backed by files (statm), so the rest is the process's
+            # own memory; other systems do not report it (0).
+            anonymous_memory_bytes=rss - getattr(mem, "shared", rss),
         )
         for e in self.collections.encoders.loaded():
             out.encoders.add(

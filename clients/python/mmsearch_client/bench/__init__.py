@@ -173,7 +173,7 @@ class Bench:
             result["ingest"] = self._ingest(name, items, n, "passages")
         # The corpus floor is what ingest is compared with and what exact MaxSim scores: a reused
         # collection without the exact comparison needs neither (a kept 100k collection re-measured).
-        corpus = None
+        corpus, result["encoder_floor"] = None, None
         if result["ingest"] or o.exact_queries > 0:
             bar = self.say.bar("raw encoder (floor)", n)
             corpus = encode_corpus(encoder, docs, o.batch, bar)
@@ -182,10 +182,8 @@ class Bench:
                 "per_second": corpus.per_second,
                 "mean_tokens": corpus.mean_tokens,
             }
-        else:
-            result["encoder_floor"] = None
-        if result["ingest"] and corpus is not None:
-            result["ingest_over_encoder"] = result["ingest"]["per_second"] / corpus.per_second
+            if result["ingest"]:
+                result["ingest_over_encoder"] = result["ingest"]["per_second"] / corpus.per_second
         query_vectors, encode_ms = encode_queries(encoder, qs)
         result["search"] = self._searches(name, qs, encode_ms)
         result["two_stage"] = None
@@ -238,9 +236,6 @@ class Bench:
         self.say.section(f"{n:,} pages from {o.page_source} -> collection {name!r}")
         plan = page_plan(files, n)
         total = sum(f.pages for _, f in plan)
-        beir_queries = o.corpus is not None and (o.corpus / "queries.jsonl").is_file()
-        if not texts and o.queries_file is None and not beir_queries:
-            raise BenchError("page sizes need queries: --queries FILE, or a --corpus BEIR folder with queries.jsonl")
         qs = queries(o.corpus or Path("."), o.queries_file, texts, o.requests)
         reused, spec = self._collection(name)
         encoder = self._encoder(spec)

@@ -110,7 +110,7 @@ def queries(corpus: Path, queries_file: Path | None, fallback: list[str], limit:
         found = [" ".join(p.split()[:12]) for p in fallback[::step]]
     found = [q for q in found if q.strip()]
     if not found:
-        raise WorkloadError("no queries: give --queries FILE")
+        raise WorkloadError("no queries: give --queries FILE, or a --corpus BEIR folder with queries.jsonl")
     return found[:limit]
 
 
