@@ -54,6 +54,8 @@ def make_store(settings: Settings) -> Store:
 
         if not settings.qdrant_url:
             raise ValueError("storage=remote needs qdrant_url (MMSEARCH_QDRANT_URL or --qdrant-url)")
+        if settings.qdrant_url == ":memory:":  # qdrant-client's local mode is not safe to share between threads
+            raise ValueError("qdrant_url ':memory:' is not a server: use storage=edge for a store without one")
         return RemoteStore(
             settings.qdrant_url,
             settings.qdrant_api_key,

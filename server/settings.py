@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     flush_interval_s: float = Field(
         5.0, gt=0, description="Embedded storage: seconds between flushes, which truncate the write-ahead log."
     )
-    qdrant_url: str = Field("", description="Qdrant server URL for storage=remote, or ':memory:' for tests.")
+    qdrant_url: str = Field("", description="Qdrant server URL for storage=remote.")
     qdrant_api_key: str = Field("", description="API key for the remote Qdrant.")
     qdrant_prefer_grpc: bool = Field(True, description="Talk gRPC to the remote Qdrant.")
     qdrant_replication_factor: int = Field(1, ge=1, description="Replication factor of new remote collections.")

@@ -19,7 +19,8 @@ from mmsearch.client import Client
 from mmsearch.encoders.registry import EncoderPool
 from mmsearch.server.app import App, create_server
 from mmsearch.server.settings import Settings
-from mmsearch.server.storage.remote import RemoteStore
+
+from .qdrant_standins import memory_store
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 if not SHARED.exists():  # CI clones main with shared/ beside it
@@ -41,7 +42,7 @@ def fake_settings(tmp: Path, **kw: object) -> Settings:
 def fake_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
     """A server with the fake encoder on each storage backend."""
     settings = fake_settings(tmp_path, max_message_mb=8)
-    store = RemoteStore(":memory:") if request.param == "remote" else None
+    store = memory_store() if request.param == "remote" else None
     app = create_server(settings, store=store)
     yield app
     app.stop(grace=None)

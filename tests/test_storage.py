@@ -1,24 +1,40 @@
 """The two backends behave the same (congruence), straight through the Store interface."""
 
+import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
+from qdrant_client import QdrantClient
 
-from mmsearch.server.errors import AlreadyExists, NotFound
+from mmsearch.server.app import make_store
+from mmsearch.server.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    MMSearchError,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 from mmsearch.server.ranking.lexical import document_terms, query_terms
+from mmsearch.server.settings import Settings
 from mmsearch.server.storage.base import CollectionSpec, Cond, PointData, SpaceSpec, Store, Where, point_id
 from mmsearch.server.storage.edge import EdgeStore
 from mmsearch.server.storage.remote import RemoteStore
+
+from .qdrant_standins import grpc_answering, memory_store, rest_answering
 
 DIM = 16
 
 
 @pytest.fixture(params=["edge", "remote"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    s: Store = EdgeStore(tmp_path) if request.param == "edge" else RemoteStore(":memory:")
+    s: Store = EdgeStore(tmp_path) if request.param == "edge" else memory_store()
     yield s
     s.close()
 
@@ -145,3 +161,132 @@ def test_edge_flushes_so_the_wal_does_not_keep_everything(tmp_path: Path) -> Non
     assert most >= 2 and closed_segments() <= 1
     assert s.count("big") == 600
     s.close()
+
+
+def test_reads_racing_a_drop_get_not_found(store: Store) -> None:
+    """Searches, retrieves and counts racing drop_collection either finish or get NotFound. Closing
+    an edge shard that a query was inside failed ("Already borrowed"), leaving the drop half done,
+    and reads that reached the closed shard failed with INTERNAL."""
+    pts = _points(30)
+    ids = [p.id for p in pts[:6]]
+    reads: list[Callable[[], object]] = [
+        lambda: store.dense_search("c", "text", pts[1].dense, 5, Where()),
+        lambda: store.sparse_search("c", query_terms("zebras"), 5, Where()),
+        lambda: store.score_ids("c", "text_tokens", pts[1].tokens, ids),
+        lambda: store.retrieve("c", ids, space="text"),
+        lambda: store.count("c"),
+    ]
+    answered, not_found, failures = [0], [0], []
+
+    def read(stop: threading.Event) -> None:
+        while not stop.is_set():
+            for call in reads:
+                try:
+                    call()
+                    answered[0] += 1
+                except NotFound:
+                    not_found[0] += 1
+                except Exception as exc:
+                    failures.append(exc)
+                    return
+
+    for _ in range(4):  # an edge create + drop takes ~3 s on a loaded machine
+        store.create_collection(_spec())  # the previous drop finished: the name is free again
+        store.upsert("c", pts)
+        stop = threading.Event()
+        readers = [threading.Thread(target=read, args=(stop,)) for _ in range(3)]
+        for t in readers:
+            t.start()
+        try:
+            time.sleep(0.05)
+            store.drop_collection("c")
+            time.sleep(0.02)
+        finally:
+            stop.set()
+            for t in readers:
+                t.join()
+    assert failures == []
+    assert answered[0] and not_found[0]  # reads ran on both sides of each drop
+    assert store.list_specs() == []
+
+
+def test_engine_rejections_are_domain_errors(store: Store) -> None:
+    store.create_collection(_spec())
+    pts = _points(4)
+    store.upsert("c", pts)
+    with pytest.raises(InvalidArgument, match="collection 'c'"):
+        store.dense_search("c", "text", np.ones(DIM + 1, np.float32), 5, Where())  # wrong dimension
+    with pytest.raises(InvalidArgument):
+        store.score_ids("c", "page_tokens", pts[0].tokens, [pts[0].id])  # no such vector
+    short = PointData(point_id("x", 0), "text", pts[0].dense[:-1], pts[0].tokens, None, {"doc_id": "x"})
+    with pytest.raises(InvalidArgument):
+        store.upsert("c", [short])
+    assert store.count("c") == 4
+    calls: list[Callable[[], object]] = [
+        lambda: store.count("nope"),
+        lambda: store.upsert("nope", pts),
+        lambda: store.delete("nope", Where()),
+        lambda: store.dense_search("nope", "text", pts[0].dense, 5, Where()),
+        lambda: store.retrieve("nope", [pts[0].id]),
+    ]
+    for call in calls:
+        with pytest.raises(NotFound, match="collection 'nope' does not exist"):
+            call()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.filterwarnings("ignore:Failed to obtain server version")
+def test_unreachable_qdrant_is_unavailable() -> None:
+    port = _closed_port()
+    with pytest.raises(Unavailable, match=f"Qdrant at http://127.0.0.1:{port}"):
+        RemoteStore(f"http://127.0.0.1:{port}", prefer_grpc=False)
+    with pytest.raises(Unavailable):
+        RemoteStore(client=QdrantClient(host="127.0.0.1", grpc_port=port, prefer_grpc=True, check_compatibility=False))
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (400, InvalidArgument),
+        (404, NotFound),
+        (401, FailedPrecondition),
+        (429, ResourceExhausted),
+        (500, Unavailable),
+        (503, Unavailable),
+    ],
+)
+def test_qdrant_rest_statuses_are_domain_errors(status: int, expected: type[MMSearchError]) -> None:
+    with rest_answering(status, "Wrong input: Vector dimension error: expected dim: 16, got 15") as client:
+        store = RemoteStore(client=client)
+        with pytest.raises(expected, match="collection 'c'"):
+            store.count("c")
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (grpc.StatusCode.INVALID_ARGUMENT, InvalidArgument),
+        (grpc.StatusCode.NOT_FOUND, NotFound),
+        (grpc.StatusCode.PERMISSION_DENIED, FailedPrecondition),
+        (grpc.StatusCode.UNAVAILABLE, Unavailable),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, Unavailable),
+        (grpc.StatusCode.INTERNAL, Unavailable),
+    ],
+)
+def test_qdrant_grpc_statuses_are_domain_errors(code: grpc.StatusCode, expected: type[MMSearchError]) -> None:
+    with grpc_answering(code, "Wrong input: Vector dimension error: expected dim: 16, got 15") as client:
+        store = RemoteStore(client=client)
+        with pytest.raises(expected, match="collection 'c'"):
+            store.dense_search("c", "text", np.ones(DIM, np.float32), 5, Where())
+
+
+def test_settings_refuse_an_in_memory_qdrant(tmp_path: Path) -> None:
+    """qdrant-client's ":memory:" engine is not safe to share between a server's threads; tests
+    build it themselves (tests/qdrant_standins.py)."""
+    with pytest.raises(ValueError, match="storage=edge"):
+        make_store(Settings(storage="remote", qdrant_url=":memory:", data_dir=tmp_path))

@@ -11,13 +11,21 @@ Layout of a collection (the same on both backends):
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+from ..errors import AlreadyExists, NotFound
+from .engine_errors import engine_errors
+
+if TYPE_CHECKING:
+    from .dialect import Dialect
 
 #: Payload fields a returned result needs. Candidates are found and scored without any payload: the
 #: engine reads a point's whole payload (with its token strings, words and boxes) to return even one
@@ -119,19 +127,41 @@ Scores = dict[str, float]
 @dataclass
 class Hit:
     id: str
-    score: float
     payload: dict[str, Any]
     tokens: np.ndarray | None = None  # (n, dim) when vectors were asked for
 
 
+class Record(Protocol):
+    """A stored point as both engines return it: payload a dict (or None), vector a dict by name."""
+
+    @property
+    def id(self) -> Any: ...
+
+    @property
+    def payload(self) -> Any: ...
+
+    @property
+    def vector(self) -> Any: ...
+
+
 class Store(ABC):
-    """A set of collections. Writes return only once durable (they survive a killed process)."""
+    """A set of collections. Writes return only once durable (they survive a killed process).
+
+    The behaviour is written here once; a backend supplies the collection management it keeps
+    (`_has`, `_create`, `_drop`, `get_spec`, `list_specs`), five primitives over engine objects
+    (`_query`, `_retrieve`, `_upsert`, `_delete`, `_count`) and the `dialect` that builds those
+    objects. Every engine failure is raised as a domain error (storage/engine_errors.py); a
+    primitive on a collection that does not exist (any more) raises NotFound or lets the engine
+    say so. Empty inputs (no points, no ids, an empty sparse query) return at once.
+    """
 
     backend: str
+    dialect: Dialect
 
-    @abstractmethod
-    def create_collection(self, spec: CollectionSpec) -> None:
-        """Raises AlreadyExists."""
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # creates and drops
+
+    # -- what a backend supplies --
 
     @abstractmethod
     def get_spec(self, name: str) -> CollectionSpec:
@@ -141,39 +171,115 @@ class Store(ABC):
     def list_specs(self) -> list[CollectionSpec]: ...
 
     @abstractmethod
+    def _has(self, name: str) -> bool: ...
+
+    @abstractmethod
+    def _create(
+        self, spec: CollectionSpec, vectors: dict[str, Any], sparse: dict[str, Any], indexes: dict[str, Any]
+    ) -> None:
+        """Creates the collection with these named vectors, sparse vectors and payload indexes."""
+
+    @abstractmethod
+    def _drop(self, name: str) -> None: ...
+
+    @abstractmethod
+    def _query(self, name: str, using: str, vector: Any, limit: int, flt: Any | None) -> Scores:
+        """Nearest points to `vector` by the named vector, without payload."""
+
+    @abstractmethod
+    def _retrieve(
+        self, name: str, ids: list[str], with_payload: list[str] | bool, with_vector: list[str] | bool
+    ) -> Sequence[Record]: ...
+
+    @abstractmethod
+    def _upsert(self, name: str, points: list[Any]) -> None:
+        """Returns once the points are durable."""
+
+    @abstractmethod
+    def _delete(self, name: str, flt: Any) -> None: ...
+
+    @abstractmethod
+    def _count(self, name: str, flt: Any | None) -> int: ...
+
+    # -- the behaviour --
+
+    @contextmanager
+    def _engine(self, name: str) -> Iterator[None]:
+        """Engine failures as domain errors. On a named collection an engine's "not found" is the
+        collection: dropped meanwhile (by this server or another on the same cluster)."""
+        try:
+            with engine_errors(f"collection {name!r}"):
+                yield
+        except NotFound as exc:
+            raise NotFound(f"collection {name!r} does not exist") from exc
+
+    def create_collection(self, spec: CollectionSpec) -> None:
+        """Raises AlreadyExists."""
+        d = self.dialect
+        with self._lock, self._engine(spec.name):
+            if self._has(spec.name):
+                raise AlreadyExists(f"collection {spec.name!r} already exists")
+            self._create(spec, d.vectors(spec), d.sparse_vectors(), d.indexes(spec))
+
     def drop_collection(self, name: str) -> None:
-        """Raises NotFound."""
+        """Raises NotFound. Calls inside the collection finish first; later ones get NotFound."""
+        with self._lock, self._engine(name):
+            self.get_spec(name)
+            self._drop(name)
 
-    @abstractmethod
-    def upsert(self, name: str, points: Sequence[PointData]) -> None: ...
+    def upsert(self, name: str, points: Sequence[PointData]) -> None:
+        if not points:
+            return
+        with self._engine(name):
+            self._upsert(name, [self.dialect.point(p) for p in points])
 
-    @abstractmethod
     def delete(self, name: str, where: Where) -> None:
-        """Deletes matching points."""
+        """Deletes matching points (all of them for an empty `where`)."""
+        with self._engine(name):
+            self._delete(name, self.dialect.filter(where) or self.dialect.Filter())
 
-    @abstractmethod
-    def count(self, name: str, where: Where | None = None) -> int: ...
+    def count(self, name: str, where: Where | None = None) -> int:
+        with self._engine(name):
+            return self._count(name, self.dialect.filter(where))
 
-    @abstractmethod
+    def _search(self, name: str, using: str, query: Query, limit: int, flt: Any | None) -> Scores:
+        if isinstance(query, tuple) and not query[0]:
+            return {}  # an empty sparse query matches nothing
+        with self._engine(name):
+            return self._query(name, using, self.dialect.vector(query), limit, flt)
+
     def dense_search(self, name: str, space: str, vector: np.ndarray, limit: int, where: Where) -> Scores:
         """Nearest points by pooled vector (cosine). No payload: see `retrieve`."""
+        return self._search(name, f"{space}_dense", vector, limit, self.dialect.filter(where))
 
-    @abstractmethod
     def sparse_search(self, name: str, sparse: tuple[list[int], list[float]], limit: int, where: Where) -> Scores:
         """Best points by BM25 (IDF-weighted sparse dot product). No payload: see `retrieve`."""
+        return self._search(name, "lexical", sparse, limit, self.dialect.filter(where))
 
-    @abstractmethod
     def score_ids(self, name: str, using: str, query: Query, ids: Sequence[str]) -> Scores:
         """Scores exactly the given points against one query vector. using: `<space>_dense` (query
         (dim,)), `<space>_tokens` (exact MaxSim, query (n, dim)) or `lexical` (sparse query).
         Points lacking that vector or scoring nothing are absent from the result."""
+        if not ids:
+            return {}
+        return self._search(name, using, query, len(ids), self.dialect.ids_filter(ids))
 
-    @abstractmethod
     def retrieve(
         self, name: str, ids: Sequence[str], space: str | None = None, fields: Sequence[str] | None = None
     ) -> list[Hit]:
         """Points by id with their payload (only `fields` when given), and their token vectors when
         `space` is given. Unknown ids are absent from the result."""
+        if not ids:
+            return []
+        using = f"{space}_tokens" if space else None
+        with self._engine(name):
+            records = self._retrieve(name, list(ids), list(fields) if fields else True, [using] if using else False)
+        hits = []
+        for r in records:
+            vectors = r.vector if isinstance(r.vector, dict) else {}
+            tokens = np.asarray(vectors[using], dtype=np.float32) if using and using in vectors else None
+            hits.append(Hit(str(r.id), r.payload or {}, tokens))
+        return hits
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass

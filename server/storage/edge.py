@@ -15,62 +15,119 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import qdrant_edge as qe
 
-from ..errors import AlreadyExists, NotFound
-from .base import CORE_INDEXES, CollectionSpec, Cond, Hit, PointData, Query, Scores, Store, Where
+from ..errors import NotFound
+from .base import CollectionSpec, Scores, Store
+from .dialect import Dialect
 
-_SCHEMA = {
-    "keyword": qe.PayloadSchemaType.Keyword,
-    "integer": qe.PayloadSchemaType.Integer,
-    "float": qe.PayloadSchemaType.Float,
-    "bool": qe.PayloadSchemaType.Bool,
-}
-
-
-def _condition(c: Cond) -> Any:
-    if c.ids is not None:
-        return qe.HasIdCondition(set(c.ids))
-    if c.match is not None:
-        return qe.FieldCondition(c.key, match=qe.MatchValue(c.match))
-    if c.any_of is not None:
-        return qe.FieldCondition(c.key, match=qe.MatchAny(list(c.any_of)))  # type: ignore[arg-type]
-    if c.range is not None:
-        return qe.FieldCondition(c.key, range=qe.RangeFloat(**c.range))
-    raise ValueError(f"empty condition on {c.key!r}")
-
-
-def to_edge_filter(where: Where | None) -> qe.Filter | None:
-    if where is None or where.is_empty():
-        return None
-    return qe.Filter(
-        must=[_condition(c) for c in where.must] or None,
-        must_not=[_condition(c) for c in where.must_not] or None,
-        should=[_condition(c) for c in where.should] or None,
-    )
+EDGE = Dialect.of(
+    qe,
+    Range=qe.RangeFloat,
+    has_id=lambda ids: qe.HasIdCondition(set(ids)),
+    Point=qe.Point,
+    VectorParams=qe.EdgeVectorParams,
+    SparseVectorParams=qe.EdgeSparseVectorParams,
+    # No graph (m=0); Cold = memory-mapped, not loaded.
+    exact_only={
+        "hnsw_config": qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10000),
+        "datatype": qe.VectorStorageDatatype.Float16,
+        "memory": qe.Memory.Cold,
+    },
+)
 
 
 class _Collection:
+    """One collection's shard behind the calls the store makes (query, retrieve, count, upsert,
+    delete, flush, close), so that a collection made of several shards can take its place.
+
+    The shard is closed only once no call is inside it, and a call arriving after that gets
+    NotFound: closing a shard while a query is inside fails ("Already borrowed") and left the drop
+    half done, and a closed shard answers every later call with an error."""
+
     def __init__(self, spec: CollectionSpec, shard: qe.EdgeShard) -> None:
         self.spec = spec
-        self.shard = shard
-        self.write_lock = threading.Lock()
-        self.dirty = False  # written since the last flush
-        self.closed = False
+        self._shard = shard
+        self._write_lock = threading.Lock()  # one writer at a time, and never during a flush
+        self._dirty = False  # written since the last flush
+        self._calls = 0  # calls inside the shard
+        self._idle = threading.Condition()
+        self._closed = False
+
+    @contextmanager
+    def _inside(self) -> Iterator[qe.EdgeShard]:
+        with self._idle:
+            if self._closed:
+                raise NotFound(f"collection {self.spec.name!r} does not exist")
+            self._calls += 1
+        try:
+            yield self._shard
+        finally:
+            with self._idle:
+                self._calls -= 1
+                self._idle.notify_all()
+
+    def query(self, using: str, vector: Any, limit: int, flt: qe.Filter | None) -> Scores:
+        req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(vector, using=using), filter=flt, with_payload=False)
+        with self._inside() as shard:
+            return {str(p.id): float(p.score) for p in shard.query(req)}
+
+    def retrieve(
+        self, ids: list[str], with_payload: list[str] | bool, with_vector: list[str] | bool
+    ) -> list[qe.Record]:
+        with self._inside() as shard:
+            return shard.retrieve(ids, with_payload, with_vector)  # type: ignore[arg-type]
+
+    def count(self, flt: qe.Filter | None) -> int:
+        with self._inside() as shard:
+            return int(shard.count(qe.CountRequest(exact=True, filter=flt)))
+
+    def _update(self, operation: qe.UpdateOperation) -> None:
+        with self._inside() as shard, self._write_lock:
+            shard.update(operation)
+            self._dirty = True
+
+    def upsert(self, points: list[qe.Point]) -> None:
+        self._update(qe.UpdateOperation.upsert_points(points))
+
+    def delete(self, flt: qe.Filter) -> None:
+        self._update(qe.UpdateOperation.delete_points_by_filter(flt))
+
+    def flush(self) -> None:
+        """Writes out what was written since the last flush; a closed collection has nothing to write."""
+        if not self._dirty:  # not written since: no need to wait for a write in progress
+            return
+        try:
+            with self._inside() as shard, self._write_lock:
+                if self._dirty:
+                    self._dirty = False
+                    shard.flush()
+        except NotFound:
+            pass
+
+    def close(self, flush: bool) -> None:
+        """Waits for the calls inside, then closes the shard; later calls get NotFound."""
+        with self._idle:
+            self._closed = True
+            self._idle.wait_for(lambda: self._calls == 0)
+        if flush:
+            self._shard.flush()
+        self._shard.close()
 
 
 class EdgeStore(Store):
     backend = "edge"
+    dialect = EDGE
 
     def __init__(self, data_dir: Path, flush_interval_s: float = 5.0) -> None:
+        super().__init__()
         self.root = Path(data_dir) / "collections"
         self.root.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
         self._open: dict[str, _Collection] = {}
         for spec_file in sorted(self.root.glob("*/spec.json")):
             spec = CollectionSpec.from_json(spec_file.read_text())
@@ -82,50 +139,9 @@ class EdgeStore(Store):
     def _flush_loop(self) -> None:
         while not self._closed.wait(self._flush_interval_s):
             with self._lock:
-                dirty = [c for c in self._open.values() if c.dirty]
-            for col in dirty:
-                with col.write_lock:
-                    if col.dirty and not col.closed:
-                        col.dirty = False
-                        col.shard.flush()
-
-    def _config(self, spec: CollectionSpec) -> qe.EdgeConfig:
-        vectors: dict[str, qe.EdgeVectorParams] = {}
-        for space in spec.spaces.values():
-            vectors[f"{space.name}_dense"] = qe.EdgeVectorParams(size=space.dim, distance=qe.Distance.Cosine)
-            vectors[f"{space.name}_tokens"] = qe.EdgeVectorParams(
-                size=space.dim,
-                distance=qe.Distance.Cosine,
-                multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
-                # Token vectors are only scored exactly over candidates: no graph, half the bytes, and
-                # memory-mapped rather than loaded (Cold): they are most of the data (~100x the pooled
-                # vector), and only candidates' pages are read, which the OS caches as it sees fit.
-                hnsw_config=qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10000),
-                datatype=qe.VectorStorageDatatype.Float16,
-                memory=qe.Memory.Cold,
-            )
-        return qe.EdgeConfig(
-            vectors=vectors,
-            sparse_vectors={"lexical": qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-        )
-
-    def create_collection(self, spec: CollectionSpec) -> None:
-        with self._lock:
-            if spec.name in self._open:
-                raise AlreadyExists(f"collection {spec.name!r} already exists")
-            folder = self.root / spec.name
-            if folder.exists():  # left over from a crash during create or drop
-                shutil.rmtree(folder)
-            shard = qe.EdgeShard.create(str(folder / "shard"), self._config(spec))
-            indexes = {**CORE_INDEXES, **{f"meta.{k}": v for k, v in spec.indexed_fields.items()}}
-            for key, kind in indexes.items():
-                shard.update(qe.UpdateOperation.create_field_index(key, _SCHEMA[kind]))
-            shard.flush()
-            # spec.json last, atomically: a folder without it is an unfinished create.
-            tmp = folder / "spec.json.tmp"
-            tmp.write_text(spec.to_json())
-            tmp.replace(folder / "spec.json")
-            self._open[spec.name] = _Collection(spec, shard)
+                cols = list(self._open.values())
+            for col in cols:
+                col.flush()
 
     def _get(self, name: str) -> _Collection:
         try:
@@ -140,85 +156,51 @@ class EdgeStore(Store):
         with self._lock:
             return [c.spec for c in sorted(self._open.values(), key=lambda c: c.spec.name)]
 
-    def drop_collection(self, name: str) -> None:
-        with self._lock:
-            col = self._get(name)
-            with col.write_lock:
-                del self._open[name]
-                (self.root / name / "spec.json").unlink()
-                col.closed = True
-                col.shard.close()
-                shutil.rmtree(self.root / name)
+    def _has(self, name: str) -> bool:
+        return name in self._open
 
-    def upsert(self, name: str, points: Sequence[PointData]) -> None:
-        if not points:
-            return
-        col = self._get(name)
-        edge_points = []
-        for p in points:
-            vector: dict[str, Any] = {
-                f"{p.space}_dense": p.dense.tolist(),
-                f"{p.space}_tokens": p.tokens.tolist(),
-            }
-            if p.sparse is not None and p.sparse[0]:
-                vector["lexical"] = qe.SparseVector(indices=p.sparse[0], values=p.sparse[1])
-            edge_points.append(qe.Point(p.id, vector, p.payload))
-        with col.write_lock:
-            col.shard.update(qe.UpdateOperation.upsert_points(edge_points))
-            col.dirty = True
+    def _create(
+        self, spec: CollectionSpec, vectors: dict[str, Any], sparse: dict[str, Any], indexes: dict[str, Any]
+    ) -> None:
+        folder = self.root / spec.name
+        if folder.exists():  # left over from a crash during create or drop
+            shutil.rmtree(folder)
+        shard = qe.EdgeShard.create(str(folder / "shard"), qe.EdgeConfig(vectors=vectors, sparse_vectors=sparse))
+        for key, schema in indexes.items():
+            shard.update(qe.UpdateOperation.create_field_index(key, schema))
+        shard.flush()
+        # spec.json last, atomically: a folder without it is an unfinished create.
+        tmp = folder / "spec.json.tmp"
+        tmp.write_text(spec.to_json())
+        tmp.replace(folder / "spec.json")
+        self._open[spec.name] = _Collection(spec, shard)
 
-    def delete(self, name: str, where: Where) -> None:
-        col = self._get(name)
-        with col.write_lock:
-            col.shard.update(qe.UpdateOperation.delete_points_by_filter(to_edge_filter(where) or qe.Filter()))
-            col.dirty = True
+    def _drop(self, name: str) -> None:
+        col = self._open.pop(name)
+        (self.root / name / "spec.json").unlink()
+        col.close(flush=False)
+        shutil.rmtree(self.root / name)
 
-    def count(self, name: str, where: Where | None = None) -> int:
-        return int(self._get(name).shard.count(qe.CountRequest(exact=True, filter=to_edge_filter(where))))
+    def _query(self, name: str, using: str, vector: Any, limit: int, flt: Any | None) -> Scores:
+        return self._get(name).query(using, vector, limit, flt)
 
-    def _search(self, name: str, using: str, query: Query, limit: int, flt: qe.Filter | None) -> Scores:
-        vector: Any
-        if isinstance(query, tuple):
-            if not query[0]:
-                return {}
-            vector = qe.SparseVector(indices=query[0], values=query[1])
-        else:
-            vector = query.tolist()
-        req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(vector, using=using), filter=flt, with_payload=False)
-        return {str(p.id): float(p.score) for p in self._get(name).shard.query(req)}
+    def _retrieve(
+        self, name: str, ids: list[str], with_payload: list[str] | bool, with_vector: list[str] | bool
+    ) -> Sequence[qe.Record]:
+        return self._get(name).retrieve(ids, with_payload, with_vector)
 
-    def dense_search(self, name: str, space: str, vector: np.ndarray, limit: int, where: Where) -> Scores:
-        return self._search(name, f"{space}_dense", vector, limit, to_edge_filter(where))
+    def _upsert(self, name: str, points: list[Any]) -> None:
+        self._get(name).upsert(points)
 
-    def sparse_search(self, name: str, sparse: tuple[list[int], list[float]], limit: int, where: Where) -> Scores:
-        return self._search(name, "lexical", sparse, limit, to_edge_filter(where))
+    def _delete(self, name: str, flt: Any) -> None:
+        self._get(name).delete(flt)
 
-    def score_ids(self, name: str, using: str, query: Query, ids: Sequence[str]) -> Scores:
-        if not ids:
-            return {}
-        return self._search(name, using, query, len(ids), qe.Filter(must=[qe.HasIdCondition(set(ids))]))
-
-    def retrieve(
-        self, name: str, ids: Sequence[str], space: str | None = None, fields: Sequence[str] | None = None
-    ) -> list[Hit]:
-        if not ids:
-            return []
-        with_vector = [f"{space}_tokens"] if space else False
-        records = self._get(name).shard.retrieve(list(ids), list(fields) if fields else True, with_vector)
-        hits = []
-        for r in records:
-            tokens = None
-            if space and isinstance(r.vector, dict) and f"{space}_tokens" in r.vector:
-                tokens = np.asarray(r.vector[f"{space}_tokens"], dtype=np.float32)
-            hits.append(Hit(str(r.id), 0.0, r.payload or {}, tokens))
-        return hits
+    def _count(self, name: str, flt: Any | None) -> int:
+        return self._get(name).count(flt)
 
     def close(self) -> None:
         self._closed.set()
         with self._lock:
             for col in self._open.values():
-                with col.write_lock:
-                    col.closed = True
-                    col.shard.flush()
-                    col.shard.close()
+                col.close(flush=True)
             self._open.clear()

@@ -1,0 +1,117 @@
+"""mmsearch's storage types spelled as one engine's objects, the translation written once.
+
+qdrant_edge and qdrant_client.models have parallel classes that take the same keywords
+(`FieldCondition(key=, match=)`, `SparseVector(indices=, values=)`, ...) and parallel enums whose
+members differ only in case (`Distance.Cosine` / `Distance.COSINE`). A `Dialect` is the table of one
+library's classes, filled from the module by those names (`Dialect.of`) plus the few that differ; its
+methods build filters, points, query vectors and a collection's vector configuration from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from .base import CORE_INDEXES, CollectionSpec, Cond, PointData, Query, Where
+
+Build = Callable[..., Any]
+
+#: Classes both libraries name alike and construct with the same keywords.
+PARALLEL = ("Filter", "FieldCondition", "MatchValue", "MatchAny", "SparseVector")
+
+
+def member(enum: Any, name: str) -> Any:
+    """The enum member called `name` in either library's spelling (MaxSim, MAX_SIM -> "maxsim")."""
+    for attr in dir(enum):
+        if attr.replace("_", "").lower() == name:
+            return getattr(enum, attr)
+    raise AttributeError(f"{enum!r} has no member like {name!r}")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    Filter: Build
+    FieldCondition: Build
+    MatchValue: Build
+    MatchAny: Build
+    Range: Build  # float bounds gt / gte / lt / lte
+    has_id: Callable[[Sequence[str]], Any]  # the id condition, whose argument is spelled differently
+    SparseVector: Build
+    Point: Build
+    VectorParams: Build
+    SparseVectorParams: Build
+    cosine: Any
+    maxsim: Any  # the multivector config: MaxSim over token vectors
+    idf: Any  # the sparse modifier: the engine applies BM25's IDF
+    #: Extra VectorParams of token vectors. They are only ever scored exactly over candidates (no
+    #: graph), stored as float16 and memory-mapped: they are most of the data (~100x the pooled
+    #: vector) and only candidates' pages are read, which the OS caches as it sees fit.
+    exact_only: dict[str, Any]
+    schema: dict[str, Any]  # keyword | integer | float | bool -> the payload index type
+
+    @classmethod
+    def of(cls, module: ModuleType, **spelled: Any) -> Dialect:
+        """The dialect of `module`: its PARALLEL classes and enum members, then what it spells its own way."""
+        return cls(
+            **{name: getattr(module, name) for name in PARALLEL},
+            cosine=member(module.Distance, "cosine"),
+            maxsim=module.MultiVectorConfig(comparator=member(module.MultiVectorComparator, "maxsim")),
+            idf=member(module.Modifier, "idf"),
+            schema={kind: member(module.PayloadSchemaType, kind) for kind in ("keyword", "integer", "float", "bool")},
+            **spelled,
+        )
+
+    def condition(self, c: Cond) -> Any:
+        if c.ids is not None:
+            return self.has_id(c.ids)
+        if c.match is not None:
+            return self.FieldCondition(key=c.key, match=self.MatchValue(value=c.match))
+        if c.any_of is not None:
+            return self.FieldCondition(key=c.key, match=self.MatchAny(any=list(c.any_of)))
+        if c.range is not None:
+            return self.FieldCondition(key=c.key, range=self.Range(**c.range))
+        raise ValueError(f"empty condition on {c.key!r}")
+
+    def filter(self, where: Where | None) -> Any | None:
+        if where is None or where.is_empty():
+            return None
+        return self.Filter(
+            must=[self.condition(c) for c in where.must] or None,
+            must_not=[self.condition(c) for c in where.must_not] or None,
+            should=[self.condition(c) for c in where.should] or None,
+        )
+
+    def ids_filter(self, ids: Sequence[str]) -> Any:
+        return self.Filter(must=[self.has_id(ids)])
+
+    def vector(self, query: Query) -> Any:
+        """A query vector: dense (dim,) and multi (n, dim) arrays as lists, sparse as SparseVector."""
+        if isinstance(query, tuple):
+            return self.SparseVector(indices=query[0], values=query[1])
+        return query.tolist()
+
+    def point(self, p: PointData) -> Any:
+        vector: dict[str, Any] = {f"{p.space}_dense": p.dense.tolist(), f"{p.space}_tokens": p.tokens.tolist()}
+        if p.sparse is not None and p.sparse[0]:
+            vector["lexical"] = self.vector(p.sparse)
+        return self.Point(id=p.id, vector=vector, payload=p.payload)
+
+    def vectors(self, spec: CollectionSpec) -> dict[str, Any]:
+        """Named vector -> params, the layout described in storage/base.py."""
+        out: dict[str, Any] = {}
+        for space in spec.spaces.values():
+            out[f"{space.name}_dense"] = self.VectorParams(size=space.dim, distance=self.cosine)
+            out[f"{space.name}_tokens"] = self.VectorParams(
+                size=space.dim, distance=self.cosine, multivector_config=self.maxsim, **self.exact_only
+            )
+        return out
+
+    def sparse_vectors(self) -> dict[str, Any]:
+        return {"lexical": self.SparseVectorParams(modifier=self.idf)}
+
+    def indexes(self, spec: CollectionSpec) -> dict[str, Any]:
+        """Payload key -> index type: the core fields, then the user's `meta.<key>` fields."""
+        kinds = {**CORE_INDEXES, **{f"meta.{k}": v for k, v in spec.indexed_fields.items()}}
+        return {key: self.schema[kind] for key, kind in kinds.items()}
