@@ -21,8 +21,8 @@ MAX_ID_CHARS = 512
 
 @dataclass(eq=False)  # compared and hashed by identity: the same id may come twice in one stream
 class ItemState:
-    """An item in flight. Only the stream thread reads or changes it; the writer thread reports
-    outcomes that the stream thread applies."""
+    """An item in flight. Only the stream thread changes it (the writer thread reads nothing but its
+    id): the writer reports outcomes and the stream thread applies them."""
 
     seq: int
     id: str
