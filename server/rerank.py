@@ -1,14 +1,20 @@
-"""Stateless reranking with the text encoder: relevance = mean of the pooled cosine and the
-query-length-normalised MaxSim, clipped to [0, 1]. The cross-encoder method lives in
-encoders/cross.py; both share the input checks here."""
+"""Stateless reranking. The default method scores with the text encoder: relevance = mean of the
+pooled cosine and the query-length-normalised MaxSim, clipped to [0, 1]. The cross-encoder method
+lives in encoders/cross.py; both share the input checks here. Image documents are read by OCR."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal
+
 import numpy as np
 
-from mmsearch.encoders.base import Encoder
+from mmsearch.encoders.base import Encoder, EncoderError
 
-from .errors import InvalidArgument, ResourceExhausted
+from .collections import Collections
+from .errors import FailedPrecondition, InvalidArgument, MMSearchError, ResourceExhausted
+from .ingest.items import ImageFile
+from .ingest.pages import PageLimits, image_pages
 from .settings import Settings
 
 
@@ -40,3 +46,53 @@ def rerank(encoder: Encoder, query: str, documents: list[str], settings: Setting
         maxsim = float((q.tokens @ d.tokens.T).max(axis=1).mean())
         scores.append(float(np.clip((cosine + maxsim) / 2, 0.0, 1.0)))
     return scores
+
+
+#: How documents are scored: MaxSim blended with the pooled cosine (the default), or the cross-encoder.
+RerankMethod = Literal["late_interaction", "cross_encoder"]
+#: A document to rerank: its text, an image (read by OCR), or None when the caller gave neither.
+RerankDocument = str | ImageFile | None
+
+
+class Reranker:
+    def __init__(self, collections: Collections, settings: Settings) -> None:
+        self.collections = collections
+        self.settings = settings
+
+    def rerank(
+        self, query: str, documents: Sequence[RerankDocument], method: RerankMethod = "late_interaction", top_n: int = 0
+    ) -> list[tuple[int, float]]:
+        """(document index, relevance in [0, 1]), best first; the first `top_n` (0: all)."""
+        if len(documents) > self.settings.max_rerank_documents:  # before any OCR work
+            check_rerank_input(query, [""] * len(documents), self.settings)
+        texts = [self._text(i, d) for i, d in enumerate(documents)]
+        if method == "cross_encoder":
+            check_rerank_input(query, texts, self.settings)
+            scores = [float(x) for x in self.collections.cross_encoder().score(query, texts)]
+        else:
+            scores = rerank(self._encoder(), query, texts, self.settings)
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])
+        if top_n:
+            order = order[:top_n]
+        return [(i, scores[i]) for i in order]
+
+    def _encoder(self) -> Encoder:
+        try:
+            return self.collections.encoders.get(self.settings.text_encoder, self.settings.text_model)
+        except EncoderError as exc:
+            raise FailedPrecondition(str(exc)) from exc
+
+    def _text(self, index: int, document: RerankDocument) -> str:
+        if isinstance(document, str):
+            return document
+        if document is None:
+            raise InvalidArgument(f"document {index} is empty (set text or image)")
+        # Image documents are read with OCR (the offline page path) and reranked by their text.
+        try:
+            page = next(
+                image_pages(document.data, document.mime_type, PageLimits(max_pixels=self.settings.max_image_pixels))
+            )
+        except MMSearchError as exc:
+            raise type(exc)(f"document {index}: {exc}") from None
+        assert page.image is not None
+        return " ".join(w.text for w in self.collections.ocr().words(page.image))

@@ -8,7 +8,7 @@ from mmsearch.server.ranking import fusion
 def test_split_passages_overlap_and_positions() -> None:
     text = " ".join(f"w{i}" for i in range(25))
     ps = split_passages(text, max_words=10, overlap_words=3)
-    assert [p.word_start for p in ps] == [0, 7, 14, 21]
+    assert [p.text.split()[0] for p in ps] == ["w0", "w7", "w14", "w21"]
     assert ps[0].text.split()[-3:] == ps[1].text.split()[:3]
     assert ps[-1].text.split()[-1] == "w24"
     # every word is covered

@@ -1,10 +1,13 @@
-"""The ingest stream: items in, acknowledgements out, in order.
+"""The ingest stream: items in, one result per item out, in order.
 
 Items expand lazily into units (passages, pages). Units are gathered into batches (whatever has
 arrived, up to `batch_size`), encoded together, and written by one writer thread while the next batch
-encodes, so the encoder (the bottleneck) never waits for storage. An item is acknowledged ok only
-after all its points are durably stored; an item that fails is acknowledged with its reason, any of
-its points already written are removed, and the stream goes on.
+encodes, so the encoder (the bottleneck) never waits for storage. The writer only reports what it
+stored; the stream thread alone keeps each item's state. An item is acknowledged ok only after all its
+points are durably stored; an item that fails is acknowledged with its reason, any of its points
+already written are removed, and the stream goes on. When the stream itself ends early (the client
+cancels, the request stream breaks), the points of every item not yet acknowledged are removed, so a
+half-ingested document never answers searches.
 """
 
 from __future__ import annotations
@@ -14,20 +17,23 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-
-from mmsearch.v1 import ingest_pb2
 
 from ..collections import CollectionOptions, Collections
-from ..errors import MMSearchError, NotFound, status_code
-from ..storage.base import CollectionSpec, Cond, Where
+from ..errors import MMSearchError, NotFound
+from ..storage.base import CollectionSpec, Cond, PointData, Where
+from .items import IngestItem, ItemResult
 from .pages import PageLimits
 from .points import PointBuilder
-from .units import Item, Unit, expand
+from .units import ItemState, Unit, expand
+from .writer import BatchWriter, Outcomes, storage_error
 
 log = logging.getLogger(__name__)
 _END = object()
 PAGE_IMAGES_PER_BATCH = 8
+
+
+class IngestCancelled(Exception):
+    """The caller went away mid-stream; unacknowledged items have been rolled back."""
 
 
 class Ingestor:
@@ -38,50 +44,43 @@ class Ingestor:
         self.limits = limits or PageLimits()
         self.builder = PointBuilder(collections)
 
-    def run(self, requests: Iterator[ingest_pb2.IngestRequest]) -> Iterator[ingest_pb2.IngestAck]:
+    def run(self, items: Iterator[IngestItem], cancelled: threading.Event | None = None) -> Iterator[ItemResult]:
+        """Results in stream order. `cancelled` (set when the caller goes away) stops the work at the
+        next batch: the stream then raises IngestCancelled after rolling back."""
         inbox: queue.Queue = queue.Queue(maxsize=4 * self.batch_size)
-        threading.Thread(target=_pump, args=(requests, inbox), daemon=True).start()
+        stop = threading.Event()
+        threading.Thread(target=_pump, args=(items, inbox, stop), daemon=True).start()
         stream = _Stream(self, inbox)
-        with ThreadPoolExecutor(1, thread_name_prefix="ingest-writer") as writer:
-            pending: Future | None = None
+        writer = BatchWriter(self.store)
+        try:
             while True:
-                batch = stream.next_batch(block=pending is None)
+                if cancelled is not None and cancelled.is_set():
+                    raise IngestCancelled("the client cancelled the ingest stream")
+                batch = stream.next_batch(block=not writer.in_flight)
                 if batch:
-                    self.builder.build(batch, stream.spec)  # type: ignore[arg-type]
-                    future = writer.submit(self._write, batch, stream.spec)  # type: ignore[arg-type]
-                    if pending is not None:  # the previous batch wrote while this one encoded
-                        pending.result()
-                        yield from stream.acks()
-                    pending = future
-                elif pending is not None:  # nothing new has arrived: finish what is in flight
-                    pending.result()
-                    pending = None
-                    yield from stream.acks()
-                elif batch == []:  # only acknowledgements are due (items rejected up front)
-                    yield from stream.acks()
+                    assert stream.spec is not None
+                    writer.submit(stream.spec.name, stream.submit(self.builder.build(batch, stream.spec)))
+                    if writer.in_flight > 1:  # the previous batch wrote while this one encoded
+                        stream.settle(writer.wait_oldest())
+                        yield from stream.results()
+                elif writer.in_flight:  # nothing new has arrived: finish what is in flight
+                    stream.settle(writer.wait_oldest())
+                    yield from stream.results()
+                elif batch == []:  # only results are due (items rejected up front)
+                    yield from stream.results()
                 else:
                     break
-            yield from stream.acks(final=True)
+            yield from stream.results(final=True)
+        except BaseException:  # includes GeneratorExit: gRPC drops the stream of a cancelled call
+            for outcomes in writer.drain():  # a write still in flight must land before the rollback
+                stream.settle(outcomes)
+            stream.rollback()
+            raise
+        finally:
+            writer.close()
+            stop.set()  # the pump may be waiting for room in the inbox
 
-    def _write(self, units: list[Unit], spec: CollectionSpec) -> None:
-        good = [u for u in units if u.point is not None and u.item.error is None]
-        try:
-            if good:
-                self.store.upsert(spec.name, [u.point for u in good])  # type: ignore[misc]
-        except Exception as exc:
-            log.exception("storage write failed")
-            for u in good:
-                if u.item.error is None:
-                    u.item.error = exc if isinstance(exc, MMSearchError) else MMSearchError("storage write failed")
-            return
-        for u in good:
-            u.item.written += 1
-            u.point = None  # vectors are stored: free them
-        for u in units:
-            if u.item.error is not None and u.item.written:
-                u.item.failed_after_write = True
-
-    def cleanup(self, spec: CollectionSpec, item: Item) -> None:
+    def cleanup(self, spec: CollectionSpec, item: ItemState) -> None:
         """After an item is fully written: drop the old version's extra points. After it failed
         part-way: drop what it wrote, so a half-ingested document never answers searches."""
         keep = 0 if item.error is not None else item.written
@@ -91,55 +90,56 @@ class Ingestor:
 
 
 class _Stream:
-    """Pulls requests, expands them into items and units, and tracks which items can be acked."""
+    """Pulls items, expands them into units, applies write outcomes, and yields results in order.
+    Everything here runs on the stream thread."""
 
     def __init__(self, ingestor: Ingestor, inbox: queue.Queue) -> None:
         self.ing = ingestor
         self.inbox = inbox
         self.spec: CollectionSpec | None = None
-        self.items: deque[Item] = deque()  # not yet acknowledged, in stream order
-        self.current: Item | None = None
+        self.items: deque[ItemState] = deque()  # not yet acknowledged, in stream order
+        self.current: ItemState | None = None
         self.seq = 0
         self.finished = False
 
-    def _next_request(self, block: bool) -> ingest_pb2.IngestRequest | None:
+    def _next_item(self, block: bool) -> IngestItem | None:
         if self.finished:
             return None
         try:
-            req = self.inbox.get(block=block)
+            got = self.inbox.get(block=block)
         except queue.Empty:
             return None
-        if req is _END:
+        if got is _END:
             self.finished = True
             return None
-        if isinstance(req, BaseException):
-            raise req
-        return req  # type: ignore[no-any-return]
+        if isinstance(got, BaseException):
+            raise got
+        return got  # type: ignore[no-any-return]
 
-    def _resolve(self, req: ingest_pb2.IngestRequest) -> CollectionSpec:
+    def _resolve(self, item: IngestItem) -> CollectionSpec:
         store = self.ing.store
         try:
-            return store.get_spec(req.collection)
+            return store.get_spec(item.collection)
         except NotFound:
-            if not req.create_collection:
+            if not item.create_collection:
                 raise  # an unknown collection fails the whole stream (NOT_FOUND), not each item
         try:
-            return self.ing.collections.create(req.collection, CollectionOptions())
+            return self.ing.collections.create(item.collection, CollectionOptions())
         except MMSearchError:
-            return store.get_spec(req.collection)  # created meanwhile by another stream
+            return store.get_spec(item.collection)  # created meanwhile by another stream
 
     def next_batch(self, block: bool) -> list[Unit] | None:
-        """Up to batch_size units; [] when only acks are due; None when nothing has arrived."""
+        """Up to batch_size units; [] when only results are due; None when nothing has arrived."""
         batch: list[Unit] = []
         images = 0
         while len(batch) < self.ing.batch_size:
             if self.current is None:
-                req = self._next_request(block=block and not batch and not self._ackable())
-                if req is None:
+                got = self._next_item(block=block and not batch and not self._ackable())
+                if got is None:
                     break
                 if self.spec is None:
-                    self.spec = self._resolve(req)
-                self.current = expand(self.seq, req, self.spec, self.ing.limits)
+                    self.spec = self._resolve(got)
+                self.current = expand(self.seq, got, self.spec, self.ing.limits)
                 self.seq += 1
                 self.items.append(self.current)
             item = self.current
@@ -169,33 +169,71 @@ class _Stream:
         return None
 
     def _ackable(self) -> bool:
-        return bool(self.items) and self._done(self.items[0])
+        return bool(self.items) and self.items[0].done
+
+    def submit(self, points: list[tuple[Unit, PointData]]) -> list[tuple[Unit, PointData]]:
+        """The points to write: those of items that are still good, counted against their items."""
+        keep = [(u, p) for u, p in points if u.item.error is None]
+        for u, _ in keep:
+            u.item.submitted += 1
+        return keep
 
     @staticmethod
-    def _done(item: Item) -> bool:
-        return item.exhausted and (item.error is not None or item.written == item.produced)
+    def settle(outcomes: Outcomes) -> None:
+        for unit, error in outcomes:
+            item = unit.item
+            item.settled += 1
+            if error is None:
+                item.written += 1
+            elif item.error is None:
+                item.error = error
 
-    def acks(self, final: bool = False) -> Iterator[ingest_pb2.IngestAck]:
-        while self.items and (final or self._done(self.items[0])):
+    def results(self, final: bool = False) -> Iterator[ItemResult]:
+        while self.items and (final or self.items[0].done):
             item = self.items.popleft()
-            if (self.spec is not None and item.error is None) or item.failed_after_write:
-                assert self.spec is not None
-                self.ing.cleanup(self.spec, item)
-            ack = ingest_pb2.IngestAck(sequence=item.seq, id=item.id, source=item.source)
+            if self.spec is not None and (item.error is None or item.written):
+                try:
+                    self.ing.cleanup(self.spec, item)
+                except Exception as exc:
+                    log.exception("removing points of %r failed", item.id)
+                    item.error = item.error or storage_error(item.id, exc)
             if item.error is None and item.written == item.produced and item.produced:
-                ack.ok = True
-                ack.points = item.written
+                yield ItemResult(item.seq, item.id, item.source, points=item.written)
             else:
-                error = item.error or MMSearchError("item was not fully stored")
-                ack.error_code = status_code(error).name
-                ack.error = str(error)
-            yield ack
+                error = item.error or MMSearchError(f"item {item.id!r} was not fully stored")
+                yield ItemResult(item.seq, item.id, item.source, error=error)
+
+    def rollback(self) -> None:
+        """The stream ended early: remove every point of the items nobody acknowledged (an item whose
+        result has been handed out counts as acknowledged)."""
+        if self.spec is None:
+            return
+        for item in self.items:
+            if not item.written:
+                continue  # nothing of this version reached storage: any older version stays
+            try:
+                self.ing.store.delete(self.spec.name, Where(must=[Cond(key="doc_id", match=item.id)]))
+            except Exception:
+                log.exception("rolling back %r after the stream ended failed", item.id)
+        self.items.clear()
 
 
-def _pump(requests: Iterator, inbox: queue.Queue) -> None:
+def _pump(items: Iterator[IngestItem], inbox: queue.Queue, stop: threading.Event) -> None:
     try:
-        for req in requests:
-            inbox.put(req)
-        inbox.put(_END)
+        for item in items:
+            if not _offer(inbox, item, stop):
+                return
+        _offer(inbox, _END, stop)
     except BaseException as exc:  # the client cancelled or the stream broke
-        inbox.put(exc)
+        _offer(inbox, exc, stop)
+
+
+def _offer(inbox: queue.Queue, thing: object, stop: threading.Event) -> bool:
+    """Puts into the bounded inbox unless the stream has ended (nobody would take it)."""
+    while not stop.is_set():
+        try:
+            inbox.put(thing, timeout=0.2)
+            return True
+        except queue.Full:
+            continue
+    return False

@@ -1,15 +1,20 @@
-"""Units into points: encode a batch of passages and pages with the collection's encoders."""
+"""Units into points: encode a batch of passages and pages with the collection's encoders.
+
+Every step that can fail on one input (OCR of a page, encoding) is guarded per unit: a failure
+rejects that unit's item with a clear error and the rest of the batch goes on.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mmsearch.encoders.base import Encoder
 
 from ..collections import Collections
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, MMSearchError
 from ..ranking.lexical import document_terms
 from ..storage.base import CollectionSpec, PointData, point_id
 from .page_encoding import encode_word_pages
@@ -20,53 +25,75 @@ log = logging.getLogger(__name__)
 
 
 class PointBuilder:
-    def __init__(self, collections: Collections, ocr_threads: int = 2, ocr_with_colpali: bool = True) -> None:
+    def __init__(self, collections: Collections, ocr_threads: int = 2) -> None:
         self.collections = collections
-        self.ocr_with_colpali = ocr_with_colpali
         self._ocr_pool = ThreadPoolExecutor(ocr_threads, thread_name_prefix="ocr")
 
-    def build(self, units: list[Unit], spec: CollectionSpec) -> None:
-        """Fills unit.point for every unit, or sets the unit's item error."""
-        texts = [u for u in units if u.modality == "text"]
-        pages = [u for u in units if u.modality == "page"]
+    def build(self, units: list[Unit], spec: CollectionSpec) -> list[tuple[Unit, PointData]]:
+        """The point of every unit whose item has not failed, in batch order; a unit that cannot be
+        read or encoded sets its item's error instead."""
+        points: dict[Unit, PointData] = {}
+        live = [u for u in units if u.item.error is None]
+        texts = [u for u in live if u.modality == "text"]
         if texts:
-            self._guarded(texts, lambda batch: self._texts(batch, spec))
+            self._guarded(texts, lambda batch: self._texts(batch, spec), points)
+        pages = [u for u in live if u.modality == "page"]
         if pages:
-            if not spec.page_kind or self.ocr_with_colpali:
-                self._words(pages)
-            if spec.page_kind:
-                self._guarded(pages, lambda batch: self._colpali_pages(batch, spec))
-            else:
-                self._guarded(pages, lambda batch: self._pages(batch, spec))
+            self._read_words(pages)  # ColPali pages too: their words feed BM25 and snippets
+            pages = [u for u in pages if u.item.error is None]
+            encode = self._colpali_pages if spec.page_kind else self._pages
+            self._guarded(pages, lambda batch: encode(batch, spec), points)
+        return [(u, points[u]) for u in units if u in points and u.item.error is None]
 
-    def _guarded(self, units: list[Unit], fn: Any) -> None:
+    def _guarded(
+        self, units: list[Unit], fn: Callable[[list[Unit]], list[PointData]], out: dict[Unit, PointData]
+    ) -> None:
         """Encodes the batch; if that fails, unit by unit so that one bad input fails alone."""
+        if not units:
+            return
         try:
-            fn(units)
+            out.update(zip(units, fn(units), strict=True))
+            return
         except Exception as exc:
             log.warning("batch encode failed (%s); retrying unit by unit", exc)
-            for u in units:
-                try:
-                    fn([u])
-                except Exception as unit_exc:
-                    if u.item.error is None:
-                        u.item.error = InvalidArgument(f"item {u.item.id!r} could not be encoded: {unit_exc}")
+        for u in units:
+            if u.item.error is not None:  # an earlier unit of the same item failed
+                continue
+            try:
+                out[u] = fn([u])[0]
+            except Exception as unit_exc:
+                u.item.error = InvalidArgument(f"item {u.item.id!r} could not be encoded: {unit_exc}")
 
-    def _words(self, pages: list[Unit]) -> None:
-        """Pages without a text layer are OCR'd, in parallel (tesseract runs outside the GIL)."""
-        need = [u for u in pages if u.page is not None and u.page.words is None and u.item.error is None]
+    def _read_words(self, pages: list[Unit]) -> None:
+        """Pages without a text layer are OCR'd, in parallel (tesseract runs outside the GIL). A page
+        the engine cannot read rejects its item alone."""
+        # A page without words always has its pixels: pages.py renders those that need OCR.
+        need = [u for u in pages if u.page is not None and u.page.words is None and u.page.image is not None]
         if not need:
             return
-        ocr = self.collections.ocr()
-        for u, words in zip(need, self._ocr_pool.map(lambda u: ocr.words(u.page.image), need), strict=True):
+        try:
+            ocr = self.collections.ocr()
+        except MMSearchError as exc:  # e.g. the configured engine is not installed
+            for u in need:
+                u.item.error = u.item.error or exc
+            return
+        read = [self._ocr_pool.submit(ocr.words, u.page.image) for u in need if u.page and u.page.image]
+        for u, future in zip(need, read, strict=True):
             assert u.page is not None
-            u.page.words = words
+            try:
+                u.page.words = future.result()
+            except Exception as exc:
+                log.warning("OCR (%s) failed on page %d of %r: %s", ocr.name, u.page.number, u.item.id, exc)
+                if u.item.error is None:
+                    u.item.error = InvalidArgument(
+                        f"page {u.page.number} of item {u.item.id!r} could not be read by OCR ({ocr.name}): {exc}"
+                    )
 
-    def _texts(self, units: list[Unit], spec: CollectionSpec) -> None:
+    def _texts(self, units: list[Unit], spec: CollectionSpec) -> list[PointData]:
         encoder = self.collections.text_encoder(spec)
         encoded = encoder.encode_texts([u.text for u in units], as_query=False)
-        for u, e in zip(units, encoded, strict=True):
-            u.point = PointData(
+        return [
+            PointData(
                 id=point_id(u.item.id, u.seq),
                 space="text",
                 dense=e.pooled,
@@ -74,61 +101,73 @@ class PointBuilder:
                 sparse=document_terms(u.text),
                 payload=self._payload(u, text=u.text, tokens=e.token_strings),
             )
+            for u, e in zip(units, encoded, strict=True)
+        ]
 
-    def _pages(self, units: list[Unit], spec: CollectionSpec) -> None:
+    def _pages(self, units: list[Unit], spec: CollectionSpec) -> list[PointData]:
         encoder: Encoder = self.collections.text_encoder(spec)
         words = [u.page.words or [] if u.page else [] for u in units]
+        points = []
         for u, w, pv in zip(units, words, encode_word_pages(encoder, words), strict=True):
             assert u.page is not None
             text = " ".join(x.text for x in w)
-            u.point = PointData(
-                id=point_id(u.item.id, u.seq),
-                space="text",
-                dense=pv.pooled,
-                tokens=pv.tokens,
-                sparse=document_terms(text),
-                payload=self._payload(
-                    u,
-                    text=text,
-                    tokens=pv.token_strings,
-                    token_words=pv.token_words,
-                    words=[x.text for x in w],
-                    boxes=[[round(c) for c in x.box] for x in w],
-                    width=u.page.width,
-                    height=u.page.height,
-                    text_source="pdf" if u.page.extra.get("text_layer") else "ocr",
-                ),
+            points.append(
+                PointData(
+                    id=point_id(u.item.id, u.seq),
+                    space="text",
+                    dense=pv.pooled,
+                    tokens=pv.tokens,
+                    sparse=document_terms(text),
+                    payload=self._payload(
+                        u,
+                        text=text,
+                        tokens=pv.token_strings,
+                        token_words=pv.token_words,
+                        words=[x.text for x in w],
+                        boxes=[[round(c) for c in x.box] for x in w],
+                        width=u.page.width,
+                        height=u.page.height,
+                        text_source="pdf" if u.page.extra.get("text_layer") else "ocr",
+                    ),
+                )
             )
             u.page.image = None  # release pixels as soon as the page is encoded
+        return points
 
-    def _colpali_pages(self, units: list[Unit], spec: CollectionSpec) -> None:
+    def _colpali_pages(self, units: list[Unit], spec: CollectionSpec) -> list[PointData]:
         """The page image through the ColPali-family model (patch vectors in the page space); the
         page's words (text layer or OCR) still feed BM25 and snippets."""
         encoder = self.collections.page_encoder(spec)
         images = [u.page.image for u in units if u.page is not None]
+        points = []
         for u, e in zip(units, encoder.encode_images(images), strict=True):  # type: ignore[arg-type]
             assert u.page is not None
             words = u.page.words or []
             text = " ".join(x.text for x in words)
-            u.point = PointData(
-                id=point_id(u.item.id, u.seq),
-                space="page",
-                dense=e.pooled,
-                tokens=e.tokens,
-                sparse=document_terms(text) if text else None,
-                payload=self._payload(
-                    u,
+            points.append(
+                PointData(
+                    id=point_id(u.item.id, u.seq),
                     space="page",
-                    text=text,
-                    tokens=e.token_strings,
-                    patch_boxes=[[round(float(c), 4) for c in b] for b in e.token_boxes]
-                    if e.token_boxes is not None
-                    else [],
-                    width=u.page.width,
-                    height=u.page.height,
-                ),
+                    dense=e.pooled,
+                    tokens=e.tokens,
+                    sparse=document_terms(text) if text else None,
+                    payload=self._payload(
+                        u,
+                        space="page",
+                        text=text,
+                        tokens=e.token_strings,
+                        patch_boxes=[[round(float(c), 4) for c in b] for b in e.token_boxes]
+                        if e.token_boxes is not None
+                        else [],
+                        width=u.page.width,
+                        height=u.page.height,
+                    ),
+                )
             )
+        for u in units:
+            assert u.page is not None
             u.page.image = None
+        return points
 
     @staticmethod
     def _payload(u: Unit, space: str = "text", **extra: Any) -> dict[str, Any]:

@@ -23,7 +23,6 @@ def decode_utf8(data: bytes, what: str) -> str:
 class Passage:
     index: int  # 0-based passage number within the document
     text: str
-    word_start: int  # position of the first word in the document
 
 
 def split_passages(text: str, max_words: int, overlap_words: int) -> list[Passage]:
@@ -38,7 +37,7 @@ def split_passages(text: str, max_words: int, overlap_words: int) -> list[Passag
     start = 0
     while True:
         chunk = words[start : start + max_words]
-        passages.append(Passage(len(passages), " ".join(chunk), start))
+        passages.append(Passage(len(passages), " ".join(chunk)))
         if start + max_words >= len(words):
             return passages
         start += step

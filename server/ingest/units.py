@@ -10,19 +10,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmsearch.v1 import ingest_pb2
-
 from ..errors import InvalidArgument, MMSearchError
-from ..filters import metadata_to_dict
-from ..storage.base import CollectionSpec, PointData
+from ..storage.base import CollectionSpec
+from .items import ImageFile, IngestItem, PdfFile, Text, TextFile
 from .pages import Page, PageLimits, image_pages, pdf_page_count, pdf_pages
 from .text import decode_utf8, split_passages
 
 MAX_ID_CHARS = 512
 
 
-@dataclass
-class Item:
+@dataclass(eq=False)  # compared and hashed by identity: the same id may come twice in one stream
+class ItemState:
+    """An item in flight. Only the stream thread changes it (the writer thread reads nothing but its
+    id): the writer reports outcomes and the stream thread applies them."""
+
     seq: int
     id: str
     source: str
@@ -31,47 +32,52 @@ class Item:
     units: Iterator[Unit] | None = None
     exhausted: bool = False  # every unit has been taken from `units`
     produced: int = 0  # units taken
+    submitted: int = 0  # units handed to the writer
+    settled: int = 0  # units whose write has finished (stored or failed)
     written: int = 0  # units durably stored
-    failed_after_write: bool = False  # some points were stored before the item failed
+
+    @property
+    def done(self) -> bool:
+        """Nothing more will happen to the item: it can be acknowledged."""
+        writing = self.settled < self.submitted
+        return self.exhausted and not writing and (self.error is not None or self.written == self.produced)
 
 
-@dataclass
+@dataclass(eq=False)
 class Unit:
-    item: Item
+    item: ItemState
     seq: int  # point number within the document (passage or page index)
     modality: str  # "text" | "page"
     text: str = ""
     passage: int = 0
     page: Page | None = None
-    point: PointData | None = None
 
 
-def expand(seq: int, req: ingest_pb2.IngestRequest, spec: CollectionSpec, limits: PageLimits) -> Item:
+def expand(seq: int, it: IngestItem, spec: CollectionSpec, limits: PageLimits) -> ItemState:
     """Validates the item and prepares its lazy unit iterator (errors land in item.error)."""
-    it = req.item
-    item = Item(seq=seq, id=it.id, source=it.source)
+    item = ItemState(seq=seq, id=it.id, source=it.source)
     try:
-        if req.collection != spec.name:
-            raise InvalidArgument(f"collection changed within the stream ({spec.name!r} -> {req.collection!r})")
+        if it.collection != spec.name:
+            raise InvalidArgument(f"collection changed within the stream ({spec.name!r} -> {it.collection!r})")
         if not it.id.strip():
             raise InvalidArgument("item has no id")
         if len(it.id) > MAX_ID_CHARS:
             raise InvalidArgument(f"item id is longer than {MAX_ID_CHARS} characters")
-        item.metadata = metadata_to_dict(it.metadata)
-        kind = it.WhichOneof("content")
-        if kind in ("text", "text_file"):
-            text = it.text if kind == "text" else decode_utf8(it.text_file.data, f"text of item {it.id!r}")
+        item.metadata = it.metadata
+        content = it.content
+        if isinstance(content, Text | TextFile):
+            text = content.text if isinstance(content, Text) else decode_utf8(content.data, f"text of item {it.id!r}")
             passages = split_passages(text, spec.chunk_words, spec.chunk_overlap)
             if not passages:
                 raise InvalidArgument(f"item {it.id!r} has no text")
             item.units = iter([Unit(item, p.index, "text", p.text, passage=p.index) for p in passages])
-        elif kind == "image":
+        elif isinstance(content, ImageFile):
             # Decoding is checked up front for single images; TIFF frames are decoded as they come.
-            pages = list(image_pages(it.image.data, it.image.mime_type, limits))
+            pages = list(image_pages(content.data, content.mime_type, limits))
             item.units = iter([Unit(item, p.number - 1, "page", page=p) for p in pages])
-        elif kind == "pdf":
-            pdf_page_count(it.pdf, limits)  # broken, encrypted, empty or too long: refused before any write
-            rendered = pdf_pages(it.pdf, limits, always_render=bool(spec.page_kind))
+        elif isinstance(content, PdfFile):
+            pdf_page_count(content.data, limits)  # broken, encrypted, empty or too long: refused before any write
+            rendered = pdf_pages(content.data, limits, always_render=bool(spec.page_kind))
             item.units = (Unit(item, p.number - 1, "page", page=p) for p in rendered)
         else:
             raise InvalidArgument(f"item {it.id!r} has no content (set text, text_file, image or pdf)")

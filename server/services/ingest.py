@@ -1,16 +1,59 @@
-"""IngestService: the streaming ingest and deletes."""
+"""IngestService: proto <-> the ingest pipeline and deletes."""
 
 from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+
+import grpc
 
 from mmsearch.v1 import ingest_pb2, ingest_pb2_grpc
 
 from ..collections import Collections
-from ..errors import InvalidArgument
-from ..filters import to_where
+from ..errors import status_code
+from ..filters import metadata_to_dict, to_where
+from ..ingest.deletes import delete_documents
+from ..ingest.items import Content, ImageFile, IngestItem, ItemResult, PdfFile, Text, TextFile
 from ..ingest.pages import PageLimits
-from ..ingest.pipeline import Ingestor
+from ..ingest.pipeline import IngestCancelled, Ingestor
 from ..settings import Settings
-from ..storage.base import Cond, Where
+from ..storage.base import Where
+
+log = logging.getLogger(__name__)
+
+
+def item_from_request(req: ingest_pb2.IngestRequest) -> IngestItem:
+    it = req.item
+    kind = it.WhichOneof("content")
+    content: Content | None = None
+    if kind == "text":
+        content = Text(it.text)
+    elif kind == "text_file":
+        content = TextFile(it.text_file.data)
+    elif kind == "image":
+        content = ImageFile(it.image.data, it.image.mime_type)
+    elif kind == "pdf":
+        content = PdfFile(it.pdf)
+    return IngestItem(
+        collection=req.collection,
+        id=it.id,
+        source=it.source,
+        content=content,
+        metadata=metadata_to_dict(it.metadata),
+        create_collection=req.create_collection,
+    )
+
+
+def ack_from_result(r: ItemResult) -> ingest_pb2.IngestAck:
+    ack = ingest_pb2.IngestAck(sequence=r.seq, id=r.id, source=r.source)
+    if r.error is None:
+        ack.ok = True
+        ack.points = r.points
+    else:
+        ack.error_code = status_code(r.error).name
+        ack.error = str(r.error)
+    return ack
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
@@ -21,18 +64,18 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         )
         self.ingestor = Ingestor(collections, settings.encode_batch_size, limits)
 
-    def Ingest(self, request_iterator, context):  # noqa: N802
-        yield from self.ingestor.run(request_iterator)
+    def Ingest(self, request_iterator, context: grpc.ServicerContext) -> Iterator[ingest_pb2.IngestAck]:  # noqa: N802
+        cancelled = threading.Event()
+        context.add_callback(cancelled.set)  # runs when the call ends; before our end only if cancelled
+        items = (item_from_request(r) for r in request_iterator)
+        try:
+            for result in self.ingestor.run(items, cancelled):
+                yield ack_from_result(result)
+        except IngestCancelled:
+            log.info("ingest stream cancelled by the client; unacknowledged items rolled back")
+            # The call is already over (CANCELLED on the client's side): no status would reach it.
 
     def Delete(self, request, context):  # noqa: N802
-        store = self.collections.store
-        store.get_spec(request.collection)
-        has_filter = request.HasField("filter") and bool(
-            request.filter.must or request.filter.must_not or request.filter.should
-        )
-        if bool(request.ids) == has_filter:
-            raise InvalidArgument("delete needs either ids or a filter (exactly one of them)")
-        where = Where(must=[Cond(key="doc_id", any_of=list(request.ids))]) if request.ids else to_where(request.filter)
-        deleted = store.count(request.collection, where)
-        store.delete(request.collection, where)
+        where = to_where(request.filter) if request.HasField("filter") else Where()
+        deleted = delete_documents(self.collections.store, request.collection, list(request.ids), where)
         return ingest_pb2.DeleteResponse(deleted_points=deleted)

@@ -1,4 +1,4 @@
-"""RerankService, EmbedService and InfoService: the stateless model endpoints."""
+"""RerankService, EmbedService and InfoService: the stateless model endpoints (proto <-> domain)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from mmsearch.encoders.base import EncoderError
 from mmsearch.v1 import common_pb2, embed_pb2, embed_pb2_grpc, rerank_pb2, rerank_pb2_grpc
 
 from ..collections import Collections
-from ..errors import FailedPrecondition, InvalidArgument, MMSearchError, ResourceExhausted, Unimplemented
-from ..rerank import check_rerank_input, rerank
+from ..errors import FailedPrecondition, InvalidArgument, ResourceExhausted, Unimplemented
+from ..ingest.items import ImageFile
+from ..rerank import RerankDocument, Reranker, RerankMethod
 from ..settings import Settings
 
 MAX_EMBED_INPUTS = 256
@@ -23,12 +24,26 @@ def _disk_usage(root: Path) -> int:
     return sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) if root.exists() else 0
 
 
+def _rerank_document(d: rerank_pb2.RerankDocument) -> RerankDocument:
+    kind = d.WhichOneof("content")
+    if kind == "text":
+        return d.text
+    if kind == "image":
+        return ImageFile(d.image.data, d.image.mime_type)
+    return None  # neither: the reranker names the empty document
+
+
+def _rerank_method(method: int) -> RerankMethod:
+    return "cross_encoder" if method == rerank_pb2.RERANK_METHOD_CROSS_ENCODER else "late_interaction"
+
+
 class ModelServicer(
     rerank_pb2_grpc.RerankServiceServicer, embed_pb2_grpc.EmbedServiceServicer, embed_pb2_grpc.InfoServiceServicer
 ):
     def __init__(self, collections: Collections, settings: Settings) -> None:
         self.collections = collections
         self.settings = settings
+        self.reranker = Reranker(collections, settings)
 
     def _encoder(self, kind: str = "", model: str = ""):
         try:
@@ -37,42 +52,13 @@ class ModelServicer(
             raise FailedPrecondition(str(exc)) from exc
 
     def Rerank(self, request, context):  # noqa: N802
-        if len(request.documents) > self.settings.max_rerank_documents:  # before any OCR work
-            check_rerank_input(request.query, [""] * len(request.documents), self.settings)
-        texts = []
-        for i, d in enumerate(request.documents):
-            kind = d.WhichOneof("content")
-            if kind == "image":
-                texts.append(self._image_text(i, d.image.data, d.image.mime_type))
-            elif kind == "text":
-                texts.append(d.text)
-            else:
-                raise InvalidArgument(f"document {i} is empty (set text or image)")
-        if request.method == rerank_pb2.RERANK_METHOD_CROSS_ENCODER:
-            check_rerank_input(request.query, texts, self.settings)
-            scores = [float(x) for x in self.collections.cross_encoder().score(request.query, texts)]
-        else:
-            scores = rerank(self._encoder(), request.query, texts, self.settings)
-        order = sorted(range(len(scores)), key=lambda i: -scores[i])
-        if request.top_n:
-            order = order[: request.top_n]
+        documents = [_rerank_document(d) for d in request.documents]
         out = rerank_pb2.RerankResponse()
-        for i in order:
-            r = out.results.add(index=i, relevance_score=scores[i])
+        for i, score in self.reranker.rerank(request.query, documents, _rerank_method(request.method), request.top_n):
+            r = out.results.add(index=i, relevance_score=score)
             if request.return_documents:
                 r.document.CopyFrom(request.documents[i])
         return out
-
-    def _image_text(self, index: int, data: bytes, mime: str) -> str:
-        """Image documents are read with OCR (the offline page path) and reranked by their text."""
-        from ..ingest.pages import PageLimits, image_pages
-
-        try:
-            page = next(image_pages(data, mime, PageLimits(max_pixels=self.settings.max_image_pixels)))
-        except MMSearchError as exc:
-            raise type(exc)(f"document {index}: {exc}") from None
-        assert page.image is not None
-        return " ".join(w.text for w in self.collections.ocr().words(page.image))
 
     def Embed(self, request, context):  # noqa: N802
         if not request.inputs:

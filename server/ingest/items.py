@@ -1,0 +1,64 @@
+"""What an ingest stream carries, in domain terms: items in, one result per item out.
+
+The gRPC service converts its messages into these and back; nothing under server/ingest/ knows the
+wire format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import MMSearchError
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True)
+class TextFile:
+    """A text file's bytes: decoded as strict UTF-8 at ingest, so a bad byte is reported by offset."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    data: bytes
+    mime_type: str  # what the caller says it is; checked against the bytes
+
+
+@dataclass(frozen=True)
+class PdfFile:
+    data: bytes
+
+
+Content = Text | TextFile | ImageFile | PdfFile
+
+
+@dataclass(frozen=True)
+class IngestItem:
+    collection: str
+    id: str
+    source: str = ""
+    content: Content | None = None  # None: the caller set no content (rejected with a clear error)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: Create the collection with the server's defaults when it does not exist (read from the first item).
+    create_collection: bool = False
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """One per item, in stream order. ok: every point of the item is durably stored."""
+
+    seq: int  # position of the item in the stream, from 0
+    id: str
+    source: str
+    points: int = 0
+    error: MMSearchError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
