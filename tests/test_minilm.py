@@ -7,7 +7,7 @@ import pytest
 
 from mmsearch.client import Client
 
-from .helpers import text_item
+from .documents import text_item
 
 pytestmark = pytest.mark.slow
 
