@@ -209,7 +209,7 @@ def run_configs(
     """Every combination of the fusions, (dense, MaxSim, BM25) weights and prefetch_k values asked
     for (an empty list: the server's default); then, if asked, the single-modality rankings and their
     concatenation. MaxSim fusion reads no weights, so it is run once per prefetch_k."""
-    out = []
+    out: list[RunConfig] = []
     for fusion in fusions or [""]:
         for w in [None] if fusion == "maxsim" or not weights else weights:
             for p in prefetch or [0]:
