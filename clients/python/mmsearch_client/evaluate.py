@@ -179,7 +179,12 @@ def ingest(client: Client, collection: str, es: EvalSet) -> tuple[int, list[Reje
 
 # -- running the queries
 
-FUSIONS = ("weighted_zscore", "calibrated_zscore", "rrf", "dbsf", "maxsim")
+# The wire enum's names: weighted_zscore, rrf, dbsf, maxsim, calibrated_zscore.
+FUSIONS = tuple(
+    n.removeprefix("FUSION_STRATEGY_").lower()
+    for n in search_pb2.FusionStrategy.keys()
+    if not n.endswith("UNSPECIFIED")
+)
 METRICS: dict[str, tuple[Callable[[Sequence[str], dict[str, int], int], float], int]] = {
     # nDCG@5 is ViDoRe's headline metric (page sets), nDCG@10 BEIR's.
     "ndcg@10": (ndcg_at, 10),
