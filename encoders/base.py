@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 class Capability(StrEnum):
     TEXT = "text"  # encodes text documents and queries
     IMAGE = "image"  # encodes page images
-    POOLED = "pooled"  # yields one vector per input
-    MULTI_VECTOR = "multi_vector"  # yields token/patch vectors
     # Token vectors trained for MaxSim scoring (ColBERT/ColPali): late interaction is the model's own
     # ranking, not a side signal, so search scores every candidate with it.
     LATE_INTERACTION = "late_interaction"
@@ -64,10 +62,6 @@ class Encoder(ABC):
     def encode_images(self, images: Sequence[Image]) -> list[Encoded]:
         """Encodes page images. Text-only encoders do not implement it."""
         raise EncoderError(f"encoder {self.kind}:{self.model} does not encode images")
-
-    def count_tokens(self, text: str) -> int:
-        """Model tokens in `text` (for chunking); a word count is a fair default."""
-        return len(text.split())
 
 
 def normalise(x: np.ndarray) -> np.ndarray:

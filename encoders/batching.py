@@ -56,9 +56,6 @@ class EncoderThread(Encoder):
     def encode_images(self, images: Sequence[Image]) -> list[Encoded]:
         return self._call(lambda: self.inner.encode_images(images))
 
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)  # the tokenizer alone: no torch, no need to queue
-
     def _call(self, fn: Callable[[], T]) -> T:
         future: Future[T] = Future()
         with self._wake:

@@ -82,9 +82,7 @@ class ColPaliEncoder(Encoder):
     """Multi-vector page and query encoder. Thread-safe: one lock serialises processor and model calls."""
 
     kind = "colpali"
-    capabilities = frozenset(
-        {Capability.TEXT, Capability.IMAGE, Capability.POOLED, Capability.MULTI_VECTOR, Capability.LATE_INTERACTION}
-    )
+    capabilities = frozenset({Capability.TEXT, Capability.IMAGE, Capability.LATE_INTERACTION})
 
     def __init__(self, model: str, device: str = "cpu", batch_size: int = 4) -> None:
         path = resolve_model_dir(model)
@@ -114,10 +112,6 @@ class ColPaliEncoder(Encoder):
         self._lock = threading.Lock()
 
     # -- public API -------------------------------------------------------------------------------
-
-    def count_tokens(self, text: str) -> int:
-        with self._lock:
-            return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def encode_images(self, images: Sequence[Image]) -> list[Encoded]:
         """Pages -> per page tokens (n_patches, dim) and pooled (dim,); boxes where the grid is known."""

@@ -21,7 +21,7 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 class FakeEncoder(Encoder):
     kind = "fake"
-    capabilities = frozenset({Capability.TEXT, Capability.POOLED, Capability.MULTI_VECTOR})
+    capabilities = frozenset({Capability.TEXT})
     max_tokens = 256
 
     def __init__(self, model: str = "fake-32", dim: int = 32) -> None:

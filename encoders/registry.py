@@ -21,11 +21,6 @@ def register(kind: str) -> Callable[[Factory], Factory]:
     return wrap
 
 
-def kinds() -> list[str]:
-    _load_builtins()
-    return sorted(_FACTORIES)
-
-
 def create(kind: str, model: str, device: str = "cpu") -> Encoder:
     _load_builtins()
     if kind not in _FACTORIES:

@@ -24,7 +24,7 @@ class SentenceTransformerEncoder(Encoder):
     embeddings without [CLS]/[SEP], normalised (sentence-transformers returns them raw)."""
 
     kind = "sentence-transformers"
-    capabilities = frozenset({Capability.TEXT, Capability.POOLED, Capability.MULTI_VECTOR})
+    capabilities = frozenset({Capability.TEXT})
 
     def __init__(self, model: str, device: str = "cpu") -> None:
         path = resolve_model_dir(model)  # before importing torch: a bad path fails in milliseconds
@@ -44,10 +44,6 @@ class SentenceTransformerEncoder(Encoder):
         self._special = set(self._tokenizer.all_special_ids)
         # Tokenizers' Rust objects are not safe to share across threads mid-call.
         self._lock = threading.Lock()
-
-    def count_tokens(self, text: str) -> int:
-        with self._lock:
-            return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def encode_texts(self, texts: Sequence[str], *, as_query: bool) -> list[Encoded]:
         if not texts:

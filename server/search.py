@@ -165,8 +165,8 @@ class Searcher:
             # (fusion's floor for a missing signal). A late-interaction model's space gets it for all.
             late = ids
             if maxsim_k and len(ids) > maxsim_k and space not in query.late_interaction:
-                zd = _zscores({i: dense.get(i, 0.0) for i in ids})
-                zl = _zscores({i: lexical.get(i, 0.0) for i in ids})
+                zd = fusion.zscores({i: dense.get(i, 0.0) for i in ids})
+                zl = fusion.zscores({i: lexical.get(i, 0.0) for i in ids})
                 late = sorted(ids, key=lambda i: -(zd[i] + zl[i]))[:maxsim_k]
             # MaxSim normalised by query length: the mean best cosine per query token, in [-1, 1].
             n_tokens = max(1, len(q.tokens))
@@ -174,7 +174,7 @@ class Searcher:
             for sig, values in (("dense", dense), ("maxsim", maxsim)):
                 kept = {i: values[i] for i in ids if i in values}
                 raw[sig].update(kept)
-                comparable[sig].update(_zscores(kept) if len(groups) > 1 else kept)
+                comparable[sig].update(fusion.zscores(kept) if len(groups) > 1 else kept)
         raw["lexical"] = lexical
         return raw, {**comparable, "lexical": lexical}
 
@@ -283,15 +283,6 @@ class Searcher:
                 if hit is not None and hit.tokens is not None and len(hit.tokens):
                     r.matches = token_matches(q, hit.tokens, hit.payload)
                     r.page_size = (int(hit.payload.get("width") or 0), int(hit.payload.get("height") or 0))
-
-
-def _zscores(values: dict[str, float]) -> dict[str, float]:
-    if not values:
-        return {}
-    arr = np.array(list(values.values()), dtype=np.float64)
-    std = float(arr.std())
-    mean = float(arr.mean())
-    return {k: ((v - mean) / std if std > 1e-9 else 0.0) for k, v in values.items()}
 
 
 def _snippet(text: str, limit: int = 300) -> str:

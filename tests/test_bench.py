@@ -127,6 +127,37 @@ def test_bench_pages(fake_app: App, tmp_path: Path, shared_data: Path, capsys) -
     assert json.loads(capsys.readouterr().out)["pages"][0]["search"]["levels"][0]["requests"] == 4
 
 
+def test_bench_long_pdf_memory(fake_app: App, tmp_path: Path, shared_data: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """--pdf-pages: one PDF cycled from the source's PDFs to the asked length, ingested as one document,
+    with the server's memory sampled while it is."""
+    source = tmp_path / "pdfs"
+    source.mkdir()
+    (source / "reliance.pdf").write_bytes((shared_data / "pdf_documents" / "reliance.pdf").read_bytes())  # 3 pages
+    (source / "scan.png").write_bytes(b"not read: images are not cut into the long PDF")
+    server = f"127.0.0.1:{fake_app.port}"
+    args = ["bench", "--server", server, "--passages", "0", "--pdf-pages", "4,7", "--page-source", str(source)]
+    assert main([*args, "--json"]) == 2  # the image is not a readable page file: named before any work
+    assert "scan.png: cannot be read as a page file" in capsys.readouterr().err
+    (source / "scan.png").unlink()
+    assert main([*args, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["pages"] == [] and [r["pages"] for r in report["long_pdfs"]] == [4, 7]
+    for r in report["long_pdfs"]:
+        assert r["ingest"]["points"] == r["pages"] and r["ingest"]["per_second"] > 0
+        assert 0 < r["server_rss_before_bytes"] <= r["server_rss_peak_bytes"]
+        assert r["server_rss_growth_bytes"] == r["server_rss_peak_bytes"] - r["server_rss_before_bytes"]
+        assert 0 < r["server_anonymous_peak_bytes"] <= r["server_rss_peak_bytes"]
+    with Client(server) as c:  # dropped afterwards (no --keep)
+        assert [col.name for col in c.list_collections()] == []
+    assert main(args) == 0
+    assert "one PDF of 7 pages, ingested as one document" in capsys.readouterr().out
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "page.png").write_bytes((shared_data / "vidore_arxivqa_sample" / "images" / "0.png").read_bytes())
+    assert main([*args[:-1], str(images)]) == 2
+    assert f"--pdf-pages needs PDFs in {images}" in capsys.readouterr().err
+
+
 def test_bench_bad_input_is_named(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     corpus = _corpus(tmp_path / "corpus.jsonl", docs=2, words=30)
     assert main(["bench", "--server", "127.0.0.1:1", "--corpus", str(corpus), "--passages", "10"]) == 2
@@ -137,5 +168,7 @@ def test_bench_bad_input_is_named(tmp_path: Path, capsys) -> None:  # type: igno
     assert "page source /nope does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="--passages needs --corpus"):
         main(["bench", "--passages", "10"])
+    with pytest.raises(SystemExit, match="--pages and --pdf-pages need --page-source"):
+        main(["bench", "--passages", "0", "--pdf-pages", "10"])
     with pytest.raises(SystemExit, match="bad --concurrency '1,x'"):
         main(["bench", "--corpus", str(corpus), "--concurrency", "1,x"])

@@ -118,7 +118,6 @@ def test_documents_and_queries_as_text(tiny_encoder: ColPaliEncoder) -> None:
     # Queries carry the model's augmentation tokens on top of the text; documents are encoded raw.
     assert len(query.tokens) > len(docs[0].tokens)
     assert "invoice" in "".join(docs[0].token_strings)
-    assert tiny_encoder.count_tokens("invoice total") >= 2
     long = " ".join(["invoice total"] * 400)
     assert len(tiny_encoder.encode_texts([long], as_query=False)[0].tokens) <= tiny_encoder.max_tokens + 2
 
@@ -153,4 +152,6 @@ def test_unknown_family_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_registered() -> None:
-    assert "colpali" in registry.kinds()
+    # an unknown kind's error lists the registered kinds
+    with pytest.raises(EncoderError, match=r"known kinds: colpali, fake, sentence-transformers$"):
+        registry.create("nope", "m")

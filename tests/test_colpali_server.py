@@ -11,7 +11,7 @@ from mmsearch.client import Client
 from mmsearch.encoders.registry import create
 from mmsearch.v1 import collections_pb2, common_pb2, ingest_pb2, search_pb2, search_pb2_grpc
 
-from .helpers import text_item
+from .documents import text_item
 from .pagegen import text_page
 from .tiny_colpali import build_tiny
 
@@ -100,3 +100,15 @@ def test_maxsim_cascade_spares_late_interaction_spaces(tmp_path: Path, tiny_colp
             assert sum("maxsim" in r.explanation.signals for r in texts) == 1
     finally:
         app.stop(grace=None)
+
+
+def test_info_reports_what_each_encoder_reads(client: Client, tiny_colpali_dir: Path) -> None:
+    """GetInfo: a ColPali-family encoder reads pages and text, the collection's text model text only."""
+    model = str(build_tiny("colpali", tiny_colpali_dir))
+    _create(client, "pages", model)  # loads both encoders
+    encoders = {e.kind: e for e in client.info().encoders}
+    assert set(encoders) == {"colpali", "fake"}
+    colpali, fake = encoders["colpali"], encoders["fake"]
+    assert list(colpali.modalities) == [common_pb2.MODALITY_TEXT, common_pb2.MODALITY_PAGE]
+    assert list(colpali.capabilities) == ["image", "late_interaction", "text"] and colpali.model == model
+    assert list(fake.modalities) == [common_pb2.MODALITY_TEXT] and list(fake.capabilities) == ["text"]

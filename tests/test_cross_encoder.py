@@ -13,7 +13,7 @@ from mmsearch.server.app import create_server
 from mmsearch.v1 import rerank_pb2, rerank_pb2_grpc, search_pb2
 
 from .conftest import fake_settings
-from .helpers import ANIMALS, text_item
+from .documents import ANIMALS, text_item
 from .tiny_models import build_tiny_cross_encoder
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from mmsearch.client import Client
 
-from .helpers import text_item
+from .documents import text_item
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ def test_search_movies_by_description(minilm_client: Client, shared_data: Path) 
 
 
 def test_scifact_sample_quality(minilm_client: Client, shared_data: Path) -> None:
-    """Hybrid ranking beats dense alone on a SciFact slice (the full set is in benchmarks/)."""
+    """Hybrid ranking beats dense alone on a SciFact slice (the full set: docs/benchmarks.md)."""
     from mmsearch.v1 import search_pb2
 
     root = shared_data / "beir_scifact"

@@ -7,7 +7,7 @@ import pytest
 from mmsearch.client import Client
 from mmsearch.v1 import common_pb2, ingest_pb2
 
-from .helpers import text_item
+from .documents import text_item
 from .pagegen import blank_pdf, encrypted_pdf, multipage_tiff, png_header, text_page
 
 

@@ -9,7 +9,7 @@ from mmsearch.client import Client, MMSearchError
 from mmsearch.server.app import SERVICE_NAMES, App
 from mmsearch.v1 import common_pb2, ingest_pb2, search_pb2, search_pb2_grpc
 
-from .helpers import ANIMALS, text_item
+from .documents import ANIMALS, text_item
 
 
 def _ingest(c: Client, items: list, collection: str = "zoo") -> list:

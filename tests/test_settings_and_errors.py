@@ -13,7 +13,7 @@ from mmsearch.server.settings import Settings
 from mmsearch.server.storage.edge import EdgeStore
 
 from .conftest import fake_settings
-from .helpers import text_item
+from .documents import text_item
 
 
 def test_settings_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

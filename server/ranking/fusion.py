@@ -13,12 +13,20 @@ from collections.abc import Mapping
 
 import numpy as np
 
-SIGNALS = ("dense", "maxsim", "lexical")
-
 
 def _zscore(x: np.ndarray) -> np.ndarray:
+    """(n,) scores -> (n,) standard scores; all zeros when the scores do not vary (or n is 0)."""
+    if not x.size:
+        return np.zeros_like(x)
     std = float(x.std())
     return (x - float(x.mean())) / std if std > 1e-9 else np.zeros_like(x)
+
+
+def zscores(values: Mapping[str, float]) -> dict[str, float]:
+    """Candidate id -> score, as standard scores over these candidates (search's MaxSim cascade
+    and per-space normalisation)."""
+    z = _zscore(np.fromiter(values.values(), dtype=np.float64, count=len(values)))
+    return dict(zip(values, z.tolist(), strict=True))
 
 
 def _matrix(signals: Mapping[str, Mapping[str, float]], ids: list[str]) -> dict[str, np.ndarray]:

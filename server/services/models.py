@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psutil
 
-from mmsearch.encoders.base import EncoderError
+from mmsearch.encoders.base import Capability, EncoderError
 from mmsearch.v1 import common_pb2, embed_pb2, embed_pb2_grpc, rerank_pb2, rerank_pb2_grpc
 
 from ..collections import Collections
@@ -99,12 +99,14 @@ class ModelServicer(
             # own memory; other systems do not report it (0).
             anonymous_memory_bytes=rss - getattr(mem, "shared", rss),
         )
+        # What an encoder reads: text, and page images for the ColPali family.
+        by_capability = {Capability.TEXT: common_pb2.MODALITY_TEXT, Capability.IMAGE: common_pb2.MODALITY_PAGE}
         for e in self.collections.encoders.loaded():
             out.encoders.add(
                 kind=e.kind,
                 model=e.model,
                 dim=e.dim,
-                modalities=[common_pb2.MODALITY_TEXT],
+                modalities=[m for c, m in by_capability.items() if c in e.capabilities],
                 capabilities=sorted(str(c) for c in e.capabilities),
                 loaded=True,
             )

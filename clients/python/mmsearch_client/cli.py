@@ -227,20 +227,41 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _weights(specs: list[str]) -> list[tuple[float, float, float]]:
+    """ "D,M,L" triples; each may list alternatives with ':' ("1,0:0.3,1" is two triples)."""
+    out: list[tuple[float, float, float]] = []
+    for spec in specs:
+        try:
+            alternatives = [[float(x) for x in part.split(":")] for part in spec.split(",")]
+        except ValueError:
+            alternatives = []
+        if len(alternatives) != 3:
+            raise SystemExit(
+                f"bad --weights {spec!r}: expected dense,maxsim,lexical numbers, e.g. 1,0.3,1 or 1,0:0.5,1"
+            )
+        out += [(d, m, lex) for d in alternatives[0] for m in alternatives[1] for lex in alternatives[2]]
+    return out
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    from mmsearch.v1 import search_pb2
+    from .evaluate import FUSIONS, EvalError, compare, evaluate, ingest, load_beir, load_pages, render, run_configs
 
-    from .evaluate import EvalError, evaluate, ingest, load_beir, load_pages
-
+    fusions = [f.strip() for f in (args.fusion or "").split(",") if f.strip()]
+    if any(f not in FUSIONS for f in fusions):
+        raise SystemExit(f"bad --fusion {args.fusion!r}: expected some of {', '.join(FUSIONS)}, comma-separated")
+    if args.max_queries < 0:
+        raise SystemExit("--max-queries must be at least 0")
+    configs = run_configs(
+        fusions, _weights(args.weights), _sizes(args.prefetch_k, "--prefetch-k"), args.modality_baselines
+    )
     try:
         es = load_beir(Path(args.dir), args.split) if args.format == "beir" else load_pages(Path(args.dir), args.split)
     except (EvalError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.max_queries:
+        es = es.first(args.max_queries)
     collection = args.collection or f"eval-{es.name}"
-    ranking = search_pb2.RankingOptions(
-        fusion=search_pb2.FusionStrategy.Value(f"FUSION_STRATEGY_{args.fusion.upper()}") if args.fusion else 0
-    )
     with Client(args.server, timeout=600) as c:
         existing = {col.name: col for col in c.list_collections()}
         if collection in existing and not args.reingest:
@@ -253,16 +274,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
             for r in rejected[:20]:
                 print(f"rejected {r.source}: {r.reason}", file=sys.stderr)
             print(f"ingested {ok}; {len(rejected)} rejected", file=sys.stderr)
-        metrics = evaluate(c, collection, es, ranking)
-    report = {"dataset": es.name, "split": args.split, "collection": collection, **metrics}
+        outcomes = []
+        for cfg in configs:
+            outcomes.append(evaluate(c, collection, es, cfg))
+            if len(configs) > 1:
+                print(f"{cfg.name}: nDCG@10 {outcomes[-1].metrics['ndcg@10']:.4f}", file=sys.stderr)
+    head = {"dataset": es.name, "split": args.split, "collection": collection}
+    if args.out:
+        rows = [o.row() | {"per_query_ndcg@10": {q: round(v, 5) for q, v in o.per_query.items()}} for o in outcomes]
+        report = head | {"queries": len(es.qrels), "results": rows, "comparison": compare(outcomes)}
+        Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     if args.json:
-        print(json.dumps(report))
+        for o in outcomes:
+            print(json.dumps(head | o.row()))
     else:
-        m = metrics
-        print(
-            f"{es.name} ({args.split}, {m['queries']} queries): nDCG@10 {m['ndcg@10']:.4f}  nDCG@5 {m['ndcg@5']:.4f}  "
-            f"recall@100 {m['recall@100']:.4f}  MRR@10 {m['mrr@10']:.4f}"
-        )
+        print(render(es, args.split, outcomes))
     return 0
 
 
@@ -290,6 +316,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         words=args.words,
         pages=_sizes(args.pages, "--pages"),
         page_source=Path(args.page_source) if args.page_source else None,
+        pdf_pages=_sizes(args.pdf_pages, "--pdf-pages"),
         concurrency=_sizes(args.concurrency, "--concurrency") or [1],
         requests=args.requests,
         exact_queries=args.exact_queries,
@@ -302,8 +329,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
     if opts.passages and opts.corpus is None:
         raise SystemExit("--passages needs --corpus (a BEIR folder, a JSONL file, .txt/.md files or a folder of them)")
-    if opts.pages and opts.page_source is None:
-        raise SystemExit("--pages needs --page-source (a folder of page images or PDFs)")
+    if (opts.pages or opts.pdf_pages) and opts.page_source is None:
+        raise SystemExit("--pages and --pdf-pages need --page-source (a folder of page images or PDFs)")
     if opts.words < 8 or args.requests < 1 or args.exact_queries < 0:
         raise SystemExit("--words must be at least 8, --requests at least 1, --exact-queries at least 0")
 
@@ -432,8 +459,28 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--split", default="test")
     sp.add_argument("--collection", "-c", help="default: eval-<folder name>; reused if it exists")
     sp.add_argument("--reingest", action="store_true", help="drop and rebuild the collection")
-    sp.add_argument("--fusion", choices=["weighted_zscore", "calibrated_zscore", "rrf", "dbsf", "maxsim"])
-    sp.add_argument("--json", action="store_true")
+    # Several values run one configuration per combination; the first is the baseline of the comparison.
+    sp.add_argument(
+        "--fusion",
+        help="fusion strategies, comma-separated: weighted_zscore, calibrated_zscore, rrf, "
+        "dbsf, maxsim (default: the server's)",
+    )
+    sp.add_argument(
+        "--weights",
+        action="append",
+        default=[],
+        metavar="D,M,L",
+        help="dense, MaxSim and BM25 weights, e.g. 1,0.3,1; ':' lists alternatives (1,0:0.5,1); repeatable",
+    )
+    sp.add_argument("--prefetch-k", default="", help="first-stage candidates per retriever, e.g. 100,200")
+    sp.add_argument(
+        "--modality-baselines",
+        action="store_true",
+        help="also rank text passages only, pages only, and their concatenation",
+    )
+    sp.add_argument("--max-queries", type=int, default=0, help="only the first N judged queries (0: all)")
+    sp.add_argument("--json", action="store_true", help="one JSON line per configuration")
+    sp.add_argument("--out", help="write the report (per configuration: metrics, per-query nDCG@10) as JSON")
 
     sp = client_cmd("bench", cmd_bench, "speed and memory of a running server, each figure beside its floor")
     sp.add_argument("--corpus", help="passages are cut from it: a BEIR folder, JSONL {text}, .txt/.md, or a folder")
@@ -444,6 +491,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--words", type=int, default=64, help="words per passage")
     sp.add_argument("--pages", default="", help="collection sizes in pages, e.g. 1000,5000")
     sp.add_argument("--page-source", help="page images and PDFs, cycled (with distinct ids) to reach each page size")
+    sp.add_argument(
+        "--pdf-pages",
+        default="",
+        help="long-PDF sizes, e.g. 50,200: one PDF of that many pages (cycled from --page-source's PDFs) ingested "
+        "as one document, with the server's memory while it is",
+    )
     sp.add_argument("--concurrency", default="1,8,32", help="concurrent clients, e.g. 1,8,32")
     sp.add_argument("--requests", type=int, default=300, help="searches per concurrency level")
     sp.add_argument(

@@ -1,18 +1,23 @@
 """`mmsearch eval`: retrieval quality on a BEIR-format set or a page-retrieval set, measured through a
-running server exactly as users call it (ingest over gRPC, then Search per query).
+running server exactly as users call it (ingest over gRPC, then Search per query), under one or more
+ranking configurations.
 
 BEIR folder: corpus.jsonl ({"_id", "title", "text"}), queries.jsonl ({"_id", "text"}),
 qrels/<split>.tsv (query-id, corpus-id, score, with a header line).
 Page folder (ViDoRe style): corpus.jsonl ({"corpus_id" or "_id", "image_path" or "image" or "pdf"}),
-queries.jsonl ({"query_id" or "_id", "text"}), qrels.tsv or qrels/<split>.tsv.
+queries.jsonl ({"query_id" or "_id", "text"}), qrels.tsv or qrels/<split>.tsv. Extensions for a
+mixed collection: a corpus record may hold "text" (and "title") instead of a file; a query may
+name its "group" (metrics are then also reported per group); a qrels id "<corpus id>#<page>" judges
+one page of a multi-page document (a PDF), and such documents are then ranked page by page.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Iterator
-from dataclasses import dataclass
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,7 @@ from mmsearch.v1 import common_pb2, ingest_pb2, search_pb2
 
 from .client import Client
 from .files import IMAGE_TYPES, Rejected, items_from_file
+from .metrics import mrr_at, ndcg_at, paired_bootstrap, recall_at
 
 Qrels = dict[str, dict[str, int]]
 
@@ -32,9 +38,16 @@ class EvalError(Exception):
 class EvalSet:
     name: str
     queries: dict[str, str]
-    qrels: Qrels
-    items: Any  # () -> Iterator[IngestItem | Rejected]
+    qrels: Qrels  # judged relevant pairs only (grade > 0)
+    items: Callable[[], Iterator[ingest_pb2.IngestItem | Rejected]]
     corpus_ids: set[str]
+    groups: dict[str, str] = field(default_factory=dict)  # query id -> its group, where queries name one
+    by_page: frozenset[str] = frozenset()  # documents judged page by page ("<id>#<page>" in the qrels)
+
+    def first(self, n: int) -> EvalSet:
+        """The first n judged queries (quick runs)."""
+        keep = list(self.qrels)[:n]
+        return replace(self, queries={q: self.queries[q] for q in keep}, qrels={q: self.qrels[q] for q in keep})
 
 
 def _jsonl(path: Path) -> Iterator[dict]:
@@ -67,20 +80,29 @@ def _find_qrels(root: Path, split: str) -> Path:
     raise EvalError(f"{root} has no qrels/{split}.tsv (nor qrels.tsv)")
 
 
-def _check(name: str, queries: dict[str, str], qrels: Qrels, corpus_ids: set[str]) -> Qrels:
+def _paged(doc: str, corpus_ids: set[str]) -> str | None:
+    """The document of a "<corpus id>#<page>" qrels id, else None."""
+    head, sep, page = doc.rpartition("#")
+    return head if sep and page.isdigit() and doc not in corpus_ids and head in corpus_ids else None
+
+
+def _check(name: str, queries: dict[str, str], qrels: Qrels, corpus_ids: set[str]) -> tuple[Qrels, frozenset[str]]:
+    """The judged relevant pairs, and the documents judged page by page."""
     if not queries:
         raise EvalError(f"{name}: the query file holds no queries")
     unknown_q = sorted(set(qrels) - set(queries))
     if unknown_q:
         raise EvalError(f"{name}: qrels name {len(unknown_q)} query ids not in queries.jsonl (e.g. {unknown_q[0]!r})")
-    unknown_d = sorted({d for rel in qrels.values() for d in rel} - corpus_ids)
+    judged_ids = {d for rel in qrels.values() for d in rel}
+    unknown_d = sorted(d for d in judged_ids - corpus_ids if _paged(d, corpus_ids) is None)
     if unknown_d:
         raise EvalError(f"{name}: qrels name {len(unknown_d)} ids not in corpus.jsonl (e.g. {unknown_d[0]!r})")
     judged = {q: {d: s for d, s in rel.items() if s > 0} for q, rel in qrels.items()}
     judged = {q: rel for q, rel in judged.items() if rel}
     if not judged:
         raise EvalError(f"{name}: the qrels hold no relevant pairs")
-    return judged
+    by_page = {_paged(d, corpus_ids) for d in judged_ids - corpus_ids}
+    return judged, frozenset(d for d in by_page if d is not None)
 
 
 def load_beir(root: Path, split: str = "test") -> EvalSet:
@@ -93,9 +115,9 @@ def load_beir(root: Path, split: str = "test") -> EvalSet:
     qrels = _qrels(_find_qrels(root, split))
     queries = {str(q["_id"]): q["text"] for q in _jsonl(root / "queries.jsonl") if str(q.get("_id")) in qrels}
     corpus_ids = {str(d.get("_id", d.get("id"))) for d in _jsonl(root / "corpus.jsonl")}
-    qrels = _check(root.name, queries, qrels, corpus_ids)
+    qrels, by_page = _check(root.name, queries, qrels, corpus_ids)
     return EvalSet(root.name, {q: queries[q] for q in qrels}, qrels,
-                   lambda: items_from_file(root / "corpus.jsonl"), corpus_ids)  # fmt: skip
+                   lambda: items_from_file(root / "corpus.jsonl"), corpus_ids, by_page=by_page)  # fmt: skip
 
 
 def load_pages(root: Path, split: str = "test") -> EvalSet:
@@ -106,14 +128,20 @@ def load_pages(root: Path, split: str = "test") -> EvalSet:
     qrels = _qrels(_find_qrels(root, split))
     raw_q = list(_jsonl(root / "queries.jsonl"))
     queries = {str(q.get("query_id", q.get("_id"))): q["text"] for q in raw_q}
-    qrels = _check(root.name, queries, qrels, corpus_ids)
+    groups = {str(q.get("query_id", q.get("_id"))): str(q["group"]) for q in raw_q if q.get("group")}
+    qrels, by_page = _check(root.name, queries, qrels, corpus_ids)
 
     def items() -> Iterator[ingest_pb2.IngestItem | Rejected]:
         for d in corpus:
             doc_id = str(d.get("corpus_id", d.get("_id")))
             rel = d.get("image_path") or d.get("image") or d.get("pdf")
+            if not rel and isinstance(d.get("text"), str):
+                title = d.get("title")
+                text = f"{title.strip()}. {d['text']}" if isinstance(title, str) and title.strip() else d["text"]
+                yield ingest_pb2.IngestItem(id=doc_id, text=text)
+                continue
             if not rel:
-                yield Rejected(doc_id, "corpus record has no image_path, image or pdf")
+                yield Rejected(doc_id, "corpus record has no image_path, image, pdf or text")
                 continue
             path = root / rel
             if not path.is_file():
@@ -126,23 +154,8 @@ def load_pages(root: Path, split: str = "test") -> EvalSet:
             else:
                 yield Rejected(doc_id, f"{path}: not an image or PDF")
 
-    return EvalSet(root.name, {q: queries[q] for q in qrels}, qrels, items, corpus_ids)
-
-
-def ndcg_at(ranked: list[str], rel: dict[str, int], k: int) -> float:
-    # Linear gains, as trec_eval / pytrec_eval (which BEIR, MTEB and ViDoRe report) compute them.
-    dcg = sum(max(0, rel.get(d, 0)) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
-    ideal = sorted((r for r in rel.values() if r > 0), reverse=True)[:k]
-    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
-    return dcg / idcg if idcg else 0.0
-
-
-def recall_at(ranked: list[str], rel: dict[str, int], k: int) -> float:
-    return len(set(ranked[:k]) & set(rel)) / len(rel)
-
-
-def mrr_at(ranked: list[str], rel: dict[str, int], k: int) -> float:
-    return next((1 / (i + 1) for i, d in enumerate(ranked[:k]) if d in rel), 0.0)
+    kept = {q: queries[q] for q in qrels}
+    return EvalSet(root.name, kept, qrels, items, corpus_ids, {q: g for q, g in groups.items() if q in kept}, by_page)
 
 
 def ingest(client: Client, collection: str, es: EvalSet) -> tuple[int, list[Rejected]]:
@@ -164,17 +177,150 @@ def ingest(client: Client, collection: str, es: EvalSet) -> tuple[int, list[Reje
     return ok, rejected
 
 
-def evaluate(
-    client: Client, collection: str, es: EvalSet, ranking: search_pb2.RankingOptions | None = None, k: int = 100
-) -> dict[str, float]:
+# -- running the queries
+
+# The wire enum's names: weighted_zscore, rrf, dbsf, maxsim, calibrated_zscore.
+FUSIONS = tuple(
+    n.removeprefix("FUSION_STRATEGY_").lower()
+    for n in search_pb2.FusionStrategy.keys()
+    if not n.endswith("UNSPECIFIED")
+)
+METRICS: dict[str, tuple[Callable[[Sequence[str], dict[str, int], int], float], int]] = {
     # nDCG@5 is ViDoRe's headline metric (page sets), nDCG@10 BEIR's.
-    scores = {"ndcg@10": 0.0, "ndcg@5": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
+    "ndcg@10": (ndcg_at, 10),
+    "ndcg@5": (ndcg_at, 5),
+    "recall@100": (recall_at, 100),
+    "mrr@10": (mrr_at, 10),
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One way of ranking every query: ranking options and a modality filter, or the baseline that
+    concatenates per-modality lists (top 5 text passages, top 5 pages, then the rest of each)."""
+
+    name: str
+    ranking: search_pb2.RankingOptions | None = None
+    modalities: tuple[str, ...] = ()
+    concatenate: bool = False
+
+
+def run_configs(
+    fusions: Sequence[str] = (),
+    weights: Sequence[tuple[float, float, float]] = (),
+    prefetch: Sequence[int] = (),
+    modality_baselines: bool = False,
+) -> list[RunConfig]:
+    """Every combination of the fusions, (dense, MaxSim, BM25) weights and prefetch_k values asked
+    for (an empty list: the server's default); then, if asked, the single-modality rankings and their
+    concatenation. MaxSim fusion reads no weights, so it is run once per prefetch_k."""
+    out: list[RunConfig] = []
+    for fusion in fusions or [""]:
+        for w in [None] if fusion == "maxsim" or not weights else weights:
+            for p in prefetch or [0]:
+                opts = search_pb2.RankingOptions(prefetch_k=p)
+                if fusion:
+                    opts.fusion = search_pb2.FusionStrategy.Value(f"FUSION_STRATEGY_{fusion.upper()}")
+                if w is not None:
+                    opts.dense_weight, opts.maxsim_weight, opts.lexical_weight = w
+                parts = [fusion] if fusion else []
+                parts += [f"weights {w[0]:g}/{w[1]:g}/{w[2]:g}"] if w is not None else []
+                parts += [f"prefetch {p}"] if p else []
+                name = ", ".join(parts) or "server defaults"
+                if all(c.name != name for c in out):  # the same setting asked twice runs once
+                    out.append(RunConfig(name, opts))
+    if modality_baselines:
+        out += [
+            RunConfig("text passages only", modalities=("text",)),
+            RunConfig("pages only", modalities=("page",)),
+            RunConfig("concatenation: top 5 text + top 5 pages", concatenate=True),
+        ]
+    return out
+
+
+@dataclass
+class Outcome:
+    config: RunConfig
+    metrics: dict[str, float]  # METRICS' means over the queries, "queries", "p50_ms" (client wall time)
+    per_query: dict[str, float]  # query id -> nDCG@10
+    groups: dict[str, dict[str, float]]  # query group -> {"queries", "ndcg@10"}
+
+    def row(self) -> dict[str, Any]:
+        return {"config": self.config.name, **self.metrics} | ({"groups": self.groups} if self.groups else {})
+
+
+def _ranked(client: Client, collection: str, es: EvalSet, text: str, cfg: RunConfig, k: int) -> list[str]:
+    if cfg.concatenate:
+        t = _ranked(client, collection, es, text, RunConfig("", modalities=("text",)), k)
+        p = _ranked(client, collection, es, text, RunConfig("", modalities=("page",)), k)
+        return (t[:5] + p[:5] + t[5:] + p[5:])[:k]
+    if not es.by_page:
+        resp = client.search(collection, text, top_k=k, ranking=cfg.ranking, modalities=cfg.modalities)
+        return [r.document_id for r in resp.results]
+    # Documents judged page by page are ranked page by page: every passage and page comes back, and
+    # the first hit of each document (of each page, for those) keeps its place.
+    resp = client.search(
+        collection, text, top_k=min(4 * k, 1000), ranking=cfg.ranking, modalities=cfg.modalities, all_passages=True
+    )
+    keys = [f"{r.document_id}#{r.page}" if r.document_id in es.by_page else r.document_id for r in resp.results]
+    return list(dict.fromkeys(keys))[:k]
+
+
+def evaluate(client: Client, collection: str, es: EvalSet, cfg: RunConfig | None = None, k: int = 100) -> Outcome:
+    cfg = cfg or RunConfig("server defaults")
+    scores: dict[str, dict[str, float]] = {m: {} for m in METRICS}
+    ms = []
     for qid, rel in es.qrels.items():
-        resp = client.search(collection, es.queries[qid], top_k=k, ranking=ranking)
-        ranked = [r.document_id for r in resp.results]
-        scores["ndcg@10"] += ndcg_at(ranked, rel, 10)
-        scores["ndcg@5"] += ndcg_at(ranked, rel, 5)
-        scores["recall@100"] += recall_at(ranked, rel, 100)
-        scores["mrr@10"] += mrr_at(ranked, rel, 10)
+        t0 = time.perf_counter()
+        ranked = _ranked(client, collection, es, es.queries[qid], cfg, k)
+        ms.append((time.perf_counter() - t0) * 1000)
+        for name, (metric, cut) in METRICS.items():
+            scores[name][qid] = metric(ranked, rel, cut)
     n = len(es.qrels)
-    return {m: round(v / n, 4) for m, v in scores.items()} | {"queries": n}
+    metrics = {m: round(sum(v.values()) / n, 4) for m, v in scores.items()}
+    metrics |= {"queries": n, "p50_ms": round(statistics.median(ms), 1)}
+    groups = {}
+    for g in sorted(set(es.groups.values())):
+        qs = [q for q in es.qrels if es.groups.get(q) == g]
+        groups[g] = {"queries": len(qs), "ndcg@10": round(statistics.fmean(scores["ndcg@10"][q] for q in qs), 4)}
+    return Outcome(cfg, metrics, scores["ndcg@10"], groups)
+
+
+def compare(outcomes: Sequence[Outcome]) -> dict[str, Any] | None:
+    """The best configuration by nDCG@10 after the first against the first (the baseline), paired
+    over the same queries; None with one configuration."""
+    if len(outcomes) < 2:
+        return None
+    base = outcomes[0]
+    best = max(outcomes[1:], key=lambda o: o.metrics["ndcg@10"])
+    qs = sorted(base.per_query)  # a fixed order: the bootstrap's resamples depend on it
+    test = paired_bootstrap([best.per_query[q] for q in qs], [base.per_query[q] for q in qs])
+    return {"baseline": base.config.name, "best": best.config.name} | {k: round(v, 4) for k, v in test.items()}
+
+
+def render(es: EvalSet, split: str, outcomes: Sequence[Outcome]) -> str:
+    """One line for one configuration; a Markdown table (and the comparison) for several."""
+    groups = sorted({g for o in outcomes for g in o.groups})
+    if len(outcomes) == 1:
+        m = outcomes[0].metrics
+        line = (
+            f"{es.name} ({split}, {m['queries']} queries): nDCG@10 {m['ndcg@10']:.4f}  nDCG@5 {m['ndcg@5']:.4f}  "
+            f"recall@100 {m['recall@100']:.4f}  MRR@10 {m['mrr@10']:.4f}"
+        )
+        return "\n".join([line] + [f"  {g}: nDCG@10 {outcomes[0].groups[g]['ndcg@10']:.4f}" for g in groups])
+    head = ["configuration", "nDCG@10", "nDCG@5", "R@100", "MRR@10", "p50 ms", *(f"nDCG@10 {g}" for g in groups)]
+    lines = [f"{es.name} ({split}, {outcomes[0].metrics['queries']} queries)", "", "| " + " | ".join(head) + " |"]
+    lines.append("|" + "---|" * len(head))
+    for o in outcomes:
+        m = o.metrics
+        cells = [f"{m[k]:.4f}" for k in METRICS] + [f"{m['p50_ms']:.1f}"]
+        cells += [f"{o.groups[g]['ndcg@10']:.4f}" if g in o.groups else "-" for g in groups]
+        lines.append(f"| {o.config.name} | " + " | ".join(cells) + " |")
+    c = compare(outcomes)
+    if c:
+        lines.append(
+            f"\nbest vs baseline ({c['best']} vs {c['baseline']}): nDCG@10 {c['difference']:+.4f}, paired bootstrap "
+            f"95% interval [{c['ci95_low']:+.4f}, {c['ci95_high']:+.4f}]; {c['queries_better']} queries better, "
+            f"{c['queries_worse']} worse"
+        )
+    return "\n".join(lines)

@@ -10,9 +10,9 @@ import {
   MMSearchClient,
   MMSearchError,
   Modality,
-  renderTextPng,
   textItem,
 } from "../src/index.js";
+import { renderTextPng } from "../test/png.js";  // the tests' drawn page: no binary fixture in the repo
 
 const address = process.env.MMSEARCH_ADDR ?? "127.0.0.1:50051";
 const collection = process.env.MMSEARCH_COLLECTION ?? "quickstart";

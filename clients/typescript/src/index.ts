@@ -1,6 +1,5 @@
 // Public entry point: the wrapper, its errors and helpers, and the generated mmsearch.v1 types.
 export * from "./client.js";
-export { renderTextPng, encodeGrayPng } from "./png.js";
 export { Code } from "@connectrpc/connect";
 export * from "./gen/mmsearch/v1/collections_pb.js";
 export * from "./gen/mmsearch/v1/common_pb.js";

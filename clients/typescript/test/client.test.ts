@@ -12,11 +12,11 @@ import {
   MMSearchConnectionError,
   MMSearchError,
   Modality,
-  renderTextPng,
   sniffImageType,
   textItem,
   toBaseUrl,
 } from "../src/index.js";
+import { renderTextPng } from "./png.js";
 
 const ADDR = process.env.MMSEARCH_ADDR ?? "";
 

@@ -4,7 +4,8 @@ should be compared to, measured in the same run (the machine may be noisy: compa
 Per collection size: ingest throughput against the raw encoder's; search latency p50/p95/p99 and
 throughput per concurrency against the query encoder's time; resident memory and disk per item;
 and, for passages, the two-stage search (pooled/BM25 candidates, then MaxSim) against exact
-brute-force MaxSim over the whole collection: recall@10 and speed-up.
+brute-force MaxSim over the whole collection: recall@10 and speed-up. Per long-PDF size: one PDF of
+that many pages ingested as one document, and the server's resident memory while it is.
 """
 
 from __future__ import annotations
@@ -12,18 +13,19 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmsearch.v1 import common_pb2, ingest_pb2, search_pb2
+from mmsearch.v1 import ingest_pb2, search_pb2
 
 from ..client import Client, MMSearchError
 from .floors import ExactMaxSim, encode_corpus, encode_pages, encode_queries
 from .load import percentile, run_searches
+from .longpdf import ServerMemory, long_pdf
 from .progress import Reporter
-from .workload import PageFile, corpus_texts, page_files, page_plan, passages, queries
+from .workload import PageFile, WorkloadError, corpus_texts, page_files, page_items, page_plan, passages, queries
 
 
 @dataclass
@@ -35,6 +37,7 @@ class BenchOptions:
     words: int = 64
     pages: list[int] = field(default_factory=list)
     page_source: Path | None = None
+    pdf_pages: list[int] = field(default_factory=list)  # long single-PDF sizes, cut from page_source's PDFs
     concurrency: list[int] = field(default_factory=lambda: [1, 8, 32])
     requests: int = 300
     exact_queries: int = 100
@@ -68,7 +71,10 @@ class Bench:
         finished sizes if stopped)."""
         # Inputs first: a wrong path is named before any server work starts.
         texts = corpus_texts(self.o.corpus) if self.o.passages and self.o.corpus else []
-        files = page_files(self.o.page_source) if self.o.pages and self.o.page_source else []
+        files = page_files(self.o.page_source) if (self.o.pages or self.o.pdf_pages) and self.o.page_source else []
+        pdfs = [f.path for f in files if f.path.suffix.lower() == ".pdf"]
+        if self.o.pdf_pages and not pdfs:
+            raise WorkloadError(f"--pdf-pages needs PDFs in {self.o.page_source} (their pages make the long PDF)")
         self.client.health(timeout=5.0)  # unreachable: MMSearchError naming the address
         info = self.client.info()
         report: dict[str, Any] = {
@@ -79,12 +85,16 @@ class Bench:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "passages": [],
             "pages": [],
+            "long_pdfs": [],
         }
         for n in self.o.passages:
             report["passages"].append(self.passages(texts, n))
             on_size(report)
         for n in self.o.pages:
             report["pages"].append(self.pages(files, n, texts))
+            on_size(report)
+        for n in self.o.pdf_pages:
+            report["long_pdfs"].append(self.long_pdf(pdfs, n))
             on_size(report)
         report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         return report
@@ -243,7 +253,7 @@ class Bench:
         if reused:
             result["ingest"] = None
         else:
-            result["ingest"] = self._ingest(name, _page_items(plan), total, "pages")
+            result["ingest"] = self._ingest(name, page_items(plan), total, "pages")
         floor = encode_pages(encoder, [f.path for f in files], o.page_floor_pages, o.ocr_engine)
         result["encoder_floor"] = {"pages": floor.pages, "seconds": floor.seconds, "per_second": floor.per_second}
         if result["ingest"]:
@@ -254,18 +264,29 @@ class Bench:
             self.client.delete_collection(name)
         return result
 
-
-def _page_items(plan: list[tuple[str, PageFile]]) -> Iterator[ingest_pb2.IngestItem]:
-    from ..files import IMAGE_TYPES
-
-    for doc_id, f in plan:
-        data = f.path.read_bytes()
-        suffix = f.path.suffix.lower()
-        if suffix == ".pdf":
-            yield ingest_pb2.IngestItem(id=doc_id, source=str(f.path), pdf=data)
-        else:
-            image = common_pb2.Image(data=data, mime_type=IMAGE_TYPES[suffix])
-            yield ingest_pb2.IngestItem(id=doc_id, source=str(f.path), image=image)
+    # -- one long PDF
+    def long_pdf(self, pdfs: list[Path], n: int) -> dict[str, Any]:
+        name = f"{self.o.prefix}-pdf{n}"
+        self.say.section(f"one PDF of {n:,} pages from {self.o.page_source} -> collection {name!r}")
+        data = long_pdf(pdfs, n)
+        existing = {c.name for c in self.client.list_collections()}
+        if name in existing:
+            self.client.delete_collection(name)
+        self.client.create_collection(name)
+        item = ingest_pb2.IngestItem(id=f"long-{n}", source=f"{n} pages", pdf=data)
+        with ServerMemory(self.client) as memory:
+            result = self._ingest(name, iter([item]), n, "pages")
+        if not self.o.keep:
+            self.client.delete_collection(name)
+        return {
+            "pages": result["points"],
+            "collection": name,
+            "ingest": result,
+            "server_rss_before_bytes": memory.before,
+            "server_rss_peak_bytes": memory.peak,
+            "server_rss_growth_bytes": memory.peak - memory.before,
+            "server_anonymous_peak_bytes": memory.anonymous_peak,
+        }
 
 
 class BenchError(Exception):

@@ -72,4 +72,14 @@ def render(report: dict[str, Any]) -> str:
         out.append(f"{r['pages']:,} pages from {r['files']} files ({r['encoder']})")
         out += _ingest(r, "pages")
         out += _searches(r["search"])
+    for r in report.get("long_pdfs", []):
+        ing = r["ingest"]
+        out.append("")
+        out.append(f"one PDF of {r['pages']:,} pages, ingested as one document")
+        out.append(f"  ingest        {ing['per_second']:.2f} pages/s over gRPC ({ing['seconds']:.1f} s)")
+        out.append(
+            f"  memory        server RSS {_mb(r['server_rss_before_bytes'])} before, peak "
+            f"{_mb(r['server_rss_peak_bytes'])} during ingest (+{_mb(r['server_rss_growth_bytes'])}); "
+            f"own memory at most {_mb(r['server_anonymous_peak_bytes'])}"
+        )
     return "\n".join(out)

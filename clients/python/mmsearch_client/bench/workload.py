@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmsearch.v1 import common_pb2, ingest_pb2
+
 from ..files import IMAGE_TYPES
 
 
@@ -160,3 +162,15 @@ def page_plan(files: list[PageFile], n: int) -> list[tuple[str, PageFile]]:
         total += f.pages
         k += 1
     return plan
+
+
+def page_items(plan: list[tuple[str, PageFile]]) -> Iterator[ingest_pb2.IngestItem]:
+    """Ingest items for a page plan: each file's bytes, as a PDF or an image."""
+    for doc_id, f in plan:
+        data = f.path.read_bytes()
+        suffix = f.path.suffix.lower()
+        if suffix == ".pdf":
+            yield ingest_pb2.IngestItem(id=doc_id, source=str(f.path), pdf=data)
+        else:
+            image = common_pb2.Image(data=data, mime_type=IMAGE_TYPES[suffix])
+            yield ingest_pb2.IngestItem(id=doc_id, source=str(f.path), image=image)

@@ -1,8 +1,10 @@
+"""Test documents: the four-animal collection several server tests search, and IngestItem for a text."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from mmsearch.v1 import common_pb2, ingest_pb2
+from mmsearch.v1 import ingest_pb2
 
 
 def text_item(
@@ -12,14 +14,6 @@ def text_item(
     if metadata:
         item.metadata.fields.update(metadata)
     return item
-
-
-def filter_value(v: Any) -> common_pb2.FilterValue:
-    if isinstance(v, bool):
-        return common_pb2.FilterValue(bool_value=v)
-    if isinstance(v, int):
-        return common_pb2.FilterValue(int_value=v)
-    return common_pb2.FilterValue(string_value=v)
 
 
 ANIMALS = {
