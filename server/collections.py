@@ -21,12 +21,15 @@ FIELD_TYPES = {"keyword", "integer", "float", "bool"}
 
 @dataclass
 class CollectionOptions:
+    """What a create request asks for; empty strings and None take the server's defaults (None, not 0,
+    since an overlap of 0 words is a valid request)."""
+
     text_kind: str = ""
     text_model: str = ""
     page_kind: str = ""
     page_model: str = ""
-    chunk_words: int = 0
-    chunk_overlap: int = 0
+    chunk_words: int | None = None
+    chunk_overlap: int | None = None
     indexed_fields: dict[str, str] | None = None
 
 
@@ -44,12 +47,15 @@ class Collections:
                 f"collection name {name!r} is invalid: 1-64 letters, digits, '_' or '-', "
                 "starting with a letter or digit"
             )
-        words = opts.chunk_words or self.settings.chunk_words
-        overlap = opts.chunk_overlap or self.settings.chunk_overlap
+        words = self.settings.chunk_words if opts.chunk_words is None else opts.chunk_words
+        overlap = self.settings.chunk_overlap if opts.chunk_overlap is None else opts.chunk_overlap
         if words < 8 or words > 4096:
             raise InvalidArgument(f"chunking.max_words must be between 8 and 4096, got {words}")
+        if overlap < 0:
+            raise InvalidArgument(f"chunking.overlap_words must be 0 or more, got {overlap}")
         if overlap >= words:
-            raise InvalidArgument(f"chunking.overlap_words ({overlap}) must be smaller than max_words ({words})")
+            given = "" if opts.chunk_overlap is not None else ", the server's default; set it explicitly"
+            raise InvalidArgument(f"chunking.overlap_words ({overlap}{given}) must be smaller than max_words ({words})")
         for key, kind in (opts.indexed_fields or {}).items():
             if kind not in FIELD_TYPES:
                 raise InvalidArgument(f"indexed field {key!r} has no valid type (keyword, integer, float or bool)")

@@ -62,8 +62,10 @@ class CollectionServicer(collections_pb2_grpc.CollectionServiceServicer):
             text_model=c.text_encoder.model,
             page_kind=c.page_encoder.kind,
             page_model=c.page_encoder.model,
-            chunk_words=c.chunking.max_words,
-            chunk_overlap=c.chunking.overlap_words,
+            # max_words 0 is not a valid size, so 0 (unset in proto3) takes the default; overlap_words
+            # has presence, since 0 overlap is a valid request.
+            chunk_words=c.chunking.max_words or None,
+            chunk_overlap=c.chunking.overlap_words if c.chunking.HasField("overlap_words") else None,
             indexed_fields=fields,
         )
         return self._message(self.collections.create(request.name, opts))

@@ -139,12 +139,16 @@ class Client:
         text_encoder: str = "",
         indexed_fields: Mapping[str, str] | None = None,
         max_words: int = 0,
-        overlap_words: int = 0,
+        overlap_words: int | None = None,
     ) -> collections_pb2.Collection:
+        """max_words 0 and overlap_words None take the server's defaults; overlap_words=0: no overlap."""
         types = {"keyword": 1, "integer": 2, "float": 3, "bool": 4}
+        chunking = collections_pb2.ChunkingOptions(max_words=max_words)
+        if overlap_words is not None:
+            chunking.overlap_words = overlap_words
         config = collections_pb2.CollectionConfig(
             text_encoder=collections_pb2.EncoderSpec(kind=text_encoder, model=text_model),
-            chunking=collections_pb2.ChunkingOptions(max_words=max_words, overlap_words=overlap_words),
+            chunking=chunking,
             indexed_fields=[
                 collections_pb2.IndexedField(key=k, type=types.get(v, 0)) for k, v in (indexed_fields or {}).items()
             ],
