@@ -79,11 +79,13 @@ def dbsf(signals: Mapping[str, Mapping[str, float]], ids: list[str], weights: Ma
 def squash(fused: np.ndarray, strategy: str, total_weight: float = 1.0) -> np.ndarray:
     """Maps fused scores into [0, 1], monotonically, so thresholds have one range for every strategy.
     For z-scores: the logistic of the weight-averaged z-score (a candidate 2 sigma above the
-    candidates' mean on every signal scores 0.88)."""
+    candidates' mean on every signal scores 0.88). RRF and DBSF are divided by the weight sum, so
+    that no weights can push the best candidates past 1 and clip them into a tie."""
+    total_weight = max(total_weight, 1e-9)
     if strategy in ("weighted_zscore", "calibrated_zscore"):
-        return 1.0 / (1.0 + np.exp(-fused / max(total_weight, 1e-9)))
+        return 1.0 / (1.0 + np.exp(-fused / total_weight))
     if strategy == "rrf":
-        return np.clip(fused * 60 / 3, 0.0, 1.0)  # 3 signals at rank 1 -> 1.0
+        return np.clip(fused * 60 / total_weight, 0.0, 1.0)  # rank 1 on every signal -> 60/61
     if strategy == "dbsf":
-        return np.clip(fused / 3, 0.0, 1.0)
+        return np.clip(fused / total_weight, 0.0, 1.0)  # +3 sigma on every signal -> 1.0
     return np.clip(fused, 0.0, 1.0)  # maxsim: already a mean cosine
