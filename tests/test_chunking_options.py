@@ -7,7 +7,7 @@ import pytest
 from mmsearch.client import Client, MMSearchError
 from mmsearch.v1 import collections_pb2
 
-from .helpers import text_item
+from .documents import text_item
 
 TEXT_300 = " ".join(f"w{i}" for i in range(300))
 

@@ -23,7 +23,7 @@ from mmsearch.server.storage.base import Cond, PointData, Where
 from mmsearch.v1 import common_pb2, ingest_pb2
 
 from .conftest import fake_settings
-from .helpers import text_item
+from .documents import text_item
 from .pagegen import text_page
 
 

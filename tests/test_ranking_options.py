@@ -10,7 +10,7 @@ from mmsearch.client import Client
 from mmsearch.server.ranking import fusion
 from mmsearch.v1 import common_pb2, search_pb2
 
-from .helpers import ANIMALS, filter_value, text_item
+from .documents import ANIMALS, filter_value, text_item
 
 QUERY = "red apple pie"
 _FILLER = (

@@ -22,6 +22,7 @@ from ..collections import CollectionOptions, Collections
 from ..errors import MMSearchError, NotFound
 from ..storage.base import CollectionSpec, Cond, PointData, Where
 from .items import IngestItem, ItemResult
+from .claims import DocumentClaims
 from .pages import PageLimits
 from .points import PointBuilder
 from .units import ItemState, Unit, expand
@@ -43,6 +44,7 @@ class Ingestor:
         self.batch_size = batch_size
         self.limits = limits or PageLimits()
         self.builder = PointBuilder(collections)
+        self.claims = DocumentClaims()
 
     def run(self, items: Iterator[IngestItem], cancelled: threading.Event | None = None) -> Iterator[ItemResult]:
         """Results in stream order. `cancelled` (set when the caller goes away) stops the work at the
@@ -79,6 +81,7 @@ class Ingestor:
         finally:
             writer.close()
             stop.set()  # the pump may be waiting for room in the inbox
+            stream.release_claims()  # also when the client went away mid-stream
 
     def cleanup(self, spec: CollectionSpec, item: ItemState) -> None:
         """After an item is fully written: drop the old version's extra points. After it failed
@@ -101,6 +104,8 @@ class _Stream:
         self.current: ItemState | None = None
         self.seq = 0
         self.finished = False
+        self.parked: IngestItem | None = None  # its document is claimed by another stream's item
+        self.claimed: set[str] = set()
 
     def _next_item(self, block: bool) -> IngestItem | None:
         if self.finished:
@@ -134,11 +139,19 @@ class _Stream:
         images = 0
         while len(batch) < self.ing.batch_size:
             if self.current is None:
-                got = self._next_item(block=block and not batch and not self._ackable())
+                got, self.parked = self.parked, None
+                if got is None:
+                    got = self._next_item(block=block and not batch and not self._ackable())
                 if got is None:
                     break
                 if self.spec is None:
                     self.spec = self._resolve(got)
+                # Another item (of any stream) is writing this document: finish and acknowledge our own
+                # items first, releasing their claims, then wait for it (never wait holding a claim).
+                if not self.ing.claims.claim(self.spec.name, got.id, wait=not self.items):
+                    self.parked = got
+                    break
+                self.claimed.add(got.id)
                 self.current = expand(self.seq, got, self.spec, self.ing.limits)
                 self.seq += 1
                 self.items.append(self.current)
@@ -164,9 +177,18 @@ class _Stream:
                 images += 1
                 if images >= PAGE_IMAGES_PER_BATCH:  # page pixels are big: keep few in memory at once
                     break
-        if batch or self._ackable():
+        if batch or self._ackable() or self.parked is not None:
             return batch
         return None
+
+    def _release(self, doc_id: str) -> None:
+        if doc_id in self.claimed and self.spec is not None:
+            self.claimed.discard(doc_id)
+            self.ing.claims.release(self.spec.name, doc_id)
+
+    def release_claims(self) -> None:
+        for doc_id in list(self.claimed):
+            self._release(doc_id)
 
     def _ackable(self) -> bool:
         return bool(self.items) and self.items[0].done
@@ -197,6 +219,7 @@ class _Stream:
                 except Exception as exc:
                     log.exception("removing points of %r failed", item.id)
                     item.error = item.error or storage_error(item.id, exc)
+            self._release(item.id)
             if item.error is None and item.written == item.produced and item.produced:
                 yield ItemResult(item.seq, item.id, item.source, points=item.written)
             else:
