@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from ..collections import CollectionOptions, Collections
 from ..errors import MMSearchError, NotFound
 from ..storage.base import CollectionSpec, Cond, PointData, Where
-from .items import IngestItem, ItemResult
 from .claims import DocumentClaims
+from .items import IngestItem, ItemResult
 from .pages import PageLimits
 from .points import PointBuilder
 from .units import ItemState, Unit, expand
