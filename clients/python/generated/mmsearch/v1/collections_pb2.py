@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from mmsearch.v1 import common_pb2 as mmsearch_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmmsearch/v1/collections.proto\x12\x0bmmsearch.v1\x1a\x18mmsearch/v1/common.proto\"*\n\x0b\x45ncoderSpec\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\"R\n\x0f\x43hunkingOptions\x12\x11\n\tmax_words\x18\x01 \x01(\r\x12\x1a\n\roverlap_words\x18\x02 \x01(\rH\x00\x88\x01\x01\x42\x10\n\x0e_overlap_words\"A\n\x0cIndexedField\x12\x0b\n\x03key\x18\x01 \x01(\t\x12$\n\x04type\x18\x02 \x01(\x0e\x32\x16.mmsearch.v1.FieldType\"\xd5\x01\n\x10\x43ollectionConfig\x12.\n\x0ctext_encoder\x18\x01 \x01(\x0b\x32\x18.mmsearch.v1.EncoderSpec\x12.\n\x0cpage_encoder\x18\x02 \x01(\x0b\x32\x18.mmsearch.v1.EncoderSpec\x12.\n\x08\x63hunking\x18\x03 \x01(\x0b\x32\x1c.mmsearch.v1.ChunkingOptions\x12\x31\n\x0eindexed_fields\x18\x04 \x03(\x0b\x32\x19.mmsearch.v1.IndexedField\"~\n\x0bVectorSpace\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x07\x65ncoder\x18\x02 \x01(\x0b\x32\x18.mmsearch.v1.EncoderSpec\x12\x0b\n\x03\x64im\x18\x03 \x01(\r\x12)\n\nmodalities\x18\x04 \x03(\x0e\x32\x15.mmsearch.v1.Modality\"\xa0\x01\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1d.mmsearch.v1.CollectionConfig\x12\x16\n\x0e\x64ocument_count\x18\x03 \x01(\x04\x12\x13\n\x0bpoint_count\x18\x04 \x01(\x04\x12(\n\x06spaces\x18\x05 \x03(\x0b\x32\x18.mmsearch.v1.VectorSpace\"V\n\x17\x43reateCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1d.mmsearch.v1.CollectionConfig\"$\n\x14GetCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16ListCollectionsRequest\"G\n\x17ListCollectionsResponse\x12,\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x17.mmsearch.v1.Collection\"\'\n\x17\x44\x65leteCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCollectionResponse2\xf2\x02\n\x11\x43ollectionService\x12Q\n\x10\x43reateCollection\x12$.mmsearch.v1.CreateCollectionRequest\x1a\x17.mmsearch.v1.Collection\x12K\n\rGetCollection\x12!.mmsearch.v1.GetCollectionRequest\x1a\x17.mmsearch.v1.Collection\x12\\\n\x0fListCollections\x12#.mmsearch.v1.ListCollectionsRequest\x1a$.mmsearch.v1.ListCollectionsResponse\x12_\n\x10\x44\x65leteCollection\x12$.mmsearch.v1.DeleteCollectionRequest\x1a%.mmsearch.v1.DeleteCollectionResponseB?Z=github.com/mmsearch/mmsearch/clients/go/mmsearchv1;mmsearchv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmmsearch/v1/collections.proto\x12\x0bmmsearch.v1\x1a\x18mmsearch/v1/common.proto\"*\n\x0b\x45ncoderSpec\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\"R\n\x0f\x43hunkingOptions\x12\x11\n\tmax_words\x18\x01 \x01(\r\x12\x1a\n\roverlap_words\x18\x02 \x01(\rH\x00\x88\x01\x01\x42\x10\n\x0e_overlap_words\"A\n\x0cIndexedField\x12\x0b\n\x03key\x18\x01 \x01(\t\x12$\n\x04type\x18\x02 \x01(\x0e\x32\x16.mmsearch.v1.FieldType\"\x8b\x02\n\x10\x43ollectionConfig\x12.\n\x0ctext_encoder\x18\x01 \x01(\x0b\x32\x18.mmsearch.v1.EncoderSpec\x12.\n\x0cpage_encoder\x18\x02 \x01(\x0b\x32\x18.mmsearch.v1.EncoderSpec\x12.\n\x08\x63hunking\x18\x03 \x01(\x0b\x32\x1c.mmsearch.v1.ChunkingOptions\x12\x31\n\x0eindexed_fields\x18\x04 \x03(\x0b\x32\x19.mmsearch.v1.IndexedField\x12\x34\n\x0b\x63ompression\x18\x05 \x01(\x0b\x32\x1f.mmsearch.v1.CompressionOptions\"\xa1\x01\n\x12\x43ompressionOptions\x12*\n\x06tokens\x18\x01 \x01(\x0e\x32\x1a.mmsearch.v1.VectorStorage\x12)\n\x05\x64\x65nse\x18\x02 \x01(\x0e\x32\x1a.mmsearch.v1.VectorStorage\x12\x1e\n\x11token_pool_factor\x18\x03 \x01(\rH\x00\x88\x01\x01\x42\x14\n\x12_token_pool_factor\"~\n\x0bVectorSpace\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x07\x65ncoder\x18\x02 \x01(\x0b\x32\x18.mmsearch.v1.EncoderSpec\x12\x0b\n\x03\x64im\x18\x03 \x01(\r\x12)\n\nmodalities\x18\x04 \x03(\x0e\x32\x15.mmsearch.v1.Modality\"\x80\x02\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1d.mmsearch.v1.CollectionConfig\x12\x16\n\x0e\x64ocument_count\x18\x03 \x01(\x04\x12\x13\n\x0bpoint_count\x18\x04 \x01(\x04\x12(\n\x06spaces\x18\x05 \x03(\x0b\x32\x18.mmsearch.v1.VectorSpace\x12\x1b\n\x13indexed_point_count\x18\x06 \x01(\x04\x12,\n\x0bindex_state\x18\x07 \x01(\x0e\x32\x17.mmsearch.v1.IndexState\x12\x13\n\x0bshard_count\x18\x08 \x01(\r\"V\n\x17\x43reateCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1d.mmsearch.v1.CollectionConfig\"$\n\x14GetCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16ListCollectionsRequest\"G\n\x17ListCollectionsResponse\x12,\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x17.mmsearch.v1.Collection\"\'\n\x17\x44\x65leteCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCollectionResponse*\x9d\x01\n\rVectorStorage\x12\x1e\n\x1aVECTOR_STORAGE_UNSPECIFIED\x10\x00\x12\x1a\n\x16VECTOR_STORAGE_FLOAT32\x10\x01\x12\x1a\n\x16VECTOR_STORAGE_FLOAT16\x10\x02\x12\x19\n\x15VECTOR_STORAGE_TURBO8\x10\x03\x12\x19\n\x15VECTOR_STORAGE_TURBO4\x10\x04*\\\n\nIndexState\x12\x1b\n\x17INDEX_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13INDEX_STATE_INDEXED\x10\x01\x12\x18\n\x14INDEX_STATE_INDEXING\x10\x02\x32\xf2\x02\n\x11\x43ollectionService\x12Q\n\x10\x43reateCollection\x12$.mmsearch.v1.CreateCollectionRequest\x1a\x17.mmsearch.v1.Collection\x12K\n\rGetCollection\x12!.mmsearch.v1.GetCollectionRequest\x1a\x17.mmsearch.v1.Collection\x12\\\n\x0fListCollections\x12#.mmsearch.v1.ListCollectionsRequest\x1a$.mmsearch.v1.ListCollectionsResponse\x12_\n\x10\x44\x65leteCollection\x12$.mmsearch.v1.DeleteCollectionRequest\x1a%.mmsearch.v1.DeleteCollectionResponseB?Z=github.com/mmsearch/mmsearch/clients/go/mmsearchv1;mmsearchv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,6 +33,10 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mmsearch.v1.collections_pb2
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z=github.com/mmsearch/mmsearch/clients/go/mmsearchv1;mmsearchv1'
+  _globals['_VECTORSTORAGE']._serialized_start=1383
+  _globals['_VECTORSTORAGE']._serialized_end=1540
+  _globals['_INDEXSTATE']._serialized_start=1542
+  _globals['_INDEXSTATE']._serialized_end=1634
   _globals['_ENCODERSPEC']._serialized_start=72
   _globals['_ENCODERSPEC']._serialized_end=114
   _globals['_CHUNKINGOPTIONS']._serialized_start=116
@@ -40,23 +44,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INDEXEDFIELD']._serialized_start=200
   _globals['_INDEXEDFIELD']._serialized_end=265
   _globals['_COLLECTIONCONFIG']._serialized_start=268
-  _globals['_COLLECTIONCONFIG']._serialized_end=481
-  _globals['_VECTORSPACE']._serialized_start=483
-  _globals['_VECTORSPACE']._serialized_end=609
-  _globals['_COLLECTION']._serialized_start=612
-  _globals['_COLLECTION']._serialized_end=772
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=774
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=860
-  _globals['_GETCOLLECTIONREQUEST']._serialized_start=862
-  _globals['_GETCOLLECTIONREQUEST']._serialized_end=898
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=900
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=924
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=926
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=997
-  _globals['_DELETECOLLECTIONREQUEST']._serialized_start=999
-  _globals['_DELETECOLLECTIONREQUEST']._serialized_end=1038
-  _globals['_DELETECOLLECTIONRESPONSE']._serialized_start=1040
-  _globals['_DELETECOLLECTIONRESPONSE']._serialized_end=1066
-  _globals['_COLLECTIONSERVICE']._serialized_start=1069
-  _globals['_COLLECTIONSERVICE']._serialized_end=1439
+  _globals['_COLLECTIONCONFIG']._serialized_end=535
+  _globals['_COMPRESSIONOPTIONS']._serialized_start=538
+  _globals['_COMPRESSIONOPTIONS']._serialized_end=699
+  _globals['_VECTORSPACE']._serialized_start=701
+  _globals['_VECTORSPACE']._serialized_end=827
+  _globals['_COLLECTION']._serialized_start=830
+  _globals['_COLLECTION']._serialized_end=1086
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=1088
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=1174
+  _globals['_GETCOLLECTIONREQUEST']._serialized_start=1176
+  _globals['_GETCOLLECTIONREQUEST']._serialized_end=1212
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=1214
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=1238
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=1240
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=1311
+  _globals['_DELETECOLLECTIONREQUEST']._serialized_start=1313
+  _globals['_DELETECOLLECTIONREQUEST']._serialized_end=1352
+  _globals['_DELETECOLLECTIONRESPONSE']._serialized_start=1354
+  _globals['_DELETECOLLECTIONRESPONSE']._serialized_end=1380
+  _globals['_COLLECTIONSERVICE']._serialized_start=1637
+  _globals['_COLLECTIONSERVICE']._serialized_end=2007
 # @@protoc_insertion_point(module_scope)

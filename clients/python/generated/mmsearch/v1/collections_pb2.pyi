@@ -1,11 +1,34 @@
 from mmsearch.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class VectorStorage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VECTOR_STORAGE_UNSPECIFIED: _ClassVar[VectorStorage]
+    VECTOR_STORAGE_FLOAT32: _ClassVar[VectorStorage]
+    VECTOR_STORAGE_FLOAT16: _ClassVar[VectorStorage]
+    VECTOR_STORAGE_TURBO8: _ClassVar[VectorStorage]
+    VECTOR_STORAGE_TURBO4: _ClassVar[VectorStorage]
+
+class IndexState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INDEX_STATE_UNSPECIFIED: _ClassVar[IndexState]
+    INDEX_STATE_INDEXED: _ClassVar[IndexState]
+    INDEX_STATE_INDEXING: _ClassVar[IndexState]
+VECTOR_STORAGE_UNSPECIFIED: VectorStorage
+VECTOR_STORAGE_FLOAT32: VectorStorage
+VECTOR_STORAGE_FLOAT16: VectorStorage
+VECTOR_STORAGE_TURBO8: VectorStorage
+VECTOR_STORAGE_TURBO4: VectorStorage
+INDEX_STATE_UNSPECIFIED: IndexState
+INDEX_STATE_INDEXED: IndexState
+INDEX_STATE_INDEXING: IndexState
 
 class EncoderSpec(_message.Message):
     __slots__ = ("kind", "model")
@@ -32,16 +55,28 @@ class IndexedField(_message.Message):
     def __init__(self, key: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.FieldType, str]] = ...) -> None: ...
 
 class CollectionConfig(_message.Message):
-    __slots__ = ("text_encoder", "page_encoder", "chunking", "indexed_fields")
+    __slots__ = ("text_encoder", "page_encoder", "chunking", "indexed_fields", "compression")
     TEXT_ENCODER_FIELD_NUMBER: _ClassVar[int]
     PAGE_ENCODER_FIELD_NUMBER: _ClassVar[int]
     CHUNKING_FIELD_NUMBER: _ClassVar[int]
     INDEXED_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    COMPRESSION_FIELD_NUMBER: _ClassVar[int]
     text_encoder: EncoderSpec
     page_encoder: EncoderSpec
     chunking: ChunkingOptions
     indexed_fields: _containers.RepeatedCompositeFieldContainer[IndexedField]
-    def __init__(self, text_encoder: _Optional[_Union[EncoderSpec, _Mapping]] = ..., page_encoder: _Optional[_Union[EncoderSpec, _Mapping]] = ..., chunking: _Optional[_Union[ChunkingOptions, _Mapping]] = ..., indexed_fields: _Optional[_Iterable[_Union[IndexedField, _Mapping]]] = ...) -> None: ...
+    compression: CompressionOptions
+    def __init__(self, text_encoder: _Optional[_Union[EncoderSpec, _Mapping]] = ..., page_encoder: _Optional[_Union[EncoderSpec, _Mapping]] = ..., chunking: _Optional[_Union[ChunkingOptions, _Mapping]] = ..., indexed_fields: _Optional[_Iterable[_Union[IndexedField, _Mapping]]] = ..., compression: _Optional[_Union[CompressionOptions, _Mapping]] = ...) -> None: ...
+
+class CompressionOptions(_message.Message):
+    __slots__ = ("tokens", "dense", "token_pool_factor")
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    DENSE_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_POOL_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    tokens: VectorStorage
+    dense: VectorStorage
+    token_pool_factor: int
+    def __init__(self, tokens: _Optional[_Union[VectorStorage, str]] = ..., dense: _Optional[_Union[VectorStorage, str]] = ..., token_pool_factor: _Optional[int] = ...) -> None: ...
 
 class VectorSpace(_message.Message):
     __slots__ = ("name", "encoder", "dim", "modalities")
@@ -56,18 +91,24 @@ class VectorSpace(_message.Message):
     def __init__(self, name: _Optional[str] = ..., encoder: _Optional[_Union[EncoderSpec, _Mapping]] = ..., dim: _Optional[int] = ..., modalities: _Optional[_Iterable[_Union[_common_pb2.Modality, str]]] = ...) -> None: ...
 
 class Collection(_message.Message):
-    __slots__ = ("name", "config", "document_count", "point_count", "spaces")
+    __slots__ = ("name", "config", "document_count", "point_count", "spaces", "indexed_point_count", "index_state", "shard_count")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
     POINT_COUNT_FIELD_NUMBER: _ClassVar[int]
     SPACES_FIELD_NUMBER: _ClassVar[int]
+    INDEXED_POINT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    INDEX_STATE_FIELD_NUMBER: _ClassVar[int]
+    SHARD_COUNT_FIELD_NUMBER: _ClassVar[int]
     name: str
     config: CollectionConfig
     document_count: int
     point_count: int
     spaces: _containers.RepeatedCompositeFieldContainer[VectorSpace]
-    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[CollectionConfig, _Mapping]] = ..., document_count: _Optional[int] = ..., point_count: _Optional[int] = ..., spaces: _Optional[_Iterable[_Union[VectorSpace, _Mapping]]] = ...) -> None: ...
+    indexed_point_count: int
+    index_state: IndexState
+    shard_count: int
+    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[CollectionConfig, _Mapping]] = ..., document_count: _Optional[int] = ..., point_count: _Optional[int] = ..., spaces: _Optional[_Iterable[_Union[VectorSpace, _Mapping]]] = ..., indexed_point_count: _Optional[int] = ..., index_state: _Optional[_Union[IndexState, str]] = ..., shard_count: _Optional[int] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
     __slots__ = ("name", "config")

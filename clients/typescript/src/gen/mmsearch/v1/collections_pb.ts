@@ -2,8 +2,8 @@
 // @generated from file mmsearch/v1/collections.proto (package mmsearch.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { FieldType, Modality } from "./common_pb.js";
 import { file_mmsearch_v1_common } from "./common_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mmsearch/v1/collections.proto.
  */
 export const file_mmsearch_v1_collections: GenFile = /*@__PURE__*/
-  fileDesc("Ch1tbXNlYXJjaC92MS9jb2xsZWN0aW9ucy5wcm90bxILbW1zZWFyY2gudjEiKgoLRW5jb2RlclNwZWMSDAoEa2luZBgBIAEoCRINCgVtb2RlbBgCIAEoCSJSCg9DaHVua2luZ09wdGlvbnMSEQoJbWF4X3dvcmRzGAEgASgNEhoKDW92ZXJsYXBfd29yZHMYAiABKA1IAIgBAUIQCg5fb3ZlcmxhcF93b3JkcyJBCgxJbmRleGVkRmllbGQSCwoDa2V5GAEgASgJEiQKBHR5cGUYAiABKA4yFi5tbXNlYXJjaC52MS5GaWVsZFR5cGUi1QEKEENvbGxlY3Rpb25Db25maWcSLgoMdGV4dF9lbmNvZGVyGAEgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoMcGFnZV9lbmNvZGVyGAIgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoIY2h1bmtpbmcYAyABKAsyHC5tbXNlYXJjaC52MS5DaHVua2luZ09wdGlvbnMSMQoOaW5kZXhlZF9maWVsZHMYBCADKAsyGS5tbXNlYXJjaC52MS5JbmRleGVkRmllbGQifgoLVmVjdG9yU3BhY2USDAoEbmFtZRgBIAEoCRIpCgdlbmNvZGVyGAIgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSCwoDZGltGAMgASgNEikKCm1vZGFsaXRpZXMYBCADKA4yFS5tbXNlYXJjaC52MS5Nb2RhbGl0eSKgAQoKQ29sbGVjdGlvbhIMCgRuYW1lGAEgASgJEi0KBmNvbmZpZxgCIAEoCzIdLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb25Db25maWcSFgoOZG9jdW1lbnRfY291bnQYAyABKAQSEwoLcG9pbnRfY291bnQYBCABKAQSKAoGc3BhY2VzGAUgAygLMhgubW1zZWFyY2gudjEuVmVjdG9yU3BhY2UiVgoXQ3JlYXRlQ29sbGVjdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCRItCgZjb25maWcYAiABKAsyHS5tbXNlYXJjaC52MS5Db2xsZWN0aW9uQ29uZmlnIiQKFEdldENvbGxlY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkiGAoWTGlzdENvbGxlY3Rpb25zUmVxdWVzdCJHChdMaXN0Q29sbGVjdGlvbnNSZXNwb25zZRIsCgtjb2xsZWN0aW9ucxgBIAMoCzIXLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb24iJwoXRGVsZXRlQ29sbGVjdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSIaChhEZWxldGVDb2xsZWN0aW9uUmVzcG9uc2Uy8gIKEUNvbGxlY3Rpb25TZXJ2aWNlElEKEENyZWF0ZUNvbGxlY3Rpb24SJC5tbXNlYXJjaC52MS5DcmVhdGVDb2xsZWN0aW9uUmVxdWVzdBoXLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb24SSwoNR2V0Q29sbGVjdGlvbhIhLm1tc2VhcmNoLnYxLkdldENvbGxlY3Rpb25SZXF1ZXN0GhcubW1zZWFyY2gudjEuQ29sbGVjdGlvbhJcCg9MaXN0Q29sbGVjdGlvbnMSIy5tbXNlYXJjaC52MS5MaXN0Q29sbGVjdGlvbnNSZXF1ZXN0GiQubW1zZWFyY2gudjEuTGlzdENvbGxlY3Rpb25zUmVzcG9uc2USXwoQRGVsZXRlQ29sbGVjdGlvbhIkLm1tc2VhcmNoLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXF1ZXN0GiUubW1zZWFyY2gudjEuRGVsZXRlQ29sbGVjdGlvblJlc3BvbnNlQj9aPWdpdGh1Yi5jb20vbW1zZWFyY2gvbW1zZWFyY2gvY2xpZW50cy9nby9tbXNlYXJjaHYxO21tc2VhcmNodjFiBnByb3RvMw", [file_mmsearch_v1_common]);
+  fileDesc("Ch1tbXNlYXJjaC92MS9jb2xsZWN0aW9ucy5wcm90bxILbW1zZWFyY2gudjEiKgoLRW5jb2RlclNwZWMSDAoEa2luZBgBIAEoCRINCgVtb2RlbBgCIAEoCSJSCg9DaHVua2luZ09wdGlvbnMSEQoJbWF4X3dvcmRzGAEgASgNEhoKDW92ZXJsYXBfd29yZHMYAiABKA1IAIgBAUIQCg5fb3ZlcmxhcF93b3JkcyJBCgxJbmRleGVkRmllbGQSCwoDa2V5GAEgASgJEiQKBHR5cGUYAiABKA4yFi5tbXNlYXJjaC52MS5GaWVsZFR5cGUiiwIKEENvbGxlY3Rpb25Db25maWcSLgoMdGV4dF9lbmNvZGVyGAEgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoMcGFnZV9lbmNvZGVyGAIgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoIY2h1bmtpbmcYAyABKAsyHC5tbXNlYXJjaC52MS5DaHVua2luZ09wdGlvbnMSMQoOaW5kZXhlZF9maWVsZHMYBCADKAsyGS5tbXNlYXJjaC52MS5JbmRleGVkRmllbGQSNAoLY29tcHJlc3Npb24YBSABKAsyHy5tbXNlYXJjaC52MS5Db21wcmVzc2lvbk9wdGlvbnMioQEKEkNvbXByZXNzaW9uT3B0aW9ucxIqCgZ0b2tlbnMYASABKA4yGi5tbXNlYXJjaC52MS5WZWN0b3JTdG9yYWdlEikKBWRlbnNlGAIgASgOMhoubW1zZWFyY2gudjEuVmVjdG9yU3RvcmFnZRIeChF0b2tlbl9wb29sX2ZhY3RvchgDIAEoDUgAiAEBQhQKEl90b2tlbl9wb29sX2ZhY3RvciJ+CgtWZWN0b3JTcGFjZRIMCgRuYW1lGAEgASgJEikKB2VuY29kZXIYAiABKAsyGC5tbXNlYXJjaC52MS5FbmNvZGVyU3BlYxILCgNkaW0YAyABKA0SKQoKbW9kYWxpdGllcxgEIAMoDjIVLm1tc2VhcmNoLnYxLk1vZGFsaXR5IoACCgpDb2xsZWN0aW9uEgwKBG5hbWUYASABKAkSLQoGY29uZmlnGAIgASgLMh0ubW1zZWFyY2gudjEuQ29sbGVjdGlvbkNvbmZpZxIWCg5kb2N1bWVudF9jb3VudBgDIAEoBBITCgtwb2ludF9jb3VudBgEIAEoBBIoCgZzcGFjZXMYBSADKAsyGC5tbXNlYXJjaC52MS5WZWN0b3JTcGFjZRIbChNpbmRleGVkX3BvaW50X2NvdW50GAYgASgEEiwKC2luZGV4X3N0YXRlGAcgASgOMhcubW1zZWFyY2gudjEuSW5kZXhTdGF0ZRITCgtzaGFyZF9jb3VudBgIIAEoDSJWChdDcmVhdGVDb2xsZWN0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEi0KBmNvbmZpZxgCIAEoCzIdLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb25Db25maWciJAoUR2V0Q29sbGVjdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSIYChZMaXN0Q29sbGVjdGlvbnNSZXF1ZXN0IkcKF0xpc3RDb2xsZWN0aW9uc1Jlc3BvbnNlEiwKC2NvbGxlY3Rpb25zGAEgAygLMhcubW1zZWFyY2gudjEuQ29sbGVjdGlvbiInChdEZWxldGVDb2xsZWN0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJIhoKGERlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZSqdAQoNVmVjdG9yU3RvcmFnZRIeChpWRUNUT1JfU1RPUkFHRV9VTlNQRUNJRklFRBAAEhoKFlZFQ1RPUl9TVE9SQUdFX0ZMT0FUMzIQARIaChZWRUNUT1JfU1RPUkFHRV9GTE9BVDE2EAISGQoVVkVDVE9SX1NUT1JBR0VfVFVSQk84EAMSGQoVVkVDVE9SX1NUT1JBR0VfVFVSQk80EAQqXAoKSW5kZXhTdGF0ZRIbChdJTkRFWF9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0lOREVYX1NUQVRFX0lOREVYRUQQARIYChRJTkRFWF9TVEFURV9JTkRFWElORxACMvICChFDb2xsZWN0aW9uU2VydmljZRJRChBDcmVhdGVDb2xsZWN0aW9uEiQubW1zZWFyY2gudjEuQ3JlYXRlQ29sbGVjdGlvblJlcXVlc3QaFy5tbXNlYXJjaC52MS5Db2xsZWN0aW9uEksKDUdldENvbGxlY3Rpb24SIS5tbXNlYXJjaC52MS5HZXRDb2xsZWN0aW9uUmVxdWVzdBoXLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb24SXAoPTGlzdENvbGxlY3Rpb25zEiMubW1zZWFyY2gudjEuTGlzdENvbGxlY3Rpb25zUmVxdWVzdBokLm1tc2VhcmNoLnYxLkxpc3RDb2xsZWN0aW9uc1Jlc3BvbnNlEl8KEERlbGV0ZUNvbGxlY3Rpb24SJC5tbXNlYXJjaC52MS5EZWxldGVDb2xsZWN0aW9uUmVxdWVzdBolLm1tc2VhcmNoLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZUI/Wj1naXRodWIuY29tL21tc2VhcmNoL21tc2VhcmNoL2NsaWVudHMvZ28vbW1zZWFyY2h2MTttbXNlYXJjaHYxYgZwcm90bzM", [file_mmsearch_v1_common]);
 
 /**
  * Which encoder a collection uses for a modality. Empty fields take the server's defaults.
@@ -122,6 +122,13 @@ export type CollectionConfig = Message<"mmsearch.v1.CollectionConfig"> & {
    * @generated from field: repeated mmsearch.v1.IndexedField indexed_fields = 4;
    */
   indexedFields: IndexedField[];
+
+  /**
+   * How vectors are stored. Fixed at creation: a collection's compression cannot be changed later.
+   *
+   * @generated from field: mmsearch.v1.CompressionOptions compression = 5;
+   */
+  compression?: CompressionOptions | undefined;
 };
 
 /**
@@ -130,6 +137,42 @@ export type CollectionConfig = Message<"mmsearch.v1.CollectionConfig"> & {
  */
 export const CollectionConfigSchema: GenMessage<CollectionConfig> = /*@__PURE__*/
   messageDesc(file_mmsearch_v1_collections, 3);
+
+/**
+ * Compression of a collection's vectors (docs/benchmarks.md measures each choice).
+ *
+ * @generated from message mmsearch.v1.CompressionOptions
+ */
+export type CompressionOptions = Message<"mmsearch.v1.CompressionOptions"> & {
+  /**
+   * Token/patch vectors (late interaction, MaxSim).
+   *
+   * @generated from field: mmsearch.v1.VectorStorage tokens = 1;
+   */
+  tokens: VectorStorage;
+
+  /**
+   * Pooled vectors (first-stage dense search).
+   *
+   * @generated from field: mmsearch.v1.VectorStorage dense = 2;
+   */
+  dense: VectorStorage;
+
+  /**
+   * Token/patch vectors are pooled by hierarchical clustering to about 1/token_pool_factor of their
+   * number (1 keeps them all). Unset takes the default for the space's encoder.
+   *
+   * @generated from field: optional uint32 token_pool_factor = 3;
+   */
+  tokenPoolFactor?: number | undefined;
+};
+
+/**
+ * Describes the message mmsearch.v1.CompressionOptions.
+ * Use `create(CompressionOptionsSchema)` to create a new message.
+ */
+export const CompressionOptionsSchema: GenMessage<CompressionOptions> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_collections, 4);
 
 /**
  * One vector space of a collection: the vectors one encoder produces.
@@ -169,7 +212,7 @@ export type VectorSpace = Message<"mmsearch.v1.VectorSpace"> & {
  * Use `create(VectorSpaceSchema)` to create a new message.
  */
 export const VectorSpaceSchema: GenMessage<VectorSpace> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_collections, 4);
+  messageDesc(file_mmsearch_v1_collections, 5);
 
 /**
  * @generated from message mmsearch.v1.Collection
@@ -203,6 +246,25 @@ export type Collection = Message<"mmsearch.v1.Collection"> & {
    * @generated from field: repeated mmsearch.v1.VectorSpace spaces = 5;
    */
   spaces: VectorSpace[];
+
+  /**
+   * Points already in a built index (the rest are searched exactly until their index is built).
+   *
+   * @generated from field: uint64 indexed_point_count = 6;
+   */
+  indexedPointCount: bigint;
+
+  /**
+   * @generated from field: mmsearch.v1.IndexState index_state = 7;
+   */
+  indexState: IndexState;
+
+  /**
+   * Storage shards of the collection (the embedded backend writes to a small one and indexes full ones).
+   *
+   * @generated from field: uint32 shard_count = 8;
+   */
+  shardCount: number;
 };
 
 /**
@@ -210,7 +272,7 @@ export type Collection = Message<"mmsearch.v1.Collection"> & {
  * Use `create(CollectionSchema)` to create a new message.
  */
 export const CollectionSchema: GenMessage<Collection> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_collections, 5);
+  messageDesc(file_mmsearch_v1_collections, 6);
 
 /**
  * @generated from message mmsearch.v1.CreateCollectionRequest
@@ -232,7 +294,7 @@ export type CreateCollectionRequest = Message<"mmsearch.v1.CreateCollectionReque
  * Use `create(CreateCollectionRequestSchema)` to create a new message.
  */
 export const CreateCollectionRequestSchema: GenMessage<CreateCollectionRequest> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_collections, 6);
+  messageDesc(file_mmsearch_v1_collections, 7);
 
 /**
  * @generated from message mmsearch.v1.GetCollectionRequest
@@ -249,7 +311,7 @@ export type GetCollectionRequest = Message<"mmsearch.v1.GetCollectionRequest"> &
  * Use `create(GetCollectionRequestSchema)` to create a new message.
  */
 export const GetCollectionRequestSchema: GenMessage<GetCollectionRequest> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_collections, 7);
+  messageDesc(file_mmsearch_v1_collections, 8);
 
 /**
  * @generated from message mmsearch.v1.ListCollectionsRequest
@@ -262,7 +324,7 @@ export type ListCollectionsRequest = Message<"mmsearch.v1.ListCollectionsRequest
  * Use `create(ListCollectionsRequestSchema)` to create a new message.
  */
 export const ListCollectionsRequestSchema: GenMessage<ListCollectionsRequest> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_collections, 8);
+  messageDesc(file_mmsearch_v1_collections, 9);
 
 /**
  * @generated from message mmsearch.v1.ListCollectionsResponse
@@ -279,7 +341,7 @@ export type ListCollectionsResponse = Message<"mmsearch.v1.ListCollectionsRespon
  * Use `create(ListCollectionsResponseSchema)` to create a new message.
  */
 export const ListCollectionsResponseSchema: GenMessage<ListCollectionsResponse> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_collections, 9);
+  messageDesc(file_mmsearch_v1_collections, 10);
 
 /**
  * @generated from message mmsearch.v1.DeleteCollectionRequest
@@ -296,7 +358,7 @@ export type DeleteCollectionRequest = Message<"mmsearch.v1.DeleteCollectionReque
  * Use `create(DeleteCollectionRequestSchema)` to create a new message.
  */
 export const DeleteCollectionRequestSchema: GenMessage<DeleteCollectionRequest> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_collections, 10);
+  messageDesc(file_mmsearch_v1_collections, 11);
 
 /**
  * @generated from message mmsearch.v1.DeleteCollectionResponse
@@ -309,7 +371,79 @@ export type DeleteCollectionResponse = Message<"mmsearch.v1.DeleteCollectionResp
  * Use `create(DeleteCollectionResponseSchema)` to create a new message.
  */
 export const DeleteCollectionResponseSchema: GenMessage<DeleteCollectionResponse> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_collections, 11);
+  messageDesc(file_mmsearch_v1_collections, 12);
+
+/**
+ * How a vector is stored on disk. UNSPECIFIED takes the server's measured default for that vector.
+ *
+ * @generated from enum mmsearch.v1.VectorStorage
+ */
+export enum VectorStorage {
+  /**
+   * @generated from enum value: VECTOR_STORAGE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: VECTOR_STORAGE_FLOAT32 = 1;
+   */
+  FLOAT32 = 1,
+
+  /**
+   * @generated from enum value: VECTOR_STORAGE_FLOAT16 = 2;
+   */
+  FLOAT16 = 2,
+
+  /**
+   * Quantised storage (Qdrant's TurboQuant): 8 or 4 bits per dimension.
+   *
+   * @generated from enum value: VECTOR_STORAGE_TURBO8 = 3;
+   */
+  TURBO8 = 3,
+
+  /**
+   * @generated from enum value: VECTOR_STORAGE_TURBO4 = 4;
+   */
+  TURBO4 = 4,
+}
+
+/**
+ * Describes the enum mmsearch.v1.VectorStorage.
+ */
+export const VectorStorageSchema: GenEnum<VectorStorage> = /*@__PURE__*/
+  enumDesc(file_mmsearch_v1_collections, 0);
+
+/**
+ * Whether a collection's points are in a built (HNSW) index yet.
+ *
+ * @generated from enum mmsearch.v1.IndexState
+ */
+export enum IndexState {
+  /**
+   * @generated from enum value: INDEX_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Every point is indexed.
+   *
+   * @generated from enum value: INDEX_STATE_INDEXED = 1;
+   */
+  INDEXED = 1,
+
+  /**
+   * Some points are not indexed yet (searched exactly); an index build is waiting or running.
+   *
+   * @generated from enum value: INDEX_STATE_INDEXING = 2;
+   */
+  INDEXING = 2,
+}
+
+/**
+ * Describes the enum mmsearch.v1.IndexState.
+ */
+export const IndexStateSchema: GenEnum<IndexState> = /*@__PURE__*/
+  enumDesc(file_mmsearch_v1_collections, 1);
 
 /**
  * Collections hold documents: text passages and pages, each encoded by the collection's encoders.
