@@ -7,6 +7,7 @@ a crude bag-of-words model, which is enough to assert rankings in tests.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -19,6 +20,16 @@ from .registry import register
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+@functools.lru_cache(maxsize=200_000)
+def _word_vector(word: str, dim: int) -> np.ndarray:
+    # Cached: a seeded generator per word costs ~10 us, and `mmsearch bench --storage-only` encodes
+    # millions of words from a vocabulary of a few ten thousand. Read-only, so sharing it is safe.
+    seed = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+    vector = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+    vector.flags.writeable = False
+    return vector
+
+
 class FakeEncoder(Encoder):
     kind = "fake"
     capabilities = frozenset({Capability.TEXT})
@@ -29,8 +40,7 @@ class FakeEncoder(Encoder):
         self.dim = dim
 
     def _word_vector(self, word: str) -> np.ndarray:
-        seed = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
-        return np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
+        return _word_vector(word, self.dim)
 
     def encode_texts(self, texts: Sequence[str], *, as_query: bool) -> list[Encoded]:
         out = []

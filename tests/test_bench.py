@@ -172,3 +172,30 @@ def test_bench_bad_input_is_named(tmp_path: Path, capsys) -> None:  # type: igno
         main(["bench", "--passages", "0", "--pdf-pages", "10"])
     with pytest.raises(SystemExit, match="bad --concurrency '1,x'"):
         main(["bench", "--corpus", str(corpus), "--concurrency", "1,x"])
+
+
+def test_storage_only_mode_probes_and_recalls_against_exact_dense(fake_app: App, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The fake encoder on the server, the encoder out of the measurement: the exact dense floor computed
+    in the bench agrees with the server's vectors (an unindexed collection is searched exactly, so recall
+    is 1.0 only if both built the same pooled vectors), and the probes ran."""
+    corpus = _corpus(tmp_path / "corpus.jsonl", docs=60)
+    out = tmp_path / "storage.json"
+    args = ["bench", "--server", f"127.0.0.1:{fake_app.port}", "--corpus", str(corpus), "--storage-only"]
+    args += ["--dim", "48", "--passages", "250", "--words", "16", "--concurrency", "1", "--requests", "10"]
+    args += ["--exact-queries", "8", "--json", "--out", str(out)]
+    assert main(args) == 0
+    report = json.loads(out.read_text())
+    assert report["passages"] == [] and len(report["storage_only"]) == 1
+    r = report["storage_only"][0]
+    assert r["passages"] == 250 and r["encoder"] == "fake-48" and r["ingest"]["points"] == 250
+    assert r["dense_recall_at_10"] == 1.0 and r["recall_queries"] == 8
+    assert r["search"]["levels"][0]["requests"] == 10 and r["search"]["levels"][0]["retrieve_rerank_p50_ms"] > 0
+    assert r["during_ingest"]["errors"] == 0 and r["during_index"]["errors"] == 0
+    with Client(f"127.0.0.1:{fake_app.port}") as c:  # not kept without --keep
+        assert r["collection"] not in {col.name for col in c.list_collections()}
+
+
+def test_storage_only_rejects_a_bad_dimension(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "corpus.jsonl")
+    with pytest.raises(SystemExit, match="--dim must be between 8 and 4096"):
+        main(["bench", "--server", "127.0.0.1:1", "--corpus", str(corpus), "--storage-only", "--dim", "3"])

@@ -326,11 +326,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
         reuse=args.reuse,
         keep=args.keep,
         ocr_engine=args.ocr_engine,
+        storage_only=args.storage_only,
+        dim=args.dim,
+        index_timeout_s=args.index_timeout,
     )
     if opts.passages and opts.corpus is None:
         raise SystemExit("--passages needs --corpus (a BEIR folder, a JSONL file, .txt/.md files or a folder of them)")
     if (opts.pages or opts.pdf_pages) and opts.page_source is None:
         raise SystemExit("--pages and --pdf-pages need --page-source (a folder of page images or PDFs)")
+    if opts.storage_only and not 8 <= opts.dim <= 4096:
+        raise SystemExit("--dim must be between 8 and 4096")
     if opts.words < 8 or args.requests < 1 or args.exact_queries < 0:
         raise SystemExit("--words must be at least 8, --requests at least 1, --exact-queries at least 0")
 
@@ -512,6 +517,16 @@ def build_parser() -> argparse.ArgumentParser:
         default="rapidocr",
         choices=["rapidocr", "tesseract"],
         help="the page floor's OCR (match the server's)",
+    )
+    sp.add_argument(
+        "--storage-only",
+        action="store_true",
+        help="passage sizes with the server's fake encoder (--dim dims, one vector per word): storage, indexing and "
+        "ranking at sizes the real encoder cannot reach; health and search are probed while ingesting and indexing",
+    )
+    sp.add_argument("--dim", type=int, default=384, help="--storage-only: vector dimensions of the fake encoder")
+    sp.add_argument(
+        "--index-timeout", type=float, default=3600.0, help="--storage-only: seconds to wait for the index build"
     )
     sp.add_argument("--prefix", default="bench", help="collection name prefix")
     sp.add_argument("--reuse", action="store_true", help="reuse an existing bench collection (ingest not measured)")

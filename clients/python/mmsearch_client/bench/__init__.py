@@ -25,6 +25,7 @@ from .floors import ExactMaxSim, encode_corpus, encode_pages, encode_queries
 from .load import percentile, run_searches
 from .longpdf import ServerMemory, long_pdf
 from .progress import Reporter
+from .storage import storage_only
 from .workload import PageFile, WorkloadError, corpus_texts, page_files, page_items, page_plan, passages, queries
 
 
@@ -48,6 +49,9 @@ class BenchOptions:
     reuse: bool = False
     keep: bool = False
     device: str = "cpu"
+    storage_only: bool = False  # fake encoder at `dim` dims: storage and ranking without the encoder
+    dim: int = 384
+    index_timeout_s: float = 3600.0
     ocr_engine: str = "rapidocr"  # the page floor's OCR; match the server's --ocr-engine
 
 
@@ -87,8 +91,14 @@ class Bench:
             "pages": [],
             "long_pdfs": [],
         }
+        report["storage_only"] = []
         for n in self.o.passages:
-            report["passages"].append(self.passages(texts, n))
+            if self.o.storage_only:
+                docs = passages(texts, n, self.o.words)
+                qs = queries(self.o.corpus or Path("."), self.o.queries_file, docs, max(self.o.requests, 100))
+                report["storage_only"].append(storage_only(self, texts, n, docs, qs))
+            else:
+                report["passages"].append(self.passages(texts, n))
             on_size(report)
         for n in self.o.pages:
             report["pages"].append(self.pages(files, n, texts))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .storage import render as storage_render
+
 
 def _mb(n: float) -> str:
     return f"{n / 2**20:,.0f} MiB"
@@ -67,6 +69,9 @@ def render(report: dict[str, Any]) -> str:
                 f"({run['queries_fully_recalled']}/{ts['queries']} queries complete), retrieve + rerank p50 "
                 f"{run['retrieve_rerank_p50_ms']:.1f} ms, {run['speedup']:,.0f}x faster than exact"
             )
+    for r in report.get("storage_only", []):
+        out.append("")
+        out += storage_render(r)
     for r in report["pages"]:
         out.append("")
         out.append(f"{r['pages']:,} pages from {r['files']} files ({r['encoder']})")

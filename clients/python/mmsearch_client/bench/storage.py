@@ -1,0 +1,201 @@
+"""`mmsearch bench --storage-only`: storage and ranking at sizes the real encoder cannot reach here.
+
+The collection uses the server's fake encoder (`fake-<dim>`: one deterministic unit vector per word,
+so a 64-word passage keeps 64 token vectors of `dim` dimensions, sizes like a real text model's)
+and the encoder is taken out of the measurement. What is measured per size: ingest rate, disk per
+passage and the server's own memory; the longest health check and search while ingesting and while
+the index is being built (the server must never freeze); search latency (server-side retrieve +
+rerank, the part storage decides) once indexed; and recall@10 of the approximate first stage (HNSW)
+against exact brute-force dense search over every passage, computed here with the same fake vectors.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from mmsearch.v1 import collections_pb2, ingest_pb2, search_pb2
+
+from ..client import Client
+from .load import percentile, run_searches
+
+_WORD = re.compile(r"\w+", re.UNICODE)  # the fake encoder's tokenisation (encoders/fake.py)
+
+
+class Prober:
+    """Calls Health (and one search, when a query is given) every `interval_s` on its own channel and
+    keeps the latencies: the server's answer time while it ingests or indexes."""
+
+    def __init__(self, address: str, collection: str = "", query: str = "", interval_s: float = 0.5) -> None:
+        self.client = Client(address, timeout=60, retries=0)
+        self.collection, self.query, self.interval_s = collection, query, interval_s
+        self.health_ms: list[float] = []
+        self.search_ms: list[float] = []
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-prober", daemon=True)
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.client.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                t0 = time.perf_counter()
+                self.client.health(timeout=30.0)
+                self.health_ms.append((time.perf_counter() - t0) * 1000)
+                if self.query:
+                    t0 = time.perf_counter()
+                    self.client.search(self.collection, self.query, top_k=10)
+                    self.search_ms.append((time.perf_counter() - t0) * 1000)
+            except Exception:  # counted: a probe that fails is as bad as a slow one
+                self.errors += 1
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"probes": len(self.health_ms), "errors": self.errors}
+        for name, values in (("health", self.health_ms), ("search", self.search_ms)):
+            if values:
+                out[f"{name}_max_ms"] = max(values)
+                out[f"{name}_p99_ms"] = percentile(values, 99)
+                out[f"{name}_over_1s"] = sum(v > 1000 for v in values)
+        return out
+
+
+class ExactDense:
+    """Brute-force cosine over every passage's pooled fake vector, built the way encoders/fake.py builds
+    it (unit word vectors, their mean, normalised), with each distinct word's vector computed once."""
+
+    def __init__(self, docs: list[str], dim: int) -> None:
+        from mmsearch.encoders.fake import FakeEncoder
+
+        self.encoder = FakeEncoder(f"fake-{dim}", dim)
+        vocab: dict[str, int] = {}
+        ids: list[int] = []
+        starts: list[int] = []
+        for text in docs:
+            starts.append(len(ids))
+            words = [m.group().lower() for m in _WORD.finditer(text)][: self.encoder.max_tokens] or ["<empty>"]
+            ids.extend(vocab.setdefault(w, len(vocab)) for w in words)
+        table = np.stack([self.encoder._word_vector(w) for w in vocab]).astype(np.float32)
+        table /= np.maximum(np.linalg.norm(table, axis=1, keepdims=True), 1e-12)
+        counts = np.diff(np.append(starts, len(ids)))
+        sums = np.add.reduceat(table[np.asarray(ids)], np.asarray(starts), axis=0) / counts[:, None]
+        self.pooled = (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+    def top(self, query: str, k: int) -> set[str]:
+        q = self.encoder.encode_texts([query], as_query=True)[0].pooled
+        scores = self.pooled @ q
+        best = np.argpartition(-scores, k)[:k]
+        return {f"p{i}" for i in best}
+
+
+def wait_indexed(client: Client, name: str, timeout_s: float) -> dict[str, Any]:
+    """Polls the collection until every point is indexed (servers that do not report it: no wait)."""
+    t0 = time.perf_counter()
+    while True:
+        col = client.get_collection(name)
+        state = collections_pb2.IndexState.Name(col.index_state)
+        waited = time.perf_counter() - t0
+        if col.index_state != collections_pb2.INDEX_STATE_INDEXING or waited > timeout_s:
+            return {
+                "state": state,
+                "seconds": waited,
+                "points": col.point_count,
+                "indexed_points": col.indexed_point_count,
+                "shards": col.shard_count,
+            }
+        time.sleep(2.0)
+
+
+def storage_only(bench: Any, texts: list[str], n: int, docs: list[str], qs: list[str]) -> dict[str, Any]:
+    """One collection size of the storage-only mode; `bench` is the running Bench (options, client)."""
+    o, client = bench.o, bench.client
+    name = f"{o.prefix}-s{n}-d{o.dim}"
+    bench.say.section(f"{n:,} passages of {o.words} words, fake encoder at {o.dim} dims -> collection {name!r}")
+    if name in {c.name for c in client.list_collections()}:
+        client.delete_collection(name)
+    client.create_collection(name, text_encoder="fake", text_model=f"fake-{o.dim}", max_words=max(o.words, 180))
+    result: dict[str, Any] = {"passages": n, "words": o.words, "collection": name, "encoder": f"fake-{o.dim}"}
+
+    def items() -> Iterator[ingest_pb2.IngestItem]:
+        return (ingest_pb2.IngestItem(id=f"p{i}", text=t) for i, t in enumerate(docs))
+
+    with Prober(o.server, name, qs[0]) as during_ingest:
+        result["ingest"] = bench._ingest(name, items(), n, "passages")
+    result["during_ingest"] = during_ingest.summary()
+    with Prober(o.server, name, qs[0]) as during_index:
+        result["index"] = wait_indexed(client, name, o.index_timeout_s)
+    result["during_index"] = during_index.summary()
+    after = client.info()
+    result["disk_bytes_per_passage"] = after.storage_bytes / max(1, n)
+    result["server_anonymous_bytes"] = after.anonymous_memory_bytes
+    result["server_rss_bytes"] = after.resident_memory_bytes
+
+    levels = []
+    for c in o.concurrency:
+        bar = bench.say.bar(f"search, {c} client{'s' if c > 1 else ''}", o.requests)
+        r = run_searches(o.server, name, qs, c, o.requests, progress=bar)
+        summary = r.summary()
+        scoring = [a + b for a, b in zip(r.server_ms["retrieve"], r.server_ms["rerank"], strict=True)]
+        summary["retrieve_rerank_p50_ms"] = statistics.median(scoring)
+        summary["retrieve_rerank_p99_ms"] = percentile(scoring, 99)
+        levels.append(summary)
+    result["search"] = {"levels": levels}
+
+    if o.exact_queries > 0:
+        bar = bench.say.bar("exact dense search over every passage (floor)", 1)
+        exact = ExactDense(docs, o.dim)
+        bar(1)
+        m = min(o.exact_queries, len(qs))
+        dense_only = search_pb2.RankingOptions(dense_weight=1.0, maxsim_weight=0.0, lexical_weight=0.0)
+        r = run_searches(o.server, name, qs[:m], 1, m, ranking=dense_only, top_k=10)
+        recall = [len(set(got[:10]) & exact.top(q, 10)) / 10 for got, q in zip(r.results, qs[:m], strict=True)]
+        result["dense_recall_at_10"] = statistics.fmean(recall)
+        result["recall_queries"] = m
+    if not o.keep:
+        client.delete_collection(name)
+    return result
+
+
+def render(r: dict[str, Any]) -> list[str]:
+    ing, idx = r["ingest"], r["index"]
+    out = [
+        f"{r['passages']:,} passages of {r['words']} words, storage only ({r['encoder']}; encoder not measured)",
+        f"  ingest        {ing['per_second']:.1f} passages/s; disk {r['disk_bytes_per_passage'] / 1024:,.2f} KiB per "
+        f"passage; server own memory {r['server_anonymous_bytes'] / 2**20:,.0f} MiB (RSS "
+        f"{r['server_rss_bytes'] / 2**20:,.0f} MiB)",
+        f"  index         {idx['state']} after {idx['seconds']:.0f} s of waiting: {idx['indexed_points']:,} of "
+        f"{idx['points']:,} points indexed, {idx['shards']} shards",
+    ]
+    for label in ("during_ingest", "during_index"):
+        p = r[label]
+        if p.get("probes"):
+            out.append(
+                f"  {label.replace('_', ' '):<13} health max {p['health_max_ms']:.0f} ms, search max "
+                f"{p.get('search_max_ms', float('nan')):.0f} ms over {p['probes']} probes; over 1 s: "
+                f"{p.get('health_over_1s', 0)} health, {p.get('search_over_1s', 0)} search; errors {p['errors']}"
+            )
+    for lv in r["search"]["levels"]:
+        out.append(
+            f"  search        {lv['concurrency']} client(s): p50 {lv['p50_ms']:.1f} ms, p99 {lv['p99_ms']:.1f} ms; "
+            f"server retrieve + rerank p50 {lv['retrieve_rerank_p50_ms']:.1f} ms, p99 "
+            f"{lv['retrieve_rerank_p99_ms']:.1f} ms"
+        )
+    if "dense_recall_at_10" in r:
+        out.append(
+            f"  recall        dense first stage vs exact brute-force dense: recall@10 {r['dense_recall_at_10']:.3f} "
+            f"({r['recall_queries']} queries)"
+        )
+    return out
