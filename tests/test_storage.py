@@ -11,16 +11,9 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient
 
+from mmsearch.server import errors
 from mmsearch.server.app import make_store
-from mmsearch.server.errors import (
-    AlreadyExists,
-    FailedPrecondition,
-    InvalidArgument,
-    MMSearchError,
-    NotFound,
-    ResourceExhausted,
-    Unavailable,
-)
+from mmsearch.server.errors import AlreadyExists, InvalidArgument, NotFound, Unavailable
 from mmsearch.server.ranking.lexical import document_terms, query_terms
 from mmsearch.server.settings import Settings
 from mmsearch.server.storage.base import CollectionSpec, Cond, PointData, SpaceSpec, Store, Where, point_id
@@ -254,13 +247,13 @@ def test_unreachable_qdrant_is_unavailable() -> None:
     [
         (400, InvalidArgument),
         (404, NotFound),
-        (401, FailedPrecondition),
-        (429, ResourceExhausted),
+        (401, errors.FailedPrecondition),
+        (429, errors.ResourceExhausted),
         (500, Unavailable),
         (503, Unavailable),
     ],
 )
-def test_qdrant_rest_statuses_are_domain_errors(status: int, expected: type[MMSearchError]) -> None:
+def test_qdrant_rest_statuses_are_domain_errors(status: int, expected: type[errors.MMSearchError]) -> None:
     with rest_answering(status, "Wrong input: Vector dimension error: expected dim: 16, got 15") as client:
         store = RemoteStore(client=client)
         with pytest.raises(expected, match="collection 'c'"):
@@ -272,13 +265,13 @@ def test_qdrant_rest_statuses_are_domain_errors(status: int, expected: type[MMSe
     [
         (grpc.StatusCode.INVALID_ARGUMENT, InvalidArgument),
         (grpc.StatusCode.NOT_FOUND, NotFound),
-        (grpc.StatusCode.PERMISSION_DENIED, FailedPrecondition),
+        (grpc.StatusCode.PERMISSION_DENIED, errors.FailedPrecondition),
         (grpc.StatusCode.UNAVAILABLE, Unavailable),
         (grpc.StatusCode.DEADLINE_EXCEEDED, Unavailable),
         (grpc.StatusCode.INTERNAL, Unavailable),
     ],
 )
-def test_qdrant_grpc_statuses_are_domain_errors(code: grpc.StatusCode, expected: type[MMSearchError]) -> None:
+def test_qdrant_grpc_statuses_are_domain_errors(code: grpc.StatusCode, expected: type[errors.MMSearchError]) -> None:
     with grpc_answering(code, "Wrong input: Vector dimension error: expected dim: 16, got 15") as client:
         store = RemoteStore(client=client)
         with pytest.raises(expected, match="collection 'c'"):
