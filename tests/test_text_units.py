@@ -36,3 +36,10 @@ def test_fusion_strategies_rank_consistent_winner() -> None:
         assert fused.argmax() == 0 and fused.argmin() == 2
     scores = fusion.squash(fusion.weighted_zscore(signals, ids, w), "weighted_zscore", 2.3)
     assert ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_zscores_over_candidates() -> None:
+    """The one z-score (fusion and search's MaxSim cascade): mean 0, unit spread; no spread gives 0."""
+    assert fusion.zscores({"a": 1.0, "b": 3.0, "c": 2.0}) == pytest.approx({"a": -1.2247449, "b": 1.2247449, "c": 0.0})
+    assert fusion.zscores({"a": 0.7, "b": 0.7}) == {"a": 0.0, "b": 0.0}
+    assert fusion.zscores({}) == {}
