@@ -45,7 +45,9 @@ def collection_message(
     )
     if stats is not None:
         message.indexed_point_count = stats.indexed_points
-        message.index_state = collections_pb2.INDEX_STATE_INDEXING if stats.indexing else collections_pb2.INDEX_STATE_INDEXED
+        message.index_state = (
+            collections_pb2.INDEX_STATE_INDEXING if stats.indexing else collections_pb2.INDEX_STATE_INDEXED
+        )
         message.shard_count = stats.shards
     return message
 
