@@ -75,6 +75,7 @@ def load(folder: Path) -> Manifest:
             log.info("collection %s: migrating its single shard %s to a sealed shard", folder.name, folder / LEGACY)
             manifest.shards.append(ShardEntry(LEGACY, SEALED))
         save(folder, manifest)
+    (folder / "shards").mkdir(exist_ok=True)
     known = {shard_path(folder, e.id) for e in manifest.shards}
     strays = [p for p in (folder / "shards").glob("*") if p not in known]
     if (folder / LEGACY).exists() and (folder / LEGACY) not in known:
