@@ -62,9 +62,10 @@ def make_store(settings: Settings) -> Store:
             settings.qdrant_prefer_grpc,
             settings.qdrant_replication_factor,
         )
-    from .storage.edge import EdgeStore
+    from .storage.edge import EdgeStore, ShardOptions
 
-    return EdgeStore(settings.data_dir, settings.flush_interval_s)
+    shards = ShardOptions(settings.seal_points, settings.max_shard_points, settings.hnsw_ef, settings.index_build)
+    return EdgeStore(settings.data_dir, settings.flush_interval_s, shards)
 
 
 @dataclass

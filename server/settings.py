@@ -23,6 +23,23 @@ class Settings(BaseSettings):
     flush_interval_s: float = Field(
         5.0, gt=0, description="Embedded storage: seconds between flushes, which truncate the write-ahead log."
     )
+    seal_points: int = Field(
+        20_000,
+        ge=1,
+        description="Embedded storage: points of the shard that takes writes before it is sealed and indexed in the "
+        "background (it is searched by a scan until then: a few ms per 20k points).",
+    )
+    max_shard_points: int = Field(
+        200_000, ge=1, description="Embedded storage: index builds merge small shards into shards of up to this size."
+    )
+    hnsw_ef: int = Field(
+        0, ge=0, description="Embedded storage: HNSW search breadth (ef) in indexed shards; 0: the engine's default."
+    )
+    index_build: bool = Field(
+        True,
+        description="Embedded storage: build the indexes of sealed shards in a child process (off: they stay "
+        "searched by a scan).",
+    )
     qdrant_url: str = Field("", description="Qdrant server URL for storage=remote.")
     qdrant_api_key: str = Field("", description="API key for the remote Qdrant.")
     qdrant_prefer_grpc: bool = Field(True, description="Talk gRPC to the remote Qdrant.")

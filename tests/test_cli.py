@@ -130,9 +130,12 @@ def test_cli_contract(server: Server, tmp_path: Path) -> None:
 
     cols = json.loads(run("collections", "--json", *srv).stdout)
     assert cols[0]["name"] == "zoo" and int(cols[0]["document_count"]) == 4
+    # 4 passages fit in the active shard, which is searched exactly: nothing indexed, nothing waiting
+    assert cols[0]["shard_count"] == 1 and cols[0]["index_state"] == "INDEX_STATE_INDEXED"
     assert "deleted 2" in run("delete", "--collection", "zoo", "--filter", "kind=mammal", *srv).stdout
     assert "deleted 1" in run("delete", "--collection", "zoo", "--id", "owls", *srv).stdout
-    assert "1 documents" in run("collections", *srv).stdout
+    human = run("collections", *srv).stdout
+    assert "1 documents" in human and "1 shards, 0 points in built indexes (indexed)" in human
 
     p = run("search", "x", "-c", "missing", *srv, check=False)
     assert p.returncode == 2 and "NOT_FOUND" in p.stderr and "'missing' does not exist" in p.stderr

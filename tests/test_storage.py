@@ -134,7 +134,7 @@ def test_edge_flushes_so_the_wal_does_not_keep_everything(tmp_path: Path) -> Non
     )
     s.create_collection(spec)
     rng = np.random.default_rng(1)
-    wal = tmp_path / "collections" / "big" / "shard" / "wal"
+    wal = tmp_path / "collections" / "big" / "shards" / "000001" / "wal"  # the active shard
 
     def closed_segments() -> int:
         return sum(1 for f in wal.iterdir() if f.name.startswith("closed-"))

@@ -8,7 +8,7 @@ from mmsearch.v1 import collections_pb2, collections_pb2_grpc, common_pb2
 
 from ..collections import CollectionOptions, Collections
 from ..errors import InvalidArgument
-from ..storage.base import CollectionSpec
+from ..storage.base import CollectionSpec, StoreStats
 
 _FIELD_TYPES = {
     common_pb2.FIELD_TYPE_KEYWORD: "keyword",
@@ -20,7 +20,9 @@ _FIELD_ENUMS = {v: k for k, v in _FIELD_TYPES.items()}
 _MODALITY_ENUMS = {"text": common_pb2.MODALITY_TEXT, "page": common_pb2.MODALITY_PAGE}
 
 
-def collection_message(spec: CollectionSpec, documents: int, points: int) -> collections_pb2.Collection:
+def collection_message(
+    spec: CollectionSpec, documents: int, points: int, stats: StoreStats | None = None
+) -> collections_pb2.Collection:
     config = collections_pb2.CollectionConfig(
         text_encoder=collections_pb2.EncoderSpec(kind=spec.text_kind, model=spec.text_model),
         page_encoder=collections_pb2.EncoderSpec(kind=spec.page_kind, model=spec.page_model),
@@ -38,9 +40,16 @@ def collection_message(spec: CollectionSpec, documents: int, points: int) -> col
         )
         for s in spec.spaces.values()
     ]
-    return collections_pb2.Collection(
+    message = collections_pb2.Collection(
         name=spec.name, config=config, document_count=documents, point_count=points, spaces=spaces
     )
+    if stats is not None:
+        message.indexed_point_count = stats.indexed_points
+        message.index_state = (
+            collections_pb2.INDEX_STATE_INDEXING if stats.indexing else collections_pb2.INDEX_STATE_INDEXED
+        )
+        message.shard_count = stats.shards
+    return message
 
 
 class CollectionServicer(collections_pb2_grpc.CollectionServiceServicer):
@@ -48,7 +57,8 @@ class CollectionServicer(collections_pb2_grpc.CollectionServiceServicer):
         self.collections = collections
 
     def _message(self, spec: CollectionSpec) -> collections_pb2.Collection:
-        return collection_message(spec, *self.collections.stats(spec.name))
+        documents, points = self.collections.stats(spec.name)
+        return collection_message(spec, documents, points, self.collections.store.stats(spec.name))
 
     def CreateCollection(self, request, context: grpc.ServicerContext):  # noqa: N802
         c = request.config

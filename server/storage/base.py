@@ -131,6 +131,16 @@ class Hit:
     tokens: np.ndarray | None = None  # (n, dim) when vectors were asked for
 
 
+@dataclass
+class StoreStats:
+    """A collection's size and index state, as its backend reports them."""
+
+    points: int
+    indexed_points: int  # points whose vectors are in a built index; the rest are searched exactly
+    shards: int
+    indexing: bool  # an index build is waiting or running
+
+
 class Record(Protocol):
     """A stored point as both engines return it: payload a dict (or None), vector a dict by name."""
 
@@ -169,6 +179,10 @@ class Store(ABC):
 
     @abstractmethod
     def list_specs(self) -> list[CollectionSpec]: ...
+
+    @abstractmethod
+    def stats(self, name: str) -> StoreStats:
+        """Raises NotFound."""
 
     @abstractmethod
     def _has(self, name: str) -> bool: ...

@@ -1,30 +1,33 @@
-"""The embedded backend: the Qdrant engine in-process (qdrant-edge-py), one shard per collection.
+"""The embedded backend: the Qdrant engine in-process (qdrant-edge-py), each collection a set of
+shards (storage/sharded.py; the folder layout is in storage/manifest.py) whose indexes a child
+process builds (storage/build.py).
 
-data_dir/collections/<name>/spec.json   the CollectionSpec
-data_dir/collections/<name>/shard/      the Qdrant shard (WAL + segments)
-
-Durability: every update goes through the shard's write-ahead log before `update()` returns, so an
+Durability: every update goes through a shard's write-ahead log before `update()` returns, so an
 acknowledged write survives a killed process (tests/test_cli.py kills -9 and reopens).
 
 The WAL is truncated only when the shard is flushed (segments written out). Left alone it grows with
 everything ingested until the server stops (1.9 GB of WAL beside 0.8 GB of segments after 10,000
-passages), so written collections are flushed every `flush_interval_s`, as a Qdrant server does.
+passages), so shards written since their last flush are flushed every `flush_interval_s`, as a
+Qdrant server does: the active shard, and sealed ones that deletes reached.
 """
 
 from __future__ import annotations
 
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import qdrant_edge as qe
 
 from ..errors import NotFound
-from .base import CollectionSpec, Scores, Store
+from . import manifest as mf
+from .base import CollectionSpec, Scores, Store, StoreStats
+from .build import IndexBuilder
 from .dialect import Dialect
+from .sharded import ShardedCollection
 
 EDGE = Dialect.of(
     qe,
@@ -42,108 +45,66 @@ EDGE = Dialect.of(
 )
 
 
-class _Collection:
-    """One collection's shard behind the calls the store makes (query, retrieve, count, upsert,
-    delete, flush, close), so that a collection made of several shards can take its place.
+@dataclass(frozen=True)
+class ShardOptions:
+    """How collections are split into shards and indexed (see server/settings.py)."""
 
-    The shard is closed only once no call is inside it, and a call arriving after that gets
-    NotFound: closing a shard while a query is inside fails ("Already borrowed") and left the drop
-    half done, and a closed shard answers every later call with an error."""
-
-    def __init__(self, spec: CollectionSpec, shard: qe.EdgeShard) -> None:
-        self.spec = spec
-        self._shard = shard
-        self._write_lock = threading.Lock()  # one writer at a time, and never during a flush
-        self._dirty = False  # written since the last flush
-        self._calls = 0  # calls inside the shard
-        self._idle = threading.Condition()
-        self._closed = False
-
-    @contextmanager
-    def _inside(self) -> Iterator[qe.EdgeShard]:
-        with self._idle:
-            if self._closed:
-                raise NotFound(f"collection {self.spec.name!r} does not exist")
-            self._calls += 1
-        try:
-            yield self._shard
-        finally:
-            with self._idle:
-                self._calls -= 1
-                self._idle.notify_all()
-
-    def query(self, using: str, vector: Any, limit: int, flt: qe.Filter | None) -> Scores:
-        req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(vector, using=using), filter=flt, with_payload=False)
-        with self._inside() as shard:
-            return {str(p.id): float(p.score) for p in shard.query(req)}
-
-    def retrieve(
-        self, ids: list[str], with_payload: list[str] | bool, with_vector: list[str] | bool
-    ) -> list[qe.Record]:
-        with self._inside() as shard:
-            return shard.retrieve(ids, with_payload, with_vector)  # type: ignore[arg-type]
-
-    def count(self, flt: qe.Filter | None) -> int:
-        with self._inside() as shard:
-            return int(shard.count(qe.CountRequest(exact=True, filter=flt)))
-
-    def _update(self, operation: qe.UpdateOperation) -> None:
-        with self._inside() as shard, self._write_lock:
-            shard.update(operation)
-            self._dirty = True
-
-    def upsert(self, points: list[qe.Point]) -> None:
-        self._update(qe.UpdateOperation.upsert_points(points))
-
-    def delete(self, flt: qe.Filter) -> None:
-        self._update(qe.UpdateOperation.delete_points_by_filter(flt))
-
-    def flush(self) -> None:
-        """Writes out what was written since the last flush; a closed collection has nothing to write."""
-        if not self._dirty:  # not written since: no need to wait for a write in progress
-            return
-        try:
-            with self._inside() as shard, self._write_lock:
-                if self._dirty:
-                    self._dirty = False
-                    shard.flush()
-        except NotFound:
-            pass
-
-    def close(self, flush: bool) -> None:
-        """Waits for the calls inside, then closes the shard; later calls get NotFound."""
-        with self._idle:
-            self._closed = True
-            self._idle.wait_for(lambda: self._calls == 0)
-        if flush:
-            self._shard.flush()
-        self._shard.close()
+    seal_points: int = 20_000
+    max_shard_points: int = 200_000
+    hnsw_ef: int = 0  # 0: the engine's default
+    index_build: bool = True
 
 
 class EdgeStore(Store):
     backend = "edge"
     dialect = EDGE
 
-    def __init__(self, data_dir: Path, flush_interval_s: float = 5.0) -> None:
+    def __init__(self, data_dir: Path, flush_interval_s: float = 5.0, shards: ShardOptions | None = None) -> None:
         super().__init__()
         self.root = Path(data_dir) / "collections"
         self.root.mkdir(parents=True, exist_ok=True)
-        self._open: dict[str, _Collection] = {}
+        self.options = shards or ShardOptions()
+        self._open: dict[str, ShardedCollection] = {}
         for spec_file in sorted(self.root.glob("*/spec.json")):
             spec = CollectionSpec.from_json(spec_file.read_text())
-            self._open[spec.name] = _Collection(spec, qe.EdgeShard.load(str(spec_file.parent / "shard")))
+            self._open[spec.name] = self._collection(spec)
         self._closed = threading.Event()
         self._flush_interval_s = flush_interval_s
         threading.Thread(target=self._flush_loop, name="edge-flush", daemon=True).start()
+        self.builder: IndexBuilder | None = None
+        if self.options.index_build:
+            self.builder = IndexBuilder(self._collections, self.options.max_shard_points)
+
+    def _collection(self, spec: CollectionSpec) -> ShardedCollection:
+        d = self.dialect
+        config = qe.EdgeConfig(vectors=d.vectors(spec), sparse_vectors=d.sparse_vectors())
+        indexes = d.indexes(spec)
+
+        def new_engine(path: Path) -> qe.EdgeShard:
+            shard = qe.EdgeShard.create(str(path), config)
+            for key, schema in indexes.items():
+                shard.update(qe.UpdateOperation.create_field_index(key, schema))
+            shard.flush()
+            return shard
+
+        return ShardedCollection(
+            spec, self.root / spec.name, new_engine, self.options.seal_points, self.options.hnsw_ef, self._sealed
+        )
+
+    def _sealed(self) -> None:
+        if self.builder is not None:
+            self.builder.wake()
+
+    def _collections(self) -> list[ShardedCollection]:
+        with self._lock:
+            return list(self._open.values())
 
     def _flush_loop(self) -> None:
         while not self._closed.wait(self._flush_interval_s):
-            with self._lock:
-                cols = list(self._open.values())
-            for col in cols:
+            for col in self._collections():
                 col.flush()
 
-    def _get(self, name: str) -> _Collection:
+    def _get(self, name: str) -> ShardedCollection:
         try:
             return self._open[name]
         except KeyError:
@@ -156,30 +117,36 @@ class EdgeStore(Store):
         with self._lock:
             return [c.spec for c in sorted(self._open.values(), key=lambda c: c.spec.name)]
 
+    def stats(self, name: str) -> StoreStats:
+        with self._engine(name):
+            s = self._get(name).stats()
+        return StoreStats(s.points, s.indexed_points, s.shards, s.indexing)
+
     def _has(self, name: str) -> bool:
         return name in self._open
 
     def _create(
         self, spec: CollectionSpec, vectors: dict[str, Any], sparse: dict[str, Any], indexes: dict[str, Any]
     ) -> None:
+        """The shards are made from the spec (`_collection`): the first on the first write."""
         folder = self.root / spec.name
         if folder.exists():  # left over from a crash during create or drop
             shutil.rmtree(folder)
-        shard = qe.EdgeShard.create(str(folder / "shard"), qe.EdgeConfig(vectors=vectors, sparse_vectors=sparse))
-        for key, schema in indexes.items():
-            shard.update(qe.UpdateOperation.create_field_index(key, schema))
-        shard.flush()
+        folder.mkdir()
+        mf.save(folder, mf.Manifest())
         # spec.json last, atomically: a folder without it is an unfinished create.
         tmp = folder / "spec.json.tmp"
         tmp.write_text(spec.to_json())
         tmp.replace(folder / "spec.json")
-        self._open[spec.name] = _Collection(spec, shard)
+        self._open[spec.name] = self._collection(spec)
 
     def _drop(self, name: str) -> None:
         col = self._open.pop(name)
         (self.root / name / "spec.json").unlink()
+        if self.builder is not None:
+            self.builder.cancel(col)
         col.close(flush=False)
-        shutil.rmtree(self.root / name)
+        shutil.rmtree(self.root / name, ignore_errors=True)  # a cancelled build may be removing its copy too
 
     def _query(self, name: str, using: str, vector: Any, limit: int, flt: Any | None) -> Scores:
         return self._get(name).query(using, vector, limit, flt)
@@ -200,6 +167,8 @@ class EdgeStore(Store):
 
     def close(self) -> None:
         self._closed.set()
+        if self.builder is not None:
+            self.builder.stop()
         with self._lock:
             for col in self._open.values():
                 col.close(flush=True)

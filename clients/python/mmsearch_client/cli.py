@@ -13,6 +13,8 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from mmsearch.v1 import collections_pb2
+
 from .client import MODALITY_NAMES, Client, MMSearchError, struct_to_dict
 from .files import Rejected, expand, items_from_file
 
@@ -378,6 +380,8 @@ def cmd_collections(args: argparse.Namespace) -> int:
     for col in cols:
         spaces = ", ".join(f"{s.name}:{s.encoder.model} ({s.dim}d)" for s in col.spaces)
         print(f"{col.name}: {col.document_count} documents, {col.point_count} points; {spaces}")
+        state = "indexing" if col.index_state == collections_pb2.INDEX_STATE_INDEXING else "indexed"
+        print(f"  {col.shard_count} shards, {col.indexed_point_count} points in built indexes ({state})")
     if not cols:
         print("no collections")
     return 0

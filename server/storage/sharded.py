@@ -1,0 +1,226 @@
+"""An embedded collection made of several shards: writes go to one small active shard, full ones
+are sealed and indexed in a child process (storage/build.py), searches ask every shard.
+
+Why: qdrant-edge holds the GIL in every call. Building an HNSW index in-process froze every thread
+for a minute per 60k points, and an unindexed shard is searched by a scan that grows with it. So
+writes go to a shard of at most `seal_points` (a scan stays a few ms), and indexes are built beside
+the data, then swapped in (storage/build.py).
+
+Invariants:
+- a point id lives in one shard: an upsert first deletes its ids from the older shards (so a
+  document never shows twice; an overwrite cut short by a crash may lose the old version);
+- deletes reach every shard, and are logged on a shard being copied for a build, then replayed on
+  the result before it replaces the shard (`replace`);
+- manifest.json names the shards; it changes (atomically) only after the shards it names exist.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import shutil
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import qdrant_edge as qe
+
+from ..errors import NotFound
+from . import manifest as mf
+from .base import CollectionSpec, Scores
+from .shard import ACTIVE, INDEXED, SEALED, Shard, ShardClosed
+
+log = logging.getLogger("mmsearch.storage")
+T = TypeVar("T")
+
+
+@dataclass
+class ShardStats:
+    points: int
+    indexed_points: int  # in shards with a built index; the rest are searched exactly
+    shards: int
+    indexing: bool  # some sealed shard waits for (or is in) an index build
+
+
+class ShardedCollection:
+    def __init__(
+        self,
+        spec: CollectionSpec,
+        folder: Path,
+        new_engine: Callable[[Path], qe.EdgeShard],
+        seal_points: int,
+        hnsw_ef: int = 0,
+        on_seal: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Opens the shards manifest.json names (deleting folders it does not name)."""
+        self.spec = spec
+        self.folder = folder
+        self._new_engine = new_engine
+        self._seal_points = seal_points
+        self._ef = qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
+        self._on_seal = on_seal
+        self._manifest = mf.load(folder)
+        self._shards = [
+            Shard(e.id, mf.shard_path(folder, e.id), e.state, qe.EdgeShard.load(str(mf.shard_path(folder, e.id))))
+            for e in self._manifest.shards
+        ]
+        self._write = threading.Lock()  # writes, seals and swaps, one at a time
+        self._state = threading.Lock()  # the shard list and `closed`
+        self.closed = False
+
+    # -- reads: every shard --
+
+    def _each(self, call: Callable[[Shard], T]) -> list[T]:
+        """`call` on every shard. A shard swapped out meanwhile: ask the current shards again."""
+        while True:
+            with self._state:
+                if self.closed:
+                    raise NotFound(f"collection {self.spec.name!r} does not exist")
+                shards = list(self._shards)
+            try:
+                return [call(s) for s in shards]
+            except ShardClosed:
+                continue
+
+    def query(self, using: str, vector: Any, limit: int, flt: qe.Filter | None) -> Scores:
+        """The best `limit` of every shard's best `limit`, by score."""
+
+        def one(shard: Shard) -> list[qe.ScoredPoint]:
+            params = self._ef if shard.state == INDEXED and using.endswith("_dense") else None
+            query = qe.Query.Nearest(vector, using=using)
+            return shard.query(qe.QueryRequest(limit=limit, query=query, filter=flt, with_payload=False, params=params))
+
+        found = [p for points in self._each(one) for p in points]
+        return {str(p.id): float(p.score) for p in heapq.nlargest(limit, found, key=lambda p: p.score)}
+
+    def retrieve(self, ids: list[str], with_payload: list[str] | bool, with_vector: list[str] | bool) -> list[Any]:
+        return [r for records in self._each(lambda s: s.retrieve(ids, with_payload, with_vector)) for r in records]
+
+    def count(self, flt: qe.Filter | None) -> int:
+        return sum(self._each(lambda s: s.count(flt)))
+
+    def stats(self) -> ShardStats:
+        counts = self._each(lambda s: (s.state, s.count()))
+        return ShardStats(
+            points=sum(n for _, n in counts),
+            indexed_points=sum(n for state, n in counts if state == INDEXED),
+            shards=len(counts),
+            indexing=any(state == SEALED for state, _ in counts),
+        )
+
+    # -- writes --
+
+    def _current(self) -> list[Shard]:
+        with self._state:
+            if self.closed:
+                raise NotFound(f"collection {self.spec.name!r} does not exist")
+            return list(self._shards)
+
+    def upsert(self, points: list[qe.Point]) -> None:
+        with self._write:
+            shards = self._current()
+            active = shards[-1] if shards and shards[-1].state == ACTIVE else self._open_active()
+            older = [s for s in shards if s is not active]
+            if older:
+                same_ids = qe.Filter(must=[qe.HasIdCondition({str(p.id) for p in points})])
+                for shard in older:
+                    shard.delete(same_ids, only_if_matched=True)
+            active.upsert(points)
+            if active.count() >= self._seal_points:
+                self._seal(active)
+
+    def delete(self, flt: qe.Filter) -> None:
+        with self._write:
+            for shard in self._current():
+                shard.delete(flt, only_if_matched=shard.state != ACTIVE)
+
+    def _open_active(self) -> Shard:
+        sid = self._manifest.new_id()
+        path = mf.shard_path(self.folder, sid)
+        shard = Shard(sid, path, ACTIVE, self._new_engine(path))
+        self._manifest.shards.append(mf.ShardEntry(sid, ACTIVE))
+        mf.save(self.folder, self._manifest)  # after the shard exists: a crash before leaves a stray folder
+        with self._state:
+            self._shards.append(shard)
+        return shard
+
+    def _seal(self, shard: Shard) -> None:
+        """Flushes the full active shard once and for all; the next upsert opens a new one."""
+        shard.flush(force=True)
+        shard.state = SEALED
+        self._set_state(shard.id, SEALED)
+        mf.save(self.folder, self._manifest)
+        log.info("collection %s: sealed shard %s", self.spec.name, shard.id)
+        self._on_seal()
+
+    def _set_state(self, sid: str, state: str) -> None:
+        for entry in self._manifest.shards:
+            if entry.id == sid:
+                entry.state = state
+
+    def flush(self) -> None:
+        """Flushes the shards written since their last flush: the active one, and sealed ones that
+        deletes reached."""
+        try:
+            for shard in self._current():
+                shard.flush()
+        except NotFound:
+            pass
+
+    # -- index builds (storage/build.py) --
+
+    def plan_build(self, max_points: int) -> list[Shard]:
+        """Shards to index (and merge) next, or none: the smallest sealed or small indexed shards
+        while they fit in `max_points`, if that takes a sealed one or merges two. Small indexed
+        shards are merged again with newer ones (as Qdrant's merge optimizer does), so 1M points
+        end up in about 1M / max_points shards."""
+        sized = sorted(
+            ((s.count(), i, s) for i, s in enumerate(self._current()) if s.state != ACTIVE), key=lambda t: t[:2]
+        )
+        taken: list[Shard] = []
+        total = 0
+        for n, _, shard in sized:
+            small = shard.state == SEALED or n < max_points // 2
+            if small and (not taken or total + n <= max_points):
+                taken.append(shard)
+                total += n
+        if any(s.state == SEALED for s in taken) or len(taken) >= 2:
+            return taken
+        sealed = [s for _, _, s in sized if s.state == SEALED]
+        return sealed[:1]  # one bigger than max_points (a migrated collection's shard) is indexed alone
+
+    def new_shard_id(self) -> str:
+        with self._write:
+            return self._manifest.new_id()
+
+    def replace(self, sources: Sequence[Shard], sid: str, engine: qe.EdgeShard) -> bool:
+        """Swaps a build's result in for its source shards, after replaying the deletes that hit
+        them since they were copied. False (nothing changed) if the collection was dropped."""
+        new = Shard(sid, mf.shard_path(self.folder, sid), INDEXED, engine)
+        with self._write:
+            if self.closed:
+                return False
+            for source in sources:
+                for flt in source.deletes or []:
+                    new.delete(flt)
+            keep = [e for e in self._manifest.shards if e.id not in {s.id for s in sources}]
+            first = min(i for i, s in enumerate(self._shards) if s in sources)
+            self._manifest.shards = [*keep[:first], mf.ShardEntry(sid, INDEXED), *keep[first:]]
+            mf.save(self.folder, self._manifest)
+            with self._state:
+                rest = [s for s in self._shards if s not in sources]
+                self._shards = [*rest[:first], new, *rest[first:]]
+        for source in sources:
+            source.close(flush=False)
+            shutil.rmtree(source.path, ignore_errors=True)
+        return True
+
+    def close(self, flush: bool) -> None:
+        """Later calls get NotFound; each shard closes once the calls inside it are done."""
+        with self._write, self._state:  # after a write or swap in progress
+            self.closed = True
+            shards = list(self._shards)
+        for shard in shards:
+            shard.close(flush)

@@ -1,0 +1,189 @@
+"""The embedded store's shards: fan-out answers like one shard, each point lives in one shard, index
+builds run in a child process and lose no write, and the manifest is the truth on restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mmsearch.server.ranking.lexical import query_terms
+from mmsearch.server.storage import build
+from mmsearch.server.storage.base import Cond, PointData, Where, point_id
+from mmsearch.server.storage.edge import EdgeStore, ShardOptions
+
+from .test_storage import _points, _spec
+
+SMALL = ShardOptions(seal_points=7, max_shard_points=20)
+
+
+def _wait(until: Callable[[], bool], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not until():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _upsert(store: EdgeStore, points: list[PointData], batch: int = 3) -> None:
+    for i in range(0, len(points), batch):
+        store.upsert("c", points[i : i + batch])
+
+
+def _manifest(root: Path) -> dict[str, Any]:
+    return json.loads((root / "collections" / "c" / "manifest.json").read_text())
+
+
+@pytest.fixture
+def one(tmp_path: Path) -> Iterator[EdgeStore]:
+    s = EdgeStore(tmp_path / "one", shards=ShardOptions(seal_points=10_000, index_build=False))
+    s.create_collection(_spec())
+    yield s
+    s.close()
+
+
+def test_fan_out_answers_like_one_shard(one: EdgeStore, tmp_path: Path) -> None:
+    many = EdgeStore(tmp_path / "many", shards=SMALL)
+    many.create_collection(_spec())
+    pts = _points(40)
+    for s in (one, many):
+        _upsert(s, pts)
+
+    def same_answers() -> None:
+        for q in (pts[3], pts[17], pts[33]):
+            for where in (Where(), Where(must=[Cond(key="meta.year", range={"gte": 2010})])):
+                a, b = (
+                    one.dense_search("c", "text", q.dense, 12, where),
+                    many.dense_search("c", "text", q.dense, 12, where),
+                )
+                assert list(a) == list(b) and np.allclose(list(a.values()), list(b.values()), atol=1e-5)
+            ids = [p.id for p in pts[::3]]
+            a, b = one.score_ids("c", "text_tokens", q.tokens, ids), many.score_ids("c", "text_tokens", q.tokens, ids)
+            assert a.keys() == b.keys() and all(abs(a[k] - b[k]) < 1e-4 for k in a)
+        assert list(many.sparse_search("c", query_terms("zebras"), 5, Where())) == [pts[5].id]
+        ids = [p.id for p in pts[5:25]]
+        got = {h.id: h.payload["doc_id"] for h in many.retrieve("c", ids, fields=["doc_id"])}
+        assert got == {h.id: h.payload["doc_id"] for h in one.retrieve("c", ids, fields=["doc_id"])}
+        assert len(got) == 20
+        for where in (Where(), Where(must=[Cond(key="meta.year", range={"lt": 2030})])):
+            assert many.count("c", where) == one.count("c", where)
+
+    assert many.stats("c").shards >= 5  # 40 points, sealed every 7
+    same_answers()  # sealed shards searched by a scan, some maybe being indexed
+    _wait(lambda: not many.stats("c").indexing)
+    stats = many.stats("c")
+    assert stats.points == 40 and stats.indexed_points == 36 and stats.shards < 5  # merged by up to 20
+    same_answers()
+    many.close()
+
+
+def test_reingest_across_a_seal_shows_each_document_once(tmp_path: Path) -> None:
+    s = EdgeStore(tmp_path, shards=ShardOptions(seal_points=5, index_build=False))
+    s.create_collection(_spec())
+    pts = _points(12)
+    _upsert(s, pts)
+    again = [PointData(p.id, p.space, p.dense, p.tokens, p.sparse, {**p.payload, "text": "v2"}) for p in pts]
+    _upsert(s, again[::-1], batch=4)  # newest first: the first overwrite reaches the oldest shard
+    assert s.count("c") == 12 and s.stats("c").shards == 4
+    hits = s.dense_search("c", "text", pts[0].dense, 50, Where())
+    assert sorted(hits) == sorted(p.id for p in pts)
+    assert {h.payload["text"] for h in s.retrieve("c", list(hits))} == {"v2"}
+    s.close()
+
+
+def test_a_delete_during_a_build_is_replayed_on_its_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The build works on a copy: a delete that reaches a source shard after the copy must reach
+    the built shard too, or the deleted point would come back when it is swapped in."""
+    store: list[EdgeStore] = []
+    child_pids: list[int] = []
+    real = subprocess.Popen
+
+    class DeleteWhileBuilding(real):  # type: ignore[misc, valid-type]
+        def wait(self, timeout: float | None = None) -> int:
+            if self.args[0] != sys.executable:  # the copy (cp), not the build
+                return int(super().wait(timeout))
+            child_pids.append(self.pid)
+            assert self.pid != os.getpid() and self.poll() is None  # the build runs in another process
+            store[0].delete("c", Where(must=[Cond(key="doc_id", any_of=["d1", "d4"])]))
+            return int(super().wait(timeout))
+
+    monkeypatch.setattr(build.subprocess, "Popen", DeleteWhileBuilding)
+    store.append(EdgeStore(tmp_path, shards=ShardOptions(seal_points=6)))
+    s = store[0]
+    s.create_collection(_spec())
+    pts = _points(8)
+    _upsert(s, pts)
+    _wait(lambda: not s.stats("c").indexing)
+    assert child_pids and s.stats("c").indexed_points == 4  # 6 sealed and indexed, less the 2 deleted
+    assert s.count("c") == 6 and not s.retrieve("c", [pts[1].id, pts[4].id])
+    s.close()
+    s = EdgeStore(tmp_path, shards=ShardOptions(seal_points=6, index_build=False))
+    assert s.count("c") == 6 and not s.retrieve("c", [pts[1].id, pts[4].id])
+    s.close()
+
+
+def test_restart_after_a_killed_build_keeps_every_point_once(tmp_path: Path) -> None:
+    """A build killed midway leaves its copy; the next start deletes the folders manifest.json does
+    not name (a stray build, a copy) and every acknowledged point is there once."""
+    s = EdgeStore(tmp_path, shards=ShardOptions(seal_points=5, max_shard_points=1000))
+    s.create_collection(_spec())
+    pts = _points(30)
+    _upsert(s, pts)
+    assert s.builder is not None
+    _wait(lambda: s.builder is not None and s.builder.child_pid is not None)
+    os.kill(s.builder.child_pid, signal.SIGKILL)
+    s.close()
+    shards = tmp_path / "collections" / "c" / "shards"
+    (shards / "999999" / "segments").mkdir(parents=True)  # a build cut short by a crash
+    (shards / "000002.sources").mkdir()  # a merge's copies
+    shutil.copytree(shards / _manifest(tmp_path)["shards"][0]["id"], shards / "999998")  # a copy of a shard
+
+    s = EdgeStore(tmp_path, shards=ShardOptions(seal_points=5, index_build=False))
+    assert sorted(p.name for p in shards.iterdir()) == sorted(e["id"] for e in _manifest(tmp_path)["shards"])
+    hits = s.dense_search("c", "text", pts[0].dense, 100, Where())
+    assert sorted(hits) == sorted(p.id for p in pts) and s.count("c") == 30
+    assert len(s.retrieve("c", [p.id for p in pts])) == 30
+    s.close()
+
+
+def test_a_single_shard_collection_is_migrated(tmp_path: Path) -> None:
+    """Data dirs from before shards hold collections/<name>/shard/ and no manifest."""
+    s = EdgeStore(tmp_path, shards=ShardOptions(index_build=False))
+    s.create_collection(_spec())
+    pts = _points(9)
+    s.upsert("c", pts)
+    s.close()
+    folder = tmp_path / "collections" / "c"
+    (folder / "shards" / "000001").rename(folder / "shard")
+    (folder / "shards").rmdir()
+    (folder / "manifest.json").unlink()
+
+    s = EdgeStore(tmp_path, shards=ShardOptions(seal_points=5))
+    assert _manifest(tmp_path)["shards"] == [{"id": "shard", "state": "sealed"}]
+    assert s.count("c") == 9 and s.stats("c").indexing
+    _wait(lambda: not s.stats("c").indexing)  # indexed like any sealed shard, into shards/<id>
+    _wait(lambda: not (folder / "shard").exists())  # deleted once swapped out
+    assert s.stats("c").indexed_points == 9
+    s.upsert("c", [pts[0]])
+    assert s.count("c") == 9 and s.stats("c").shards == 2
+    s.close()
+
+
+def test_point_ids_stay_unique_across_shards(tmp_path: Path) -> None:
+    s = EdgeStore(tmp_path, shards=ShardOptions(seal_points=4, index_build=False))
+    s.create_collection(_spec())
+    pts = _points(10)
+    for _ in range(3):
+        _upsert(s, pts, batch=3)
+    s.delete("c", Where(must=[Cond(key="doc_id", match="d2")]))
+    assert s.count("c") == 9 and point_id("d2", 0) not in s.dense_search("c", "text", pts[2].dense, 20, Where())
+    s.close()
