@@ -13,7 +13,7 @@ from mmsearch.encoders.registry import EncoderPool
 from .errors import FailedPrecondition, InvalidArgument
 from .ingest.ocr import OCREngine, get_ocr
 from .settings import Settings
-from .storage.base import CollectionSpec, Cond, SpaceSpec, Store, Where
+from .storage.base import STORAGES, CollectionSpec, Compression, Cond, SpaceSpec, Store, Where
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
 FIELD_TYPES = {"keyword", "integer", "float", "bool"}
@@ -31,6 +31,10 @@ class CollectionOptions:
     chunk_words: int | None = None
     chunk_overlap: int | None = None
     indexed_fields: dict[str, str] | None = None
+    # Compression: "" / None take the default for each space's encoder (settings).
+    token_storage: str = ""
+    dense_storage: str = ""
+    token_pool_factor: int | None = None
 
 
 class Collections:
@@ -68,6 +72,12 @@ class Collections:
             )
         if page_kind and not opts.page_model:
             raise InvalidArgument("page_encoder.model is required for colpali (a local directory or cached model id)")
+        for what, storage in (("tokens", opts.token_storage), ("dense", opts.dense_storage)):
+            if storage and storage not in STORAGES:
+                raise InvalidArgument(f"compression.{what} {storage!r} is not one of {', '.join(STORAGES)}")
+        factor = opts.token_pool_factor
+        if factor is not None and not 1 <= factor <= 64:
+            raise InvalidArgument(f"compression.token_pool_factor must be between 1 and 64, got {factor}")
         spec = CollectionSpec(
             name=name,
             text_kind=opts.text_kind or self.settings.text_encoder,
@@ -81,12 +91,31 @@ class Collections:
         encoder = self._load(spec.text_kind, spec.text_model)
         # Pages without a ColPali model are OCR'd into the text space, beside the passages.
         text_modalities = ["text"] if page_kind else ["text", "page"]
-        spec.spaces["text"] = SpaceSpec("text", spec.text_kind, spec.text_model, encoder.dim, text_modalities)
+        spec.spaces["text"] = SpaceSpec(
+            "text", spec.text_kind, spec.text_model, encoder.dim, text_modalities, self._compression("text", opts)
+        )
         if page_kind:
             page_encoder = self._load(page_kind, spec.page_model)
-            spec.spaces["page"] = SpaceSpec("page", page_kind, spec.page_model, page_encoder.dim, ["page"])
+            spec.spaces["page"] = SpaceSpec(
+                "page", page_kind, spec.page_model, page_encoder.dim, ["page"], self._compression("page", opts)
+            )
         self.store.create_collection(spec)
         return spec
+
+    def _compression(self, space: str, opts: CollectionOptions) -> Compression:
+        """What the request chose, else the server's default for the space's encoder: the text model's
+        tokens and ColPali's patches differ in number and dimension (docs/benchmarks.md)."""
+        s = self.settings
+        tokens, factor = (
+            (s.text_token_storage, s.text_token_pool_factor)
+            if space == "text"
+            else (s.page_token_storage, s.page_token_pool_factor)
+        )
+        return Compression(
+            tokens=opts.token_storage or tokens,
+            dense=opts.dense_storage or s.dense_storage,
+            token_pool_factor=factor if opts.token_pool_factor is None else opts.token_pool_factor,
+        )
 
     def _load(self, kind: str, model: str) -> Encoder:
         try:

@@ -1,6 +1,11 @@
 """Explanations: for each query token, the stored token it matched best (the MaxSim argmax), named
 as a word (text passages, OCR'd or PDF pages, with the word's box) or a patch (ColPali pages, with
-the patch's box in page pixels)."""
+the patch's box in page pixels).
+
+A collection whose token vectors are pooled (ingest/pooling.py) stores one vector per cluster of
+tokens; its payload lists name each cluster's representative token (word, box) and
+`token_positions` gives that token's position among the encoder's tokens. Vectors stored quantised
+come back approximate, so similarities are those of the stored vectors, as MaxSim scored them."""
 
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ def token_matches(query: Encoded, tokens: np.ndarray, payload: dict[str, Any]) -
     names = payload.get("tokens") or []
     token_words, words, boxes = payload.get("token_words") or [], payload.get("words") or [], payload.get("boxes") or []
     patch_boxes = payload.get("patch_boxes") or []
+    positions = payload.get("token_positions") or []
     width, height = float(payload.get("width") or 0), float(payload.get("height") or 0)
     out = []
     for qi, di in enumerate(best):
@@ -45,7 +51,7 @@ def token_matches(query: Encoded, tokens: np.ndarray, payload: dict[str, Any]) -
                 query_token=query.token_strings[qi] if qi < len(query.token_strings) else f"#{qi}",
                 document_token=doc_token,
                 similarity=float(sims[qi, di]),
-                position=int(di),
+                position=int(positions[di]) if di < len(positions) else int(di),
                 box=box,
             )
         )

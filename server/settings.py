@@ -10,6 +10,8 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+Storage = Literal["float32", "float16", "turbo8", "turbo4"]  # storage/base.py STORAGES
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MMSEARCH_", extra="forbid", frozen=True)
@@ -77,6 +79,19 @@ class Settings(BaseSettings):
     )
     chunk_words: int = Field(180, ge=8, description="Default words per text passage.")
     chunk_overlap: int = Field(40, ge=0, description="Default words shared by consecutive passages.")
+    # Compression defaults of new collections, measured in docs/benchmarks.md (a create request may
+    # choose otherwise; a collection keeps what it was created with).
+    text_token_storage: Storage = Field(
+        "turbo4", description="Default storage of the text model's token vectors: float32, float16, turbo8, turbo4."
+    )
+    text_token_pool_factor: int = Field(
+        3, ge=1, le=64, description="Default pooling of the text model's token vectors (to ~1/factor; 1: none)."
+    )
+    page_token_storage: Storage = Field("turbo4", description="Default storage of ColPali patch vectors.")
+    page_token_pool_factor: int = Field(
+        3, ge=1, le=64, description="Default pooling of ColPali patch vectors (to ~1/factor; 1: none)."
+    )
+    dense_storage: Storage = Field("float16", description="Default storage of pooled (first-stage) vectors.")
 
     ocr_engine: Literal["rapidocr", "tesseract"] = Field(
         "rapidocr", description="OCR for pages without a text layer: rapidocr (accurate) or tesseract (fast)."

@@ -19,6 +19,7 @@ from ..ranking.lexical import document_terms
 from ..storage.base import CollectionSpec, PointData, point_id
 from .page_encoding import encode_word_pages
 from .pages import Word
+from .pooling import Pooled, pick, pool_tokens
 from .units import Unit
 
 log = logging.getLogger(__name__)
@@ -92,37 +93,46 @@ class PointBuilder:
     def _texts(self, units: list[Unit], spec: CollectionSpec) -> list[PointData]:
         encoder = self.collections.text_encoder(spec)
         encoded = encoder.encode_texts([u.text for u in units], as_query=False)
-        return [
-            PointData(
-                id=point_id(u.item.id, u.seq),
-                space="text",
-                dense=e.pooled,
-                tokens=e.tokens,
-                sparse=document_terms(u.text),
-                payload=self._payload(u, text=u.text, tokens=e.token_strings),
+        factor = spec.spaces["text"].compression.token_pool_factor
+        points = []
+        for u, e in zip(units, encoded, strict=True):
+            pooled = pool_tokens(e.tokens, factor)
+            points.append(
+                PointData(
+                    id=point_id(u.item.id, u.seq),
+                    space="text",
+                    dense=e.pooled,
+                    tokens=pooled.tokens,
+                    sparse=document_terms(u.text),
+                    payload=self._payload(
+                        u, text=u.text, tokens=pick(e.token_strings, pooled.representatives), **_positions(pooled)
+                    ),
+                )
             )
-            for u, e in zip(units, encoded, strict=True)
-        ]
+        return points
 
     def _pages(self, units: list[Unit], spec: CollectionSpec) -> list[PointData]:
         encoder: Encoder = self.collections.text_encoder(spec)
         words = [u.page.words or [] if u.page else [] for u in units]
+        factor = spec.spaces["text"].compression.token_pool_factor
         points = []
         for u, w, pv in zip(units, words, encode_word_pages(encoder, words), strict=True):
             assert u.page is not None
             text = " ".join(x.text for x in w)
+            pooled = pool_tokens(pv.tokens, factor)
             points.append(
                 PointData(
                     id=point_id(u.item.id, u.seq),
                     space="text",
                     dense=pv.pooled,
-                    tokens=pv.tokens,
+                    tokens=pooled.tokens,
                     sparse=document_terms(text),
                     payload=self._payload(
                         u,
                         text=text,
-                        tokens=pv.token_strings,
-                        token_words=pv.token_words,
+                        tokens=pick(pv.token_strings, pooled.representatives),
+                        token_words=pick(pv.token_words, pooled.representatives),
+                        **_positions(pooled),
                         words=[x.text for x in w],
                         boxes=[[round(c) for c in x.box] for x in w],
                         width=u.page.width,
@@ -139,26 +149,28 @@ class PointBuilder:
         page's words (text layer or OCR) still feed BM25 and snippets."""
         encoder = self.collections.page_encoder(spec)
         images = [u.page.image for u in units if u.page is not None]
+        factor = spec.spaces["page"].compression.token_pool_factor
         points = []
         for u, e in zip(units, encoder.encode_images(images), strict=True):  # type: ignore[arg-type]
             assert u.page is not None
             words = u.page.words or []
             text = " ".join(x.text for x in words)
+            pooled = pool_tokens(e.tokens, factor)
+            boxes = pick(e.token_boxes, pooled.representatives)
             points.append(
                 PointData(
                     id=point_id(u.item.id, u.seq),
                     space="page",
                     dense=e.pooled,
-                    tokens=e.tokens,
+                    tokens=pooled.tokens,
                     sparse=document_terms(text) if text else None,
                     payload=self._payload(
                         u,
                         space="page",
                         text=text,
-                        tokens=e.token_strings,
-                        patch_boxes=[[round(float(c), 4) for c in b] for b in e.token_boxes]
-                        if e.token_boxes is not None
-                        else [],
+                        tokens=pick(e.token_strings, pooled.representatives),
+                        patch_boxes=[[round(float(c), 4) for c in b] for b in boxes],
+                        **_positions(pooled),
                         width=u.page.width,
                         height=u.page.height,
                     ),
@@ -182,6 +194,13 @@ class PointBuilder:
             "source": u.item.source,
             **extra,
         }
+
+
+def _positions(pooled: Pooled) -> dict[str, list[int]]:
+    """Pooled points name, per stored vector, the position of its representative among the encoder's
+    tokens (explanations report that position); unpooled points need no such list."""
+    reps = pooled.representatives
+    return {} if reps == list(range(len(reps))) else {"token_positions": reps}
 
 
 __all__ = ["PointBuilder", "Word"]

@@ -18,6 +18,37 @@ _FIELD_TYPES = {
 }
 _FIELD_ENUMS = {v: k for k, v in _FIELD_TYPES.items()}
 _MODALITY_ENUMS = {"text": common_pb2.MODALITY_TEXT, "page": common_pb2.MODALITY_PAGE}
+_STORAGES = {
+    collections_pb2.VECTOR_STORAGE_FLOAT32: "float32",
+    collections_pb2.VECTOR_STORAGE_FLOAT16: "float16",
+    collections_pb2.VECTOR_STORAGE_TURBO8: "turbo8",
+    collections_pb2.VECTOR_STORAGE_TURBO4: "turbo4",
+}
+_STORAGE_ENUMS = {v: k for k, v in _STORAGES.items()}
+
+
+def _storage(value: int, what: str) -> str:
+    """ "" (the default) for UNSPECIFIED; an enum number this server does not know is the client's mistake."""
+    if value == collections_pb2.VECTOR_STORAGE_UNSPECIFIED:
+        return ""
+    if value not in _STORAGES:
+        raise InvalidArgument(f"compression.{what} has an unknown vector storage ({value})")
+    return _STORAGES[value]
+
+
+def compression_message(spec: CollectionSpec) -> collections_pb2.CompressionOptions:
+    """Each space's compression as one message: a field is reported when every space has the same
+    value, and left unset (UNSPECIFIED, "per encoder") when the spaces differ, as they may in a
+    collection with a text model and a ColPali model (docs/benchmarks.md)."""
+    spaces = [s.compression for s in spec.spaces.values()]
+    tokens, dense, factors = ({getattr(c, f) for c in spaces} for f in ("tokens", "dense", "token_pool_factor"))
+    msg = collections_pb2.CompressionOptions(
+        tokens=_STORAGE_ENUMS[next(iter(tokens))] if len(tokens) == 1 else 0,
+        dense=_STORAGE_ENUMS[next(iter(dense))] if len(dense) == 1 else 0,
+    )
+    if len(factors) == 1:
+        msg.token_pool_factor = next(iter(factors))
+    return msg
 
 
 def collection_message(
@@ -30,6 +61,7 @@ def collection_message(
         indexed_fields=[
             collections_pb2.IndexedField(key=k, type=_FIELD_ENUMS[v]) for k, v in sorted(spec.indexed_fields.items())
         ],
+        compression=compression_message(spec),
     )
     spaces = [
         collections_pb2.VectorSpace(
@@ -77,6 +109,9 @@ class CollectionServicer(collections_pb2_grpc.CollectionServiceServicer):
             chunk_words=c.chunking.max_words or None,
             chunk_overlap=c.chunking.overlap_words if c.chunking.HasField("overlap_words") else None,
             indexed_fields=fields,
+            token_storage=_storage(c.compression.tokens, "tokens"),
+            dense_storage=_storage(c.compression.dense, "dense"),
+            token_pool_factor=c.compression.token_pool_factor if c.compression.HasField("token_pool_factor") else None,
         )
         return self._message(self.collections.create(request.name, opts))
 

@@ -6,6 +6,12 @@ Layout of a collection (the same on both backends):
 - one sparse vector `lexical` (BM25 term frequencies, IDF applied by the engine);
 - payload: doc_id, seq (point number within its document), modality, passage, page, text, tokens
   (token strings for explanations), meta (the user's metadata; filters address `meta.<key>`).
+
+Each space's `Compression` (fixed at creation) says how its vectors are stored: float32, float16 or
+Qdrant's TurboQuant at 8 or 4 bits per dimension, and whether token vectors are pooled at ingest
+(clusters of similar tokens averaged; the payload's per-token lists then name each cluster's
+representative token). A spec.json written before compression existed loads as the layout of that
+time: float32 pooled vectors, float16 token vectors, no pooling.
 """
 
 from __future__ import annotations
@@ -42,15 +48,29 @@ def point_id(doc_id: str, seq: int) -> str:
     return str(uuid.uuid5(_ID_NAMESPACE, f"{doc_id}\x00{seq}"))
 
 
+#: How a vector can be stored, least to most compressed.
+STORAGES = ("float32", "float16", "turbo8", "turbo4")
+
+
+@dataclass
+class Compression:
+    """How one space's vectors are stored. The defaults are the layout before compression existed."""
+
+    tokens: str = "float16"  # one of STORAGES
+    dense: str = "float32"
+    token_pool_factor: int = 1  # token vectors pooled to about 1/factor of their number; 1 keeps all
+
+
 @dataclass
 class SpaceSpec:
-    """One vector space: what fills it and its dimension."""
+    """One vector space: what fills it, its dimension and how its vectors are stored."""
 
     name: str
     kind: str
     model: str
     dim: int
     modalities: list[str]
+    compression: Compression = field(default_factory=Compression)
 
 
 @dataclass
@@ -73,8 +93,12 @@ class CollectionSpec:
     @classmethod
     def from_json(cls, text: str) -> CollectionSpec:
         raw = json.loads(text)
-        raw["spaces"] = {k: SpaceSpec(**v) for k, v in raw.get("spaces", {}).items()}
+        raw["spaces"] = {k: _space(v) for k, v in raw.get("spaces", {}).items()}
         return cls(**raw)
+
+
+def _space(raw: dict[str, Any]) -> SpaceSpec:
+    return SpaceSpec(**{**raw, "compression": Compression(**raw.get("compression", {}))})
 
 
 @dataclass
@@ -232,7 +256,10 @@ class Store(ABC):
         d = self.dialect
         with self._lock, self._engine(spec.name):
             if self._has(spec.name):
-                raise AlreadyExists(f"collection {spec.name!r} already exists")
+                raise AlreadyExists(
+                    f"collection {spec.name!r} already exists; its encoders, chunking and compression are "
+                    "fixed at creation: delete it and create it again to change them"
+                )
             self._create(spec, d.vectors(spec), d.sparse_vectors(), d.indexes(spec))
 
     def drop_collection(self, name: str) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from .base import CORE_INDEXES, CollectionSpec, Cond, PointData, Query, Where
+from .base import CORE_INDEXES, STORAGES, CollectionSpec, Cond, PointData, Query, Where
 
 Build = Callable[..., Any]
 
@@ -46,10 +46,15 @@ class Dialect:
     maxsim: Any  # the multivector config: MaxSim over token vectors
     idf: Any  # the sparse modifier: the engine applies BM25's IDF
     #: Extra VectorParams of token vectors. They are only ever scored exactly over candidates (no
-    #: graph), stored as float16 and memory-mapped: they are most of the data (~100x the pooled
-    #: vector) and only candidates' pages are read, which the OS caches as it sees fit.
+    #: graph) and memory-mapped: they are most of the data (~100x the pooled vector) and only
+    #: candidates' pages are read, which the OS caches as it sees fit. The datatype given here is
+    #: replaced by the space's compression.
     exact_only: dict[str, Any]
     schema: dict[str, Any]  # keyword | integer | float | bool -> the payload index type
+    #: Storage name (base.STORAGES) -> the datatype. Both engines store TurboQuant natively and score
+    #: MaxSim and cosine on the quantised vectors (qdrant-edge VectorStorageDatatype, qdrant-client
+    #: Datatype), so a compressed collection is searched by the same calls.
+    datatype: dict[str, Any]
 
     @classmethod
     def of(cls, module: ModuleType, **spelled: Any) -> Dialect:
@@ -60,6 +65,10 @@ class Dialect:
             maxsim=module.MultiVectorConfig(comparator=member(module.MultiVectorComparator, "maxsim")),
             idf=member(module.Modifier, "idf"),
             schema={kind: member(module.PayloadSchemaType, kind) for kind in ("keyword", "integer", "float", "bool")},
+            datatype={
+                name: member(getattr(module, "VectorStorageDatatype", None) or module.Datatype, name)
+                for name in STORAGES
+            },
             **spelled,
         )
 
@@ -99,12 +108,19 @@ class Dialect:
         return self.Point(id=p.id, vector=vector, payload=p.payload)
 
     def vectors(self, spec: CollectionSpec) -> dict[str, Any]:
-        """Named vector -> params, the layout described in storage/base.py."""
+        """Named vector -> params, the layout described in storage/base.py, stored as each space's
+        compression says."""
         out: dict[str, Any] = {}
         for space in spec.spaces.values():
-            out[f"{space.name}_dense"] = self.VectorParams(size=space.dim, distance=self.cosine)
+            c = space.compression
+            out[f"{space.name}_dense"] = self.VectorParams(
+                size=space.dim, distance=self.cosine, datatype=self.datatype[c.dense]
+            )
             out[f"{space.name}_tokens"] = self.VectorParams(
-                size=space.dim, distance=self.cosine, multivector_config=self.maxsim, **self.exact_only
+                size=space.dim,
+                distance=self.cosine,
+                multivector_config=self.maxsim,
+                **{**self.exact_only, "datatype": self.datatype[c.tokens]},
             )
         return out
 

@@ -140,8 +140,13 @@ class Client:
         indexed_fields: Mapping[str, str] | None = None,
         max_words: int = 0,
         overlap_words: int | None = None,
+        compression: Mapping[str, str | int] | None = None,
     ) -> collections_pb2.Collection:
-        """max_words 0 and overlap_words None take the server's defaults; overlap_words=0: no overlap."""
+        """max_words 0 and overlap_words None take the server's defaults; overlap_words=0: no overlap.
+
+        compression: any of {"tokens": storage, "dense": storage, "token_pool_factor": n}, storage one
+        of float32, float16, turbo8, turbo4; what is left out takes the server's default for each
+        encoder. Fixed at creation: to change it, delete the collection and create it again."""
         types = {"keyword": 1, "integer": 2, "float": 3, "bool": 4}
         chunking = collections_pb2.ChunkingOptions(max_words=max_words)
         if overlap_words is not None:
@@ -152,6 +157,7 @@ class Client:
             indexed_fields=[
                 collections_pb2.IndexedField(key=k, type=types.get(v, 0)) for k, v in (indexed_fields or {}).items()
             ],
+            compression=compression_options(compression or {}),
         )
         req = collections_pb2.CreateCollectionRequest(name=name, config=config)
         return self._call(self.collections.CreateCollection, req, retry=False)
@@ -240,3 +246,21 @@ class Client:
             inputs=[embed_pb2.EmbedInput(text=t) for t in texts], as_query=as_query, multi_vector=multi_vector
         )
         return self._call(self.embed_stub.Embed, req)
+
+
+def compression_options(compression: Mapping[str, str | int]) -> collections_pb2.CompressionOptions:
+    """{"tokens": "turbo4", "dense": "float16", "token_pool_factor": 3} as the message; unknown keys or
+    storage names raise ValueError here rather than reaching the server as UNSPECIFIED."""
+    unknown = set(compression) - {"tokens", "dense", "token_pool_factor"}
+    if unknown:
+        raise ValueError(f"unknown compression keys: {', '.join(sorted(unknown))}")
+    msg = collections_pb2.CompressionOptions()
+    for key in ("tokens", "dense"):
+        if key in compression:
+            name = f"VECTOR_STORAGE_{str(compression[key]).upper()}"
+            if name not in collections_pb2.VectorStorage.keys():
+                raise ValueError(f"compression {key} {compression[key]!r}: use float32, float16, turbo8 or turbo4")
+            setattr(msg, key, collections_pb2.VectorStorage.Value(name))
+    if "token_pool_factor" in compression:
+        msg.token_pool_factor = int(compression["token_pool_factor"])
+    return msg

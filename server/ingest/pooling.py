@@ -1,0 +1,56 @@
+"""Token pooling at ingest: a passage's token vectors (or a page's patch vectors) clustered by
+similarity and each cluster averaged, so a point stores about 1/factor of them (the query side stays
+unpooled). This is the hierarchical pooling of colpali-engine's HierarchicalTokenPooler (Ward
+linkage, at most n // factor clusters, each cluster's mean renormalised), done with scipy directly:
+the pooler builds every cluster in a torch loop and links the rows of the n x n distance matrix
+(O(n^3)). Ward on the unit vectors themselves (whose Euclidean distance is sqrt(2 - 2 cos)) took
+3.5 ms per 101-token passage against the pooler's 74 ms, and 0.23 s per 1,030-patch page against
+1.36 s (best of 5 on a loaded 2-core machine): the pooler would have cost more than encoding.
+
+Explanations name the stored vector a query token matched best; after pooling that vector is a
+cluster, so each cluster keeps a representative: the member closest to the cluster's mean, whose
+token string, word and box stand for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
+
+
+@dataclass
+class Pooled:
+    tokens: np.ndarray  # (m, dim) float32 unit rows, m <= n
+    representatives: list[int]  # per pooled row, the index of the original token standing for it
+
+
+def pool_tokens(tokens: np.ndarray, factor: int) -> Pooled:
+    """Pools (n, dim) unit rows to at most max(n // factor, 1) rows, in order of each cluster's first
+    token. factor 1 (or fewer than two tokens) keeps them as they are."""
+    n = len(tokens)
+    if factor <= 1 or n <= 1:
+        return Pooled(tokens, list(range(n)))
+    rows = np.asarray(tokens, dtype=np.float64)
+    labels = fcluster(linkage(rows, method="ward"), t=max(n // factor, 1), criterion="maxclust")
+    _, first, labels = np.unique(labels, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # clusters in reading order: explanations list positions in order
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    labels = rank[labels]
+    sums = np.zeros((len(order), rows.shape[1]))
+    np.add.at(sums, labels, rows)
+    pooled = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    sims = np.einsum("ij,ij->i", rows, pooled[labels])
+    reps = [int(np.flatnonzero(labels == c)[np.argmax(sims[labels == c])]) for c in range(len(order))]
+    return Pooled(pooled.astype(np.float32), reps)
+
+
+def pick(values: Sequence[Any] | np.ndarray | None, reps: list[int]) -> list[Any]:
+    """The entries of a per-token list kept for the representatives (empty when there was none)."""
+    if values is None or len(values) == 0:
+        return []
+    return [values[i] for i in reps]

@@ -1,0 +1,183 @@
+"""Compression per collection: the spec round trip (old spec.json files load as the old layout), the
+vector configuration each backend is given, pooling, and compressed collections through the server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from qdrant_client import models as qm
+
+from mmsearch.client import Client, MMSearchError
+from mmsearch.client.client import compression_options
+from mmsearch.server.ingest.pooling import pool_tokens
+from mmsearch.server.storage.base import CollectionSpec, Compression, PointData, SpaceSpec, point_id
+from mmsearch.server.storage.edge import EDGE, EdgeStore
+from mmsearch.v1 import collections_pb2
+
+from .documents import ANIMALS, text_item
+from .qdrant_standins import memory_store
+
+OLD_SPEC = {  # a spec.json as written before compression existed
+    "name": "old",
+    "text_kind": "fake",
+    "text_model": "fake-32",
+    "page_kind": "",
+    "page_model": "",
+    "chunk_words": 180,
+    "chunk_overlap": 40,
+    "indexed_fields": {},
+    "spaces": {"text": {"name": "text", "kind": "fake", "model": "fake-32", "dim": 32, "modalities": ["text"]}},
+}
+
+
+def _spec(name: str, c: Compression, dim: int = 16) -> CollectionSpec:
+    return CollectionSpec(
+        name, "fake", "fake-16", spaces={"text": SpaceSpec("text", "fake", "fake-16", dim, ["text"], c)}
+    )
+
+
+def test_old_spec_loads_as_the_old_layout_and_compression_round_trips() -> None:
+    old = CollectionSpec.from_json(json.dumps(OLD_SPEC))
+    assert old.spaces["text"].compression == Compression("float16", "float32", 1)
+    spec = _spec("new", Compression("turbo4", "turbo8", 3))
+    back = CollectionSpec.from_json(spec.to_json())
+    assert back == spec and back.spaces["text"].compression == Compression("turbo4", "turbo8", 3)
+
+
+def test_old_data_dir_keeps_its_layout(tmp_path: Path) -> None:
+    """A collection whose spec.json predates compression opens, and is searched, as before."""
+    store = EdgeStore(tmp_path)
+    store.create_collection(CollectionSpec.from_json(json.dumps(OLD_SPEC)))
+    store.close()
+    spec_file = tmp_path / "collections" / "old" / "spec.json"
+    spec_file.write_text(json.dumps(OLD_SPEC))  # exactly the old file, without a compression key
+    store = EdgeStore(tmp_path)
+    rows = np.eye(32, dtype=np.float32)[:5]
+    store.upsert("old", [PointData(point_id("d", 0), "text", rows[0], rows, None, {"doc_id": "d", "seq": 0})])
+    got = store.score_ids("old", "text_tokens", rows[:2], [point_id("d", 0)])
+    assert got[point_id("d", 0)] == pytest.approx(2.0, abs=1e-3)
+    assert store.get_spec("old").spaces["text"].compression == Compression()
+    store.close()
+
+
+def test_vector_config_follows_the_compression() -> None:
+    import qdrant_edge as qe
+
+    vectors = EDGE.vectors(_spec("c", Compression("turbo4", "float16", 2)))
+    assert vectors["text_tokens"].datatype == qe.VectorStorageDatatype.Turbo4
+    assert vectors["text_tokens"].multivector_config is not None
+    assert vectors["text_dense"].datatype == qe.VectorStorageDatatype.Float16
+    old = EDGE.vectors(CollectionSpec.from_json(json.dumps(OLD_SPEC)))
+    assert old["text_tokens"].datatype == qe.VectorStorageDatatype.Float16
+    assert old["text_dense"].datatype == qe.VectorStorageDatatype.Float32
+
+
+def test_remote_backend_is_sent_the_datatypes() -> None:
+    store = memory_store()
+    store.create_collection(_spec("c", Compression("turbo8", "float16", 1)))
+    params = store.client.get_collection("mmsearch-c").config.params.vectors  # type: ignore[attr-defined]
+    assert params["text_tokens"].datatype == qm.Datatype.TURBO8
+    assert params["text_dense"].datatype == qm.Datatype.FLOAT16
+    assert params["text_tokens"].multivector_config is not None
+    store.close()
+
+
+@pytest.mark.parametrize("storage", ["float32", "float16", "turbo8", "turbo4"])
+def test_engine_scores_maxsim_on_each_storage(tmp_path: Path, storage: str) -> None:
+    """Each storage keeps exact MaxSim close: the engine's score against numpy's over the same vectors."""
+    rng = np.random.default_rng(0)
+    docs = rng.standard_normal((20, 30, 64)).astype(np.float32)
+    docs /= np.linalg.norm(docs, axis=-1, keepdims=True)
+    q = docs[3, :8] + 0.3 * rng.standard_normal((8, 64)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    store = EdgeStore(tmp_path)
+    store.create_collection(_spec("s", Compression(storage, storage, 1), dim=64))
+    ids = [point_id(f"d{i}", 0) for i in range(20)]
+    store.upsert(
+        "s", [PointData(ids[i], "text", d[0], d, None, {"doc_id": f"d{i}", "seq": 0}) for i, d in enumerate(docs)]
+    )
+    got = store.score_ids("s", "text_tokens", q, ids)
+    exact = [float((q @ d.T).max(axis=1).sum()) for d in docs]
+    tolerance = {"float32": 1e-4, "float16": 1e-2, "turbo8": 0.05, "turbo4": 0.4}[storage]
+    assert max(abs(got[i] - e) for i, e in zip(ids, exact, strict=True)) < tolerance
+    assert max(got, key=got.__getitem__) == ids[3]
+    store.close()
+
+
+def test_pooling_merges_similar_tokens_and_keeps_a_representative() -> None:
+    rng = np.random.default_rng(1)
+    centres = np.eye(8, dtype=np.float32)[:4]
+    which = np.array([0, 0, 1, 1, 1, 2, 2, 3, 3, 0, 1, 2])
+    tokens = centres[which] + 0.05 * rng.standard_normal((12, 8)).astype(np.float32)
+    tokens /= np.linalg.norm(tokens, axis=1, keepdims=True)
+    pooled = pool_tokens(tokens, 3)  # 12 // 3 = 4 clusters: exactly the four directions
+    assert pooled.tokens.shape == (4, 8)
+    assert np.allclose(np.linalg.norm(pooled.tokens, axis=1), 1, atol=1e-5)
+    assert [int(which[r]) for r in pooled.representatives] == [0, 1, 2, 3]  # in reading order
+    assert np.argmax(pooled.tokens, axis=1).tolist() == [0, 1, 2, 3]
+    same = pool_tokens(tokens, 1)
+    assert same.tokens is tokens and same.representatives == list(range(12))
+    assert pool_tokens(tokens[:1], 4).representatives == [0]
+
+
+def test_client_rejects_unknown_compression_names() -> None:
+    with pytest.raises(ValueError, match="turbo2"):
+        compression_options({"tokens": "turbo2"})
+    with pytest.raises(ValueError, match="pool"):
+        compression_options({"pool": 2})
+    msg = compression_options({"tokens": "turbo8", "token_pool_factor": 2})
+    assert msg.tokens == collections_pb2.VECTOR_STORAGE_TURBO8 and msg.token_pool_factor == 2
+
+
+def _compression(col: collections_pb2.Collection) -> tuple[str, str, int]:
+    c = col.config.compression
+    name = collections_pb2.VectorStorage.Name
+    return name(c.tokens), name(c.dense), c.token_pool_factor
+
+
+def test_default_compression_is_reported(fake_client: Client) -> None:
+    col = fake_client.create_collection("d")
+    assert _compression(col) == ("VECTOR_STORAGE_TURBO4", "VECTOR_STORAGE_FLOAT16", 3)
+    assert _compression(fake_client.get_collection("d")) == _compression(col)
+
+
+def test_compressed_collection_ingest_search_explain(fake_client: Client) -> None:
+    col = fake_client.create_collection(
+        "zoo", compression={"tokens": "turbo8", "dense": "float16", "token_pool_factor": 2}
+    )
+    assert _compression(col) == ("VECTOR_STORAGE_TURBO8", "VECTOR_STORAGE_FLOAT16", 2)
+    acks = list(fake_client.ingest("zoo", [text_item(k, t, m) for k, (t, m) in ANIMALS.items()]))
+    assert all(a.ok for a in acks), acks
+    r = fake_client.search("zoo", "which animals hunt mice at night", top_k=2, explain=True)
+    assert [x.document_id for x in r.results] == ["owls", "cats"]
+    text = ANIMALS["owls"][0].lower().replace(".", "").split()
+    for m in r.results[0].explanation.matches:
+        # the matched vector is a cluster; it is named by a word of the passage at that word's position
+        assert m.document_token in text
+        assert 0 <= m.document_position < len(text) and text[m.document_position] == m.document_token
+        assert -1.01 <= m.similarity <= 1.01
+
+    # an ingest asking to create the collection never alters an existing one's compression
+    acks = list(fake_client.ingest("zoo", [text_item("bats", "Bats hunt moths at night.")], create=True))
+    assert all(a.ok for a in acks)
+    assert _compression(fake_client.get_collection("zoo")) == _compression(col)
+    with pytest.raises(MMSearchError) as err:
+        fake_client.create_collection("zoo", compression={"tokens": "float32"})
+    assert err.value.code == grpc.StatusCode.ALREADY_EXISTS
+    assert "compression" in err.value.details and "delete it and create it again" in err.value.details
+
+
+def test_invalid_compression_is_invalid_argument(fake_client: Client) -> None:
+    with pytest.raises(MMSearchError) as err:
+        fake_client.create_collection("bad", compression={"token_pool_factor": 0})
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and "token_pool_factor" in err.value.details
+    req = collections_pb2.CreateCollectionRequest(
+        name="bad", config=collections_pb2.CollectionConfig(compression=collections_pb2.CompressionOptions(tokens=9))
+    )
+    with pytest.raises(MMSearchError) as err:
+        fake_client._call(fake_client.collections.CreateCollection, req, retry=False)
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and "unknown vector storage" in err.value.details
