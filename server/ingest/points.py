@@ -13,7 +13,7 @@ from typing import Any
 
 from mmsearch.encoders.base import Encoder
 
-from ..collections import Collections
+from ..catalog import Catalog
 from ..errors import InvalidArgument, MMSearchError
 from ..ranking.lexical import document_terms
 from ..storage.base import CollectionSpec, PointData, point_id
@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 
 class PointBuilder:
-    def __init__(self, collections: Collections, ocr_threads: int = 2) -> None:
-        self.collections = collections
+    def __init__(self, catalog: Catalog, ocr_threads: int = 2) -> None:
+        self.catalog = catalog
         self._ocr_pool = ThreadPoolExecutor(ocr_threads, thread_name_prefix="ocr")
 
     def build(self, units: list[Unit], spec: CollectionSpec) -> list[tuple[Unit, PointData]]:
@@ -72,7 +72,7 @@ class PointBuilder:
         if not need:
             return
         try:
-            ocr = self.collections.ocr()
+            ocr = self.catalog.ocr()
         except MMSearchError as exc:  # e.g. the configured engine is not installed
             for u in need:
                 u.item.error = u.item.error or exc
@@ -90,7 +90,7 @@ class PointBuilder:
                     )
 
     def _texts(self, units: list[Unit], spec: CollectionSpec) -> list[PointData]:
-        encoder = self.collections.text_encoder(spec)
+        encoder = self.catalog.text_encoder(spec)
         encoded = encoder.encode_texts([u.text for u in units], as_query=False)
         return [
             PointData(
@@ -98,14 +98,14 @@ class PointBuilder:
                 space="text",
                 dense=e.pooled,
                 tokens=e.tokens,
-                sparse=document_terms(u.text),
+                lexical=document_terms(u.text),
                 payload=self._payload(u, text=u.text, tokens=e.token_strings),
             )
             for u, e in zip(units, encoded, strict=True)
         ]
 
     def _pages(self, units: list[Unit], spec: CollectionSpec) -> list[PointData]:
-        encoder: Encoder = self.collections.text_encoder(spec)
+        encoder: Encoder = self.catalog.text_encoder(spec)
         words = [u.page.words or [] if u.page else [] for u in units]
         points = []
         for u, w, pv in zip(units, words, encode_word_pages(encoder, words), strict=True):
@@ -117,7 +117,7 @@ class PointBuilder:
                     space="text",
                     dense=pv.pooled,
                     tokens=pv.tokens,
-                    sparse=document_terms(text),
+                    lexical=document_terms(text),
                     payload=self._payload(
                         u,
                         text=text,
@@ -137,7 +137,7 @@ class PointBuilder:
     def _colpali_pages(self, units: list[Unit], spec: CollectionSpec) -> list[PointData]:
         """The page image through the ColPali-family model (patch vectors in the page space); the
         page's words (text layer or OCR) still feed BM25 and snippets."""
-        encoder = self.collections.page_encoder(spec)
+        encoder = self.catalog.page_encoder(spec)
         images = [u.page.image for u in units if u.page is not None]
         points = []
         for u, e in zip(units, encoder.encode_images(images), strict=True):  # type: ignore[arg-type]
@@ -150,7 +150,7 @@ class PointBuilder:
                     space="page",
                     dense=e.pooled,
                     tokens=e.tokens,
-                    sparse=document_terms(text) if text else None,
+                    lexical=document_terms(text) if text else None,
                     payload=self._payload(
                         u,
                         space="page",
