@@ -231,6 +231,7 @@ def _encoded(rows: np.ndarray, strings: list[str], boxes: np.ndarray | None) -> 
 
 
 def create(model: str, device: str) -> Encoder:
+    """The factory of kind "colpali" (registry.FACTORIES)."""
     if not model:
         raise EncoderError("the colpali encoder needs a model: a local checkpoint folder or a cached Hugging Face id")
     return ColPaliEncoder(model, device)

@@ -45,6 +45,7 @@ class FakeEncoder(Encoder):
 
 
 def create(model: str, device: str) -> Encoder:
+    """The factory of kind "fake" (registry.FACTORIES)."""
     # "fake" or "fake-<dim>"
     dim = int(model.rsplit("-", 1)[1]) if model.startswith("fake-") else 32
     return FakeEncoder(model or "fake-32", dim)

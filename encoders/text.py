@@ -78,4 +78,5 @@ class SentenceTransformerEncoder(Encoder):
 
 
 def create(model: str, device: str) -> Encoder:
+    """The factory of kind "sentence-transformers" (registry.FACTORIES)."""
     return SentenceTransformerEncoder(model or "all-MiniLM-L6-v2", device)

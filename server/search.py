@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from mmsearch.protocol.vocab import Fusion, Modality, Signal
+from mmsearch.protocol.vocab import FUSED_SIGNALS, Fusion, Modality, Signal
 
 from .catalog import Catalog
 from .errors import InvalidArgument
@@ -200,11 +200,7 @@ class Searcher:
         )
         raw, signals = self._signals(spec.name, query, dense_hits, lexical_hits, groups, maxsim_k)
         s = self.settings
-        weights = {
-            Signal.DENSE: p.weights.get(Signal.DENSE, s.dense_weight),
-            Signal.MAXSIM: p.weights.get(Signal.MAXSIM, s.maxsim_weight),
-            Signal.LEXICAL: p.weights.get(Signal.LEXICAL, s.lexical_weight),
-        }
+        weights = {sig: p.weights.get(sig, getattr(s, f"{sig}_weight")) for sig in FUSED_SIGNALS}
         if p.fusion in (Fusion.WEIGHTED_ZSCORE, Fusion.CALIBRATED_ZSCORE):
             fused = fusion.weighted_zscore(signals, ids, weights)
         elif p.fusion == Fusion.RRF:
