@@ -70,7 +70,7 @@ def _latency(store: EdgeStore, rng: np.random.Generator, words: list[str], dim: 
         store.dense_search("bench", "text", q / np.linalg.norm(q), 100, Where())
         dense.append(time.perf_counter() - t)
         t = time.perf_counter()
-        store.sparse_search("bench", query_terms(" ".join(rng.choice(words, 4))), 100, Where())
+        store.lexical_search("bench", query_terms(" ".join(rng.choice(words, 4))), 100, Where())
         lexical.append(time.perf_counter() - t)
     series = {"dense": dense, "lexical": lexical}
     return {f"{k}_p{p}_ms": round(1000 * float(np.percentile(v, p)), 2) for k, v in series.items() for p in (50, 99)}

@@ -1,4 +1,5 @@
-"""Every call of a loaded encoder runs on that encoder's own thread; concurrent queries share one call.
+"""Every call of a loaded model runs on that model's own thread (`Worker`); an encoder's concurrent
+queries share one call (`EncoderThread`).
 
 Why one thread: torch's intra-op pool is OpenMP, and OpenMP gives each calling thread its own team of
 workers, which spin for a while after each operation. Encodes from several threads (gRPC workers
@@ -28,7 +29,42 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class EncoderThread(Encoder):
+class Worker:
+    """One dedicated thread that runs the calls handed to it, one at a time, in order (see above for
+    why a model gets one). Subclasses with more queues override `_has_work` and `_take`, and create
+    those queues before calling this constructor, which starts the thread."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: deque[tuple[Callable[[], Any], Future[Any]]] = deque()
+        self._wake = threading.Condition()
+        threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Runs `fn` on the worker's thread; returns its result or raises its exception."""
+        future: Future[T] = Future()
+        with self._wake:
+            self._jobs.append((fn, future))
+            self._wake.notify()
+        return future.result()
+
+    def _has_work(self) -> bool:
+        return bool(self._jobs)
+
+    def _take(self) -> Callable[[], None]:
+        """Called holding the lock, with work waiting: the next piece, which settles its futures."""
+        fn, future = self._jobs.popleft()
+        return lambda: _settle(future, fn)
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._has_work():
+                    self._wake.wait()
+                work = self._take()
+            work()
+
+
+class EncoderThread(Worker, Encoder):
     """An Encoder whose calls all run on one dedicated thread; `as_query` text calls waiting at the
     same time are merged into one call of at most `max_query_batch` texts."""
 
@@ -38,15 +74,13 @@ class EncoderThread(Encoder):
         self.capabilities, self.max_tokens = encoder.capabilities, encoder.max_tokens
         self.max_query_batch = max_query_batch
         self._queries: deque[tuple[list[str], Future[list[Encoded]]]] = deque()
-        self._jobs: deque[tuple[Callable[[], Any], Future[Any]]] = deque()
-        self._wake = threading.Condition()
-        threading.Thread(target=self._run, name=f"encoder-{encoder.kind}", daemon=True).start()
+        super().__init__(f"encoder-{encoder.kind}")
 
     def encode_texts(self, texts: Sequence[str], *, as_query: bool) -> list[Encoded]:
         if not texts:
             return []
         if not as_query:
-            return self._call(lambda: self.inner.encode_texts(texts, as_query=False))
+            return self.call(lambda: self.inner.encode_texts(texts, as_query=False))
         future: Future[list[Encoded]] = Future()
         with self._wake:
             self._queries.append((list(texts), future))
@@ -54,33 +88,21 @@ class EncoderThread(Encoder):
         return future.result()
 
     def encode_images(self, images: Sequence[Image]) -> list[Encoded]:
-        return self._call(lambda: self.inner.encode_images(images))
+        return self.call(lambda: self.inner.encode_images(images))
 
-    def _call(self, fn: Callable[[], T]) -> T:
-        future: Future[T] = Future()
-        with self._wake:
-            self._jobs.append((fn, future))
-            self._wake.notify()
-        return future.result()
+    def _has_work(self) -> bool:
+        return bool(self._queries) or super()._has_work()
 
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while not self._queries and not self._jobs:
-                    self._wake.wait()
-                if self._queries:  # queries first: a search should not wait for a whole ingest batch
-                    batch = [self._queries.popleft()]
-                    size = len(batch[0][0])
-                    while self._queries and size + len(self._queries[0][0]) <= self.max_query_batch:
-                        batch.append(self._queries.popleft())
-                        size += len(batch[-1][0])
-                    job = None
-                else:
-                    job = self._jobs.popleft()
-            if job is not None:
-                _settle(job[1], job[0])
-            else:
-                self._encode_queries(batch)
+    def _take(self) -> Callable[[], None]:
+        if not self._queries:
+            return super()._take()
+        # Queries first: a search should not wait for a whole ingest batch.
+        batch = [self._queries.popleft()]
+        size = len(batch[0][0])
+        while self._queries and size + len(self._queries[0][0]) <= self.max_query_batch:
+            batch.append(self._queries.popleft())
+            size += len(batch[-1][0])
+        return lambda: self._encode_queries(batch)
 
     def _encode_queries(self, batch: list[tuple[list[str], Future[list[Encoded]]]]) -> None:
         if len(batch) == 1:

@@ -28,7 +28,6 @@ import numpy as np
 
 from .base import Capability, Encoded, Encoder, EncoderError, normalise
 from .models import resolve_model_dir
-from .registry import register
 from .text import pick_device
 
 if TYPE_CHECKING:
@@ -231,8 +230,8 @@ def _encoded(rows: np.ndarray, strings: list[str], boxes: np.ndarray | None) -> 
     return Encoded(pooled=normalise(tokens.mean(axis=0)), tokens=tokens, token_strings=strings, token_boxes=boxes)
 
 
-@register("colpali")
-def _create(model: str, device: str) -> Encoder:
+def create(model: str, device: str) -> Encoder:
+    """The factory of kind "colpali" (registry.FACTORIES)."""
     if not model:
         raise EncoderError("the colpali encoder needs a model: a local checkpoint folder or a cached Hugging Face id")
     return ColPaliEncoder(model, device)

@@ -1,22 +1,23 @@
 """Cross-encoder reranking (sentence-transformers CrossEncoder), by local path or cached model id.
 
 Off by default: no cross-encoder weights ship with mmsearch. Scores are the model's logits through a
-sigmoid, in [0, 1] (the usual activation for MS MARCO-style single-logit rerankers).
+sigmoid, in [0, 1] (the usual activation for MS MARCO-style single-logit rerankers). Like the encoders,
+the model runs on its own thread (batching.py says why).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 
 import numpy as np
 
 from .base import EncoderError
+from .batching import Worker
 from .models import resolve_model_dir
 from .text import pick_device
 
 
-class CrossEncoderScorer:
+class CrossEncoderScorer(Worker):
     def __init__(self, model: str, device: str = "cpu", max_length: int = 512) -> None:
         path = resolve_model_dir(model)
         from sentence_transformers import CrossEncoder
@@ -26,19 +27,17 @@ class CrossEncoderScorer:
         except Exception as exc:
             raise EncoderError(f"cannot load cross-encoder {model!r} from {path}: {exc}") from exc
         self.model = model
-        self._lock = threading.Lock()
+        super().__init__("cross-encoder")
 
     def score(self, query: str, documents: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """(n,) relevance in [0, 1], one per document."""
         if not documents:
             return np.zeros(0, dtype=np.float32)
-        with self._lock:
-            logits = self._ce.predict(
-                [(query, d) for d in documents],
-                batch_size=batch_size,
-                show_progress_bar=False,
-                activation_fn=None,
-                convert_to_numpy=True,
+        pairs = [(query, d) for d in documents]
+        logits = self.call(
+            lambda: self._ce.predict(
+                pairs, batch_size=batch_size, show_progress_bar=False, activation_fn=None, convert_to_numpy=True
             )
+        )
         logits = np.asarray(logits, dtype=np.float32).reshape(len(documents), -1)[:, 0]
         return 1.0 / (1.0 + np.exp(-logits))

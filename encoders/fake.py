@@ -15,7 +15,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from .base import Capability, Encoded, Encoder, normalise
-from .registry import register
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -55,8 +54,8 @@ class FakeEncoder(Encoder):
         return out
 
 
-@register("fake")
-def _create(model: str, device: str) -> Encoder:
+def create(model: str, device: str) -> Encoder:
+    """The factory of kind "fake" (registry.FACTORIES)."""
     # "fake" or "fake-<dim>"
     dim = int(model.rsplit("-", 1)[1]) if model.startswith("fake-") else 32
     return FakeEncoder(model or "fake-32", dim)

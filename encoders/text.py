@@ -8,7 +8,6 @@ from typing import Any
 
 from .base import Capability, Encoded, Encoder, EncoderError, normalise
 from .models import resolve_model_dir
-from .registry import register
 
 
 def pick_device(device: str) -> str:
@@ -78,6 +77,6 @@ class SentenceTransformerEncoder(Encoder):
         return result
 
 
-@register("sentence-transformers")
-def _create(model: str, device: str) -> Encoder:
+def create(model: str, device: str) -> Encoder:
+    """The factory of kind "sentence-transformers" (registry.FACTORIES)."""
     return SentenceTransformerEncoder(model or "all-MiniLM-L6-v2", device)

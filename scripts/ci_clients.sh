@@ -90,7 +90,7 @@ addr=127.0.0.1:$port
 step "start mmsearch server on $addr (fake encoder)"
 # Own process group (setsid), so that cleanup stops the server and only it.
 setsid bash -c "$(declare -f uv_run); exec > '$work/server.log' 2>&1; uv_run mmsearch serve --host 127.0.0.1 \
-  --port $port --data-dir '$work/data' --text-encoder fake --text-model fake-32" &
+  --port $port --data-dir '$work/data' --text-kind fake --text-model fake-32" &
 server_pid=$!
 ready=0
 for _ in $(seq 120); do

@@ -12,40 +12,15 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from mmsearch.encoders.registry import EncoderPool
-from mmsearch.v1 import (
-    collections_pb2,
-    collections_pb2_grpc,
-    embed_pb2,
-    embed_pb2_grpc,
-    ingest_pb2,
-    ingest_pb2_grpc,
-    rerank_pb2,
-    rerank_pb2_grpc,
-    search_pb2,
-    search_pb2_grpc,
-)
+from mmsearch.encoders.pool import EncoderPool
 
-from .collections import Collections
+from .catalog import Catalog
 from .interceptors import ErrorInterceptor
-from .search import Searcher
-from .services.collections import CollectionServicer
-from .services.ingest import IngestServicer
-from .services.models import ModelServicer
-from .services.search import SearchServicer
+from .services import SERVICE_NAMES, add_services
 from .settings import Settings
 from .storage.base import Store
 
 log = logging.getLogger("mmsearch")
-
-SERVICE_NAMES = [
-    collections_pb2.DESCRIPTOR.services_by_name["CollectionService"].full_name,
-    ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
-    search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name,
-    rerank_pb2.DESCRIPTOR.services_by_name["RerankService"].full_name,
-    embed_pb2.DESCRIPTOR.services_by_name["EmbedService"].full_name,
-    embed_pb2.DESCRIPTOR.services_by_name["InfoService"].full_name,
-]
 
 
 def make_store(settings: Settings) -> Store:
@@ -86,7 +61,7 @@ def create_server(settings: Settings, store: Store | None = None, encoders: Enco
     """Builds and starts the server; returns it with the port it bound (settings.port 0 = any)."""
     store = store or make_store(settings)
     encoders = encoders or EncoderPool(settings.device)
-    collections = Collections(store, encoders, settings)
+    catalog = Catalog(store, encoders, settings)
     limit = settings.max_message_mb * 1024 * 1024
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc"),
@@ -96,13 +71,7 @@ def create_server(settings: Settings, store: Store | None = None, encoders: Enco
             ("grpc.max_send_message_length", limit),
         ],
     )
-    collections_pb2_grpc.add_CollectionServiceServicer_to_server(CollectionServicer(collections), server)
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(collections, settings), server)
-    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(Searcher(collections, settings)), server)
-    models = ModelServicer(collections, settings)
-    rerank_pb2_grpc.add_RerankServiceServicer_to_server(models, server)
-    embed_pb2_grpc.add_EmbedServiceServicer_to_server(models, server)
-    embed_pb2_grpc.add_InfoServiceServicer_to_server(models, server)
+    add_services(server, catalog, settings)
 
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -121,8 +90,8 @@ def serve(settings: Settings) -> None:
     """Runs until SIGTERM/SIGINT, then drains in-flight calls and closes the store."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     encoders = EncoderPool(settings.device)
-    log.info("loading default text encoder %s:%s", settings.text_encoder, settings.text_model)
-    encoders.get(settings.text_encoder, settings.text_model)
+    log.info("loading default text encoder %s:%s", settings.text_kind, settings.text_model)
+    encoders.get(settings.text_kind, settings.text_model)
     app = create_server(settings, encoders=encoders)
     if settings.metrics_port:
         from prometheus_client import start_http_server

@@ -14,10 +14,10 @@ import numpy as np
 
 from mmsearch.encoders.base import Capability, Encoded, normalise
 
-from .collections import Collections
+from .catalog import Catalog
 from .errors import InvalidArgument
 from .ingest.pages import PageLimits, image_pages
-from .ranking.lexical import Sparse, query_terms
+from .ranking.lexical import Terms, query_terms
 from .storage.base import CollectionSpec
 
 
@@ -25,7 +25,7 @@ from .storage.base import CollectionSpec
 class EncodedQuery:
     text: str  # the text used for lexical matching (query text + OCR text of a query image)
     spaces: dict[str, Encoded]  # space name -> query vectors in that space
-    sparse: Sparse
+    lexical: Terms  # BM25 query terms
     late_interaction: frozenset[str] = frozenset()  # spaces whose encoder was trained for MaxSim
 
 
@@ -40,7 +40,7 @@ def _combine(parts: list[Encoded]) -> Encoded:
 
 
 def encode_query(
-    collections: Collections, spec: CollectionSpec, text: str, image: tuple[bytes, str] | None, limits: PageLimits
+    catalog: Catalog, spec: CollectionSpec, text: str, image: tuple[bytes, str] | None, limits: PageLimits
 ) -> EncodedQuery:
     page_image = None
     if image is not None:
@@ -55,13 +55,13 @@ def encode_query(
         if space.name == "text":
             words = text
             if page_image is not None and "page" not in spec.spaces:
-                ocr_text = " ".join(w.text for w in collections.ocr().words(page_image))
+                ocr_text = " ".join(w.text for w in catalog.ocr().words(page_image))
                 words = f"{text} {ocr_text}".strip()
                 lexical_text = words
             if words.strip():
-                spaces["text"] = collections.text_encoder(spec).encode_texts([words], as_query=True)[0]
+                spaces["text"] = catalog.text_encoder(spec).encode_texts([words], as_query=True)[0]
         else:
-            encoder = collections.page_encoder(spec)
+            encoder = catalog.page_encoder(spec)
             if Capability.LATE_INTERACTION in encoder.capabilities:
                 late_interaction.add(space.name)
             parts = []

@@ -5,14 +5,14 @@ lives in encoders/cross.py; both share the input checks here. Image documents ar
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 
-from mmsearch.encoders.base import Encoder, EncoderError
+from mmsearch.encoders.base import Encoder
+from mmsearch.protocol.vocab import RerankMethod
 
-from .collections import Collections
-from .errors import FailedPrecondition, InvalidArgument, MMSearchError, ResourceExhausted
+from .catalog import Catalog
+from .errors import InvalidArgument, MMSearchError, ResourceExhausted
 from .ingest.items import ImageFile
 from .ingest.pages import PageLimits, image_pages
 from .settings import Settings
@@ -48,39 +48,35 @@ def rerank(encoder: Encoder, query: str, documents: list[str], settings: Setting
     return scores
 
 
-#: How documents are scored: MaxSim blended with the pooled cosine (the default), or the cross-encoder.
-RerankMethod = Literal["late_interaction", "cross_encoder"]
 #: A document to rerank: its text, an image (read by OCR), or None when the caller gave neither.
 RerankDocument = str | ImageFile | None
 
 
 class Reranker:
-    def __init__(self, collections: Collections, settings: Settings) -> None:
-        self.collections = collections
+    def __init__(self, catalog: Catalog, settings: Settings) -> None:
+        self.catalog = catalog
         self.settings = settings
 
     def rerank(
-        self, query: str, documents: Sequence[RerankDocument], method: RerankMethod = "late_interaction", top_n: int = 0
+        self,
+        query: str,
+        documents: Sequence[RerankDocument],
+        method: RerankMethod = RerankMethod.LATE_INTERACTION,
+        top_n: int = 0,
     ) -> list[tuple[int, float]]:
         """(document index, relevance in [0, 1]), best first; the first `top_n` (0: all)."""
         if len(documents) > self.settings.max_rerank_documents:  # before any OCR work
             check_rerank_input(query, [""] * len(documents), self.settings)
         texts = [self._text(i, d) for i, d in enumerate(documents)]
-        if method == "cross_encoder":
+        if method == RerankMethod.CROSS_ENCODER:
             check_rerank_input(query, texts, self.settings)
-            scores = [float(x) for x in self.collections.cross_encoder().score(query, texts)]
+            scores = [float(x) for x in self.catalog.cross_encoder().score(query, texts)]
         else:
-            scores = rerank(self._encoder(), query, texts, self.settings)
+            scores = rerank(self.catalog.encoder(), query, texts, self.settings)
         order = sorted(range(len(scores)), key=lambda i: -scores[i])
         if top_n:
             order = order[:top_n]
         return [(i, scores[i]) for i in order]
-
-    def _encoder(self) -> Encoder:
-        try:
-            return self.collections.encoders.get(self.settings.text_encoder, self.settings.text_model)
-        except EncoderError as exc:
-            raise FailedPrecondition(str(exc)) from exc
 
     def _text(self, index: int, document: RerankDocument) -> str:
         if isinstance(document, str):
@@ -95,4 +91,4 @@ class Reranker:
         except MMSearchError as exc:
             raise type(exc)(f"document {index}: {exc}") from None
         assert page.image is not None
-        return " ".join(w.text for w in self.collections.ocr().words(page.image))
+        return " ".join(w.text for w in self.catalog.ocr().words(page.image))

@@ -10,7 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from .collections import Collections
+from mmsearch.protocol.vocab import FUSED_SIGNALS, Fusion, Modality, Signal
+
+from .catalog import Catalog
 from .errors import InvalidArgument
 from .explain import Match, token_matches
 from .ingest.pages import PageLimits
@@ -19,8 +21,6 @@ from .ranking import fusion
 from .settings import Settings
 from .storage.base import HIT_FIELDS, CollectionSpec, Cond, Scores, Where
 
-STRATEGIES = ("weighted_zscore", "calibrated_zscore", "rrf", "dbsf", "maxsim")
-
 
 @dataclass
 class SearchParams:
@@ -28,11 +28,11 @@ class SearchParams:
     text: str
     top_k: int = 10
     where: Where = field(default_factory=Where)
-    modalities: list[str] = field(default_factory=list)
+    modalities: list[Modality] = field(default_factory=list)
     score_threshold: float | None = None
     prefetch_k: int = 0
     weights: dict[str, float] = field(default_factory=dict)
-    strategy: str = "weighted_zscore"
+    fusion: Fusion = Fusion.WEIGHTED_ZSCORE
     explain: bool = False
     all_passages: bool = False
     image: tuple[bytes, str] | None = None  # (bytes, mime type) for query by example
@@ -67,9 +67,9 @@ class Timings:
 
 
 class Searcher:
-    def __init__(self, collections: Collections, settings: Settings) -> None:
-        self.collections = collections
-        self.store = collections.store
+    def __init__(self, catalog: Catalog, settings: Settings) -> None:
+        self.catalog = catalog
+        self.store = catalog.store
         self.settings = settings
         self.limits = PageLimits(max_pixels=settings.max_image_pixels)
 
@@ -85,8 +85,8 @@ class Searcher:
             raise InvalidArgument(f"prefetch_k must be between 1 and 1000, got {p.prefetch_k}")
         if p.score_threshold is not None and not 0.0 <= p.score_threshold <= 1.0:
             raise InvalidArgument(f"score_threshold must be in [0, 1], got {p.score_threshold}")
-        if p.strategy not in STRATEGIES:
-            raise InvalidArgument(f"unknown fusion strategy {p.strategy!r}")
+        if p.fusion not in set(Fusion):
+            raise InvalidArgument(f"unknown fusion strategy {p.fusion!r}")
         if p.rerank_k and not 1 <= p.rerank_k <= s.max_rerank_documents:
             raise InvalidArgument(f"rerank_k must be between 1 and {s.max_rerank_documents}, got {p.rerank_k}")
 
@@ -95,7 +95,7 @@ class Searcher:
         t0 = time.perf_counter()
         spec = self.store.get_spec(p.collection)
         timings = Timings()
-        query = encode_query(self.collections, spec, p.text, p.image, self.limits)
+        query = encode_query(self.catalog, spec, p.text, p.image, self.limits)
         t1 = time.perf_counter()
         timings.encode_ms = (t1 - t0) * 1000
 
@@ -105,7 +105,7 @@ class Searcher:
         # Passages are grouped per document after fusion, so fetch more than top_k candidates.
         k = max(p.prefetch_k or self.settings.prefetch_k, p.top_k)
         dense_hits = {s: self.store.dense_search(spec.name, s, q.pooled, k, where) for s, q in query.spaces.items()}
-        lexical_hits = self.store.sparse_search(spec.name, query.sparse, k, where)
+        lexical_hits = self.store.lexical_search(spec.name, query.lexical, k, where)
         t2 = time.perf_counter()
         timings.retrieve_ms = (t2 - t1) * 1000
 
@@ -149,11 +149,11 @@ class Searcher:
         """Raw signals per candidate, and the same made comparable across groups (z-scored within
         each (space, modality) group when there are several) for fusion. Each candidate's dense
         and MaxSim come from its own space."""
-        raw: dict[str, dict[str, float]] = {"dense": {}, "maxsim": {}, "lexical": {}}
-        comparable: dict[str, dict[str, float]] = {"dense": {}, "maxsim": {}}
+        raw: dict[str, dict[str, float]] = {Signal.DENSE: {}, Signal.MAXSIM: {}, Signal.LEXICAL: {}}
+        comparable: dict[str, dict[str, float]] = {Signal.DENSE: {}, Signal.MAXSIM: {}}
         lexical = dict(lexical_hits)
         missing = [i for ids in groups.values() for i in ids if i not in lexical]
-        lexical.update(self.store.score_ids(name, "lexical", query.sparse, missing))
+        lexical.update(self.store.score_ids(name, "lexical", query.lexical, missing))
         for (space, _), ids in groups.items():
             q = query.spaces[space]
             dense = dense_hits[space]
@@ -171,12 +171,12 @@ class Searcher:
             # MaxSim normalised by query length: the mean best cosine per query token, in [-1, 1].
             n_tokens = max(1, len(q.tokens))
             maxsim = {i: s / n_tokens for i, s in self.store.score_ids(name, f"{space}_tokens", q.tokens, late).items()}
-            for sig, values in (("dense", dense), ("maxsim", maxsim)):
+            for sig, values in ((Signal.DENSE, dense), (Signal.MAXSIM, maxsim)):
                 kept = {i: values[i] for i in ids if i in values}
                 raw[sig].update(kept)
                 comparable[sig].update(fusion.zscores(kept) if len(groups) > 1 else kept)
-        raw["lexical"] = lexical
-        return raw, {**comparable, "lexical": lexical}
+        raw[Signal.LEXICAL] = lexical
+        return raw, {**comparable, Signal.LEXICAL: lexical}
 
     def _rank(
         self, p: SearchParams, spec: CollectionSpec, query: EncodedQuery, dense_hits: dict[str, Scores],
@@ -187,7 +187,7 @@ class Searcher:
         if not ids:
             return []
         modality_of: dict[str, str] = {}
-        if p.strategy == "calibrated_zscore":  # groups by modality too: the one strategy that reads payload here
+        if p.fusion == Fusion.CALIBRATED_ZSCORE:  # groups by modality too: the one strategy that reads payload here
             modality_of = {
                 h.id: str(h.payload.get("modality", "text"))
                 for h in self.store.retrieve(spec.name, list(space_of), fields=["modality"])
@@ -195,23 +195,21 @@ class Searcher:
         groups: dict[tuple[str, str], list[str]] = {}
         for cid, space in space_of.items():
             groups.setdefault((space, modality_of.get(cid, "")), []).append(cid)
-        maxsim_k = 0 if p.strategy == "maxsim" else (p.maxsim_k if p.maxsim_k is not None else self.settings.maxsim_k)
+        maxsim_k = (
+            0 if p.fusion == Fusion.MAXSIM else (p.maxsim_k if p.maxsim_k is not None else self.settings.maxsim_k)
+        )
         raw, signals = self._signals(spec.name, query, dense_hits, lexical_hits, groups, maxsim_k)
         s = self.settings
-        weights = {
-            "dense": p.weights.get("dense", s.dense_weight),
-            "maxsim": p.weights.get("maxsim", s.maxsim_weight),
-            "lexical": p.weights.get("lexical", s.lexical_weight),
-        }
-        if p.strategy in ("weighted_zscore", "calibrated_zscore"):
+        weights = {sig: p.weights.get(sig, getattr(s, f"{sig}_weight")) for sig in FUSED_SIGNALS}
+        if p.fusion in (Fusion.WEIGHTED_ZSCORE, Fusion.CALIBRATED_ZSCORE):
             fused = fusion.weighted_zscore(signals, ids, weights)
-        elif p.strategy == "rrf":
+        elif p.fusion == Fusion.RRF:
             fused = fusion.rrf(signals, ids, weights)
-        elif p.strategy == "dbsf":
+        elif p.fusion == Fusion.DBSF:
             fused = fusion.dbsf(signals, ids, weights)
         else:
-            fused = np.array([raw["maxsim"].get(i, 0.0) for i in ids])
-        scores = fusion.squash(fused, p.strategy, sum(abs(w) for w in weights.values()))
+            fused = np.array([raw[Signal.MAXSIM].get(i, 0.0) for i in ids])
+        scores = fusion.squash(fused, p.fusion, sum(abs(w) for w in weights.values()))
         order = [int(n) for n in np.argsort(-scores, kind="stable")]
         if p.score_threshold is not None and not p.cross_encoder:
             order = [n for n in order if scores[n] >= p.score_threshold]
@@ -261,9 +259,9 @@ class Searcher:
         if not text.strip():
             raise InvalidArgument("the cross-encoder needs query text")
         head, tail = results[:rerank_k], results[rerank_k:]
-        scores = self.collections.cross_encoder().score(text, [r.snippet_full or r.snippet for r in head])
+        scores = self.catalog.cross_encoder().score(text, [r.snippet_full or r.snippet for r in head])
         for r, ce in zip(head, scores, strict=True):
-            r.signals["cross_encoder"] = float(ce)
+            r.signals[Signal.CROSS_ENCODER] = float(ce)
             r.score = float(ce)
         head.sort(key=lambda r: -r.score)
         floor = head[-1].score if head else 1.0

@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     qdrant_prefer_grpc: bool = Field(True, description="Talk gRPC to the remote Qdrant.")
     qdrant_replication_factor: int = Field(1, ge=1, description="Replication factor of new remote collections.")
 
-    text_encoder: str = Field("sentence-transformers", description="Default text encoder kind (see `mmsearch info`).")
+    text_kind: str = Field("sentence-transformers", description="Default text encoder kind (see `mmsearch info`).")
     text_model: str = Field(
         "all-MiniLM-L6-v2",
         description="Default text model: a local path, a cached Hugging Face id, or all-MiniLM-L6-v2 (bundled).",

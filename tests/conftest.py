@@ -16,7 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from mmsearch.client import Client
-from mmsearch.encoders.registry import EncoderPool
+from mmsearch.encoders.pool import EncoderPool
 from mmsearch.server.app import App, create_server
 from mmsearch.server.settings import Settings
 
@@ -35,7 +35,7 @@ def shared_data() -> Path:
 
 
 def fake_settings(tmp: Path, **kw: object) -> Settings:
-    return Settings(port=0, data_dir=tmp, text_encoder="fake", text_model="fake-32", workers=4, **kw)  # type: ignore[arg-type]
+    return Settings(port=0, data_dir=tmp, text_kind="fake", text_model="fake-32", workers=4, **kw)  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=["edge", "remote"])

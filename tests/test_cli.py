@@ -41,7 +41,7 @@ class Server:
 
     def start(self) -> None:
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-        fake = ["--text-encoder", "fake", "--text-model", "fake-32"] if self.fake else []
+        fake = ["--text-kind", "fake", "--text-model", "fake-32"] if self.fake else []
         self.proc = subprocess.Popen(
             [*MMSEARCH, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir), *fake],
             env=env,

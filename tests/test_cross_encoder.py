@@ -1,7 +1,9 @@
 """The optional cross-encoder stage (search) and method (rerank), with a tiny random cross-encoder
 built once and loaded from its folder like real weights."""
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -68,3 +70,19 @@ def test_cross_encoder_missing_is_a_clear_error(fake_client: Client) -> None:
     with pytest.raises(MMSearchError) as err:
         fake_client.search("c", "text", ranking=search_pb2.RankingOptions(cross_encoder=True))
     assert err.value.code == grpc.StatusCode.FAILED_PRECONDITION and "--cross-encoder-model" in err.value.details
+
+
+def test_the_cross_encoder_runs_on_its_own_thread(tiny_ce: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scorer = CrossEncoderScorer(str(tiny_ce))
+    threads: list[str] = []
+    predict = scorer._ce.predict
+
+    def recording(*args: object, **kwargs: object) -> object:
+        threads.append(threading.current_thread().name)
+        return predict(*args, **kwargs)
+
+    monkeypatch.setattr(scorer._ce, "predict", recording)
+    with ThreadPoolExecutor(4) as ex:
+        scores = list(ex.map(lambda q: scorer.score(q, ["owls hunt mice", "trout swim"]), ["mice", "fish"] * 2))
+    assert threads == ["cross-encoder"] * 4
+    assert all(s.shape == (2,) and ((s >= 0) & (s <= 1)).all() for s in scores)

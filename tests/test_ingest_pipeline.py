@@ -14,7 +14,7 @@ from PIL import Image
 
 from mmsearch.client import Client
 from mmsearch.server.app import App
-from mmsearch.server.collections import Collections
+from mmsearch.server.catalog import Catalog
 from mmsearch.server.errors import Unavailable
 from mmsearch.server.ingest.items import IngestItem, Text
 from mmsearch.server.ingest.pages import Word
@@ -90,9 +90,7 @@ def test_cancel_mid_stream_removes_unacknowledged_items(
 def test_broken_request_stream_rolls_back_unacknowledged_items(
     fake_app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    collections = Collections(
-        fake_app.store, fake_app.encoders, fake_settings(tmp_path, chunk_words=10, chunk_overlap=2)
-    )
+    catalog = Catalog(fake_app.store, fake_app.encoders, fake_settings(tmp_path, chunk_words=10, chunk_overlap=2))
     written: set[str] = set()
     _spy_upserts(fake_app, monkeypatch, lambda points: written.update(p.payload["doc_id"] for p in points))
 
@@ -101,7 +99,7 @@ def test_broken_request_stream_rolls_back_unacknowledged_items(
         yield IngestItem("c", "B", content=Text(_long_text(40)))
         raise ConnectionResetError("the request stream broke")
 
-    results = Ingestor(collections, batch_size=4).run(items())
+    results = Ingestor(catalog, batch_size=4).run(items())
     first = next(results)
     assert (first.seq, first.id, first.ok, first.points) == (0, "A", True, 1)
     with pytest.raises(ConnectionResetError):
@@ -170,7 +168,7 @@ def _two_page_tiff(second_width: int) -> bytes:
 def test_ocr_failure_rejects_only_that_item(
     fake_app: App, fake_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(Collections, "ocr", lambda self: _FlakyOCR())
+    monkeypatch.setattr(Catalog, "ocr", lambda self: _FlakyOCR())
     items = [
         _image_item("p1", text_page(["first"], size=(900, 300))),
         _image_item("bad", text_page(["unreadable"], size=(333, 200))),

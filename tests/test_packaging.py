@@ -49,6 +49,7 @@ def test_wheel_ships_every_module_under_each_mapped_folder(tmp_path: Path) -> No
         "mmsearch.server": "server",
         "mmsearch.encoders": "encoders",
         "mmsearch.client": "clients/python/mmsearch_client",
+        "mmsearch.protocol": "protocol",
         "mmsearch.v1": "clients/python/generated/mmsearch/v1",
     }
     # Subpackages nobody listed anywhere (one without __init__.py): discovery finds them.
@@ -67,6 +68,7 @@ def test_wheel_ships_every_module_under_each_mapped_folder(tmp_path: Path) -> No
         "mmsearch/server/storage/edge.py",
         "mmsearch/client/bench/load.py",
         "mmsearch/v1/common_pb2.pyi",
+        "mmsearch/protocol/vocab.py",
     } <= expected
     assert sorted(expected - names) == []
     # nothing else: no tests, scripts or benchmarks

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from mmsearch.client import Client
+from mmsearch.protocol.vocab import FUSED_SIGNALS
+from mmsearch.protocol.wire import filter_value
 from mmsearch.server.ranking import fusion
 from mmsearch.v1 import common_pb2, search_pb2
 
-from .documents import ANIMALS, filter_value, text_item
+from .documents import ANIMALS, text_item
 
 QUERY = "red apple pie"
 _FILLER = (
@@ -81,7 +83,7 @@ def test_weights_pick_the_signal_that_ranks(fruit: Client) -> None:
 def _expected(strategy: str, results: list[search_pb2.SearchResult], weights: dict[str, float]) -> np.ndarray:
     """The fused, squashed scores recomputed from the raw signals the server explained."""
     ids = [r.document_id for r in results]
-    signals = {s: {r.document_id: float(r.explanation.signals[s]) for r in results} for s in fusion.SIGNALS}
+    signals = {s: {r.document_id: float(r.explanation.signals[s]) for r in results} for s in FUSED_SIGNALS}
     fns: dict[str, Callable[..., np.ndarray]] = {
         "weighted_zscore": fusion.weighted_zscore,
         "calibrated_zscore": fusion.weighted_zscore,  # one vector space, one modality: one group

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from mmsearch.client import Client
-from mmsearch.server.collections import Collections
+from mmsearch.server.catalog import Catalog
 from mmsearch.server.ingest.pages import Word
 from mmsearch.v1 import common_pb2, rerank_pb2, rerank_pb2_grpc
 
@@ -30,7 +30,7 @@ def _image(width: int, mime: str = "image/png") -> rerank_pb2.RerankDocument:
 
 
 def test_image_documents_are_read_and_ranked(fake_client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Collections, "ocr", lambda self: _WordsByWidth())
+    monkeypatch.setattr(Catalog, "ocr", lambda self: _WordsByWidth())
     stub = rerank_pb2_grpc.RerankServiceStub(fake_client.channel)
     docs = [_image(700), rerank_pb2.RerankDocument(text="cats sleep all day"), _image(900)]
     r = stub.Rerank(rerank_pb2.RerankRequest(query="mice at night", documents=docs, top_n=2, return_documents=True))

@@ -41,7 +41,7 @@ def test_collections_crud_and_errors(fake_client: Client) -> None:
         fake_client.create_collection,
         "m",
         text_model="/no/such/model",
-        text_encoder="sentence-transformers",
+        text_kind="sentence-transformers",
         match="/no/such/model",
     )
     assert [c.name for c in fake_client.list_collections()] == ["docs"]

@@ -69,7 +69,7 @@ def test_fan_out_answers_like_one_shard(one: EdgeStore, tmp_path: Path) -> None:
             ids = [p.id for p in pts[::3]]
             a, b = one.score_ids("c", "text_tokens", q.tokens, ids), many.score_ids("c", "text_tokens", q.tokens, ids)
             assert a.keys() == b.keys() and all(abs(a[k] - b[k]) < 1e-4 for k in a)
-        assert list(many.sparse_search("c", query_terms("zebras"), 5, Where())) == [pts[5].id]
+        assert list(many.lexical_search("c", query_terms("zebras"), 5, Where())) == [pts[5].id]
         ids = [p.id for p in pts[5:25]]
         got = {h.id: h.payload["doc_id"] for h in many.retrieve("c", ids, fields=["doc_id"])}
         assert got == {h.id: h.payload["doc_id"] for h in one.retrieve("c", ids, fields=["doc_id"])}
@@ -91,7 +91,7 @@ def test_reingest_across_a_seal_shows_each_document_once(tmp_path: Path) -> None
     s.create_collection(_spec())
     pts = _points(12)
     _upsert(s, pts)
-    again = [PointData(p.id, p.space, p.dense, p.tokens, p.sparse, {**p.payload, "text": "v2"}) for p in pts]
+    again = [PointData(p.id, p.space, p.dense, p.tokens, p.lexical, {**p.payload, "text": "v2"}) for p in pts]
     _upsert(s, again[::-1], batch=4)  # newest first: the first overwrite reaches the oldest shard
     assert s.count("c") == 12 and s.stats("c").shards == 4
     hits = s.dense_search("c", "text", pts[0].dense, 50, Where())

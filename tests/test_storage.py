@@ -91,7 +91,7 @@ def test_search_paths_agree_with_numpy(store: Store) -> None:
         ref = float((q.tokens @ p.tokens.T).max(axis=1).sum())
         assert scores[p.id] == pytest.approx(ref, abs=2e-2)
 
-    lex = store.sparse_search("c", query_terms("zebras"), 3, Where())
+    lex = store.lexical_search("c", query_terms("zebras"), 3, Where())
     assert list(lex) == [pts[5].id]
 
     got = store.retrieve("c", [pts[2].id], space="text")[0]
@@ -164,7 +164,7 @@ def test_reads_racing_a_drop_get_not_found(store: Store) -> None:
     ids = [p.id for p in pts[:6]]
     reads: list[Callable[[], object]] = [
         lambda: store.dense_search("c", "text", pts[1].dense, 5, Where()),
-        lambda: store.sparse_search("c", query_terms("zebras"), 5, Where()),
+        lambda: store.lexical_search("c", query_terms("zebras"), 5, Where()),
         lambda: store.score_ids("c", "text_tokens", pts[1].tokens, ids),
         lambda: store.retrieve("c", ids, space="text"),
         lambda: store.count("c"),

@@ -18,7 +18,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 
-from ..collections import CollectionOptions, Collections
+from ..catalog import Catalog, CollectionOptions
 from ..errors import MMSearchError, NotFound
 from ..storage.base import CollectionSpec, Cond, PointData, Where
 from .claims import DocumentClaims
@@ -38,12 +38,12 @@ class IngestCancelled(Exception):
 
 
 class Ingestor:
-    def __init__(self, collections: Collections, batch_size: int, limits: PageLimits | None = None) -> None:
-        self.collections = collections
-        self.store = collections.store
+    def __init__(self, catalog: Catalog, batch_size: int, limits: PageLimits | None = None) -> None:
+        self.catalog = catalog
+        self.store = catalog.store
         self.batch_size = batch_size
         self.limits = limits or PageLimits()
-        self.builder = PointBuilder(collections)
+        self.builder = PointBuilder(catalog)
         self.claims = DocumentClaims()
 
     def run(self, items: Iterator[IngestItem], cancelled: threading.Event | None = None) -> Iterator[ItemResult]:
@@ -129,7 +129,7 @@ class _Stream:
             if not item.create_collection:
                 raise  # an unknown collection fails the whole stream (NOT_FOUND), not each item
         try:
-            return self.ing.collections.create(item.collection, CollectionOptions())
+            return self.ing.catalog.create(item.collection, CollectionOptions())
         except MMSearchError:
             return store.get_spec(item.collection)  # created meanwhile by another stream
 

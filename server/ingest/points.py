@@ -13,7 +13,7 @@ from typing import Any
 
 from mmsearch.encoders.base import Encoder
 
-from ..collections import Collections
+from ..catalog import Catalog
 from ..errors import InvalidArgument, MMSearchError
 from ..ranking.lexical import document_terms
 from ..storage.base import CollectionSpec, PointData, point_id
@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 
 
 class PointBuilder:
-    def __init__(self, collections: Collections, ocr_threads: int = 2) -> None:
-        self.collections = collections
+    def __init__(self, catalog: Catalog, ocr_threads: int = 2) -> None:
+        self.catalog = catalog
         self._ocr_pool = ThreadPoolExecutor(ocr_threads, thread_name_prefix="ocr")
 
     def build(self, units: list[Unit], spec: CollectionSpec) -> list[tuple[Unit, PointData]]:
@@ -73,7 +73,7 @@ class PointBuilder:
         if not need:
             return
         try:
-            ocr = self.collections.ocr()
+            ocr = self.catalog.ocr()
         except MMSearchError as exc:  # e.g. the configured engine is not installed
             for u in need:
                 u.item.error = u.item.error or exc
@@ -91,7 +91,7 @@ class PointBuilder:
                     )
 
     def _texts(self, units: list[Unit], spec: CollectionSpec) -> list[PointData]:
-        encoder = self.collections.text_encoder(spec)
+        encoder = self.catalog.text_encoder(spec)
         encoded = encoder.encode_texts([u.text for u in units], as_query=False)
         factor = spec.spaces["text"].compression.token_pool_factor
         points = []
@@ -103,7 +103,7 @@ class PointBuilder:
                     space="text",
                     dense=e.pooled,
                     tokens=pooled.tokens,
-                    sparse=document_terms(u.text),
+                    lexical=document_terms(u.text),
                     payload=self._payload(
                         u, text=u.text, tokens=pick(e.token_strings, pooled.representatives), **_positions(pooled)
                     ),
@@ -112,7 +112,7 @@ class PointBuilder:
         return points
 
     def _pages(self, units: list[Unit], spec: CollectionSpec) -> list[PointData]:
-        encoder: Encoder = self.collections.text_encoder(spec)
+        encoder: Encoder = self.catalog.text_encoder(spec)
         words = [u.page.words or [] if u.page else [] for u in units]
         factor = spec.spaces["text"].compression.token_pool_factor
         points = []
@@ -126,7 +126,7 @@ class PointBuilder:
                     space="text",
                     dense=pv.pooled,
                     tokens=pooled.tokens,
-                    sparse=document_terms(text),
+                    lexical=document_terms(text),
                     payload=self._payload(
                         u,
                         text=text,
@@ -147,7 +147,7 @@ class PointBuilder:
     def _colpali_pages(self, units: list[Unit], spec: CollectionSpec) -> list[PointData]:
         """The page image through the ColPali-family model (patch vectors in the page space); the
         page's words (text layer or OCR) still feed BM25 and snippets."""
-        encoder = self.collections.page_encoder(spec)
+        encoder = self.catalog.page_encoder(spec)
         images = [u.page.image for u in units if u.page is not None]
         factor = spec.spaces["page"].compression.token_pool_factor
         points = []
@@ -163,7 +163,7 @@ class PointBuilder:
                     space="page",
                     dense=e.pooled,
                     tokens=pooled.tokens,
-                    sparse=document_terms(text) if text else None,
+                    lexical=document_terms(text) if text else None,
                     payload=self._payload(
                         u,
                         space="page",

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from mmsearch.protocol.vocab import Modality
+
 from ..errors import InvalidArgument, MMSearchError
 from ..storage.base import CollectionSpec
 from .items import ImageFile, IngestItem, PdfFile, Text, TextFile
@@ -47,7 +49,7 @@ class ItemState:
 class Unit:
     item: ItemState
     seq: int  # point number within the document (passage or page index)
-    modality: str  # "text" | "page"
+    modality: Modality
     text: str = ""
     passage: int = 0
     page: Page | None = None
@@ -70,15 +72,15 @@ def expand(seq: int, it: IngestItem, spec: CollectionSpec, limits: PageLimits) -
             passages = split_passages(text, spec.chunk_words, spec.chunk_overlap)
             if not passages:
                 raise InvalidArgument(f"item {it.id!r} has no text")
-            item.units = iter([Unit(item, p.index, "text", p.text, passage=p.index) for p in passages])
+            item.units = iter([Unit(item, p.index, Modality.TEXT, p.text, passage=p.index) for p in passages])
         elif isinstance(content, ImageFile):
             # Decoding is checked up front for single images; TIFF frames are decoded as they come.
             pages = list(image_pages(content.data, content.mime_type, limits))
-            item.units = iter([Unit(item, p.number - 1, "page", page=p) for p in pages])
+            item.units = iter([Unit(item, p.number - 1, Modality.PAGE, page=p) for p in pages])
         elif isinstance(content, PdfFile):
             pdf_page_count(content.data, limits)  # broken, encrypted, empty or too long: refused before any write
             rendered = pdf_pages(content.data, limits, always_render=bool(spec.page_kind))
-            item.units = (Unit(item, p.number - 1, "page", page=p) for p in rendered)
+            item.units = (Unit(item, p.number - 1, Modality.PAGE, page=p) for p in rendered)
         else:
             raise InvalidArgument(f"item {it.id!r} has no content (set text, text_file, image or pdf)")
     except MMSearchError as exc:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from mmsearch.protocol.vocab import Fusion
+
 
 def _zscore(x: np.ndarray) -> np.ndarray:
     """(n,) scores -> (n,) standard scores; all zeros when the scores do not vary (or n is 0)."""
@@ -76,16 +78,16 @@ def dbsf(signals: Mapping[str, Mapping[str, float]], ids: list[str], weights: Ma
     return total
 
 
-def squash(fused: np.ndarray, strategy: str, total_weight: float = 1.0) -> np.ndarray:
+def squash(fused: np.ndarray, fusion: Fusion, total_weight: float = 1.0) -> np.ndarray:
     """Maps fused scores into [0, 1], monotonically, so thresholds have one range for every strategy.
     For z-scores: the logistic of the weight-averaged z-score (a candidate 2 sigma above the
     candidates' mean on every signal scores 0.88). RRF and DBSF are divided by the weight sum, so
     that no weights can push the best candidates past 1 and clip them into a tie."""
     total_weight = max(total_weight, 1e-9)
-    if strategy in ("weighted_zscore", "calibrated_zscore"):
+    if fusion in (Fusion.WEIGHTED_ZSCORE, Fusion.CALIBRATED_ZSCORE):
         return 1.0 / (1.0 + np.exp(-fused / total_weight))
-    if strategy == "rrf":
+    if fusion == Fusion.RRF:
         return np.clip(fused * 60 / total_weight, 0.0, 1.0)  # rank 1 on every signal -> 60/61
-    if strategy == "dbsf":
+    if fusion == Fusion.DBSF:
         return np.clip(fused / total_weight, 0.0, 1.0)  # +3 sigma on every signal -> 1.0
     return np.clip(fused, 0.0, 1.0)  # maxsim: already a mean cosine

@@ -1,0 +1,47 @@
+"""The gRPC services: each converts protos to domain calls and back. The only part of the server that
+imports the generated protos (mmsearch.v1)."""
+
+from __future__ import annotations
+
+import grpc
+
+from mmsearch.v1 import (
+    collections_pb2,
+    collections_pb2_grpc,
+    embed_pb2,
+    embed_pb2_grpc,
+    ingest_pb2,
+    ingest_pb2_grpc,
+    rerank_pb2,
+    rerank_pb2_grpc,
+    search_pb2,
+    search_pb2_grpc,
+)
+
+from ..catalog import Catalog
+from ..search import Searcher
+from ..settings import Settings
+from .collections import CollectionServicer
+from .ingest import IngestServicer
+from .models import ModelServicer
+from .search import SearchServicer
+
+#: Full names of the services, for health and reflection.
+SERVICE_NAMES = [
+    collections_pb2.DESCRIPTOR.services_by_name["CollectionService"].full_name,
+    ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
+    search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name,
+    rerank_pb2.DESCRIPTOR.services_by_name["RerankService"].full_name,
+    embed_pb2.DESCRIPTOR.services_by_name["EmbedService"].full_name,
+    embed_pb2.DESCRIPTOR.services_by_name["InfoService"].full_name,
+]
+
+
+def add_services(server: grpc.Server, catalog: Catalog, settings: Settings) -> None:
+    collections_pb2_grpc.add_CollectionServiceServicer_to_server(CollectionServicer(catalog), server)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(catalog, settings), server)
+    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(Searcher(catalog, settings)), server)
+    models = ModelServicer(catalog, settings)
+    rerank_pb2_grpc.add_RerankServiceServicer_to_server(models, server)
+    embed_pb2_grpc.add_EmbedServiceServicer_to_server(models, server)
+    embed_pb2_grpc.add_InfoServiceServicer_to_server(models, server)

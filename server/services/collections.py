@@ -1,23 +1,17 @@
-"""CollectionService: proto <-> Collections."""
+"""CollectionService: proto <-> Catalog."""
 
 from __future__ import annotations
 
 import grpc
 
-from mmsearch.v1 import collections_pb2, collections_pb2_grpc, common_pb2
+from mmsearch.protocol.vocab import FieldType
+from mmsearch.protocol.wire import FIELD_TYPE, MODALITY
+from mmsearch.v1 import collections_pb2, collections_pb2_grpc
 
-from ..collections import CollectionOptions, Collections
+from ..catalog import Catalog, CollectionOptions
 from ..errors import InvalidArgument
 from ..storage.base import CollectionSpec, StoreStats
 
-_FIELD_TYPES = {
-    common_pb2.FIELD_TYPE_KEYWORD: "keyword",
-    common_pb2.FIELD_TYPE_INTEGER: "integer",
-    common_pb2.FIELD_TYPE_FLOAT: "float",
-    common_pb2.FIELD_TYPE_BOOL: "bool",
-}
-_FIELD_ENUMS = {v: k for k, v in _FIELD_TYPES.items()}
-_MODALITY_ENUMS = {"text": common_pb2.MODALITY_TEXT, "page": common_pb2.MODALITY_PAGE}
 _STORAGES = {
     collections_pb2.VECTOR_STORAGE_FLOAT32: "float32",
     collections_pb2.VECTOR_STORAGE_FLOAT16: "float16",
@@ -59,7 +53,8 @@ def collection_message(
         page_encoder=collections_pb2.EncoderSpec(kind=spec.page_kind, model=spec.page_model),
         chunking=collections_pb2.ChunkingOptions(max_words=spec.chunk_words, overlap_words=spec.chunk_overlap),
         indexed_fields=[
-            collections_pb2.IndexedField(key=k, type=_FIELD_ENUMS[v]) for k, v in sorted(spec.indexed_fields.items())
+            collections_pb2.IndexedField(key=k, type=FIELD_TYPE.to_wire(v))
+            for k, v in sorted(spec.indexed_fields.items())
         ],
         compression=compression_message(spec),
     )
@@ -68,7 +63,7 @@ def collection_message(
             name=s.name,
             encoder=collections_pb2.EncoderSpec(kind=s.kind, model=s.model),
             dim=s.dim,
-            modalities=[_MODALITY_ENUMS[m] for m in s.modalities],
+            modalities=[MODALITY.to_wire(m) for m in s.modalities],
         )
         for s in spec.spaces.values()
     ]
@@ -85,20 +80,23 @@ def collection_message(
 
 
 class CollectionServicer(collections_pb2_grpc.CollectionServiceServicer):
-    def __init__(self, collections: Collections) -> None:
-        self.collections = collections
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
 
     def _message(self, spec: CollectionSpec) -> collections_pb2.Collection:
-        documents, points = self.collections.stats(spec.name)
-        return collection_message(spec, documents, points, self.collections.store.stats(spec.name))
+        documents, points = self.catalog.stats(spec.name)
+        return collection_message(spec, documents, points, self.catalog.store.stats(spec.name))
 
-    def CreateCollection(self, request, context: grpc.ServicerContext):  # noqa: N802
+    def CreateCollection(  # noqa: N802
+        self, request: collections_pb2.CreateCollectionRequest, context: grpc.ServicerContext
+    ) -> collections_pb2.Collection:
         c = request.config
-        fields = {}
+        fields: dict[str, FieldType] = {}
         for f in c.indexed_fields:
-            if f.type not in _FIELD_TYPES:
+            kind = FIELD_TYPE.from_wire(f.type)
+            if kind is None:
                 raise InvalidArgument(f"indexed field {f.key!r} has no valid type")
-            fields[f.key] = _FIELD_TYPES[f.type]
+            fields[f.key] = kind
         opts = CollectionOptions(
             text_kind=c.text_encoder.kind,
             text_model=c.text_encoder.model,
@@ -113,15 +111,21 @@ class CollectionServicer(collections_pb2_grpc.CollectionServiceServicer):
             dense_storage=_storage(c.compression.dense, "dense"),
             token_pool_factor=c.compression.token_pool_factor if c.compression.HasField("token_pool_factor") else None,
         )
-        return self._message(self.collections.create(request.name, opts))
+        return self._message(self.catalog.create(request.name, opts))
 
-    def GetCollection(self, request, context):  # noqa: N802
-        return self._message(self.collections.store.get_spec(request.name))
+    def GetCollection(  # noqa: N802
+        self, request: collections_pb2.GetCollectionRequest, context: grpc.ServicerContext
+    ) -> collections_pb2.Collection:
+        return self._message(self.catalog.store.get_spec(request.name))
 
-    def ListCollections(self, request, context):  # noqa: N802
-        specs = self.collections.store.list_specs()
+    def ListCollections(  # noqa: N802
+        self, request: collections_pb2.ListCollectionsRequest, context: grpc.ServicerContext
+    ) -> collections_pb2.ListCollectionsResponse:
+        specs = self.catalog.store.list_specs()
         return collections_pb2.ListCollectionsResponse(collections=[self._message(s) for s in specs])
 
-    def DeleteCollection(self, request, context):  # noqa: N802
-        self.collections.store.drop_collection(request.name)
+    def DeleteCollection(  # noqa: N802
+        self, request: collections_pb2.DeleteCollectionRequest, context: grpc.ServicerContext
+    ) -> collections_pb2.DeleteCollectionResponse:
+        self.catalog.store.drop_collection(request.name)
         return collections_pb2.DeleteCollectionResponse()

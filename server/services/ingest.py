@@ -8,17 +8,17 @@ from collections.abc import Iterator
 
 import grpc
 
+from mmsearch.protocol.wire import metadata_to_dict
 from mmsearch.v1 import ingest_pb2, ingest_pb2_grpc
 
-from ..collections import Collections
+from ..catalog import Catalog
 from ..errors import status_code
-from ..filters import metadata_to_dict, to_where
 from ..ingest.deletes import delete_documents
 from ..ingest.items import Content, ImageFile, IngestItem, ItemResult, PdfFile, Text, TextFile
 from ..ingest.pages import PageLimits
 from ..ingest.pipeline import IngestCancelled, Ingestor
 from ..settings import Settings
-from ..storage.base import Where
+from .filters import to_where
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +57,16 @@ def ack_from_result(r: ItemResult) -> ingest_pb2.IngestAck:
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, collections: Collections, settings: Settings) -> None:
-        self.collections = collections
+    def __init__(self, catalog: Catalog, settings: Settings) -> None:
+        self.catalog = catalog
         limits = PageLimits(
             max_pixels=settings.max_image_pixels, max_pages=settings.max_pdf_pages, pdf_dpi=settings.pdf_dpi
         )
-        self.ingestor = Ingestor(collections, settings.encode_batch_size, limits)
+        self.ingestor = Ingestor(catalog, settings.encode_batch_size, limits)
 
-    def Ingest(self, request_iterator, context: grpc.ServicerContext) -> Iterator[ingest_pb2.IngestAck]:  # noqa: N802
+    def Ingest(  # noqa: N802
+        self, request_iterator: Iterator[ingest_pb2.IngestRequest], context: grpc.ServicerContext
+    ) -> Iterator[ingest_pb2.IngestAck]:
         cancelled = threading.Event()
         context.add_callback(cancelled.set)  # runs when the call ends; before our end only if cancelled
         items = (item_from_request(r) for r in request_iterator)
@@ -75,7 +77,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             log.info("ingest stream cancelled by the client; unacknowledged items rolled back")
             # The call is already over (CANCELLED on the client's side): no status would reach it.
 
-    def Delete(self, request, context):  # noqa: N802
-        where = to_where(request.filter) if request.HasField("filter") else Where()
-        deleted = delete_documents(self.collections.store, request.collection, list(request.ids), where)
+    def Delete(self, request: ingest_pb2.DeleteRequest, context: grpc.ServicerContext) -> ingest_pb2.DeleteResponse:  # noqa: N802
+        where = to_where(request.filter if request.HasField("filter") else None)
+        deleted = delete_documents(self.catalog.store, request.collection, list(request.ids), where)
         return ingest_pb2.DeleteResponse(deleted_points=deleted)

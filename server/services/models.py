@@ -6,15 +6,18 @@ import resource
 from importlib.metadata import version
 from pathlib import Path
 
+import grpc
 import psutil
 
-from mmsearch.encoders.base import Capability, EncoderError
-from mmsearch.v1 import common_pb2, embed_pb2, embed_pb2_grpc, rerank_pb2, rerank_pb2_grpc
+from mmsearch.encoders.base import Capability
+from mmsearch.protocol.vocab import Modality, RerankMethod
+from mmsearch.protocol.wire import MODALITY, RERANK_METHOD
+from mmsearch.v1 import embed_pb2, embed_pb2_grpc, rerank_pb2, rerank_pb2_grpc
 
-from ..collections import Collections
-from ..errors import FailedPrecondition, InvalidArgument, ResourceExhausted, Unimplemented
+from ..catalog import Catalog
+from ..errors import InvalidArgument, ResourceExhausted, Unimplemented
 from ..ingest.items import ImageFile
-from ..rerank import RerankDocument, Reranker, RerankMethod
+from ..rerank import RerankDocument, Reranker
 from ..settings import Settings
 
 MAX_EMBED_INPUTS = 256
@@ -34,24 +37,20 @@ def _rerank_document(d: rerank_pb2.RerankDocument) -> RerankDocument:
 
 
 def _rerank_method(method: int) -> RerankMethod:
-    return "cross_encoder" if method == rerank_pb2.RERANK_METHOD_CROSS_ENCODER else "late_interaction"
+    return RERANK_METHOD.from_wire(method) or RerankMethod.LATE_INTERACTION  # UNSPECIFIED: the default
 
 
 class ModelServicer(
     rerank_pb2_grpc.RerankServiceServicer, embed_pb2_grpc.EmbedServiceServicer, embed_pb2_grpc.InfoServiceServicer
 ):
-    def __init__(self, collections: Collections, settings: Settings) -> None:
-        self.collections = collections
+    def __init__(self, catalog: Catalog, settings: Settings) -> None:
+        self.catalog = catalog
         self.settings = settings
-        self.reranker = Reranker(collections, settings)
+        self.reranker = Reranker(catalog, settings)
 
-    def _encoder(self, kind: str = "", model: str = ""):
-        try:
-            return self.collections.encoders.get(kind or self.settings.text_encoder, model or self.settings.text_model)
-        except EncoderError as exc:
-            raise FailedPrecondition(str(exc)) from exc
-
-    def Rerank(self, request, context):  # noqa: N802
+    def Rerank(  # noqa: N802
+        self, request: rerank_pb2.RerankRequest, context: grpc.ServicerContext
+    ) -> rerank_pb2.RerankResponse:
         documents = [_rerank_document(d) for d in request.documents]
         out = rerank_pb2.RerankResponse()
         for i, score in self.reranker.rerank(request.query, documents, _rerank_method(request.method), request.top_n):
@@ -60,7 +59,7 @@ class ModelServicer(
                 r.document.CopyFrom(request.documents[i])
         return out
 
-    def Embed(self, request, context):  # noqa: N802
+    def Embed(self, request: embed_pb2.EmbedRequest, context: grpc.ServicerContext) -> embed_pb2.EmbedResponse:  # noqa: N802
         if not request.inputs:
             raise InvalidArgument("no inputs to embed")
         if len(request.inputs) > MAX_EMBED_INPUTS:
@@ -72,7 +71,7 @@ class ModelServicer(
             if not x.text.strip():
                 raise InvalidArgument(f"input {i} is empty")
             texts.append(x.text)
-        encoder = self._encoder(request.encoder.kind, request.encoder.model)
+        encoder = self.catalog.encoder(request.encoder.kind, request.encoder.model)
         out = embed_pb2.EmbedResponse()
         for e in encoder.encode_texts(texts, as_query=request.as_query):
             emb = out.embeddings.add(pooled=embed_pb2.Vector(values=e.pooled.tolist()))
@@ -81,32 +80,34 @@ class ModelServicer(
                 emb.token_strings.extend(e.token_strings)
         return out
 
-    def GetInfo(self, request, context):  # noqa: N802
+    def GetInfo(  # noqa: N802
+        self, request: embed_pb2.GetInfoRequest, context: grpc.ServicerContext
+    ) -> embed_pb2.GetInfoResponse:
         s = self.settings
         mem = psutil.Process().memory_info()
         rss = mem.rss
         out = embed_pb2.GetInfoResponse(
             version=version("mmsearch"),
-            storage_backend=self.collections.store.backend,
+            storage_backend=self.catalog.store.backend,
             max_message_bytes=s.max_message_mb * 1024 * 1024,
             max_top_k=s.max_top_k,
             max_rerank_documents=s.max_rerank_documents,
             resident_memory_bytes=rss,
             # ru_maxrss is in KiB on Linux, and the kernel updates it lazily (it can trail the current RSS)
             peak_resident_memory_bytes=max(rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024),
-            storage_bytes=_disk_usage(s.data_dir) if self.collections.store.backend == "edge" else 0,
+            storage_bytes=_disk_usage(s.data_dir) if self.catalog.store.backend == "edge" else 0,
             # Linux: `shared` is the resident part backed by files (statm), so the rest is the process's
             # own memory; other systems do not report it (0).
             anonymous_memory_bytes=rss - getattr(mem, "shared", rss),
         )
         # What an encoder reads: text, and page images for the ColPali family.
-        by_capability = {Capability.TEXT: common_pb2.MODALITY_TEXT, Capability.IMAGE: common_pb2.MODALITY_PAGE}
-        for e in self.collections.encoders.loaded():
+        by_capability = {Capability.TEXT: Modality.TEXT, Capability.IMAGE: Modality.PAGE}
+        for e in self.catalog.encoders.loaded():
             out.encoders.add(
                 kind=e.kind,
                 model=e.model,
                 dim=e.dim,
-                modalities=[m for c, m in by_capability.items() if c in e.capabilities],
+                modalities=[MODALITY.to_wire(m) for c, m in by_capability.items() if c in e.capabilities],
                 capabilities=sorted(str(c) for c in e.capabilities),
                 loaded=True,
             )

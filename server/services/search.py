@@ -2,38 +2,39 @@
 
 from __future__ import annotations
 
-from mmsearch.v1 import common_pb2, search_pb2, search_pb2_grpc
+import grpc
+
+from mmsearch.protocol.vocab import FUSED_SIGNALS, Fusion, Modality
+from mmsearch.protocol.wire import FUSION, MODALITY, dict_to_metadata
+from mmsearch.v1 import search_pb2, search_pb2_grpc
 
 from ..errors import InvalidArgument
-from ..filters import MODALITIES, dict_to_metadata, to_where
 from ..search import Searcher, SearchParams
 from ..storage.base import Cond
+from .filters import to_where
 
-_STRATEGIES = {
-    search_pb2.FUSION_STRATEGY_UNSPECIFIED: "weighted_zscore",
-    search_pb2.FUSION_STRATEGY_WEIGHTED_ZSCORE: "weighted_zscore",
-    search_pb2.FUSION_STRATEGY_RRF: "rrf",
-    search_pb2.FUSION_STRATEGY_DBSF: "dbsf",
-    search_pb2.FUSION_STRATEGY_MAXSIM: "maxsim",
-    search_pb2.FUSION_STRATEGY_CALIBRATED_ZSCORE: "calibrated_zscore",
-}
-_MODALITY_ENUMS = {v: k for k, v in MODALITIES.items()}
+
+def _modality(number: int) -> Modality:
+    m = MODALITY.from_wire(number)
+    if m is None:
+        raise InvalidArgument(f"unknown modality {number} in the modality filter")
+    return m
+
+
+def _fusion(number: int) -> Fusion:
+    if number == search_pb2.FUSION_STRATEGY_UNSPECIFIED:
+        return Fusion.WEIGHTED_ZSCORE  # the server's default
+    f = FUSION.from_wire(number)
+    if f is None:
+        raise InvalidArgument(f"unknown fusion strategy {number}")
+    return f
 
 
 def params_from_request(r: search_pb2.SearchRequest) -> SearchParams:
-    modalities = []
-    for m in r.modalities:
-        if m not in MODALITIES:
-            raise InvalidArgument(f"unknown modality {m} in the modality filter")
-        modalities.append(MODALITIES[m])
-    if r.ranking.fusion not in _STRATEGIES:
-        raise InvalidArgument(f"unknown fusion strategy {r.ranking.fusion}")
-    weights = {
-        name: getattr(r.ranking, f"{name}_weight")
-        for name in ("dense", "maxsim", "lexical")
-        if r.ranking.HasField(f"{name}_weight")
-    }
-    where = to_where(r.filter) if r.HasField("filter") else to_where(None)
+    modalities = [_modality(m) for m in r.modalities]
+    fusion = _fusion(r.ranking.fusion)
+    weights = {str(s): getattr(r.ranking, f"{s}_weight") for s in FUSED_SIGNALS if r.ranking.HasField(f"{s}_weight")}
+    where = to_where(r.filter if r.HasField("filter") else None)
     if r.document_ids:
         where = where.and_(Cond(key="doc_id", any_of=list(r.document_ids)))
     return SearchParams(
@@ -45,7 +46,7 @@ def params_from_request(r: search_pb2.SearchRequest) -> SearchParams:
         score_threshold=r.score_threshold if r.HasField("score_threshold") else None,
         prefetch_k=r.ranking.prefetch_k,
         weights=weights,
-        strategy=_STRATEGIES[r.ranking.fusion],
+        fusion=fusion,
         explain=r.explain,
         all_passages=r.all_passages,
         cross_encoder=r.ranking.cross_encoder,
@@ -58,7 +59,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     def __init__(self, searcher: Searcher) -> None:
         self.searcher = searcher
 
-    def Search(self, request, context):  # noqa: N802
+    def Search(self, request: search_pb2.SearchRequest, context: grpc.ServicerContext) -> search_pb2.SearchResponse:  # noqa: N802
         results, t = self.searcher.search(params_from_request(request))
         out = search_pb2.SearchResponse(
             timings=search_pb2.SearchTimings(
@@ -69,7 +70,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             res = out.results.add(
                 document_id=r.document_id,
                 page=r.page,
-                modality=_MODALITY_ENUMS.get(r.modality, common_pb2.MODALITY_UNSPECIFIED),
+                modality=MODALITY.to_wire(r.modality),
                 score=r.score,
                 metadata=dict_to_metadata(r.metadata),
                 snippet=r.snippet,

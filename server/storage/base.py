@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from mmsearch.protocol.vocab import FieldType
+
 from ..errors import AlreadyExists, NotFound
 from .engine_errors import engine_errors
 
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 HIT_FIELDS = ["doc_id", "seq", "space", "modality", "passage", "page", "text", "meta"]
 
 #: Payload fields every point carries, indexed for filtering.
-CORE_INDEXES = {"doc_id": "keyword", "modality": "keyword", "seq": "integer"}
+CORE_INDEXES = {"doc_id": FieldType.KEYWORD, "modality": FieldType.KEYWORD, "seq": FieldType.INTEGER}
 _ID_NAMESPACE = uuid.UUID("5b1f2d7e-6f0c-4c57-9a53-2a0d6e1c9b11")
 
 
@@ -84,7 +86,7 @@ class CollectionSpec:
     page_model: str = ""
     chunk_words: int = 180
     chunk_overlap: int = 40
-    indexed_fields: dict[str, str] = field(default_factory=dict)  # user key -> keyword|integer|float|bool
+    indexed_fields: dict[str, str] = field(default_factory=dict)  # user key -> a FieldType value
     spaces: dict[str, SpaceSpec] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -130,14 +132,14 @@ class PointData:
     """A point to store.
 
     dense: (dim,) float32 unit norm; tokens: (n, dim) float32 unit rows;
-    sparse: BM25 (indices, values) or None.
+    lexical: BM25 term weights (indices, values) or None.
     """
 
     id: str
     space: str
     dense: np.ndarray
     tokens: np.ndarray
-    sparse: tuple[list[int], list[float]] | None
+    lexical: tuple[list[int], list[float]] | None
     payload: dict[str, Any]
 
 
@@ -293,9 +295,9 @@ class Store(ABC):
         """Nearest points by pooled vector (cosine). No payload: see `retrieve`."""
         return self._search(name, f"{space}_dense", vector, limit, self.dialect.filter(where))
 
-    def sparse_search(self, name: str, sparse: tuple[list[int], list[float]], limit: int, where: Where) -> Scores:
+    def lexical_search(self, name: str, terms: tuple[list[int], list[float]], limit: int, where: Where) -> Scores:
         """Best points by BM25 (IDF-weighted sparse dot product). No payload: see `retrieve`."""
-        return self._search(name, "lexical", sparse, limit, self.dialect.filter(where))
+        return self._search(name, "lexical", terms, limit, self.dialect.filter(where))
 
     def score_ids(self, name: str, using: str, query: Query, ids: Sequence[str]) -> Scores:
         """Scores exactly the given points against one query vector. using: `<space>_dense` (query

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from mmsearch.protocol.vocab import FieldType
+
 from .base import CORE_INDEXES, STORAGES, CollectionSpec, Cond, PointData, Query, Where
 
 Build = Callable[..., Any]
@@ -64,7 +66,7 @@ class Dialect:
             cosine=member(module.Distance, "cosine"),
             maxsim=module.MultiVectorConfig(comparator=member(module.MultiVectorComparator, "maxsim")),
             idf=member(module.Modifier, "idf"),
-            schema={kind: member(module.PayloadSchemaType, kind) for kind in ("keyword", "integer", "float", "bool")},
+            schema={kind: member(module.PayloadSchemaType, kind) for kind in FieldType},
             datatype={
                 name: member(getattr(module, "VectorStorageDatatype", None) or module.Datatype, name)
                 for name in STORAGES
@@ -103,8 +105,8 @@ class Dialect:
 
     def point(self, p: PointData) -> Any:
         vector: dict[str, Any] = {f"{p.space}_dense": p.dense.tolist(), f"{p.space}_tokens": p.tokens.tolist()}
-        if p.sparse is not None and p.sparse[0]:
-            vector["lexical"] = self.vector(p.sparse)
+        if p.lexical is not None and p.lexical[0]:
+            vector["lexical"] = self.vector(p.lexical)
         return self.Point(id=p.id, vector=vector, payload=p.payload)
 
     def vectors(self, spec: CollectionSpec) -> dict[str, Any]:

@@ -1,5 +1,8 @@
 """Python client for the mmsearch gRPC server."""
 
-from .client import Client, MMSearchError, make_filter
+from mmsearch.protocol.vocab import FieldType, Fusion, Modality
+from mmsearch.protocol.wire import make_filter
 
-__all__ = ["Client", "MMSearchError", "make_filter"]
+from .client import Client, MMSearchError
+
+__all__ = ["Client", "FieldType", "Fusion", "MMSearchError", "Modality", "make_filter"]

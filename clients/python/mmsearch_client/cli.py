@@ -13,9 +13,11 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from mmsearch.protocol.vocab import Fusion, Modality
+from mmsearch.protocol.wire import FUSION, MODALITY, metadata_to_dict
 from mmsearch.v1 import collections_pb2
 
-from .client import MODALITY_NAMES, Client, MMSearchError, struct_to_dict
+from .client import Client, MMSearchError
 from .files import Rejected, expand, items_from_file
 
 DEFAULT_SERVER = os.environ.get("MMSEARCH_SERVER", "127.0.0.1:50051")
@@ -54,9 +56,9 @@ def result_dict(r: Any) -> dict[str, Any]:
     d: dict[str, Any] = {
         "document_id": r.document_id,
         "page": r.page,
-        "modality": MODALITY_NAMES.get(r.modality, "unspecified"),
+        "modality": MODALITY.from_wire(r.modality) or "unspecified",
         "score": round(r.score, 6),
-        "metadata": struct_to_dict(r.metadata.fields) if r.metadata.HasField("fields") else {},
+        "metadata": metadata_to_dict(r.metadata),
         "snippet": r.snippet,
     }
     if r.HasField("explanation"):
@@ -68,15 +70,6 @@ def result_dict(r: Any) -> dict[str, Any]:
             ],
         }
     return d
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    from mmsearch.server.app import serve
-    from mmsearch.server.settings import Settings
-
-    names = Settings.model_fields
-    serve(Settings.load(**{k: v for k, v in vars(args).items() if k in names}))
-    return 0
 
 
 def cmd_health(args: argparse.Namespace) -> int:
@@ -146,7 +139,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from mmsearch.v1 import search_pb2
 
     ranking = search_pb2.RankingOptions(
-        fusion=search_pb2.FusionStrategy.Value(f"FUSION_STRATEGY_{args.fusion.upper()}") if args.fusion else 0,
+        fusion=FUSION.to_wire(args.fusion) if args.fusion else 0,
         cross_encoder=args.cross_encoder,
     )
     kwargs = dict(
@@ -246,11 +239,11 @@ def _weights(specs: list[str]) -> list[tuple[float, float, float]]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluate import FUSIONS, EvalError, compare, evaluate, ingest, load_beir, load_pages, render, run_configs
+    from .evaluate import EvalError, compare, evaluate, ingest, load_beir, load_pages, render, run_configs
 
     fusions = [f.strip() for f in (args.fusion or "").split(",") if f.strip()]
-    if any(f not in FUSIONS for f in fusions):
-        raise SystemExit(f"bad --fusion {args.fusion!r}: expected some of {', '.join(FUSIONS)}, comma-separated")
+    if any(f not in set(Fusion) for f in fusions):
+        raise SystemExit(f"bad --fusion {args.fusion!r}: expected some of {', '.join(Fusion)}, comma-separated")
     if args.max_queries < 0:
         raise SystemExit("--max-queries must be at least 0")
     configs = run_configs(
@@ -404,8 +397,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .serve_flags import add_settings_flags
-
     p = argparse.ArgumentParser(prog="mmsearch", description="Multimodal search server and client.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -415,11 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(fn=fn)
         return sp
 
-    sp = sub.add_parser(
-        "serve", help="run the server", description="Run the server. Every flag is also an MMSEARCH_* variable."
-    )
-    add_settings_flags(sp)
-    sp.set_defaults(fn=cmd_serve)
+    # Listed for --help only: main hands `serve` to the server's own command line before parsing.
+    sub.add_parser("serve", help="run the server (`mmsearch serve --help` lists its flags)")
 
     sp = client_cmd("health", cmd_health, "exit 0 when the server is SERVING")
     sp.add_argument("--timeout", type=float, default=5.0)
@@ -434,13 +422,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--collection", "-c", required=True)
     sp.add_argument("--top-k", "-k", type=int, default=10)
     sp.add_argument("--filter", "-f", action="append", default=[], help="key=value, key=a|b, key>=n ... (repeatable)")
-    sp.add_argument("--modality", action="append", choices=["text", "page"])
+    sp.add_argument("--modality", action="append", choices=list(Modality))
     sp.add_argument("--threshold", type=float, default=None, help="minimum score in [0, 1]")
     sp.add_argument("--explain", action="store_true")
     sp.add_argument("--json", action="store_true")
-    sp.add_argument(
-        "--fusion", choices=["weighted_zscore", "calibrated_zscore", "rrf", "dbsf", "maxsim"], help="fusion strategy"
-    )
+    sp.add_argument("--fusion", choices=list(Fusion), help="fusion strategy")
     sp.add_argument("--cross-encoder", action="store_true", help="rescore the top results with the cross-encoder")
     sp.add_argument("--image", help="query by example: a page image (with or without QUERY text)")
     sp.add_argument("--queries", help='batch mode: JSONL lines {"id", "query"}; prints one JSON line per query')
@@ -471,8 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Several values run one configuration per combination; the first is the baseline of the comparison.
     sp.add_argument(
         "--fusion",
-        help="fusion strategies, comma-separated: weighted_zscore, calibrated_zscore, rrf, "
-        "dbsf, maxsim (default: the server's)",
+        help=f"fusion strategies, comma-separated: {', '.join(Fusion)} (default: the server's)",
     )
     sp.add_argument(
         "--weights",
@@ -552,6 +537,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        from mmsearch.server.cli import main as serve  # only `serve` needs the server package
+
+        return serve(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.fn(args))

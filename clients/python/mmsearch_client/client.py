@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from mmsearch.protocol.vocab import FieldType, Modality
+from mmsearch.protocol.wire import FIELD_TYPE, MODALITY, make_filter
 from mmsearch.v1 import (
     collections_pb2,
     collections_pb2_grpc,
@@ -25,26 +27,6 @@ from mmsearch.v1 import (
 )
 
 T = TypeVar("T")
-MODALITY_NAMES = {common_pb2.MODALITY_TEXT: "text", common_pb2.MODALITY_PAGE: "page"}
-MODALITY_ENUMS = {v: k for k, v in MODALITY_NAMES.items()}
-
-
-def struct_to_dict(struct: Any) -> dict[str, Any]:
-    """A google.protobuf.Struct as a dict, with integral numbers as ints: Struct stores every number as
-    a double, and 2020 should read (and filter) as 2020, not 2020.0."""
-    from google.protobuf import json_format
-
-    return _ints_back(json_format.MessageToDict(struct))  # type: ignore[no-any-return]
-
-
-def _ints_back(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _ints_back(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_ints_back(v) for v in value]
-    return value
 
 
 class MMSearchError(Exception):
@@ -54,30 +36,6 @@ class MMSearchError(Exception):
         super().__init__(f"{code.name}: {details}")
         self.code = code
         self.details = details
-
-
-def filter_value(value: Any) -> common_pb2.FilterValue:
-    if isinstance(value, bool):
-        return common_pb2.FilterValue(bool_value=value)
-    if isinstance(value, int):
-        return common_pb2.FilterValue(int_value=value)
-    return common_pb2.FilterValue(string_value=str(value))
-
-
-def make_filter(conditions: Mapping[str, Any] | common_pb2.Filter | None) -> common_pb2.Filter | None:
-    """{"lang": "en"} exact; {"tag": ["a", "b"]} any of; {"year": {"gte": 2020}} range."""
-    if conditions is None or isinstance(conditions, common_pb2.Filter):
-        return conditions
-    f = common_pb2.Filter()
-    for key, value in conditions.items():
-        c = f.must.add(key=key)
-        if isinstance(value, dict):
-            c.range.CopyFrom(common_pb2.Range(**value))
-        elif isinstance(value, list | tuple | set):
-            c.any_of.values.extend(filter_value(v) for v in value)
-        else:
-            c.match.CopyFrom(filter_value(value))
-    return f
 
 
 class Client:
@@ -136,26 +94,28 @@ class Client:
         name: str,
         *,
         text_model: str = "",
-        text_encoder: str = "",
-        indexed_fields: Mapping[str, str] | None = None,
+        text_kind: str = "",
+        indexed_fields: Mapping[str, FieldType | str] | None = None,
         max_words: int = 0,
         overlap_words: int | None = None,
         compression: Mapping[str, str | int] | None = None,
     ) -> collections_pb2.Collection:
         """max_words 0 and overlap_words None take the server's defaults; overlap_words=0: no overlap.
 
+        An unknown field type goes as UNSPECIFIED, which the server rejects.
+
         compression: any of {"tokens": storage, "dense": storage, "token_pool_factor": n}, storage one
         of float32, float16, turbo8, turbo4; what is left out takes the server's default for each
         encoder. Fixed at creation: to change it, delete the collection and create it again."""
-        types = {"keyword": 1, "integer": 2, "float": 3, "bool": 4}
         chunking = collections_pb2.ChunkingOptions(max_words=max_words)
         if overlap_words is not None:
             chunking.overlap_words = overlap_words
         config = collections_pb2.CollectionConfig(
-            text_encoder=collections_pb2.EncoderSpec(kind=text_encoder, model=text_model),
+            text_encoder=collections_pb2.EncoderSpec(kind=text_kind, model=text_model),
             chunking=chunking,
             indexed_fields=[
-                collections_pb2.IndexedField(key=k, type=types.get(v, 0)) for k, v in (indexed_fields or {}).items()
+                collections_pb2.IndexedField(key=k, type=FIELD_TYPE.to_wire(v))
+                for k, v in (indexed_fields or {}).items()
             ],
             compression=compression_options(compression or {}),
         )
@@ -201,7 +161,7 @@ class Client:
         *,
         top_k: int = 10,
         filter: Mapping[str, Any] | common_pb2.Filter | None = None,
-        modalities: Sequence[str] = (),
+        modalities: Sequence[Modality | str] = (),
         score_threshold: float | None = None,
         explain: bool = False,
         ranking: search_pb2.RankingOptions | None = None,
@@ -218,7 +178,7 @@ class Client:
             query=query,
             top_k=top_k,
             filter=make_filter(filter),
-            modalities=[MODALITY_ENUMS[m] for m in modalities],
+            modalities=[MODALITY.to_wire(m) for m in modalities],
             explain=explain,
             ranking=ranking,
             all_passages=all_passages,

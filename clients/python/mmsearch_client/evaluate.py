@@ -21,6 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mmsearch.protocol.vocab import Fusion, Modality
+from mmsearch.protocol.wire import FUSION
 from mmsearch.v1 import common_pb2, ingest_pb2, search_pb2
 
 from .client import Client
@@ -179,12 +181,6 @@ def ingest(client: Client, collection: str, es: EvalSet) -> tuple[int, list[Reje
 
 # -- running the queries
 
-# The wire enum's names: weighted_zscore, rrf, dbsf, maxsim, calibrated_zscore.
-FUSIONS = tuple(
-    n.removeprefix("FUSION_STRATEGY_").lower()
-    for n in search_pb2.FusionStrategy.keys()
-    if not n.endswith("UNSPECIFIED")
-)
 METRICS: dict[str, tuple[Callable[[Sequence[str], dict[str, int], int], float], int]] = {
     # nDCG@5 is ViDoRe's headline metric (page sets), nDCG@10 BEIR's.
     "ndcg@10": (ndcg_at, 10),
@@ -201,7 +197,7 @@ class RunConfig:
 
     name: str
     ranking: search_pb2.RankingOptions | None = None
-    modalities: tuple[str, ...] = ()
+    modalities: tuple[Modality, ...] = ()
     concatenate: bool = False
 
 
@@ -216,11 +212,11 @@ def run_configs(
     concatenation. MaxSim fusion reads no weights, so it is run once per prefetch_k."""
     out: list[RunConfig] = []
     for fusion in fusions or [""]:
-        for w in [None] if fusion == "maxsim" or not weights else weights:
+        for w in [None] if fusion == Fusion.MAXSIM or not weights else weights:
             for p in prefetch or [0]:
                 opts = search_pb2.RankingOptions(prefetch_k=p)
                 if fusion:
-                    opts.fusion = search_pb2.FusionStrategy.Value(f"FUSION_STRATEGY_{fusion.upper()}")
+                    opts.fusion = FUSION.to_wire(fusion)
                 if w is not None:
                     opts.dense_weight, opts.maxsim_weight, opts.lexical_weight = w
                 parts = [fusion] if fusion else []
@@ -231,8 +227,8 @@ def run_configs(
                     out.append(RunConfig(name, opts))
     if modality_baselines:
         out += [
-            RunConfig("text passages only", modalities=("text",)),
-            RunConfig("pages only", modalities=("page",)),
+            RunConfig("text passages only", modalities=(Modality.TEXT,)),
+            RunConfig("pages only", modalities=(Modality.PAGE,)),
             RunConfig("concatenation: top 5 text + top 5 pages", concatenate=True),
         ]
     return out
@@ -251,8 +247,8 @@ class Outcome:
 
 def _ranked(client: Client, collection: str, es: EvalSet, text: str, cfg: RunConfig, k: int) -> list[str]:
     if cfg.concatenate:
-        t = _ranked(client, collection, es, text, RunConfig("", modalities=("text",)), k)
-        p = _ranked(client, collection, es, text, RunConfig("", modalities=("page",)), k)
+        t = _ranked(client, collection, es, text, RunConfig("", modalities=(Modality.TEXT,)), k)
+        p = _ranked(client, collection, es, text, RunConfig("", modalities=(Modality.PAGE,)), k)
         return (t[:5] + p[:5] + t[5:] + p[5:])[:k]
     if not es.by_page:
         resp = client.search(collection, text, top_k=k, ranking=cfg.ranking, modalities=cfg.modalities)

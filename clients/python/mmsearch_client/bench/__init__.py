@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmsearch.protocol.vocab import Fusion
+from mmsearch.protocol.wire import FUSION
 from mmsearch.v1 import ingest_pb2, search_pb2
 
 from ..client import Client, MMSearchError
@@ -232,7 +234,7 @@ class Bench:
         del exact
         runs = []
         for prefetch in self.o.prefetch:
-            ranking = search_pb2.RankingOptions(fusion=search_pb2.FUSION_STRATEGY_MAXSIM, prefetch_k=prefetch)
+            ranking = search_pb2.RankingOptions(fusion=FUSION.to_wire(Fusion.MAXSIM), prefetch_k=prefetch)
             bar = self.say.bar(f"two-stage search, prefetch {prefetch}", m)
             r = run_searches(self.o.server, name, qs[:m], 1, m, ranking=ranking, top_k=k, progress=bar)
             recall = [len(set(got[:k]) & want) / len(want) for got, want in zip(r.results, truth, strict=True)]

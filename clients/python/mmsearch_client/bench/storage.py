@@ -126,7 +126,7 @@ def storage_only(bench: Any, texts: list[str], n: int, docs: list[str], qs: list
     bench.say.section(f"{n:,} passages of {o.words} words, fake encoder at {o.dim} dims -> collection {name!r}")
     if name in {c.name for c in client.list_collections()}:
         client.delete_collection(name)
-    client.create_collection(name, text_encoder="fake", text_model=f"fake-{o.dim}", max_words=max(o.words, 180))
+    client.create_collection(name, text_kind="fake", text_model=f"fake-{o.dim}", max_words=max(o.words, 180))
     result: dict[str, Any] = {"passages": n, "words": o.words, "collection": name, "encoder": f"fake-{o.dim}"}
 
     def items() -> Iterator[ingest_pb2.IngestItem]:

@@ -1,18 +1,15 @@
-"""Proto filters and metadata into storage terms, with the checks that give callers clear errors."""
+"""Proto filters into storage terms, with the checks that give callers clear errors."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from mmsearch.client.client import struct_to_dict
 from mmsearch.v1 import common_pb2
 
-from .errors import InvalidArgument
-from .storage.base import Cond, Where
+from ..errors import InvalidArgument
+from ..storage.base import Cond, Where
 
 _KEY = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
-MODALITIES = {common_pb2.MODALITY_TEXT: "text", common_pb2.MODALITY_PAGE: "page"}
 
 
 def _value(v: common_pb2.FilterValue, key: str) -> str | int | bool:
@@ -46,6 +43,7 @@ def _condition(c: common_pb2.FieldCondition) -> Cond:
 
 
 def to_where(f: common_pb2.Filter | None) -> Where:
+    """None (no filter in the request): everything."""
     if f is None:
         return Where()
     return Where(
@@ -53,15 +51,3 @@ def to_where(f: common_pb2.Filter | None) -> Where:
         must_not=[_condition(c) for c in f.must_not],
         should=[_condition(c) for c in f.should],
     )
-
-
-def metadata_to_dict(m: common_pb2.Metadata) -> dict[str, Any]:
-    # Struct keeps numbers as doubles: integral ones become ints again so integer filters match them.
-    return struct_to_dict(m.fields) if m.HasField("fields") else {}
-
-
-def dict_to_metadata(d: dict[str, Any]) -> common_pb2.Metadata:
-    m = common_pb2.Metadata()
-    if d:
-        m.fields.update(d)
-    return m

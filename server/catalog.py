@@ -1,4 +1,5 @@
-"""Collection lifecycle: defaults, validation, encoder resolution, statistics."""
+"""The catalog of collections: creating one (defaults, validation), the models a collection's data
+needs (its encoders, OCR, the cross-encoder) and its statistics."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from dataclasses import dataclass
 
 from mmsearch.encoders.base import Encoder, EncoderError
 from mmsearch.encoders.cross import CrossEncoderScorer
-from mmsearch.encoders.registry import EncoderPool
+from mmsearch.encoders.pool import EncoderPool
+from mmsearch.protocol.vocab import FieldType, Modality
 
 from .errors import FailedPrecondition, InvalidArgument
 from .ingest.ocr import OCREngine, get_ocr
@@ -16,7 +18,6 @@ from .settings import Settings
 from .storage.base import STORAGES, CollectionSpec, Compression, Cond, SpaceSpec, Store, Where
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
-FIELD_TYPES = {"keyword", "integer", "float", "bool"}
 
 
 @dataclass
@@ -30,14 +31,16 @@ class CollectionOptions:
     page_model: str = ""
     chunk_words: int | None = None
     chunk_overlap: int | None = None
-    indexed_fields: dict[str, str] | None = None
+    indexed_fields: dict[str, FieldType] | None = None
     # Compression: "" / None take the default for each space's encoder (settings).
     token_storage: str = ""
     dense_storage: str = ""
     token_pool_factor: int | None = None
 
 
-class Collections:
+class Catalog:
+    """The server's collections (in `store`) and the models that fill and search them (`encoders`)."""
+
     def __init__(self, store: Store, encoders: EncoderPool, settings: Settings) -> None:
         self.store = store
         self.encoders = encoders
@@ -60,9 +63,15 @@ class Collections:
         if overlap >= words:
             given = "" if opts.chunk_overlap is not None else ", the server's default; set it explicitly"
             raise InvalidArgument(f"chunking.overlap_words ({overlap}{given}) must be smaller than max_words ({words})")
+        fields: dict[str, str] = {}
         for key, kind in (opts.indexed_fields or {}).items():
-            if kind not in FIELD_TYPES:
-                raise InvalidArgument(f"indexed field {key!r} has no valid type (keyword, integer, float or bool)")
+            try:
+                fields[key] = FieldType(kind)
+            except ValueError:
+                *most, last = FieldType
+                raise InvalidArgument(
+                    f"indexed field {key!r} has no valid type ({', '.join(most)} or {last})"
+                ) from None
         page_kind = opts.page_kind or ""
         if page_kind in ("ocr", "ocr-text"):  # explicit name of the default
             page_kind = ""
@@ -80,24 +89,24 @@ class Collections:
             raise InvalidArgument(f"compression.token_pool_factor must be between 1 and 64, got {factor}")
         spec = CollectionSpec(
             name=name,
-            text_kind=opts.text_kind or self.settings.text_encoder,
+            text_kind=opts.text_kind or self.settings.text_kind,
             text_model=opts.text_model or self.settings.text_model,
             page_kind=page_kind,
             page_model=opts.page_model if page_kind else "",
             chunk_words=words,
             chunk_overlap=overlap,
-            indexed_fields=dict(opts.indexed_fields or {}),
+            indexed_fields=fields,
         )
-        encoder = self._load(spec.text_kind, spec.text_model)
+        encoder = self.encoder(spec.text_kind, spec.text_model)
         # Pages without a ColPali model are OCR'd into the text space, beside the passages.
-        text_modalities = ["text"] if page_kind else ["text", "page"]
+        text_modalities: list[str] = [Modality.TEXT] if page_kind else [Modality.TEXT, Modality.PAGE]
         spec.spaces["text"] = SpaceSpec(
             "text", spec.text_kind, spec.text_model, encoder.dim, text_modalities, self._compression("text", opts)
         )
         if page_kind:
-            page_encoder = self._load(page_kind, spec.page_model)
+            page_encoder = self.encoder(page_kind, spec.page_model)
             spec.spaces["page"] = SpaceSpec(
-                "page", page_kind, spec.page_model, page_encoder.dim, ["page"], self._compression("page", opts)
+                "page", page_kind, spec.page_model, page_encoder.dim, [Modality.PAGE], self._compression("page", opts)
             )
         self.store.create_collection(spec)
         return spec
@@ -117,14 +126,16 @@ class Collections:
             token_pool_factor=factor if opts.token_pool_factor is None else opts.token_pool_factor,
         )
 
-    def _load(self, kind: str, model: str) -> Encoder:
+    def encoder(self, kind: str = "", model: str = "") -> Encoder:
+        """An encoder by kind and model; empty ones take the server's default text encoder's. One
+        that cannot load is FailedPrecondition: the server is not set up for it."""
         try:
-            return self.encoders.get(kind, model)
+            return self.encoders.get(kind or self.settings.text_kind, model or self.settings.text_model)
         except EncoderError as exc:
             raise FailedPrecondition(str(exc)) from exc
 
     def text_encoder(self, spec: CollectionSpec) -> Encoder:
-        return self._load(spec.text_kind, spec.text_model)
+        return self.encoder(spec.text_kind, spec.text_model)
 
     def cross_encoder(self) -> CrossEncoderScorer:
         model = self.settings.cross_encoder_model
@@ -145,7 +156,7 @@ class Collections:
         return get_ocr(self.settings.ocr_engine)
 
     def page_encoder(self, spec: CollectionSpec) -> Encoder:
-        return self._load(spec.page_kind, spec.page_model)
+        return self.encoder(spec.page_kind, spec.page_model)
 
     def stats(self, name: str) -> tuple[int, int]:
         """(documents, points). Every document has exactly one point with seq 0."""

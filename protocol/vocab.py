@@ -1,0 +1,53 @@
+"""One enum per word of the protocol. The proto enums (mmsearch.v1) name the same members with a prefix
+(Fusion.RRF is FUSION_STRATEGY_RRF); `wire` maps them in one place. No protos here: the domain imports
+this module, never the generated code."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Modality(StrEnum):
+    """What a stored point or a result is."""
+
+    TEXT = "text"  # a passage of a text document
+    PAGE = "page"  # an image file or one page of a PDF
+
+
+class Fusion(StrEnum):
+    """How a candidate's signals become one score (docs/ranking.md)."""
+
+    WEIGHTED_ZSCORE = "weighted_zscore"  # the default
+    CALIBRATED_ZSCORE = "calibrated_zscore"  # z-scores within each (vector space, modality) group
+    RRF = "rrf"
+    DBSF = "dbsf"
+    MAXSIM = "maxsim"  # late interaction alone
+
+
+class Signal(StrEnum):
+    """A candidate's scores, as fused and as explained."""
+
+    DENSE = "dense"  # pooled-vector cosine
+    MAXSIM = "maxsim"  # late interaction, normalised by query length
+    LEXICAL = "lexical"  # BM25
+    CROSS_ENCODER = "cross_encoder"  # the optional rerank stage's score (explained, not fused)
+
+
+#: The signals fusion weighs (each has a `<signal>_weight` in the ranking options and the settings).
+FUSED_SIGNALS = (Signal.DENSE, Signal.MAXSIM, Signal.LEXICAL)
+
+
+class FieldType(StrEnum):
+    """Types a metadata field can be indexed as, for filtering."""
+
+    KEYWORD = "keyword"
+    INTEGER = "integer"
+    FLOAT = "float"
+    BOOL = "bool"
+
+
+class RerankMethod(StrEnum):
+    """How the stateless Rerank call scores documents."""
+
+    LATE_INTERACTION = "late_interaction"  # MaxSim blended with the pooled cosine (the default)
+    CROSS_ENCODER = "cross_encoder"

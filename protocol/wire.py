@@ -1,0 +1,93 @@
+"""The vocabulary and the user's data on the wire: each vocab enum beside its proto enum, metadata
+(a google.protobuf.Struct) and filters. Used by the gRPC services and the client, never by the domain."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from google.protobuf import json_format
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+
+from mmsearch.v1 import common_pb2, rerank_pb2, search_pb2
+
+from .vocab import FieldType, Fusion, Modality, RerankMethod
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class WireEnum(Generic[E]):
+    """A vocab enum and the proto enum that names the same members as PREFIX_MEMBER; every member must
+    have its proto twin (checked when this module is imported). Proto value 0 (UNSPECIFIED) has none."""
+
+    def __init__(self, vocab: type[E], proto: EnumTypeWrapper, prefix: str) -> None:
+        self.vocab = vocab
+        self._members = {proto.Value(f"{prefix}_{m.name}"): m for m in vocab}
+        self._numbers: dict[str, int] = {m.value: n for n, m in self._members.items()}
+
+    def to_wire(self, value: str) -> int:
+        """The member's proto number; 0 (UNSPECIFIED) for a value that is not a member, which the
+        server rejects where a member is required."""
+        return self._numbers.get(value, 0)
+
+    def from_wire(self, number: int) -> E | None:
+        """The member; None for UNSPECIFIED and for numbers this version does not know."""
+        return self._members.get(number)
+
+
+MODALITY = WireEnum(Modality, common_pb2.Modality, "MODALITY")
+FIELD_TYPE = WireEnum(FieldType, common_pb2.FieldType, "FIELD_TYPE")
+FUSION = WireEnum(Fusion, search_pb2.FusionStrategy, "FUSION_STRATEGY")
+RERANK_METHOD = WireEnum(RerankMethod, rerank_pb2.RerankMethod, "RERANK_METHOD")
+
+
+def struct_to_dict(struct: Any) -> dict[str, Any]:
+    """A google.protobuf.Struct as a dict, with integral numbers as ints: Struct stores every number as
+    a double, and 2020 should read (and filter) as 2020, not 2020.0."""
+    return _ints_back(json_format.MessageToDict(struct))  # type: ignore[no-any-return]
+
+
+def _ints_back(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _ints_back(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints_back(v) for v in value]
+    return value
+
+
+def metadata_to_dict(m: common_pb2.Metadata) -> dict[str, Any]:
+    return struct_to_dict(m.fields) if m.HasField("fields") else {}
+
+
+def dict_to_metadata(d: Mapping[str, Any]) -> common_pb2.Metadata:
+    m = common_pb2.Metadata()
+    if d:
+        m.fields.update(d)
+    return m
+
+
+def filter_value(value: Any) -> common_pb2.FilterValue:
+    if isinstance(value, bool):
+        return common_pb2.FilterValue(bool_value=value)
+    if isinstance(value, int):
+        return common_pb2.FilterValue(int_value=value)
+    return common_pb2.FilterValue(string_value=str(value))
+
+
+def make_filter(conditions: Mapping[str, Any] | common_pb2.Filter | None) -> common_pb2.Filter | None:
+    """{"lang": "en"} exact; {"tag": ["a", "b"]} any of; {"year": {"gte": 2020}} range (all must hold)."""
+    if conditions is None or isinstance(conditions, common_pb2.Filter):
+        return conditions
+    f = common_pb2.Filter()
+    for key, value in conditions.items():
+        c = f.must.add(key=key)
+        if isinstance(value, dict):
+            c.range.CopyFrom(common_pb2.Range(**value))
+        elif isinstance(value, list | tuple | set):
+            c.any_of.values.extend(filter_value(v) for v in value)
+        else:
+            c.match.CopyFrom(filter_value(value))
+    return f

@@ -1,0 +1,41 @@
+"""`mmsearch serve`: the server's command line, one flag per setting (each also an `MMSEARCH_*`
+variable). The client's `mmsearch` command hands `serve` over to `main` here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import typing
+
+from .settings import Settings
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    for name, field in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        help_text = f"{field.description} (env MMSEARCH_{name.upper()}; default {field.default})"
+        if field.annotation is bool:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            continue
+        choices = typing.get_args(field.annotation) if typing.get_origin(field.annotation) is typing.Literal else None
+        parser.add_argument(flag, dest=name, default=None, choices=choices, help=help_text)
+
+
+def build_parser(prog: str = "mmsearch serve") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Run the server. Every flag is also an MMSEARCH_* variable."
+    )
+    add_settings_flags(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .app import serve  # after parsing: --help needs neither gRPC nor the encoders
+
+    args = build_parser().parse_args(argv)
+    serve(Settings.load(**vars(args)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

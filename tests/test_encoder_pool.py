@@ -1,0 +1,72 @@
+"""The encoder pool loads each (kind, model) once, outside its lock: a slow load holds up only the
+callers of that encoder; a failed load is not kept."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from mmsearch.encoders.base import Encoder, EncoderError
+from mmsearch.encoders.fake import FakeEncoder
+from mmsearch.encoders.pool import EncoderPool
+
+
+class SlowFactory:
+    """Creates fake encoders; the model "slow" takes `delay` seconds to load, "broken" fails once."""
+
+    def __init__(self, delay: float = 1.0) -> None:
+        self.delay = delay
+        self.loads: list[str] = []
+        self.started = threading.Event()
+        self._failed = False
+
+    def __call__(self, kind: str, model: str, device: str) -> Encoder:
+        self.loads.append(model)
+        if model == "slow":
+            self.started.set()
+            time.sleep(self.delay)
+        if model == "broken" and not self._failed:
+            self._failed = True
+            raise EncoderError("cannot load broken (the first time)")
+        return FakeEncoder(model, 8)
+
+
+def test_a_slow_load_does_not_block_another_loaded_encoder() -> None:
+    factory = SlowFactory(delay=1.5)
+    pool = EncoderPool(factory=factory)
+    loaded = pool.get("fake", "quick")
+    with ThreadPoolExecutor(3) as ex:
+        slow = ex.submit(pool.get, "fake", "slow")
+        assert factory.started.wait(5)
+        t0 = time.perf_counter()
+        again = pool.get("fake", "quick")
+        waited = time.perf_counter() - t0
+        assert again is loaded and waited < 0.5  # not behind the 1.5 s load
+        # The loaded encoder still encodes meanwhile (on its own thread).
+        assert again.encode_texts(["owls"], as_query=True)[0].token_strings == ["owls"]
+        assert not slow.done()
+        # A second caller of the loading key waits for that one load.
+        second = ex.submit(pool.get, "fake", "slow")
+        assert slow.result(5) is second.result(5)
+    assert factory.loads == ["quick", "slow"]
+    assert {e.model for e in pool.loaded()} == {"quick", "slow"}
+
+
+def test_a_failed_load_is_not_kept() -> None:
+    factory = SlowFactory()
+    pool = EncoderPool(factory=factory)
+    with pytest.raises(EncoderError, match="cannot load broken"):
+        pool.get("fake", "broken")
+    assert pool.loaded() == []
+    assert pool.get("fake", "broken").model == "broken"  # tried again, and loaded
+    assert factory.loads == ["broken", "broken"]
+
+
+def test_the_pool_loads_through_the_registry() -> None:
+    pool = EncoderPool()
+    assert pool.get("fake", "fake-16").dim == 16
+    with pytest.raises(EncoderError, match="unknown encoder kind 'nope'"):
+        pool.get("nope", "m")
