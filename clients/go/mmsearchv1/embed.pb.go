@@ -437,7 +437,7 @@ type EncoderInfo struct {
 	Model      string     `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
 	Dim        uint32     `protobuf:"varint,3,opt,name=dim,proto3" json:"dim,omitempty"`
 	Modalities []Modality `protobuf:"varint,4,rep,packed,name=modalities,proto3,enum=mmsearch.v1.Modality" json:"modalities,omitempty"`
-	// "pooled", "multi_vector", "text", "image".
+	// "text", "image", "late_interaction" (every encoder yields pooled and token vectors).
 	Capabilities []string `protobuf:"bytes,5,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	Loaded       bool     `protobuf:"varint,6,opt,name=loaded,proto3" json:"loaded,omitempty"`
 }

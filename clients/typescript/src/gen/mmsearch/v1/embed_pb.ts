@@ -208,7 +208,7 @@ export type EncoderInfo = Message<"mmsearch.v1.EncoderInfo"> & {
   modalities: Modality[];
 
   /**
-   * "pooled", "multi_vector", "text", "image".
+   * "text", "image", "late_interaction" (every encoder yields pooled and token vectors).
    *
    * @generated from field: repeated string capabilities = 5;
    */
