@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .base import Encoder, EncoderError
 from .batching import EncoderThread
 
-Factory = Callable[[str, str], Encoder]  # (model, device) -> Encoder
+Factory = Callable[..., Encoder]  # (model, device, **kind-specific options) -> Encoder
 
 _FACTORIES: dict[str, Factory] = {}
 
@@ -26,11 +27,12 @@ def kinds() -> list[str]:
     return sorted(_FACTORIES)
 
 
-def create(kind: str, model: str, device: str = "cpu") -> Encoder:
+def create(kind: str, model: str, device: str = "cpu", **options: Any) -> Encoder:
+    """options: keyword arguments the kind's factory takes (e.g. the text model's backend)."""
     _load_builtins()
     if kind not in _FACTORIES:
         raise EncoderError(f"unknown encoder kind {kind!r}; known kinds: {', '.join(sorted(_FACTORIES))}")
-    return _FACTORIES[kind](model, device)
+    return _FACTORIES[kind](model, device, **options)
 
 
 def _load_builtins() -> None:
@@ -44,10 +46,15 @@ def _load_builtins() -> None:
 
 
 class EncoderPool:
-    """Loads encoders on first use and keeps them; safe to call from many threads."""
+    """Loads encoders on first use and keeps them; safe to call from many threads.
 
-    def __init__(self, device: str = "cpu") -> None:
+    options: per encoder kind, the keyword arguments its factory gets, e.g.
+    {"sentence-transformers": {"backend": "onnx", "cache_dir": Path(...)}}.
+    """
+
+    def __init__(self, device: str = "cpu", options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.device = device
+        self.options = dict(options or {})
         self._encoders: dict[tuple[str, str], Encoder] = {}
         self._lock = threading.Lock()
 
@@ -56,7 +63,7 @@ class EncoderPool:
         with self._lock:
             if key not in self._encoders:
                 # One thread per encoder, concurrent queries batched: see batching.py.
-                self._encoders[key] = EncoderThread(create(kind, model, self.device))
+                self._encoders[key] = EncoderThread(create(kind, model, self.device, **self.options.get(kind, {})))
             return self._encoders[key]
 
     def loaded(self) -> list[Encoder]:

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -299,6 +300,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         reuse=args.reuse,
         keep=args.keep,
         ocr_engine=args.ocr_engine,
+        text_backend=args.text_backend,
+        model_cache=Path(args.model_cache),
     )
     if opts.passages and opts.corpus is None:
         raise SystemExit("--passages needs --corpus (a BEIR folder, a JSONL file, .txt/.md files or a folder of them)")
@@ -459,6 +462,20 @@ def build_parser() -> argparse.ArgumentParser:
         default="rapidocr",
         choices=["rapidocr", "tesseract"],
         help="the page floor's OCR (match the server's)",
+    )
+    from mmsearch.server.settings import Settings  # as `serve`'s flags do: one default, the server's
+
+    backend = Settings.model_fields["text_backend"]
+    sp.add_argument(
+        "--text-backend",
+        default=os.environ.get("MMSEARCH_TEXT_BACKEND") or backend.default,
+        choices=typing.get_args(backend.annotation),
+        help="the floors' text model runtime (match the server's --text-backend; default: the server's default)",
+    )
+    sp.add_argument(
+        "--model-cache",
+        default=str(Path(os.environ.get("MMSEARCH_DATA_DIR", "mmsearch-data")) / "models"),
+        help="where the floors' ONNX export is cached (default: the server's data_dir/models, reusing its export)",
     )
     sp.add_argument("--prefix", default="bench", help="collection name prefix")
     sp.add_argument("--reuse", action="store_true", help="reuse an existing bench collection (ingest not measured)")
