@@ -80,9 +80,9 @@ class OnnxTransformer:
             with torch.inference_mode():
                 for module in self.after:
                     features = module(features)
+            keys = ("input_ids", "attention_mask", "token_embeddings", "sentence_embedding")
             for j, i in enumerate(idx):
-                out[i] = {k: features[k][j] for k in ("input_ids", "attention_mask", "token_embeddings")}
-                out[i]["sentence_embedding"] = features["sentence_embedding"][j]
+                out[i] = {k: features[k][j] for k in keys}
         return out
 
     def run(self, feats: dict[str, np.ndarray]) -> np.ndarray:
