@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
+from typing import Any
 
 from .base import Encoder
 from .batching import EncoderThread
@@ -16,9 +17,17 @@ class EncoderPool:
     the encoder it asked for (a ColPali model loading for a new collection does not hold up searches
     with a loaded text encoder). A load that fails is not kept: the next call tries again."""
 
-    def __init__(self, device: str = "cpu", factory: Callable[[str, str, str], Encoder] = create) -> None:
+    def __init__(
+        self,
+        device: str = "cpu",
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+        factory: Callable[..., Encoder] = create,
+    ) -> None:
+        """options: per encoder kind, keyword arguments of its factory, e.g.
+        {"sentence-transformers": {"backend": "onnx", "cache_dir": Path(...)}}."""
         self.device = device
-        self._factory = factory  # (kind, model, device) -> Encoder
+        self.options = {k: dict(v) for k, v in (options or {}).items()}
+        self._factory = factory  # (kind, model, device, **options) -> Encoder
         self._encoders: dict[tuple[str, str], Future[Encoder]] = {}
         self._lock = threading.Lock()
 
@@ -32,7 +41,7 @@ class EncoderPool:
         if first:
             try:
                 # One thread per encoder, concurrent queries batched: see batching.py.
-                loading.set_result(EncoderThread(self._factory(kind, model, self.device)))
+                loading.set_result(EncoderThread(self._factory(kind, model, self.device, **self.options.get(kind, {}))))
             except BaseException as exc:
                 with self._lock:
                     del self._encoders[key]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from typing import Any
 
 from .base import Encoder, EncoderError
 
-Factory = Callable[[str, str], Encoder]  # (model, device) -> Encoder
+Factory = Callable[..., Encoder]  # (model, device, **kind-specific options) -> Encoder
 
 FACTORIES: dict[str, str] = {
     "sentence-transformers": "mmsearch.encoders.text:create",
@@ -17,7 +18,8 @@ FACTORIES: dict[str, str] = {
 }
 
 
-def create(kind: str, model: str, device: str = "cpu") -> Encoder:
+def create(kind: str, model: str, device: str = "cpu", **options: Any) -> Encoder:
+    """options: keyword arguments the kind's factory takes (e.g. the text model's backend)."""
     target = FACTORIES.get(kind)
     if target is None:
         raise EncoderError(f"unknown encoder kind {kind!r}; known kinds: {', '.join(sorted(FACTORIES))}")
@@ -26,4 +28,4 @@ def create(kind: str, model: str, device: str = "cpu") -> Encoder:
         factory: Factory = getattr(importlib.import_module(module), name)
     except ImportError as exc:
         raise EncoderError(f"encoder kind {kind!r} cannot be loaded: {exc}") from exc
-    return factory(model, device)
+    return factory(model, device, **options)

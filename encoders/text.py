@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from .base import Capability, Encoded, Encoder, EncoderError, normalise
 from .models import resolve_model_dir
+
+log = logging.getLogger(__name__)
+
+#: How the text model runs: torch, or the ONNX Runtime export in fp32 or int8 (see onnx_text.py).
+TEXT_BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 def pick_device(device: str) -> str:
@@ -25,22 +32,44 @@ class SentenceTransformerEncoder(Encoder):
     kind = "sentence-transformers"
     capabilities = frozenset({Capability.TEXT})
 
-    def __init__(self, model: str, device: str = "cpu") -> None:
+    def __init__(self, model: str, device: str = "cpu", backend: str = "torch", cache_dir: Path | None = None) -> None:
+        """backend: one of TEXT_BACKENDS; the ONNX ones run on CPU only and cache their export in
+        cache_dir (required for them)."""
+        if backend not in TEXT_BACKENDS:
+            raise EncoderError(f"unknown text backend {backend!r}; known: {', '.join(TEXT_BACKENDS)}")
         path = resolve_model_dir(model)  # before importing torch: a bad path fails in milliseconds
         from sentence_transformers import SentenceTransformer
 
+        device = pick_device(device)
+        if backend != "torch" and device != "cpu":
+            log.info("text backend %s runs on CPU only; using torch on %s", backend, device)
+            backend = "torch"
         try:
-            self._st = SentenceTransformer(str(path), device=pick_device(device), local_files_only=True)
+            st = SentenceTransformer(str(path), device=device, local_files_only=True)
         except Exception as exc:
             raise EncoderError(f"cannot load sentence-transformers model {model!r} from {path}: {exc}") from exc
         self.model = model
-        dim: int | None = getattr(self._st, "get_embedding_dimension", self._st.get_sentence_embedding_dimension)()
+        self.backend = backend
+        dim: int | None = getattr(st, "get_embedding_dimension", st.get_sentence_embedding_dimension)()
         if dim is None:
             raise EncoderError(f"model {model!r} does not declare its embedding dimension")
         self.dim = int(dim)
-        self.max_tokens = int(self._st.max_seq_length or 512)
-        self._tokenizer = self._st.tokenizer
+        self.max_tokens = int(st.max_seq_length or 512)
+        self._tokenizer = st.tokenizer
         self._special = set(self._tokenizer.all_special_ids)
+        # Per text: input_ids, attention_mask, token_embeddings, sentence_embedding (torch tensors).
+        self._forward: Callable[[list[str]], Any]
+        if backend == "torch":
+            self._forward = lambda texts: st.encode(
+                texts, output_value=None, batch_size=32, convert_to_numpy=False, show_progress_bar=False
+            )
+        else:
+            if cache_dir is None:
+                raise EncoderError(f"text backend {backend} needs a cache directory for its ONNX export")
+            from .onnx_text import OnnxTransformer
+
+            # Keeps the tokenizer and pooling modules; the torch weights are freed with `st`.
+            self._forward = OnnxTransformer(st, model, cache_dir, backend).encode
         # Tokenizers' Rust objects are not safe to share across threads mid-call.
         self._lock = threading.Lock()
 
@@ -48,9 +77,7 @@ class SentenceTransformerEncoder(Encoder):
         if not texts:
             return []
         with self._lock:
-            outputs = self._st.encode(
-                list(texts), output_value=None, batch_size=32, convert_to_numpy=False, show_progress_bar=False
-            )
+            outputs = self._forward(list(texts))
             # Character spans of the same tokens (same tokenizer, same truncation) for explanations.
             offsets = self._tokenizer(
                 list(texts), return_offsets_mapping=True, truncation=True, max_length=self.max_tokens
@@ -77,6 +104,6 @@ class SentenceTransformerEncoder(Encoder):
         return result
 
 
-def create(model: str, device: str) -> Encoder:
+def create(model: str, device: str, backend: str = "torch", cache_dir: Path | None = None) -> Encoder:
     """The factory of kind "sentence-transformers" (registry.FACTORIES)."""
-    return SentenceTransformerEncoder(model or "all-MiniLM-L6-v2", device)
+    return SentenceTransformerEncoder(model or "all-MiniLM-L6-v2", device, backend, cache_dir)

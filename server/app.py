@@ -57,10 +57,16 @@ class App:
         self.store.close()
 
 
+def make_encoders(settings: Settings) -> EncoderPool:
+    # The text backend applies to the sentence-transformers kind; its ONNX export is cached beside the data.
+    text = {"backend": settings.text_backend, "cache_dir": settings.data_dir / "models"}
+    return EncoderPool(settings.device, {"sentence-transformers": text})
+
+
 def create_server(settings: Settings, store: Store | None = None, encoders: EncoderPool | None = None) -> App:
     """Builds and starts the server; returns it with the port it bound (settings.port 0 = any)."""
     store = store or make_store(settings)
-    encoders = encoders or EncoderPool(settings.device)
+    encoders = encoders or make_encoders(settings)
     catalog = Catalog(store, encoders, settings)
     limit = settings.max_message_mb * 1024 * 1024
     server = grpc.server(
@@ -89,7 +95,7 @@ def create_server(settings: Settings, store: Store | None = None, encoders: Enco
 def serve(settings: Settings) -> None:
     """Runs until SIGTERM/SIGINT, then drains in-flight calls and closes the store."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    encoders = EncoderPool(settings.device)
+    encoders = make_encoders(settings)
     log.info("loading default text encoder %s:%s", settings.text_kind, settings.text_model)
     encoders.get(settings.text_kind, settings.text_model)
     app = create_server(settings, encoders=encoders)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,10 @@ from mmsearch.client import Client
 from mmsearch.client.bench.floors import ExactMaxSim
 from mmsearch.client.bench.workload import WorkloadError, page_files, page_plan, passages
 from mmsearch.client.cli import main
-from mmsearch.server.app import App
+from mmsearch.server.app import App, create_server
+
+from .conftest import fake_settings
+from .qdrant_standins import memory_store
 
 WORDS = [f"w{i}" for i in range(400)]
 
@@ -51,7 +55,19 @@ def test_exact_maxsim_matches_numpy_with_ragged_lengths() -> None:
     assert np.allclose(scores, np.sort(ref)[::-1][:10], atol=1e-4) and ms > 0
 
 
-def test_bench_reports_real_runs_and_exact_recall(fake_app: App, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture(params=["edge", "remote"])
+def exact_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
+    """Token vectors stored as they were before compression (float16, not pooled): the bench's exact
+    brute-force MaxSim must then agree with the server's. With the compressed defaults it measures how
+    far compression moves MaxSim, which is the point of the floor, not a fixed number."""
+    settings = fake_settings(tmp_path, max_message_mb=8, text_token_storage="float16", text_token_pool_factor=1)
+    app = create_server(settings, store=memory_store() if request.param == "remote" else None)
+    yield app
+    app.stop(grace=None)
+
+
+def test_bench_reports_real_runs_and_exact_recall(exact_app: App, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    fake_app = exact_app
     corpus = _corpus(tmp_path / "corpus.jsonl")
     out = tmp_path / "report.json"
     server = f"127.0.0.1:{fake_app.port}"

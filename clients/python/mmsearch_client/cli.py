@@ -324,6 +324,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         storage_only=args.storage_only,
         dim=args.dim,
         index_timeout_s=args.index_timeout,
+        text_backend=args.text_backend,
+        model_cache=Path(args.model_cache),
     )
     if opts.passages and opts.corpus is None:
         raise SystemExit("--passages needs --corpus (a BEIR folder, a JSONL file, .txt/.md files or a folder of them)")
@@ -516,6 +518,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dim", type=int, default=384, help="--storage-only: vector dimensions of the fake encoder")
     sp.add_argument(
         "--index-timeout", type=float, default=3600.0, help="--storage-only: seconds to wait for the index build"
+    )
+    from mmsearch.encoders.text import TEXT_BACKENDS
+
+    sp.add_argument(
+        "--text-backend",
+        default=os.environ.get("MMSEARCH_TEXT_BACKEND") or "torch",
+        choices=TEXT_BACKENDS,
+        help="the floors' text model runtime (match the server's --text-backend; default: the server's default)",
+    )
+    sp.add_argument(
+        "--model-cache",
+        default=str(Path(os.environ.get("MMSEARCH_DATA_DIR", "mmsearch-data")) / "models"),
+        help="where the floors' ONNX export is cached (default: the server's data_dir/models, reusing its export)",
     )
     sp.add_argument("--prefix", default="bench", help="collection name prefix")
     sp.add_argument("--reuse", action="store_true", help="reuse an existing bench collection (ingest not measured)")

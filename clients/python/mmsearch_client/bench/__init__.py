@@ -55,6 +55,10 @@ class BenchOptions:
     dim: int = 384
     index_timeout_s: float = 3600.0
     ocr_engine: str = "rapidocr"  # the page floor's OCR; match the server's --ocr-engine
+    # The floors' text runtime (match the server's --text-backend) and where its ONNX export is cached
+    # (the server's data_dir/models reuses the server's export).
+    text_backend: str = "onnx"
+    model_cache: Path = Path("mmsearch-data/models")
 
 
 def _machine() -> dict[str, Any]:
@@ -88,6 +92,7 @@ class Bench:
             "server_version": info.version,
             "storage": info.storage_backend,
             "machine": _machine(),
+            "floor_text_backend": self.o.text_backend,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "passages": [],
             "pages": [],
@@ -128,7 +133,9 @@ class Bench:
         from mmsearch.encoders.registry import create
 
         try:
-            return create(spec.kind, spec.model, self.o.device)
+            text = {"backend": self.o.text_backend, "cache_dir": self.o.model_cache}
+            options = text if spec.kind == "sentence-transformers" else {}
+            return create(spec.kind, spec.model, self.o.device, **options)
         except EncoderError as exc:
             raise BenchError(
                 f"the floors need the server's text encoder here ({spec.kind}:{spec.model}), and it cannot be "

@@ -48,7 +48,10 @@ def _ingest(r: dict[str, Any], unit: str) -> list[str]:
 
 
 def render(report: dict[str, Any]) -> str:
-    out = [f"mmsearch bench against {report['server']} ({report['storage']} storage, {report['server_version']})"]
+    backend = report.get("floor_text_backend")
+    floors = f", floors on text backend {backend}" if backend else ""
+    where = f"{report['storage']} storage, {report['server_version']}{floors}"
+    out = [f"mmsearch bench against {report['server']} ({where})"]
     for r in report["passages"]:
         out.append("")
         floor = r["encoder_floor"]
