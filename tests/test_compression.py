@@ -181,3 +181,17 @@ def test_invalid_compression_is_invalid_argument(fake_client: Client) -> None:
     with pytest.raises(MMSearchError) as err:
         fake_client._call(fake_client.collections.CreateCollection, req, retry=False)
     assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and "unknown vector storage" in err.value.details
+
+
+def test_pooled_page_explanations_name_a_word_of_the_page_and_its_box(fake_client: Client) -> None:
+    from .pagegen import text_page
+    from .test_pages import image_item
+
+    words = ["INVOICE", "4471", "Harbour", "Freight", "Company", "Limited"]
+    list(
+        fake_client.ingest("p", [image_item("inv", text_page([" ".join(words[:3]), " ".join(words[3:])]), "image/png")])
+    )
+    assert _compression(fake_client.get_collection("p"))[2] == 3  # created by the ingest, with the defaults
+    r = fake_client.search("p", "harbour", top_k=1, explain=True)
+    for m in r.results[0].explanation.matches:
+        assert m.document_token in words and m.box.x1 > m.box.x0 and m.box.y1 > m.box.y0

@@ -196,7 +196,7 @@ class PointBuilder:
         }
 
 
-def _positions(pooled: Pooled) -> dict[str, list[int]]:
+def _positions(pooled: Pooled) -> dict[str, Any]:
     """Pooled points name, per stored vector, the position of its representative among the encoder's
     tokens (explanations report that position); unpooled points need no such list."""
     reps = pooled.representatives
