@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmsearch.server.ingest.points import patch_payload
 from mmsearch.server.ingest.pooling import pool_tokens
 from mmsearch.server.storage.base import CollectionSpec, Compression, PointData, SpaceSpec, point_id
 from mmsearch.server.storage.edge import EdgeStore
@@ -30,10 +31,9 @@ VARIANTS = [
     Compression("float16", "float32", 1),  # the layout before compression
     Compression("turbo8", "float16", 1),
     Compression("turbo4", "float16", 1),
-    Compression("turbo8", "float16", 2),
+    Compression("turbo8", "float16", 4),
     Compression("turbo4", "float16", 2),
     Compression("turbo4", "float16", 3),
-    Compression("turbo4", "float16", 4),
 ]
 
 
@@ -61,28 +61,16 @@ def measure(
             points = []
             for i, d in enumerate(docs):
                 pooled = pool_tokens(d, c.token_pool_factor)
-                n = len(d)
-                side = max(round(n**0.5), 1)
-                boxes = [
-                    [(k % side) / side, (k // side) / side, (k % side + 1) / side, (k // side + 1) / side]
-                    for k in pooled.representatives
-                ]
+                side = max(round(len(d) ** 0.5), 1)
+                cells = np.arange(len(d))
+                r, col = cells // side, cells % side
+                boxes = np.stack([col / side, r / side, (col + 1) / side, (r + 1) / side], axis=1)
+                strings = [f"patch r{a}c{b}" for a, b in zip(r, col, strict=True)]
                 payload = {
-                    "doc_id": f"p{i}-{copy}",
-                    "seq": 0,
-                    "space": "page",
-                    "modality": "page",
-                    "passage": 0,
-                    "page": 1,
-                    "meta": {},
-                    "text": "",
-                    "width": 1700,
-                    "height": 2200,
-                    "tokens": [f"patch r{k // side}c{k % side}" for k in pooled.representatives],
-                    "patch_boxes": [[round(x, 4) for x in b] for b in boxes],
-                }
-                if c.token_pool_factor > 1:
-                    payload["token_positions"] = pooled.representatives
+                    "doc_id": f"p{i}-{copy}", "seq": 0, "space": "page", "modality": "page", "passage": 0,
+                    "page": 1, "meta": {}, "text": "", "width": 1700, "height": 2200,
+                    **patch_payload(strings, boxes, pooled),
+                }  # fmt: skip
                 mean = d.mean(axis=0)
                 pid = point_id(f"p{i}-{copy}", 0)
                 points.append(PointData(pid, "page", mean / np.linalg.norm(mean), pooled.tokens, None, payload))

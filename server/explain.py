@@ -34,6 +34,7 @@ def token_matches(query: Encoded, tokens: np.ndarray, payload: dict[str, Any]) -
     token_words, words, boxes = payload.get("token_words") or [], payload.get("words") or [], payload.get("boxes") or []
     patch_boxes = payload.get("patch_boxes") or []
     positions = payload.get("token_positions") or []
+    grid = payload.get("patch_grid") or []  # [rows, cols]: patches named by position (ingest/points.py)
     width, height = float(payload.get("width") or 0), float(payload.get("height") or 0)
     out = []
     for qi, di in enumerate(best):
@@ -43,6 +44,10 @@ def token_matches(query: Encoded, tokens: np.ndarray, payload: dict[str, Any]) -
         if 0 <= w < len(boxes):  # a page word: name the whole word and where it is
             doc_token = str(words[w]) if w < len(words) else doc_token
             box = (float(boxes[w][0]), float(boxes[w][1]), float(boxes[w][2]), float(boxes[w][3]))
+        elif grid and di < len(positions):  # a ColPali patch on the page's grid
+            r, c = divmod(int(positions[di]), int(grid[1]))
+            doc_token = f"patch r{r}c{c}"
+            box = (c / grid[1] * width, r / grid[0] * height, (c + 1) / grid[1] * width, (r + 1) / grid[0] * height)
         elif di < len(patch_boxes):  # a ColPali patch, stored as fractions of the page
             x0, y0, x1, y1 = patch_boxes[di]
             box = (x0 * width, y0 * height, x1 * width, y1 * height)

@@ -91,11 +91,11 @@ class Settings(BaseSettings):
         "turbo4", description="Default storage of the text model's token vectors: float32, float16, turbo8, turbo4."
     )
     text_token_pool_factor: int = Field(
-        3, ge=1, le=64, description="Default pooling of the text model's token vectors (to ~1/factor; 1: none)."
+        4, ge=1, le=64, description="Default pooling of the text model's token vectors (to ~1/factor; 1: none)."
     )
     page_token_storage: Storage = Field("turbo4", description="Default storage of ColPali patch vectors.")
     page_token_pool_factor: int = Field(
-        3, ge=1, le=64, description="Default pooling of ColPali patch vectors (to ~1/factor; 1: none)."
+        2, ge=1, le=64, description="Default pooling of ColPali patch vectors (to ~1/factor; 1: none)."
     )
     dense_storage: Storage = Field("float16", description="Default storage of pooled (first-stage) vectors.")
 

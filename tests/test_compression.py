@@ -141,7 +141,7 @@ def _compression(col: collections_pb2.Collection) -> tuple[str, str, int]:
 
 def test_default_compression_is_reported(fake_client: Client) -> None:
     col = fake_client.create_collection("d")
-    assert _compression(col) == ("VECTOR_STORAGE_TURBO4", "VECTOR_STORAGE_FLOAT16", 3)
+    assert _compression(col) == ("VECTOR_STORAGE_TURBO4", "VECTOR_STORAGE_FLOAT16", 4)
     assert _compression(fake_client.get_collection("d")) == _compression(col)
 
 
@@ -181,3 +181,69 @@ def test_invalid_compression_is_invalid_argument(fake_client: Client) -> None:
     with pytest.raises(MMSearchError) as err:
         fake_client._call(fake_client.collections.CreateCollection, req, retry=False)
     assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and "unknown vector storage" in err.value.details
+
+
+def test_pooled_page_explanations_name_a_word_of_the_page_and_its_box(fake_client: Client) -> None:
+    from .pagegen import text_page
+    from .test_pages import image_item
+
+    words = ["INVOICE", "4471", "Harbour", "Freight", "Company", "Limited"]
+    list(
+        fake_client.ingest("p", [image_item("inv", text_page([" ".join(words[:3]), " ".join(words[3:])]), "image/png")])
+    )
+    assert _compression(fake_client.get_collection("p"))[2] == 4  # created by the ingest, with the defaults
+    r = fake_client.search("p", "harbour", top_k=1, explain=True)
+    for m in r.results[0].explanation.matches:
+        assert m.document_token in words and m.box.x1 > m.box.x0 and m.box.y1 > m.box.y0
+
+
+@pytest.mark.slow
+def test_default_page_compression_keeps_the_top_10_of_exact_maxsim(
+    tmp_path: Path, tiny_colpali_dir: Path, shared_data: Path
+) -> None:
+    """Pages stored with the server's default page compression (pooled, quantised) and scored by the
+    engine rank the same top 10 as exact float32 MaxSim over every unpooled patch. A tiny random
+    checkpoint with real ColPali's 1,024 patches per page (pooling 16 patches to 5 says nothing about
+    real pages)
+    measures what compression does to MaxSim, not retrieval quality (docs/benchmarks.md)."""
+    from PIL import Image
+
+    from mmsearch.encoders.registry import create
+    from mmsearch.server.settings import Settings
+
+    from .tiny_colpali import build_tiny
+
+    enc = create("colpali", str(build_tiny("colpali_1024", tiny_colpali_dir)))
+    # Real pages (forms and receipts, as in docs/benchmarks.md): synthetic pages that differ by a word
+    # tie under a random model, and top 10 among ties is arbitrary.
+    files = sorted((shared_data / "funsd_forms").rglob("*.png"))[:20]
+    files += sorted((shared_data / "sroie_receipts" / "images").glob("*.jpg"))[:20]
+    images = [Image.open(f).convert("RGB") for f in files]
+    rows = (json.loads(line) for line in (shared_data / "vidore_arxivqa_sample" / "queries.jsonl").open())
+    lines = [r["text"] for r in rows][:10]
+    lines += ["invoice total amount", "receipt date and tax", "company name and address", "form with signature"]
+    lines += ["table of results", "annual report revenue", "total due cash change", "registration form fields"]
+    pages = enc.encode_images(images)
+    queries = [q.tokens for q in enc.encode_texts(lines, as_query=True)]
+    s = Settings()
+    c = Compression(s.page_token_storage, s.dense_storage, s.page_token_pool_factor)
+    store = EdgeStore(tmp_path)
+    store.create_collection(
+        CollectionSpec("p", "fake", "fake", spaces={"page": SpaceSpec("page", "colpali", "m", enc.dim, ["page"], c)})
+    )
+    ids = [point_id(f"p{i}", 0) for i in range(len(pages))]
+    store.upsert(
+        "p",
+        [
+            PointData(pid, "page", e.pooled, pool_tokens(e.tokens, c.token_pool_factor).tokens, None, {"doc_id": pid})
+            for pid, e in zip(ids, pages, strict=True)
+        ],
+    )
+    overlaps = []
+    for q in queries:
+        exact = np.array([(q @ e.tokens.T).max(axis=1).sum() for e in pages])
+        got = store.score_ids("p", "page_tokens", q, ids)
+        top_exact = {ids[i] for i in np.argsort(-exact, kind="stable")[:10]}
+        overlaps.append(len(top_exact & set(sorted(got, key=got.__getitem__, reverse=True)[:10])) / 10)
+    store.close()
+    assert np.mean(overlaps) >= 0.9, overlaps

@@ -65,6 +65,8 @@ def test_query_by_example_image(fake_client: Client) -> None:
 
 
 def test_explain_points_at_word_boxes(fake_client: Client) -> None:
+    # Exact token vectors: pooled, a stored vector stands for several words and is named by one of them.
+    fake_client.create_collection("p", compression={"tokens": "float32", "token_pool_factor": 1})
     list(fake_client.ingest("p", [image_item("inv", text_page(["INVOICE 4471", "Harbour Freight"]), "image/png")]))
     r = fake_client.search("p", "harbour", top_k=1, explain=True)
     m = max(r.results[0].explanation.matches, key=lambda m: m.similarity)

@@ -16,8 +16,8 @@ def _ingest(c: Client, items: list, collection: str = "zoo") -> list:
     return list(c.ingest(collection, items))
 
 
-def _load_zoo(c: Client) -> None:
-    c.create_collection("zoo", indexed_fields={"kind": "keyword", "legs": "integer"})
+def _load_zoo(c: Client, compression: dict[str, str | int] | None = None) -> None:
+    c.create_collection("zoo", indexed_fields={"kind": "keyword", "legs": "integer"}, compression=compression)
     acks = _ingest(c, [text_item(k, t, m) for k, (t, m) in ANIMALS.items()])
     assert all(a.ok for a in acks), acks
 
@@ -76,7 +76,9 @@ def test_filters(fake_client: Client) -> None:
 
 
 def test_threshold_top_k_and_explain(fake_client: Client) -> None:
-    _load_zoo(fake_client)
+    # Exact token vectors (no pooling, float32): an identical word then matches with similarity 1;
+    # tests/test_compression.py explains compressed collections.
+    _load_zoo(fake_client, {"tokens": "float32", "token_pool_factor": 1})
     everything = fake_client.search("zoo", "mice at night", top_k=10)
     cut = (everything.results[0].score + everything.results[1].score) / 2
     assert [x.document_id for x in fake_client.search("zoo", "mice at night", score_threshold=cut).results] == [

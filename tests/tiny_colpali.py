@@ -47,21 +47,27 @@ def _save(model_cls: Any, config: Any, processor: Any, out: Path) -> Path:
     return out
 
 
-def build_colpali(out: Path) -> Path:
-    """PaliGemma backbone: 64 px square input, 16 px patches -> 16 image tokens, right padding."""
+def build_colpali(out: Path, side: int = 64, patch: int = 16) -> Path:
+    """PaliGemma backbone: 64 px square input, 16 px patches -> 16 image tokens, right padding (or
+    side / patch squared tokens: 448 / 14 gives real ColPali's 1,024 patches)."""
     from colpali_engine.models import ColPali, ColPaliProcessor
     from transformers import GemmaConfig, PaliGemmaConfig, SiglipImageProcessor, SiglipVisionConfig
 
     tokenizer = _train_tokenizer(["<pad>", "<eos>", "<bos>", "<unk>"], "<pad>", "<eos>", "<bos>", "<unk>")
     image_processor: Any = SiglipImageProcessor(
-        size={"height": 64, "width": 64}, image_mean=[0.5] * 3, image_std=[0.5] * 3, do_convert_rgb=True
+        size={"height": side, "width": side}, image_mean=[0.5] * 3, image_std=[0.5] * 3, do_convert_rgb=True
     )
-    image_processor.image_seq_length = (64 // 16) ** 2
+    image_processor.image_seq_length = (side // patch) ** 2
     # Built first: the processor adds <image> and the loc/seg tokens, which sets the vocabulary size.
     processor = ColPaliProcessor(image_processor=image_processor, tokenizer=tokenizer)
     vocab = len(processor.tokenizer)
     vision = SiglipVisionConfig(
-        hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=64, patch_size=16
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        image_size=side,
+        patch_size=patch,
     )
     text = GemmaConfig(
         vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
@@ -159,6 +165,8 @@ _BUILDERS: dict[str, Callable[[Path], Path]] = {
     "colqwen2": build_colqwen2,
     "colqwen2_5": build_colqwen2_5,
     "colidefics3": build_colidefics3,
+    # Real ColPali's number of patches per page (32 x 32), for compression
+    "colpali_1024": lambda out: build_colpali(out, side=448, patch=14),
 }
 
 

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
+
 from mmsearch.encoders.base import Encoder
 
 from ..catalog import Catalog
@@ -156,7 +158,6 @@ class PointBuilder:
             words = u.page.words or []
             text = " ".join(x.text for x in words)
             pooled = pool_tokens(e.tokens, factor)
-            boxes = pick(e.token_boxes, pooled.representatives)
             points.append(
                 PointData(
                     id=point_id(u.item.id, u.seq),
@@ -168,9 +169,7 @@ class PointBuilder:
                         u,
                         space="page",
                         text=text,
-                        tokens=pick(e.token_strings, pooled.representatives),
-                        patch_boxes=[[round(float(c), 4) for c in b] for b in boxes],
-                        **_positions(pooled),
+                        **patch_payload(e.token_strings, e.token_boxes, pooled),
                         width=u.page.width,
                         height=u.page.height,
                     ),
@@ -194,6 +193,22 @@ class PointBuilder:
             "source": u.item.source,
             **extra,
         }
+
+
+def patch_payload(strings: list[str], boxes: np.ndarray | None, pooled: Pooled) -> dict[str, Any]:
+    """How explanations name a page's stored patch vectors. Patches on a grid (the encoder's boxes
+    are its cells) are named by grid and position alone: a name and a box per patch would be half
+    the size of a 4-bit patch vector. Otherwise each vector's token string and box."""
+    reps = pooled.representatives
+    if boxes is not None and len(boxes):
+        cols, rows = round(1 / float(boxes[0][2] - boxes[0][0])), round(1 / float(boxes[0][3] - boxes[0][1]))
+        if rows * cols == len(boxes):
+            return {"patch_grid": [rows, cols], "token_positions": reps}
+    return {
+        "tokens": pick(strings, reps),
+        "patch_boxes": [[round(float(c), 4) for c in b] for b in pick(boxes, reps)],
+        **_positions(pooled),
+    }
 
 
 def _positions(pooled: Pooled) -> dict[str, Any]:
