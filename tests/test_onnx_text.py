@@ -15,7 +15,8 @@ import pytest
 from mmsearch.client import Client
 from mmsearch.encoders.base import Encoder, EncoderError
 from mmsearch.encoders.onnx_text import MANIFEST, MODEL_FILE, _problem
-from mmsearch.encoders.registry import EncoderPool, create
+from mmsearch.encoders.pool import EncoderPool
+from mmsearch.encoders.registry import create
 from mmsearch.server.app import create_server, make_encoders
 from mmsearch.server.settings import Settings
 
