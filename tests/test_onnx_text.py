@@ -20,7 +20,7 @@ from mmsearch.encoders.registry import create
 from mmsearch.server.app import create_server, make_encoders
 from mmsearch.server.settings import Settings
 
-from .helpers import text_item
+from .documents import text_item
 
 pytestmark = pytest.mark.slow
 
