@@ -40,7 +40,15 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        # Token vectors stored exactly (float16, not pooled): the contract pins explanations of exact word
+        # matches, and pooling merges the fake encoder's unrelated random word vectors (compression is
+        # measured and tested in test_compression.py).
+        env = {
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            "MMSEARCH_TEXT_TOKEN_STORAGE": "float16",
+            "MMSEARCH_TEXT_TOKEN_POOL_FACTOR": "1",
+        }
         fake = ["--text-kind", "fake", "--text-model", "fake-32"] if self.fake else []
         self.proc = subprocess.Popen(
             [*MMSEARCH, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir), *fake],

@@ -225,7 +225,7 @@ def test_rerank_and_embed(fake_client: Client) -> None:
 def test_concurrent_searches_during_ingest(fake_client: Client) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    _load_zoo(fake_client)
+    _load_zoo(fake_client, compression={"tokens": "float16", "token_pool_factor": 1})  # exact word matches
     items = [text_item(f"n{i}", f"note {i} about mice and rivers number{i}") for i in range(300)]
     with ThreadPoolExecutor(4) as pool:
         searches = [pool.submit(fake_client.search, "zoo", "mice at night", top_k=3) for _ in range(40)]
