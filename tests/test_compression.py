@@ -13,7 +13,7 @@ from qdrant_client import models as qm
 
 from mmsearch.client import Client, MMSearchError
 from mmsearch.client.client import compression_options
-from mmsearch.server.ingest.pooling import pool_tokens
+from mmsearch.server.ingest.pooling import MIN_VECTORS, pool_tokens
 from mmsearch.server.storage.base import CollectionSpec, Compression, PointData, SpaceSpec, point_id
 from mmsearch.server.storage.edge import EDGE, EdgeStore
 from mmsearch.v1 import collections_pb2
@@ -110,18 +110,20 @@ def test_engine_scores_maxsim_on_each_storage(tmp_path: Path, storage: str) -> N
 
 def test_pooling_merges_similar_tokens_and_keeps_a_representative() -> None:
     rng = np.random.default_rng(1)
-    centres = np.eye(8, dtype=np.float32)[:4]
-    which = np.array([0, 0, 1, 1, 1, 2, 2, 3, 3, 0, 1, 2])
-    tokens = centres[which] + 0.05 * rng.standard_normal((12, 8)).astype(np.float32)
+    centres = np.eye(24, dtype=np.float32)[:16]
+    which = np.concatenate([np.arange(16), rng.integers(0, 16, 32)])  # 48 tokens around 16 directions
+    tokens = centres[which] + 0.05 * rng.standard_normal((48, 24)).astype(np.float32)
     tokens /= np.linalg.norm(tokens, axis=1, keepdims=True)
-    pooled = pool_tokens(tokens, 3)  # 12 // 3 = 4 clusters: exactly the four directions
-    assert pooled.tokens.shape == (4, 8)
+    pooled = pool_tokens(tokens, 3)  # 48 // 3 = 16 clusters: exactly the sixteen directions
+    assert pooled.tokens.shape == (16, 24)
     assert np.allclose(np.linalg.norm(pooled.tokens, axis=1), 1, atol=1e-5)
-    assert [int(which[r]) for r in pooled.representatives] == [0, 1, 2, 3]  # in reading order
-    assert np.argmax(pooled.tokens, axis=1).tolist() == [0, 1, 2, 3]
+    assert [int(which[r]) for r in pooled.representatives] == list(range(16))  # in reading order
+    assert np.argmax(pooled.tokens, axis=1).tolist() == list(range(16))
     same = pool_tokens(tokens, 1)
-    assert same.tokens is tokens and same.representatives == list(range(12))
-    assert pool_tokens(tokens[:1], 4).representatives == [0]
+    assert same.tokens is tokens and same.representatives == list(range(48))
+    short = pool_tokens(tokens[:MIN_VECTORS], 4)  # too few to pool
+    assert short.tokens.shape == (MIN_VECTORS, 24) and short.representatives == list(range(MIN_VECTORS))
+    assert len(pool_tokens(tokens[:40], 4).tokens) == MIN_VECTORS  # 40 // 4 = 10, raised to the floor
 
 
 def test_client_rejects_unknown_compression_names() -> None:
@@ -152,13 +154,16 @@ def test_compressed_collection_ingest_search_explain(fake_client: Client) -> Non
     assert _compression(col) == ("VECTOR_STORAGE_TURBO8", "VECTOR_STORAGE_FLOAT16", 2)
     acks = list(fake_client.ingest("zoo", [text_item(k, t, m) for k, (t, m) in ANIMALS.items()]))
     assert all(a.ok for a in acks), acks
-    r = fake_client.search("zoo", "which animals hunt mice at night", top_k=2, explain=True)
+    r = fake_client.search("zoo", "which animals hunt mice at night", top_k=2)
     assert [x.document_id for x in r.results] == ["owls", "cats"]
-    text = ANIMALS["owls"][0].lower().replace(".", "").split()
+    # a passage long enough to be pooled (48 words -> 24 vectors)
+    text = [f"w{i}" for i in range(48)]
+    assert all(a.ok for a in fake_client.ingest("zoo", [text_item("long", " ".join(text))]))
+    r = fake_client.search("zoo", "w7 w30 w41", top_k=1, explain=True)
+    assert r.results[0].document_id == "long" and len(r.results[0].explanation.matches) == 3
     for m in r.results[0].explanation.matches:
         # the matched vector is a cluster; it is named by a word of the passage at that word's position
-        assert m.document_token in text
-        assert 0 <= m.document_position < len(text) and text[m.document_position] == m.document_token
+        assert text[m.document_position] == m.document_token
         assert -1.01 <= m.similarity <= 1.01
 
     # an ingest asking to create the collection never alters an existing one's compression

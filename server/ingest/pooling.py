@@ -21,6 +21,12 @@ from typing import Any
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 
+#: Pooling never leaves fewer vectors than this (or than there were): a short text pooled to one or
+#: two vectors loses all token-level matching (a 7-word note pooled by 4 became one mean vector, and
+#: a query for its one distinctive word no longer found it by MaxSim), and saves only a few hundred
+#: bytes. Full passages and pages (~100 tokens, ~1,000 patches) are far above it.
+MIN_VECTORS = 16
+
 
 @dataclass
 class Pooled:
@@ -29,13 +35,13 @@ class Pooled:
 
 
 def pool_tokens(tokens: np.ndarray, factor: int) -> Pooled:
-    """Pools (n, dim) unit rows to at most max(n // factor, 1) rows, in order of each cluster's first
-    token. factor 1 (or fewer than two tokens) keeps them as they are."""
+    """Pools (n, dim) unit rows to at most max(n // factor, MIN_VECTORS) rows, in order of each
+    cluster's first token. factor 1 (or n <= MIN_VECTORS) keeps them as they are."""
     n = len(tokens)
-    if factor <= 1 or n <= 1:
+    if factor <= 1 or n <= MIN_VECTORS:
         return Pooled(tokens, list(range(n)))
     rows = np.asarray(tokens, dtype=np.float64)
-    labels = fcluster(linkage(rows, method="ward"), t=max(n // factor, 1), criterion="maxclust")
+    labels = fcluster(linkage(rows, method="ward"), t=max(n // factor, MIN_VECTORS), criterion="maxclust")
     _, first, labels = np.unique(labels, return_index=True, return_inverse=True)
     order = np.argsort(first)  # clusters in reading order: explanations list positions in order
     rank = np.empty_like(order)
