@@ -46,6 +46,15 @@ class FieldType(StrEnum):
     BOOL = "bool"
 
 
+class VectorStorage(StrEnum):
+    """How a collection stores a vector on disk, least to most compressed (docs/benchmarks.md)."""
+
+    FLOAT32 = "float32"
+    FLOAT16 = "float16"
+    TURBO8 = "turbo8"  # Qdrant's TurboQuant, 8 bits per dimension
+    TURBO4 = "turbo4"  # 4 bits per dimension
+
+
 class RerankMethod(StrEnum):
     """How the stateless Rerank call scores documents."""
 

@@ -10,9 +10,9 @@ from typing import Any, Generic, TypeVar
 from google.protobuf import json_format
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
-from mmsearch.v1 import common_pb2, rerank_pb2, search_pb2
+from mmsearch.v1 import collections_pb2, common_pb2, rerank_pb2, search_pb2
 
-from .vocab import FieldType, Fusion, Modality, RerankMethod
+from .vocab import FieldType, Fusion, Modality, RerankMethod, VectorStorage
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -40,6 +40,7 @@ MODALITY = WireEnum(Modality, common_pb2.Modality, "MODALITY")
 FIELD_TYPE = WireEnum(FieldType, common_pb2.FieldType, "FIELD_TYPE")
 FUSION = WireEnum(Fusion, search_pb2.FusionStrategy, "FUSION_STRATEGY")
 RERANK_METHOD = WireEnum(RerankMethod, rerank_pb2.RerankMethod, "RERANK_METHOD")
+VECTOR_STORAGE = WireEnum(VectorStorage, collections_pb2.VectorStorage, "VECTOR_STORAGE")
 
 
 def struct_to_dict(struct: Any) -> dict[str, Any]:

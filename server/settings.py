@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-Storage = Literal["float32", "float16", "turbo8", "turbo4"]  # storage/base.py STORAGES
+Storage = Literal["float32", "float16", "turbo8", "turbo4"]  # protocol.vocab.VectorStorage (tests/test_protocol.py)
 
 
 class Settings(BaseSettings):

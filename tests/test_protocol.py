@@ -3,20 +3,24 @@ filters as the client writes them and the server reads them."""
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 
-from mmsearch.protocol.vocab import FieldType, Fusion, Modality, RerankMethod
+from mmsearch.protocol.vocab import FieldType, Fusion, Modality, RerankMethod, VectorStorage
 from mmsearch.protocol.wire import (
     FIELD_TYPE,
     FUSION,
     MODALITY,
     RERANK_METHOD,
+    VECTOR_STORAGE,
     WireEnum,
     dict_to_metadata,
     make_filter,
     metadata_to_dict,
 )
-from mmsearch.v1 import common_pb2, rerank_pb2, search_pb2
+from mmsearch.server.settings import Storage
+from mmsearch.v1 import collections_pb2, common_pb2, rerank_pb2, search_pb2
 
 
 @pytest.mark.parametrize(
@@ -26,6 +30,7 @@ from mmsearch.v1 import common_pb2, rerank_pb2, search_pb2
         (FIELD_TYPE, common_pb2.FieldType),
         (FUSION, search_pb2.FusionStrategy),
         (RERANK_METHOD, rerank_pb2.RerankMethod),
+        (VECTOR_STORAGE, collections_pb2.VectorStorage),
     ],
 )
 def test_every_proto_value_has_its_member(table: WireEnum, proto: object) -> None:  # type: ignore[type-arg]
@@ -34,6 +39,10 @@ def test_every_proto_value_has_its_member(table: WireEnum, proto: object) -> Non
     assert {table.to_wire(m) for m in table.vocab} == numbers
     assert table.from_wire(0) is None and table.from_wire(99) is None
     assert table.to_wire("no-such-member") == 0  # UNSPECIFIED: the server says what is wrong
+
+
+def test_settings_offer_every_vector_storage() -> None:
+    assert list(typing.get_args(Storage)) == list(VectorStorage)
 
 
 def test_names_follow_the_proto() -> None:

@@ -5,29 +5,22 @@ from __future__ import annotations
 import grpc
 
 from mmsearch.protocol.vocab import FieldType
-from mmsearch.protocol.wire import FIELD_TYPE, MODALITY
+from mmsearch.protocol.wire import FIELD_TYPE, MODALITY, VECTOR_STORAGE
 from mmsearch.v1 import collections_pb2, collections_pb2_grpc
 
 from ..catalog import Catalog, CollectionOptions
 from ..errors import InvalidArgument
 from ..storage.base import CollectionSpec, StoreStats
 
-_STORAGES = {
-    collections_pb2.VECTOR_STORAGE_FLOAT32: "float32",
-    collections_pb2.VECTOR_STORAGE_FLOAT16: "float16",
-    collections_pb2.VECTOR_STORAGE_TURBO8: "turbo8",
-    collections_pb2.VECTOR_STORAGE_TURBO4: "turbo4",
-}
-_STORAGE_ENUMS = {v: k for k, v in _STORAGES.items()}
-
 
 def _storage(value: int, what: str) -> str:
     """ "" (the default) for UNSPECIFIED; an enum number this server does not know is the client's mistake."""
-    if value == collections_pb2.VECTOR_STORAGE_UNSPECIFIED:
+    if value == 0:
         return ""
-    if value not in _STORAGES:
+    storage = VECTOR_STORAGE.from_wire(value)
+    if storage is None:
         raise InvalidArgument(f"compression.{what} has an unknown vector storage ({value})")
-    return _STORAGES[value]
+    return storage
 
 
 def compression_message(spec: CollectionSpec) -> collections_pb2.CompressionOptions:
@@ -37,8 +30,8 @@ def compression_message(spec: CollectionSpec) -> collections_pb2.CompressionOpti
     spaces = [s.compression for s in spec.spaces.values()]
     tokens, dense, factors = ({getattr(c, f) for c in spaces} for f in ("tokens", "dense", "token_pool_factor"))
     msg = collections_pb2.CompressionOptions(
-        tokens=_STORAGE_ENUMS[next(iter(tokens))] if len(tokens) == 1 else 0,
-        dense=_STORAGE_ENUMS[next(iter(dense))] if len(dense) == 1 else 0,
+        tokens=VECTOR_STORAGE.to_wire(next(iter(tokens))) if len(tokens) == 1 else 0,
+        dense=VECTOR_STORAGE.to_wire(next(iter(dense))) if len(dense) == 1 else 0,
     )
     if len(factors) == 1:
         msg.token_pool_factor = next(iter(factors))

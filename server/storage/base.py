@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from mmsearch.protocol.vocab import FieldType
+from mmsearch.protocol.vocab import FieldType, VectorStorage
 
 from ..errors import AlreadyExists, NotFound
 from .engine_errors import engine_errors
@@ -51,7 +51,7 @@ def point_id(doc_id: str, seq: int) -> str:
 
 
 #: How a vector can be stored, least to most compressed.
-STORAGES = ("float32", "float16", "turbo8", "turbo4")
+STORAGES: tuple[str, ...] = tuple(VectorStorage)
 
 
 @dataclass

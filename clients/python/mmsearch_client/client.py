@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from mmsearch.protocol.vocab import FieldType, Modality
-from mmsearch.protocol.wire import FIELD_TYPE, MODALITY, make_filter
+from mmsearch.protocol.vocab import FieldType, Modality, VectorStorage
+from mmsearch.protocol.wire import FIELD_TYPE, MODALITY, VECTOR_STORAGE, make_filter
 from mmsearch.v1 import (
     collections_pb2,
     collections_pb2_grpc,
@@ -217,10 +217,11 @@ def compression_options(compression: Mapping[str, str | int]) -> collections_pb2
     msg = collections_pb2.CompressionOptions()
     for key in ("tokens", "dense"):
         if key in compression:
-            name = f"VECTOR_STORAGE_{str(compression[key]).upper()}"
-            if name not in collections_pb2.VectorStorage.keys():
-                raise ValueError(f"compression {key} {compression[key]!r}: use float32, float16, turbo8 or turbo4")
-            setattr(msg, key, collections_pb2.VectorStorage.Value(name))
+            number = VECTOR_STORAGE.to_wire(str(compression[key]).lower())
+            if not number:
+                names = ", ".join(VectorStorage)
+                raise ValueError(f"compression {key} {compression[key]!r}: use {names}")
+            setattr(msg, key, number)
     if "token_pool_factor" in compression:
         msg.token_pool_factor = int(compression["token_pool_factor"])
     return msg
