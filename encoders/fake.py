@@ -38,16 +38,20 @@ class FakeEncoder(Encoder):
         self.model = model
         self.dim = dim
 
-    def _word_vector(self, word: str) -> np.ndarray:
+    def word_vector(self, word: str) -> np.ndarray:
+        """(dim,) float32, not normalised; the same for a word in every process."""
         return _word_vector(word, self.dim)
+
+    def split(self, text: str) -> tuple[list[str], list[tuple[int, int]]]:
+        """The words that get a vector each (lower-cased, at most max_tokens) and their spans."""
+        matches = list(_WORD.finditer(text))[: self.max_tokens]
+        return [m.group().lower() for m in matches] or ["<empty>"], [(m.start(), m.end()) for m in matches] or [(0, 0)]
 
     def encode_texts(self, texts: Sequence[str], *, as_query: bool) -> list[Encoded]:
         out = []
         for text in texts:
-            matches = list(_WORD.finditer(text))[: self.max_tokens]
-            words = [m.group().lower() for m in matches] or ["<empty>"]
-            spans = [(m.start(), m.end()) for m in matches] or [(0, 0)]
-            tokens = normalise(np.stack([self._word_vector(w) for w in words]))
+            words, spans = self.split(text)
+            tokens = normalise(np.stack([self.word_vector(w) for w in words]))
             out.append(
                 Encoded(pooled=normalise(tokens.mean(axis=0)), tokens=tokens, token_strings=words, token_spans=spans)
             )

@@ -103,7 +103,7 @@ class Bench:
             if self.o.storage_only:
                 docs = passages(texts, n, self.o.words)
                 qs = queries(self.o.corpus or Path("."), self.o.queries_file, docs, max(self.o.requests, 100))
-                report["storage_only"].append(storage_only(self, texts, n, docs, qs))
+                report["storage_only"].append(storage_only(self, n, docs, qs))
             else:
                 report["passages"].append(self.passages(texts, n))
             on_size(report)

@@ -11,7 +11,6 @@ against exact brute-force dense search over every passage, computed here with th
 
 from __future__ import annotations
 
-import re
 import statistics
 import threading
 import time
@@ -24,8 +23,6 @@ from mmsearch.v1 import collections_pb2, ingest_pb2, search_pb2
 
 from ..client import Client
 from .load import percentile, run_searches
-
-_WORD = re.compile(r"\w+", re.UNICODE)  # the fake encoder's tokenisation (encoders/fake.py)
 
 
 class Prober:
@@ -86,9 +83,9 @@ class ExactDense:
         starts: list[int] = []
         for text in docs:
             starts.append(len(ids))
-            words = [m.group().lower() for m in _WORD.finditer(text)][: self.encoder.max_tokens] or ["<empty>"]
+            words, _ = self.encoder.split(text)
             ids.extend(vocab.setdefault(w, len(vocab)) for w in words)
-        table = np.stack([self.encoder._word_vector(w) for w in vocab]).astype(np.float32)
+        table = np.stack([self.encoder.word_vector(w) for w in vocab]).astype(np.float32)
         table /= np.maximum(np.linalg.norm(table, axis=1, keepdims=True), 1e-12)
         counts = np.diff(np.append(starts, len(ids)))
         sums = np.add.reduceat(table[np.asarray(ids)], np.asarray(starts), axis=0) / counts[:, None]
@@ -119,7 +116,7 @@ def wait_indexed(client: Client, name: str, timeout_s: float) -> dict[str, Any]:
         time.sleep(2.0)
 
 
-def storage_only(bench: Any, texts: list[str], n: int, docs: list[str], qs: list[str]) -> dict[str, Any]:
+def storage_only(bench: Any, n: int, docs: list[str], qs: list[str]) -> dict[str, Any]:
     """One collection size of the storage-only mode; `bench` is the running Bench (options, client)."""
     o, client = bench.o, bench.client
     name = f"{o.prefix}-s{n}-d{o.dim}"
