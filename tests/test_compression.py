@@ -126,6 +126,27 @@ def test_pooling_merges_similar_tokens_and_keeps_a_representative() -> None:
     assert len(pool_tokens(tokens[:40], 4).tokens) == MIN_VECTORS  # 40 // 4 = 10, raised to the floor
 
 
+def test_pooling_cuts_the_ward_tree_as_fcluster_does() -> None:
+    """pool_tokens cuts the linkage itself; the partition must be scipy's maxclust cut."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        rows = rng.normal(size=(20 + 9 * seed, 48))
+        rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+        k = max(len(rows) // 4, MIN_VECTORS)
+        expected = fcluster(linkage(rows, method="ward"), t=k, criterion="maxclust")
+        pooled = pool_tokens(rows.astype(np.float32), 4)
+        groups = {}
+        for token, label in enumerate(expected):
+            groups.setdefault(label, []).append(token)
+        means = [rows[g].sum(axis=0) / np.linalg.norm(rows[g].sum(axis=0)) for g in groups.values()]
+        means.sort(key=lambda m: tuple(np.round(m, 5)))
+        got = sorted(pooled.tokens.astype(np.float64), key=lambda m: tuple(np.round(m, 5)))
+        assert len(got) == len(means) == k
+        np.testing.assert_allclose(got, means, atol=1e-5)
+
+
 def test_client_rejects_unknown_compression_names() -> None:
     with pytest.raises(ValueError, match="turbo2"):
         compression_options({"tokens": "turbo2"})

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.cluster.hierarchy import linkage
 
 #: Pooling never leaves fewer vectors than this (or than there were): a short text pooled to one or
 #: two vectors loses all token-level matching (a 7-word note pooled by 4 became one mean vector, and
@@ -41,18 +41,30 @@ def pool_tokens(tokens: np.ndarray, factor: int) -> Pooled:
     if factor <= 1 or n <= MIN_VECTORS:
         return Pooled(tokens, list(range(n)))
     rows = np.asarray(tokens, dtype=np.float64)
-    labels = fcluster(linkage(rows, method="ward"), t=max(n // factor, MIN_VECTORS), criterion="maxclust")
-    _, first, labels = np.unique(labels, return_index=True, return_inverse=True)
+    clusters = _cut(linkage(rows, method="ward"), n, max(n // factor, MIN_VECTORS))
+    _, first, labels = np.unique(clusters, return_index=True, return_inverse=True)
     order = np.argsort(first)  # clusters in reading order: explanations list positions in order
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
-    labels = rank[labels]
-    sums = np.zeros((len(order), rows.shape[1]))
-    np.add.at(sums, labels, rows)
+    members = np.zeros((len(order), n))  # one row per cluster, 1 where a token belongs to it
+    members[rank[labels], np.arange(n)] = 1.0
+    sums = members @ rows
     pooled = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
-    sims = np.einsum("ij,ij->i", rows, pooled[labels])
-    reps = [int(np.flatnonzero(labels == c)[np.argmax(sims[labels == c])]) for c in range(len(order))]
+    sims = np.einsum("ij,ij->i", rows, pooled[rank[labels]])  # each token against its cluster's mean
+    reps = np.where(members > 0, sims, -np.inf).argmax(axis=1).tolist()
     return Pooled(pooled.astype(np.float32), reps)
+
+
+def _cut(merges: np.ndarray, n: int, k: int) -> np.ndarray:
+    """Each token's cluster when a Ward linkage is cut at k clusters: the first n - k merges applied
+    (Ward merge heights never decrease). fcluster(criterion="maxclust") gives the same partition but
+    validated the linkage and searched for a height first, which cost more than the linkage itself."""
+    parent = np.arange(2 * n - 1)
+    for i in range(n - k):
+        parent[int(merges[i, 0])] = parent[int(merges[i, 1])] = n + i
+    for j in range(2 * n - 2, -1, -1):  # a merge's id is larger than its parts': resolve top down
+        parent[j] = parent[parent[j]]
+    return parent[:n]
 
 
 def pick(values: Sequence[Any] | np.ndarray | None, reps: list[int]) -> list[Any]:
