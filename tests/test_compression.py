@@ -74,6 +74,7 @@ def test_vector_config_follows_the_compression() -> None:
     old = EDGE.vectors(CollectionSpec.from_json(json.dumps(OLD_SPEC)))
     assert old["text_tokens"].datatype == qe.VectorStorageDatatype.Float16
     assert old["text_dense"].datatype == qe.VectorStorageDatatype.Float32
+    assert EDGE.sparse_vectors()["lexical"].memory == qe.Memory.Cold  # mapped: a shard loads without reading it
 
 
 def test_remote_backend_is_sent_the_datatypes() -> None:

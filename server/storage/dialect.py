@@ -10,7 +10,7 @@ methods build filters, points, query vectors and a collection's vector configura
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -57,6 +57,8 @@ class Dialect:
     #: MaxSim and cosine on the quantised vectors (qdrant-edge VectorStorageDatatype, qdrant-client
     #: Datatype), so a compressed collection is searched by the same calls.
     datatype: dict[str, Any]
+    #: Extra SparseVectorParams of the BM25 vector.
+    lexical_extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, module: ModuleType, **spelled: Any) -> Dialect:
@@ -127,7 +129,7 @@ class Dialect:
         return out
 
     def sparse_vectors(self) -> dict[str, Any]:
-        return {"lexical": self.SparseVectorParams(modifier=self.idf)}
+        return {"lexical": self.SparseVectorParams(modifier=self.idf, **self.lexical_extra)}
 
     def indexes(self, spec: CollectionSpec) -> dict[str, Any]:
         """Payload key -> index type: the core fields, then the user's `meta.<key>` fields."""
