@@ -187,7 +187,8 @@ def test_audit_log_has_one_line_per_mutating_call(keyed_app: App, caplog: pytest
             r.delete("kb", ids=["x"])
     lines = [json.loads(rec.getMessage()) for rec in caplog.records if rec.name == "mmsearch.audit"]
     assert lines == [
-        {"key": "admin", "tenant": None, "method": "CreateCollection", "collection": "shared", "items": 0, "code": "OK"},
+        {"key": "admin", "tenant": None, "method": "CreateCollection", "collection": "shared", "items": 0,
+         "code": "OK"},
         {
             "key": "acme", "tenant": "acme", "method": "Ingest", "collection": "shared", "items": 2, "stored": 2,
             "code": "OK",
