@@ -80,8 +80,13 @@ documents = st.lists(
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     docs=documents,
-    queries=st.lists(st.tuples(st.sampled_from(TENANTS), st.sampled_from(WORDS), filters(),
-                               st.lists(st.sampled_from(IDS), max_size=3)), min_size=1, max_size=4),  # fmt: skip
+    queries=st.lists(
+        st.tuples(
+            st.sampled_from(TENANTS), st.sampled_from(WORDS), filters(), st.lists(st.sampled_from(IDS), max_size=3)
+        ),
+        min_size=1,
+        max_size=4,
+    ),
     deletes=st.lists(
         st.tuples(st.sampled_from(TENANTS), st.lists(st.sampled_from(IDS), max_size=3), st.sampled_from(["a", "b"])),
         max_size=3,
