@@ -531,7 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--storage-only",
         action="store_true",
         help="passage sizes with the server's fake encoder (--dim dims, one vector per word): storage, indexing and "
-        "ranking at sizes the real encoder cannot reach; health and search are probed while ingesting and indexing",
+        "ranking at sizes the real encoder cannot reach; health and search are probed while ingesting and indexing "
+        "(the server must allow the model: --allowed-models fake-<dim>)",
     )
     sp.add_argument("--dim", type=int, default=384, help="--storage-only: vector dimensions of the fake encoder")
     sp.add_argument(
