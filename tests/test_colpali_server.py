@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from mmsearch.client import Client
-from mmsearch.server.app import App
 from mmsearch.encoders.registry import create
+from mmsearch.server.app import App
 from mmsearch.v1 import collections_pb2, common_pb2, ingest_pb2, search_pb2, search_pb2_grpc
 
 from .documents import text_item
