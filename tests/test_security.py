@@ -333,3 +333,18 @@ def test_a_certificate_that_does_not_match_its_key_is_refused(tmp_path: Path, pk
     assert str(pki["cert"]) in str(err.value)
     with pytest.raises(TLSConfigError, match="does not exist"):
         create_server(fake_settings(tmp_path / "data", tls_cert=tmp_path / "nope.crt", tls_key=pki["key"]))
+
+
+def test_concurrent_calls_per_key_are_capped_and_released() -> None:
+    from mmsearch.server.security.limits import KeyLimits, Refused
+    from mmsearch.server.security.principal import Principal, Role
+
+    limits, p = KeyLimits(), Principal("bot", Role.READ, max_concurrent=2)
+    limits.acquire(p)
+    limits.acquire(p)
+    with pytest.raises(Refused, match="2 calls in flight") as err:
+        limits.acquire(p)
+    assert err.value.retry_after_s > 0
+    limits.acquire(Principal("other", Role.READ, max_concurrent=2))  # counted per key id
+    limits.release(p)
+    limits.acquire(p)
