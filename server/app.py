@@ -17,7 +17,7 @@ from mmsearch.encoders.pool import EncoderPool
 from .catalog import Catalog
 from .interceptors import ErrorInterceptor
 from .security.interceptor import SecurityInterceptor
-from .security.listener import bind, certificates, check_exposure, security_interceptor
+from .security.listener import bind, certificates, check_exposure, preflight, security_interceptor
 from .services import SERVICE_NAMES, add_services
 from .settings import Settings
 from .storage.base import Store
@@ -102,6 +102,7 @@ def create_server(settings: Settings, store: Store | None = None, encoders: Enco
 def serve(settings: Settings) -> None:
     """Runs until SIGTERM/SIGINT, then drains in-flight calls and closes the store."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    preflight(settings)  # a bad key file or certificate fails now, not after the model has loaded
     encoders = make_encoders(settings)
     log.info("loading default text encoder %s:%s", settings.text_kind, settings.text_model)
     encoders.get(settings.text_kind, settings.text_model)

@@ -10,8 +10,8 @@ import grpc
 
 from ..settings import Settings
 from .interceptor import SecurityInterceptor
-from .keys import KeyDefaults, KeyRing
-from .tls import CertificateWatcher
+from .keys import KeyDefaults, KeyRing, parse_keys
+from .tls import CertificateWatcher, check_files
 
 log = logging.getLogger("mmsearch.security")
 
@@ -44,6 +44,16 @@ def check_exposure(settings: Settings) -> None:
         "listening on %s with neither API keys nor TLS (--insecure): anyone who can reach the port may do anything",
         settings.host,
     )
+
+
+def preflight(settings: Settings) -> None:
+    """Every check of the security settings, before anything slow (loading a model) starts:
+    ExposureError, KeyFileError or TLSConfigError naming the file and line at fault."""
+    check_exposure(settings)
+    if settings.api_keys is not None:
+        parse_keys(settings.api_keys)
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        check_files(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
 
 
 def security_interceptor(settings: Settings) -> SecurityInterceptor:
