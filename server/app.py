@@ -16,6 +16,8 @@ from mmsearch.encoders.pool import EncoderPool
 
 from .catalog import Catalog
 from .interceptors import ErrorInterceptor
+from .security.interceptor import SecurityInterceptor
+from .security.listener import bind, certificates, check_exposure, preflight, security_interceptor
 from .services import SERVICE_NAMES, add_services
 from .settings import Settings
 from .storage.base import Store
@@ -50,6 +52,7 @@ class App:
     store: Store
     encoders: EncoderPool
     health: health.HealthServicer
+    security: SecurityInterceptor
 
     def stop(self, grace: float | None = 5.0) -> None:
         self.health.enter_graceful_shutdown()
@@ -65,13 +68,17 @@ def make_encoders(settings: Settings) -> EncoderPool:
 
 def create_server(settings: Settings, store: Store | None = None, encoders: EncoderPool | None = None) -> App:
     """Builds and starts the server; returns it with the port it bound (settings.port 0 = any)."""
+    check_exposure(settings)
+    # A bad key file or certificate stops the start before anything opens.
+    security = security_interceptor(settings)
+    tls = certificates(settings)
     store = store or make_store(settings)
     encoders = encoders or make_encoders(settings)
     catalog = Catalog(store, encoders, settings)
     limit = settings.max_message_mb * 1024 * 1024
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc"),
-        interceptors=[ErrorInterceptor()],
+        interceptors=[security, ErrorInterceptor()],  # refusals first: nothing runs for a refused call
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
@@ -83,18 +90,19 @@ def create_server(settings: Settings, store: Store | None = None, encoders: Enco
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection([*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
 
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    port = bind(server, settings, tls)
     if port == 0:
         raise OSError(f"cannot listen on {settings.host}:{settings.port}")
     server.start()
     for name in ["", *SERVICE_NAMES]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return App(server, port, store, encoders, health_servicer)
+    return App(server, port, store, encoders, health_servicer, security)
 
 
 def serve(settings: Settings) -> None:
     """Runs until SIGTERM/SIGINT, then drains in-flight calls and closes the store."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    preflight(settings)  # a bad key file or certificate fails now, not after the model has loaded
     encoders = make_encoders(settings)
     log.info("loading default text encoder %s:%s", settings.text_kind, settings.text_model)
     encoders.get(settings.text_kind, settings.text_model)
@@ -109,6 +117,9 @@ def serve(settings: Settings) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if app.security.keys is not None:  # kill -HUP: re-read the key file now (it is also re-read when it changes)
+        keys = app.security.keys
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=keys.reload, daemon=True).start())
     stop.wait()
     log.info("shutting down: draining in-flight calls")
     app.stop(grace=10.0)

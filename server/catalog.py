@@ -12,7 +12,7 @@ from mmsearch.encoders.cross import CrossEncoderScorer
 from mmsearch.encoders.pool import EncoderPool
 from mmsearch.protocol.vocab import FieldType, Modality
 
-from .errors import FailedPrecondition, InvalidArgument
+from .errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from .ingest.ocr import OCREngine, get_ocr
 from .settings import Settings
 from .storage.base import STORAGES, CollectionSpec, Compression, Cond, SpaceSpec, Store, Where
@@ -81,6 +81,8 @@ class Catalog:
             )
         if page_kind and not opts.page_model:
             raise InvalidArgument("page_encoder.model is required for colpali (a local directory or cached model id)")
+        self.check_model(opts.text_model, "text_encoder")
+        self.check_model(opts.page_model if page_kind else "", "page_encoder")
         for what, storage in (("tokens", opts.token_storage), ("dense", opts.dense_storage)):
             if storage and storage not in STORAGES:
                 raise InvalidArgument(f"compression.{what} {storage!r} is not one of {', '.join(STORAGES)}")
@@ -126,6 +128,24 @@ class Catalog:
             token_pool_factor=factor if opts.token_pool_factor is None else opts.token_pool_factor,
         )
 
+    def check_model(self, model: str, what: str = "encoder") -> None:
+        """Clients choose only among the models the operator configured (the defaults and
+        allowed_models): anything else is refused before the path is looked at, so a client can
+        neither make the server load a directory of its choosing nor learn what exists on disk."""
+        s = self.settings
+        allowed = {s.text_model, s.cross_encoder_model, *s.allowed_models}
+        if not model or model in allowed or "*" in allowed:
+            return
+        raise PermissionDenied(
+            f"{what}.model {model!r} is not a model this server offers; the operator lists the allowed ones "
+            "in allowed_models (--allowed-models)"
+        )
+
+    def client_encoder(self, kind: str = "", model: str = "") -> Encoder:
+        """An encoder a request names (Embed): an allowed model, else PermissionDenied."""
+        self.check_model(model)
+        return self.encoder(kind, model)
+
     def encoder(self, kind: str = "", model: str = "") -> Encoder:
         """An encoder by kind and model; empty ones take the server's default text encoder's. One
         that cannot load is FailedPrecondition: the server is not set up for it."""
@@ -158,6 +178,8 @@ class Catalog:
     def page_encoder(self, spec: CollectionSpec) -> Encoder:
         return self.encoder(spec.page_kind, spec.page_model)
 
-    def stats(self, name: str) -> tuple[int, int]:
-        """(documents, points). Every document has exactly one point with seq 0."""
-        return self.store.count(name, Where(must=[Cond(key="seq", match=0)])), self.store.count(name)
+    def stats(self, name: str, tenant: str | None = None) -> tuple[int, int]:
+        """(documents, points), of `tenant` only when given. Every document has exactly one point
+        with seq 0."""
+        documents = Where(must=[Cond(key="seq", match=0)]).for_tenant(tenant)
+        return self.store.count(name, documents), self.store.count(name, Where().for_tenant(tenant))

@@ -31,9 +31,16 @@ def build_parser(prog: str = "mmsearch serve") -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from .app import serve  # after parsing: --help needs neither gRPC nor the encoders
+    from .security.keys import KeyFileError
+    from .security.listener import ExposureError
+    from .security.tls import TLSConfigError
 
     args = build_parser().parse_args(argv)
-    serve(Settings.load(**vars(args)))
+    try:
+        serve(Settings.load(**vars(args)))
+    except (KeyFileError, TLSConfigError, ExposureError) as exc:  # the operator's mistake: say it, no traceback
+        print(f"mmsearch serve: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -42,6 +42,14 @@ class Unavailable(MMSearchError):
     """A dependency (a remote Qdrant) cannot be reached; the caller may retry."""
 
 
+class Unauthenticated(MMSearchError):
+    """No API key, or one the server does not know."""
+
+
+class PermissionDenied(MMSearchError):
+    """A known key asked for something outside its role, collections or the allowed models."""
+
+
 STATUS_CODES: dict[type[MMSearchError], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     NotFound: grpc.StatusCode.NOT_FOUND,
@@ -50,6 +58,8 @@ STATUS_CODES: dict[type[MMSearchError], grpc.StatusCode] = {
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 

@@ -12,6 +12,7 @@ import grpc
 from prometheus_client import Counter, Histogram
 
 from .errors import MMSearchError, status_code
+from .security.principal import current_principal
 
 log = logging.getLogger("mmsearch.rpc")
 
@@ -26,10 +27,11 @@ LATENCY = Histogram(
 def _abort(context: grpc.ServicerContext, method: str, exc: BaseException) -> None:
     code = status_code(exc).name if isinstance(exc, MMSearchError) else "INTERNAL"
     REQUESTS.labels(method, code).inc()
+    key = current_principal().key_id  # the API key's id (never the key), "-" without keys
     if isinstance(exc, MMSearchError):
-        log.info("%s -> %s: %s", method, status_code(exc).name, exc)
+        log.info("%s -> %s (key %s): %s", method, status_code(exc).name, key, exc)
         context.abort(status_code(exc), str(exc))
-    log.exception("%s failed unexpectedly", method)
+    log.exception("%s failed unexpectedly (key %s)", method, key)
     context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}; see the server log")
 
 

@@ -39,6 +39,8 @@ class SearchParams:
     cross_encoder: bool = False
     maxsim_k: int | None = None  # None: the server's setting; 0: every candidate
     rerank_k: int = 0
+    #: The caller's tenant: only its documents are candidates (None: a caller bound to no tenant).
+    tenant: str | None = None
 
 
 @dataclass
@@ -99,7 +101,7 @@ class Searcher:
         t1 = time.perf_counter()
         timings.encode_ms = (t1 - t0) * 1000
 
-        where = p.where
+        where = p.where.for_tenant(p.tenant)
         if p.modalities:
             where = where.and_(Cond(key="modality", any_of=list(p.modalities)))
         # Passages are grouped per document after fusion, so fetch more than top_k candidates.

@@ -5,10 +5,16 @@ environment, then the TOML file, then the defaults below."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 Storage = Literal["float32", "float16", "turbo8", "turbo4"]  # protocol.vocab.VectorStorage (tests/test_protocol.py)
 
@@ -106,9 +112,54 @@ class Settings(BaseSettings):
     pdf_dpi: int = Field(150, ge=36, le=600, description="Resolution PDF pages are rendered at.")
     max_image_pixels: int = Field(60_000_000, ge=1, description="Largest page image accepted, in pixels.")
 
+    # Security (docs/security.md). Without api_keys every caller may do everything, as before.
+    api_keys: Path | None = Field(
+        None,
+        description="TOML file of API keys ([[keys]] id, sha256, role read|write|admin, collections, tenant); "
+        "calls then need 'authorization: Bearer <key>'. Re-read on change and on SIGHUP.",
+    )
+    health_open: bool = Field(True, description="With api_keys: health checks need no key (for probes).")
+    reflection_open: bool = Field(True, description="With api_keys: server reflection needs no key.")
+    key_max_concurrent: int = Field(
+        0, ge=0, description="Calls in flight per API key unless the key sets its own (0: no limit)."
+    )
+    key_rate: float = Field(
+        0.0, ge=0, description="Calls per second per API key (token bucket) unless the key sets its own (0: no limit)."
+    )
+    key_burst: int = Field(0, ge=0, description="Token bucket size per API key (0: the rate, at least 1).")
+    tls_cert: Path | None = Field(None, description="PEM certificate (chain) to serve TLS with; needs tls_key.")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
+    tls_client_ca: Path | None = Field(
+        None, description="PEM CA bundle: clients must present a certificate it signed (mutual TLS); needs tls_cert."
+    )
+    insecure: bool = Field(
+        False,
+        description="Allow listening on a non-loopback address with neither API keys nor TLS (logs a warning).",
+    )
+    allowed_models: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="Models (names or paths, exactly as clients give them; comma-separated) clients may choose for "
+        "a collection or Embed, besides text_model and cross_encoder_model; '*' allows any.",
+    )
+
     metrics_port: int = Field(0, ge=0, le=65535, description="Serve Prometheus metrics on this port (0: off).")
     log_level: str = Field("INFO", description="Python logging level.")
     config: Path | None = Field(None, description="Optional TOML file with any of these settings.")
+
+    @field_validator("allowed_models", mode="before")
+    @classmethod
+    def _split_models(cls, value: Any) -> Any:
+        if isinstance(value, str):  # a flag or MMSEARCH_ALLOWED_MODELS: comma-separated
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _tls_files_together(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both or neither")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("tls_client_ca (mutual TLS) needs tls_cert and tls_key")
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -190,10 +190,20 @@ def test_bench_bad_input_is_named(tmp_path: Path, capsys) -> None:  # type: igno
         main(["bench", "--corpus", str(corpus), "--concurrency", "1,x"])
 
 
-def test_storage_only_mode_probes_and_recalls_against_exact_dense(fake_app: App, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture(params=["edge", "remote"])
+def bench_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
+    """The fake encoder the storage-only bench asks for must be a model the operator allows (docs/security.md)."""
+    settings = fake_settings(tmp_path / "data", max_message_mb=8, allowed_models=["fake-48"])
+    app = create_server(settings, store=memory_store() if request.param == "remote" else None)
+    yield app
+    app.stop(grace=None)
+
+
+def test_storage_only_mode_probes_and_recalls_against_exact_dense(bench_app: App, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     """The fake encoder on the server, the encoder out of the measurement: the exact dense floor computed
     in the bench agrees with the server's vectors (an unindexed collection is searched exactly, so recall
     is 1.0 only if both built the same pooled vectors), and the probes ran."""
+    fake_app = bench_app
     corpus = _corpus(tmp_path / "corpus.jsonl", docs=60)
     out = tmp_path / "storage.json"
     args = ["bench", "--server", f"127.0.0.1:{fake_app.port}", "--corpus", str(corpus), "--storage-only"]

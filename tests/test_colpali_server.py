@@ -9,6 +9,7 @@ import pytest
 
 from mmsearch.client import Client
 from mmsearch.encoders.registry import create
+from mmsearch.server.app import App
 from mmsearch.v1 import collections_pb2, common_pb2, ingest_pb2, search_pb2, search_pb2_grpc
 
 from .documents import text_item
@@ -21,6 +22,22 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(params=["colpali", "colqwen2"])
 def colpali_model(request: pytest.FixtureRequest, tiny_colpali_dir: Path) -> str:
     return str(build_tiny(request.param, tiny_colpali_dir))
+
+
+@pytest.fixture(params=["edge", "remote"])
+def fake_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
+    """conftest's fake_app, allowing any model: the tiny checkpoints are built at run time."""
+    from mmsearch.server.app import create_server
+
+    from .conftest import fake_settings
+    from .qdrant_standins import memory_store
+
+    app = create_server(
+        fake_settings(tmp_path, max_message_mb=8, allowed_models=["*"]),
+        store=memory_store() if request.param == "remote" else None,
+    )
+    yield app
+    app.stop(grace=None)
 
 
 @pytest.fixture
@@ -80,7 +97,7 @@ def test_maxsim_cascade_spares_late_interaction_spaces(tmp_path: Path, tiny_colp
 
     from .conftest import fake_settings
 
-    app = create_server(fake_settings(tmp_path, maxsim_k=1))
+    app = create_server(fake_settings(tmp_path, maxsim_k=1, allowed_models=["*"]))
     try:
         with Client(f"127.0.0.1:{app.port}", timeout=120, retries=0) as c:
             _create(c, "mixed", str(build_tiny("colpali", tiny_colpali_dir)))

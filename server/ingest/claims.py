@@ -9,6 +9,11 @@ from __future__ import annotations
 import threading
 
 
+def claim_key(tenant: str | None, doc_id: str) -> str:
+    """Tenants' documents of the same id are different documents (storage/base.py point_id)."""
+    return f"{tenant}\x00{doc_id}" if tenant else doc_id
+
+
 class DocumentClaims:
     def __init__(self) -> None:
         self._held: set[tuple[str, str]] = set()

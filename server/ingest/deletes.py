@@ -8,13 +8,16 @@ from ..errors import InvalidArgument
 from ..storage.base import Cond, Store, Where
 
 
-def delete_documents(store: Store, collection: str, ids: Sequence[str], where: Where) -> int:
-    """Deletes every point of the documents named by `ids`, or of those matching `where`; returns
-    how many points went. The collection must exist (NOT_FOUND otherwise)."""
+def delete_documents(
+    store: Store, collection: str, ids: Sequence[str], where: Where, tenant: str | None = None
+) -> int:
+    """Deletes every point of the documents named by `ids`, or of those matching `where`, of
+    `tenant` only when given; returns how many points went. The collection must exist (NOT_FOUND
+    otherwise)."""
     store.get_spec(collection)
     if bool(ids) == (not where.is_empty()):
         raise InvalidArgument("delete needs either ids or a filter (exactly one of them)")
-    target = Where(must=[Cond(key="doc_id", any_of=list(ids))]) if ids else where
+    target = (Where(must=[Cond(key="doc_id", any_of=list(ids))]) if ids else where).for_tenant(tenant)
     deleted = store.count(collection, target)
     store.delete(collection, target)
     return deleted

@@ -47,6 +47,10 @@ class IngestItem:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: Create the collection with the server's defaults when it does not exist (read from the first item).
     create_collection: bool = False
+    #: The writer's tenant: the document is stamped with it and replaces only that tenant's version.
+    tenant: str | None = None
+    #: False when the caller asked to create the collection without the right to (an admin key).
+    may_create: bool = True
 
 
 @dataclass(frozen=True)

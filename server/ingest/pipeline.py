@@ -19,9 +19,9 @@ from collections import deque
 from collections.abc import Iterator
 
 from ..catalog import Catalog, CollectionOptions
-from ..errors import MMSearchError, NotFound
+from ..errors import MMSearchError, NotFound, PermissionDenied
 from ..storage.base import CollectionSpec, Cond, PointData, Where
-from .claims import DocumentClaims
+from .claims import DocumentClaims, claim_key
 from .items import IngestItem, ItemResult
 from .pages import PageLimits
 from .points import PointBuilder
@@ -87,9 +87,8 @@ class Ingestor:
         """After an item is fully written: drop the old version's extra points. After it failed
         part-way: drop what it wrote, so a half-ingested document never answers searches."""
         keep = 0 if item.error is not None else item.written
-        self.store.delete(
-            spec.name, Where(must=[Cond(key="doc_id", match=item.id), Cond(key="seq", range={"gte": keep})])
-        )
+        stale = Where(must=[Cond(key="doc_id", match=item.id), Cond(key="seq", range={"gte": keep})])
+        self.store.delete(spec.name, stale.owned_by(item.tenant))  # this writer's version only
 
 
 class _Stream:
@@ -126,6 +125,10 @@ class _Stream:
         try:
             return store.get_spec(item.collection)
         except NotFound:
+            if not item.may_create:
+                raise PermissionDenied(
+                    f"collection {item.collection!r} does not exist and only an admin key may create collections"
+                ) from None
             if not item.create_collection:
                 raise  # an unknown collection fails the whole stream (NOT_FOUND), not each item
         try:
@@ -148,10 +151,10 @@ class _Stream:
                     self.spec = self._resolve(got)
                 # Another item (of any stream) is writing this document: finish and acknowledge our own
                 # items first, releasing their claims, then wait for it (never wait holding a claim).
-                if not self.ing.claims.claim(self.spec.name, got.id, wait=not self.items):
+                if not self.ing.claims.claim(self.spec.name, claim_key(got.tenant, got.id), wait=not self.items):
                     self.parked = got
                     break
-                self.claimed.add(got.id)
+                self.claimed.add(claim_key(got.tenant, got.id))
                 self.current = expand(self.seq, got, self.spec, self.ing.limits)
                 self.seq += 1
                 self.items.append(self.current)
@@ -181,14 +184,14 @@ class _Stream:
             return batch
         return None
 
-    def _release(self, doc_id: str) -> None:
-        if doc_id in self.claimed and self.spec is not None:
-            self.claimed.discard(doc_id)
-            self.ing.claims.release(self.spec.name, doc_id)
+    def _release(self, key: str) -> None:
+        if key in self.claimed and self.spec is not None:
+            self.claimed.discard(key)
+            self.ing.claims.release(self.spec.name, key)
 
     def release_claims(self) -> None:
-        for doc_id in list(self.claimed):
-            self._release(doc_id)
+        for key in list(self.claimed):
+            self._release(key)
 
     def _ackable(self) -> bool:
         return bool(self.items) and self.items[0].done
@@ -219,7 +222,7 @@ class _Stream:
                 except Exception as exc:
                     log.exception("removing points of %r failed", item.id)
                     item.error = item.error or storage_error(item.id, exc)
-            self._release(item.id)
+            self._release(claim_key(item.tenant, item.id))
             if item.error is None and item.written == item.produced and item.produced:
                 yield ItemResult(item.seq, item.id, item.source, points=item.written)
             else:
@@ -235,7 +238,8 @@ class _Stream:
             if not item.written:
                 continue  # nothing of this version reached storage: any older version stays
             try:
-                self.ing.store.delete(self.spec.name, Where(must=[Cond(key="doc_id", match=item.id)]))
+                mine = Where(must=[Cond(key="doc_id", match=item.id)]).owned_by(item.tenant)
+                self.ing.store.delete(self.spec.name, mine)
             except Exception:
                 log.exception("rolling back %r after the stream ended failed", item.id)
         self.items.clear()

@@ -18,7 +18,7 @@ from mmsearch.encoders.base import Encoder
 from ..catalog import Catalog
 from ..errors import InvalidArgument, MMSearchError
 from ..ranking.lexical import document_terms
-from ..storage.base import CollectionSpec, PointData, point_id
+from ..storage.base import TENANT_FIELD, CollectionSpec, PointData, point_id
 from .page_encoding import encode_word_pages
 from .pages import Word
 from .pooling import Pooled, pick, pool_tokens
@@ -101,7 +101,7 @@ class PointBuilder:
             pooled = pool_tokens(e.tokens, factor)
             points.append(
                 PointData(
-                    id=point_id(u.item.id, u.seq),
+                    id=point_id(u.item.id, u.seq, u.item.tenant),
                     space="text",
                     dense=e.pooled,
                     tokens=pooled.tokens,
@@ -124,7 +124,7 @@ class PointBuilder:
             pooled = pool_tokens(pv.tokens, factor)
             points.append(
                 PointData(
-                    id=point_id(u.item.id, u.seq),
+                    id=point_id(u.item.id, u.seq, u.item.tenant),
                     space="text",
                     dense=pv.pooled,
                     tokens=pooled.tokens,
@@ -160,7 +160,7 @@ class PointBuilder:
             pooled = pool_tokens(e.tokens, factor)
             points.append(
                 PointData(
-                    id=point_id(u.item.id, u.seq),
+                    id=point_id(u.item.id, u.seq, u.item.tenant),
                     space="page",
                     dense=e.pooled,
                     tokens=pooled.tokens,
@@ -182,7 +182,9 @@ class PointBuilder:
 
     @staticmethod
     def _payload(u: Unit, space: str = "text", **extra: Any) -> dict[str, Any]:
+        tenant = {TENANT_FIELD: u.item.tenant} if u.item.tenant else {}
         return {
+            **tenant,
             "doc_id": u.item.id,
             "space": space,
             "seq": u.seq,

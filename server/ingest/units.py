@@ -29,6 +29,7 @@ class ItemState:
     seq: int
     id: str
     source: str
+    tenant: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     error: MMSearchError | None = None
     units: Iterator[Unit] | None = None
@@ -57,7 +58,7 @@ class Unit:
 
 def expand(seq: int, it: IngestItem, spec: CollectionSpec, limits: PageLimits) -> ItemState:
     """Validates the item and prepares its lazy unit iterator (errors land in item.error)."""
-    item = ItemState(seq=seq, id=it.id, source=it.source)
+    item = ItemState(seq=seq, id=it.id, source=it.source, tenant=it.tenant)
     try:
         if it.collection != spec.name:
             raise InvalidArgument(f"collection changed within the stream ({spec.name!r} -> {it.collection!r})")

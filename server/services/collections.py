@@ -10,6 +10,7 @@ from mmsearch.v1 import collections_pb2, collections_pb2_grpc
 
 from ..catalog import Catalog, CollectionOptions
 from ..errors import InvalidArgument
+from ..security.principal import current_principal, current_tenant
 from ..storage.base import CollectionSpec, StoreStats
 
 
@@ -77,7 +78,7 @@ class CollectionServicer(collections_pb2_grpc.CollectionServiceServicer):
         self.catalog = catalog
 
     def _message(self, spec: CollectionSpec) -> collections_pb2.Collection:
-        documents, points = self.catalog.stats(spec.name)
+        documents, points = self.catalog.stats(spec.name, current_tenant())  # a tenant counts its own
         return collection_message(spec, documents, points, self.catalog.store.stats(spec.name))
 
     def CreateCollection(  # noqa: N802
@@ -114,7 +115,8 @@ class CollectionServicer(collections_pb2_grpc.CollectionServiceServicer):
     def ListCollections(  # noqa: N802
         self, request: collections_pb2.ListCollectionsRequest, context: grpc.ServicerContext
     ) -> collections_pb2.ListCollectionsResponse:
-        specs = self.catalog.store.list_specs()
+        principal = current_principal()
+        specs = [s for s in self.catalog.store.list_specs() if principal.may_use(s.name)]
         return collections_pb2.ListCollectionsResponse(collections=[self._message(s) for s in specs])
 
     def DeleteCollection(  # noqa: N802

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Iterator
@@ -17,13 +18,14 @@ from ..ingest.deletes import delete_documents
 from ..ingest.items import Content, ImageFile, IngestItem, ItemResult, PdfFile, Text, TextFile
 from ..ingest.pages import PageLimits
 from ..ingest.pipeline import IngestCancelled, Ingestor
+from ..security.principal import Role, current_principal, current_tenant
 from ..settings import Settings
 from .filters import to_where
 
 log = logging.getLogger(__name__)
 
 
-def item_from_request(req: ingest_pb2.IngestRequest) -> IngestItem:
+def item_from_request(req: ingest_pb2.IngestRequest, tenant: str | None = None) -> IngestItem:
     it = req.item
     kind = it.WhichOneof("content")
     content: Content | None = None
@@ -42,6 +44,7 @@ def item_from_request(req: ingest_pb2.IngestRequest) -> IngestItem:
         content=content,
         metadata=metadata_to_dict(it.metadata),
         create_collection=req.create_collection,
+        tenant=tenant,
     )
 
 
@@ -54,6 +57,14 @@ def ack_from_result(r: ItemResult) -> ingest_pb2.IngestAck:
         ack.error_code = status_code(r.error).name
         ack.error = str(r.error)
     return ack
+
+
+def _may_create(item: IngestItem, allowed: bool) -> IngestItem:
+    """create_collection from a key that may not create collections: refused when it would create
+    one (an existing collection is written as usual)."""
+    if item.create_collection and not allowed:
+        return dataclasses.replace(item, create_collection=False, may_create=False)
+    return item
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
@@ -69,7 +80,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     ) -> Iterator[ingest_pb2.IngestAck]:
         cancelled = threading.Event()
         context.add_callback(cancelled.set)  # runs when the call ends; before our end only if cancelled
-        items = (item_from_request(r) for r in request_iterator)
+        # Read here, on the call's thread: the request stream is consumed on a thread of its own.
+        principal = current_principal()
+        may_create = principal.role >= Role.ADMIN
+        items = (_may_create(item_from_request(r, principal.tenant), may_create) for r in request_iterator)
         try:
             for result in self.ingestor.run(items, cancelled):
                 yield ack_from_result(result)
@@ -79,5 +93,5 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     def Delete(self, request: ingest_pb2.DeleteRequest, context: grpc.ServicerContext) -> ingest_pb2.DeleteResponse:  # noqa: N802
         where = to_where(request.filter if request.HasField("filter") else None)
-        deleted = delete_documents(self.catalog.store, request.collection, list(request.ids), where)
+        deleted = delete_documents(self.catalog.store, request.collection, list(request.ids), where, current_tenant())
         return ingest_pb2.DeleteResponse(deleted_points=deleted)

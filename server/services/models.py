@@ -71,7 +71,7 @@ class ModelServicer(
             if not x.text.strip():
                 raise InvalidArgument(f"input {i} is empty")
             texts.append(x.text)
-        encoder = self.catalog.encoder(request.encoder.kind, request.encoder.model)
+        encoder = self.catalog.client_encoder(request.encoder.kind, request.encoder.model)
         out = embed_pb2.EmbedResponse()
         for e in encoder.encode_texts(texts, as_query=request.as_query):
             emb = out.embeddings.add(pooled=embed_pb2.Vector(values=e.pooled.tolist()))

@@ -10,6 +10,7 @@ from mmsearch.v1 import search_pb2, search_pb2_grpc
 
 from ..errors import InvalidArgument
 from ..search import Searcher, SearchParams
+from ..security.principal import current_tenant
 from ..storage.base import Cond
 from .filters import to_where
 
@@ -60,7 +61,9 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self.searcher = searcher
 
     def Search(self, request: search_pb2.SearchRequest, context: grpc.ServicerContext) -> search_pb2.SearchResponse:  # noqa: N802
-        results, t = self.searcher.search(params_from_request(request))
+        params = params_from_request(request)
+        params.tenant = current_tenant()  # set by the server, never by the request
+        results, t = self.searcher.search(params)
         out = search_pb2.SearchResponse(
             timings=search_pb2.SearchTimings(
                 encode_ms=t.encode_ms, retrieve_ms=t.retrieve_ms, rerank_ms=t.rerank_ms, total_ms=t.total_ms

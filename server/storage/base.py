@@ -40,13 +40,27 @@ if TYPE_CHECKING:
 #: field, which cost more than the rest of a search; only the results that are returned pay for it.
 HIT_FIELDS = ["doc_id", "seq", "space", "modality", "passage", "page", "text", "meta"]
 
-#: Payload fields every point carries, indexed for filtering.
-CORE_INDEXES = {"doc_id": FieldType.KEYWORD, "modality": FieldType.KEYWORD, "seq": FieldType.INTEGER}
+#: The reserved payload field of a tenant's documents (written by a key bound to a tenant). User
+#: metadata lives under `meta.`, so no request filter can name it.
+TENANT_FIELD = "_tenant"
+
+#: Payload fields every point carries, indexed for filtering (the tenant only on tenants' points).
+CORE_INDEXES = {
+    "doc_id": FieldType.KEYWORD,
+    "modality": FieldType.KEYWORD,
+    "seq": FieldType.INTEGER,
+    TENANT_FIELD: FieldType.KEYWORD,
+}
 _ID_NAMESPACE = uuid.UUID("5b1f2d7e-6f0c-4c57-9a53-2a0d6e1c9b11")
+_TENANT_NAMESPACE = uuid.UUID("0c9e4f43-3a4e-4d7c-8f0e-6a8d2b7c1e55")
 
 
-def point_id(doc_id: str, seq: int) -> str:
-    """Deterministic point id: re-ingesting a document overwrites its points in place."""
+def point_id(doc_id: str, seq: int, tenant: str | None = None) -> str:
+    """Deterministic point id: re-ingesting a document overwrites its points in place. Tenants'
+    ids live in a namespace of their own, so two tenants' documents of the same id never share a
+    point (a tenant name holds no NUL: security/principal.py)."""
+    if tenant:
+        return str(uuid.uuid5(_TENANT_NAMESPACE, f"{tenant}\x00{doc_id}\x00{seq}"))
     return str(uuid.uuid5(_ID_NAMESPACE, f"{doc_id}\x00{seq}"))
 
 
@@ -105,13 +119,14 @@ def _space(raw: dict[str, Any]) -> SpaceSpec:
 
 @dataclass
 class Cond:
-    """One condition on a payload key; exactly one of match / any_of / range / ids is set."""
+    """One condition on a payload key; exactly one of match / any_of / range / ids / empty is set."""
 
     key: str = ""
     match: str | int | bool | None = None
     any_of: list[str] | list[int] | None = None
     range: dict[str, float] | None = None  # gt/gte/lt/lte
     ids: list[str] | None = None
+    empty: bool = False  # the key is absent (or null, or an empty list)
 
 
 @dataclass
@@ -125,6 +140,16 @@ class Where:
 
     def is_empty(self) -> bool:
         return not (self.must or self.must_not or self.should)
+
+    def for_tenant(self, tenant: str | None) -> Where:
+        """This condition narrowed to one tenant's points (a `must`, so no `should` can widen it);
+        unchanged for None (a caller bound to no tenant sees every point)."""
+        return self.and_(Cond(key=TENANT_FIELD, match=tenant)) if tenant else self
+
+    def owned_by(self, tenant: str | None) -> Where:
+        """Narrowed to the points written under exactly `tenant`, None meaning no tenant: a writer
+        replacing or rolling back its own version of a document touches no other tenant's."""
+        return self.and_(Cond(key=TENANT_FIELD, match=tenant) if tenant else Cond(key=TENANT_FIELD, empty=True))
 
 
 @dataclass

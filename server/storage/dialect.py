@@ -16,7 +16,7 @@ from typing import Any
 
 from mmsearch.protocol.vocab import FieldType
 
-from .base import CORE_INDEXES, STORAGES, CollectionSpec, Cond, PointData, Query, Where
+from .base import CORE_INDEXES, STORAGES, TENANT_FIELD, CollectionSpec, Cond, PointData, Query, Where
 
 Build = Callable[..., Any]
 
@@ -40,6 +40,7 @@ class Dialect:
     MatchAny: Build
     Range: Build  # float bounds gt / gte / lt / lte
     has_id: Callable[[Sequence[str]], Any]  # the id condition, whose argument is spelled differently
+    is_empty: Callable[[str], Any]  # "the key is absent", spelled differently too
     SparseVector: Build
     Point: Build
     VectorParams: Build
@@ -59,6 +60,9 @@ class Dialect:
     datatype: dict[str, Any]
     #: Extra SparseVectorParams of the BM25 vector.
     lexical_extra: dict[str, Any] = field(default_factory=dict)
+    #: The tenant field's index, when the engine has a better one than a keyword index (a Qdrant
+    #: server's `is_tenant` keeps each tenant's points together).
+    tenant_index: Any = None
 
     @classmethod
     def of(cls, module: ModuleType, **spelled: Any) -> Dialect:
@@ -79,6 +83,8 @@ class Dialect:
     def condition(self, c: Cond) -> Any:
         if c.ids is not None:
             return self.has_id(c.ids)
+        if c.empty:
+            return self.is_empty(c.key)
         if c.match is not None:
             return self.FieldCondition(key=c.key, match=self.MatchValue(value=c.match))
         if c.any_of is not None:
@@ -134,4 +140,7 @@ class Dialect:
     def indexes(self, spec: CollectionSpec) -> dict[str, Any]:
         """Payload key -> index type: the core fields, then the user's `meta.<key>` fields."""
         kinds = {**CORE_INDEXES, **{f"meta.{k}": v for k, v in spec.indexed_fields.items()}}
-        return {key: self.schema[kind] for key, kind in kinds.items()}
+        out = {key: self.schema[kind] for key, kind in kinds.items()}
+        if self.tenant_index is not None:
+            out[TENANT_FIELD] = self.tenant_index
+        return out

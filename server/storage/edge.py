@@ -33,6 +33,7 @@ EDGE = Dialect.of(
     qe,
     Range=qe.RangeFloat,
     has_id=lambda ids: qe.HasIdCondition(set(ids)),
+    is_empty=qe.IsEmptyCondition,
     Point=qe.Point,
     VectorParams=qe.EdgeVectorParams,
     SparseVectorParams=qe.EdgeSparseVectorParams,

@@ -25,10 +25,12 @@ REMOTE = Dialect.of(
     qm,
     Range=qm.Range,
     has_id=lambda ids: qm.HasIdCondition(has_id=list(ids)),
+    is_empty=lambda key: qm.IsEmptyCondition(is_empty=qm.PayloadField(key=key)),
     Point=qm.PointStruct,
     VectorParams=qm.VectorParams,
     SparseVectorParams=qm.SparseVectorParams,
     exact_only={"hnsw_config": qm.HnswConfigDiff(m=0), "datatype": qm.Datatype.FLOAT16, "on_disk": True},
+    tenant_index=qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, is_tenant=True),
 )
 
 

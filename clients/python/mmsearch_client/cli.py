@@ -73,7 +73,7 @@ def result_dict(r: Any) -> dict[str, Any]:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    with Client(args.server) as c:
+    with _client(args) as c:
         try:
             status = c.health(timeout=args.timeout)
         except MMSearchError as exc:
@@ -112,7 +112,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                     yield item
 
     columns = [TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-    with Client(args.server) as client, Progress(*columns, disable=args.quiet, transient=True) as progress:
+    with _client(args) as client, Progress(*columns, disable=args.quiet, transient=True) as progress:
         task = progress.add_task("ingest", total=_count_items(files))
         try:
             for ack in client.ingest(args.collection, items()):
@@ -150,7 +150,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         score_threshold=args.threshold,
         explain=args.explain,
     )
-    with Client(args.server) as c:
+    with _client(args) as c:
         if args.queries:
             with open(args.queries, encoding="utf-8") as fh:
                 for n, line in enumerate(fh, start=1):
@@ -199,7 +199,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from .render import load_page, render_matches
 
-    with Client(args.server) as c:
+    with _client(args) as c:
         resp = c.search(
             args.collection, args.query, top_k=50, explain=True, all_passages=True, document_ids=[args.document]
         )
@@ -257,7 +257,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.max_queries:
         es = es.first(args.max_queries)
     collection = args.collection or f"eval-{es.name}"
-    with Client(args.server, timeout=600) as c:
+    with _client(args, timeout=600) as c:
         existing = {col.name: col for col in c.list_collections()}
         if collection in existing and not args.reingest:
             print(f"using collection {collection!r} ({existing[collection].document_count} documents)", file=sys.stderr)
@@ -355,7 +355,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_rerank(args: argparse.Namespace) -> int:
-    with Client(args.server) as c:
+    with _client(args) as c:
         resp = c.rerank(args.query, args.documents, top_n=args.top_n)
     results = [{"index": r.index, "relevance_score": round(r.relevance_score, 6)} for r in resp.results]
     if args.json:
@@ -367,7 +367,7 @@ def cmd_rerank(args: argparse.Namespace) -> int:
 
 
 def cmd_collections(args: argparse.Namespace) -> int:
-    with Client(args.server) as c:
+    with _client(args) as c:
         cols = c.list_collections()
     if args.json:
         print(json.dumps([json_format.MessageToDict(col, preserving_proto_field_name=True) for col in cols], indent=2))
@@ -386,16 +386,29 @@ def cmd_delete(args: argparse.Namespace) -> int:
     flt = parse_filters(args.filter)
     if bool(args.id) == bool(flt):
         raise SystemExit("give --id ID... or --filter k=v (one of them)")
-    with Client(args.server) as c:
+    with _client(args) as c:
         n = c.delete(args.collection, ids=args.id or (), filter=flt)
     print(f"deleted {n} passages/pages from {args.collection!r}")
     return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    with Client(args.server) as c:
+    with _client(args) as c:
         print(json.dumps(json_format.MessageToDict(c.info(), preserving_proto_field_name=True), indent=2))
     return 0
+
+
+def _client(args: argparse.Namespace, **kw: Any) -> Client:
+    """A client with the command's connection flags (server, key, TLS)."""
+    return Client(
+        args.server,
+        api_key=args.api_key,
+        tls=args.tls,
+        tls_ca=args.tls_ca,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        **kw,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -405,6 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
     def client_cmd(name: str, fn: Any, help: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
         sp.add_argument("--server", default=DEFAULT_SERVER, help="host:port of the server (env MMSEARCH_SERVER)")
+        sp.add_argument("--api-key", default=None, help="API key, sent as a Bearer token (env MMSEARCH_API_KEY)")
+        sp.add_argument("--tls-ca", default=None, help="connect with TLS; this CA verifies the server's certificate")
+        sp.add_argument("--tls", action="store_true", help="connect with TLS, verified by the system's CAs")
+        sp.add_argument("--tls-cert", default=None, help="client certificate for mutual TLS (with --tls-key)")
+        sp.add_argument("--tls-key", default=None, help="private key of --tls-cert")
         sp.set_defaults(fn=fn)
         return sp
 
@@ -513,7 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--storage-only",
         action="store_true",
         help="passage sizes with the server's fake encoder (--dim dims, one vector per word): storage, indexing and "
-        "ranking at sizes the real encoder cannot reach; health and search are probed while ingesting and indexing",
+        "ranking at sizes the real encoder cannot reach; health and search are probed while ingesting and indexing "
+        "(the server must allow the model: --allowed-models fake-<dim>)",
     )
     sp.add_argument("--dim", type=int, default=384, help="--storage-only: vector dimensions of the fake encoder")
     sp.add_argument(

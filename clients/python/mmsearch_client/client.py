@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -26,6 +27,8 @@ from mmsearch.v1 import (
     search_pb2_grpc,
 )
 
+from .channel import make_channel
+
 T = TypeVar("T")
 
 
@@ -39,13 +42,33 @@ class MMSearchError(Exception):
 
 
 class Client:
-    def __init__(self, address: str = "127.0.0.1:50051", timeout: float = 60.0, retries: int = 3) -> None:
+    def __init__(
+        self,
+        address: str = "127.0.0.1:50051",
+        timeout: float = 60.0,
+        retries: int = 3,
+        *,
+        api_key: str | None = None,
+        tls: bool = False,
+        tls_ca: str | Path | None = None,
+        tls_cert: str | Path | None = None,
+        tls_key: str | Path | None = None,
+    ) -> None:
+        """api_key: sent as a Bearer token on every call (default: the MMSEARCH_API_KEY variable).
+        TLS when `tls` or a TLS file is given: tls_ca verifies the server (else the system's roots),
+        tls_cert + tls_key identify this client to a server that requires mutual TLS."""
         self.address = address
         self.timeout = timeout
         self.retries = retries
         limit = 256 * 1024 * 1024
-        self.channel = grpc.insecure_channel(
-            address, options=[("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)]
+        self.channel = make_channel(
+            address,
+            api_key=api_key,
+            tls=tls,
+            tls_ca=tls_ca,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            options=[("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)],
         )
         self.collections = collections_pb2_grpc.CollectionServiceStub(self.channel)
         self.ingest_stub = ingest_pb2_grpc.IngestServiceStub(self.channel)

@@ -1,0 +1,83 @@
+"""The security side of starting a server: the interceptor the settings ask for, the port bound
+with or without TLS, and the refusal to listen on a network without keys or TLS unless told to."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+import grpc
+
+from ..settings import Settings
+from .interceptor import SecurityInterceptor
+from .keys import KeyDefaults, KeyRing, parse_keys
+from .tls import CertificateWatcher, check_files
+
+log = logging.getLogger("mmsearch.security")
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost: assume it is reachable
+
+
+class ExposureError(ValueError):
+    """A listener on a network without keys or TLS that --insecure did not allow."""
+
+
+def check_exposure(settings: Settings) -> None:
+    """Raises ExposureError for a non-loopback listener with neither keys nor TLS and no --insecure;
+    warns when --insecure allowed it."""
+    if is_loopback(settings.host) or settings.api_keys is not None or settings.tls_cert is not None:
+        return
+    if not settings.insecure:
+        raise ExposureError(
+            f"refusing to listen on {settings.host} with neither API keys nor TLS: anyone who can reach the port "
+            "could read, write and delete every collection in plaintext. Give --api-keys FILE and/or "
+            "--tls-cert/--tls-key (docs/security.md), or --insecure to accept that"
+        )
+    log.warning(
+        "listening on %s with neither API keys nor TLS (--insecure): anyone who can reach the port may do anything",
+        settings.host,
+    )
+
+
+def preflight(settings: Settings) -> None:
+    """Every check of the security settings, before anything slow (loading a model) starts:
+    ExposureError, KeyFileError or TLSConfigError naming the file and line at fault."""
+    check_exposure(settings)
+    if settings.api_keys is not None:
+        parse_keys(settings.api_keys)
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        check_files(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+
+
+def security_interceptor(settings: Settings) -> SecurityInterceptor:
+    """Raises KeyFileError for an unusable key file (the message names file and line)."""
+    keys = None
+    if settings.api_keys is not None:
+        defaults = KeyDefaults(settings.key_max_concurrent, settings.key_rate, settings.key_burst)
+        keys = KeyRing(settings.api_keys, defaults)
+        log.info("API keys required: %d keys from %s", len(keys), settings.api_keys)
+    return SecurityInterceptor(keys, settings.health_open, settings.reflection_open)
+
+
+def certificates(settings: Settings) -> CertificateWatcher | None:
+    """The TLS files, checked (TLSConfigError names the file at fault); None without TLS."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    return CertificateWatcher(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+
+
+def bind(server: grpc.Server, settings: Settings, watcher: CertificateWatcher | None) -> int:
+    """Adds the listening port, with TLS when configured; returns the port (0 if it cannot bind)."""
+    address = f"{settings.host}:{settings.port}"
+    if watcher is None:
+        return server.add_insecure_port(address)
+    mode = "mutual TLS" if settings.tls_client_ca is not None else "TLS"
+    log.info("serving %s with certificate %s", mode, settings.tls_cert)
+    return server.add_secure_port(address, watcher.credentials())
