@@ -77,6 +77,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             log.info("ingest stream cancelled by the client; unacknowledged items rolled back")
             # The call is already over (CANCELLED on the client's side): no status would reach it.
 
+    def IngestBatch(  # noqa: N802
+        self, request: ingest_pb2.IngestBatchRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.IngestBatchResponse:
+        # The stream's own handler over the list: same validation, batching and acknowledgements.
+        return ingest_pb2.IngestBatchResponse(acks=list(self.Ingest(iter(request.requests), context)))
+
     def Delete(self, request: ingest_pb2.DeleteRequest, context: grpc.ServicerContext) -> ingest_pb2.DeleteResponse:  # noqa: N802
         where = to_where(request.filter if request.HasField("filter") else None)
         deleted = delete_documents(self.catalog.store, request.collection, list(request.ids), where)

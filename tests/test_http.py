@@ -1,0 +1,148 @@
+"""The HTTP port: every RPC as Connect JSON from the same handlers, and its bad-input answers."""
+
+from __future__ import annotations
+
+import base64
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mmsearch.server.app import App, create_server
+
+from .conftest import fake_settings
+from .qdrant_standins import memory_store
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(params=["edge", "remote"])
+def http_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
+    settings = fake_settings(tmp_path, max_message_mb=1, http_port=free_port())
+    store = memory_store() if request.param == "remote" else None
+    app = create_server(settings, store=store)
+    yield app
+    app.stop(grace=None)
+
+
+@pytest.fixture
+def http(http_app: App) -> Iterator[httpx.Client]:
+    assert http_app.http is not None
+    with httpx.Client(base_url=f"http://127.0.0.1:{http_app.http.port}", timeout=30) as c:
+        yield c
+
+
+def call(http: httpx.Client, method: str, body: dict) -> httpx.Response:
+    return http.post(f"/mmsearch.v1.{method}", json=body)
+
+
+def ingest_text(http: httpx.Client, collection: str, doc_id: str, text: str) -> dict:
+    r = call(http, "IngestService/IngestBatch", {
+        "requests": [{"collection": collection, "createCollection": True, "item": {"id": doc_id, "text": text}}]
+    })  # fmt: skip
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_json_search_finds_a_text_record(http: httpx.Client) -> None:
+    acks = ingest_text(http, "kb", "apollo", "Apollo 11 landed on the moon in July 1969.")
+    assert acks["acks"][0]["ok"] is True
+    ingest_text(http, "kb", "batman", "Batman Returns is a super hero movie about bats.")
+    r = call(http, "SearchService/Search", {"collection": "kb", "query": {"text": "moon landing apollo"}, "topK": 2})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    results = r.json()["results"]
+    assert results[0]["documentId"] == "apollo"  # proto3 JSON names
+    assert 0 <= results[0]["score"] <= 1
+
+
+def test_ingest_batch_acknowledges_each_item_like_the_stream(http: httpx.Client) -> None:
+    bad = base64.b64encode(b"\xff\xfe not utf-8").decode()
+    r = call(http, "IngestService/IngestBatch", {"requests": [
+        {"collection": "kb", "createCollection": True, "item": {"id": "a", "text": "good text"}},
+        {"collection": "kb", "item": {"id": "b", "textFile": {"data": bad}}},
+    ]})  # fmt: skip
+    acks = r.json()["acks"]
+    assert acks[0]["ok"] is True
+    assert acks[1].get("ok") is not True and acks[1]["errorCode"] == "INVALID_ARGUMENT"
+    assert "UTF-8" in acks[1]["error"]
+
+
+def test_missing_collection_is_404_not_found(http: httpx.Client) -> None:
+    r = call(http, "SearchService/Search", {"collection": "nope", "query": {"text": "x"}})
+    assert r.status_code == 404
+    body = r.json()
+    assert body["code"] == "not_found"
+    assert "nope" in body["message"]
+
+
+def test_bad_argument_maps_through_the_error_table(http: httpx.Client) -> None:
+    ingest_text(http, "kb", "a", "some text")
+    r = call(http, "SearchService/Search", {"collection": "kb", "query": {"text": ""}})
+    assert r.status_code == 400
+    assert r.json()["code"] == "invalid_argument"
+
+
+def test_unary_calls_of_other_services(http: httpx.Client) -> None:
+    ingest_text(http, "kb", "a", "some text")
+    r = call(http, "CollectionService/ListCollections", {})
+    assert r.status_code == 200, r.text
+    assert [c["name"] for c in r.json()["collections"]] == ["kb"]
+    r = call(http, "IngestService/Delete", {"collection": "kb", "ids": ["a"]})
+    assert r.status_code == 200 and int(r.json()["deletedPoints"]) >= 1
+
+
+def test_malformed_json_is_invalid_argument(http: httpx.Client) -> None:
+    r = http.post(
+        "/mmsearch.v1.SearchService/Search", content=b'{"collection": ', headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 400
+    assert r.json()["code"] == "invalid_argument"
+    assert r.json()["message"]
+
+
+def test_unknown_method_names_the_known_ones(http: httpx.Client) -> None:
+    r = call(http, "SearchService/Find", {})
+    assert r.status_code == 404
+    assert r.json()["code"] == "unimplemented"
+    assert "/mmsearch.v1.SearchService/Search" in r.json()["message"]
+
+
+def test_wrong_content_type_is_415_with_a_message(http: httpx.Client) -> None:
+    r = http.post("/mmsearch.v1.SearchService/Search", content=b"collection=kb", headers={"content-type": "text/plain"})
+    assert r.status_code == 415
+    assert r.json()["code"] == "invalid_argument"
+    assert "application/json" in r.json()["message"]
+
+
+def test_oversized_body_is_resource_exhausted(http: httpx.Client) -> None:
+    big = {"collection": "kb", "query": {"text": "x" * (3 * 1024 * 1024 // 2)}}  # limit: 1 MiB
+    r = call(http, "SearchService/Search", big)
+    assert r.status_code == 413
+    assert r.json()["code"] == "resource_exhausted"
+    assert "limit" in r.json()["message"]
+
+
+def test_authorization_header_reaches_the_handlers_as_metadata(http_app: App, http: httpx.Client) -> None:
+    from mmsearch.server.web.connect import HttpCallContext
+
+    seen: list[tuple[str, str]] = []
+    original = HttpCallContext.invocation_metadata
+
+    def spy(self: HttpCallContext) -> list[tuple[str, str]]:
+        md = list(original(self))
+        seen.extend(md)
+        return md
+
+    HttpCallContext.invocation_metadata = spy  # type: ignore[method-assign]
+    try:
+        http.post("/mmsearch.v1.CollectionService/ListCollections", json={}, headers={"Authorization": "Bearer k1"})
+    finally:
+        HttpCallContext.invocation_metadata = original  # type: ignore[method-assign]
+    assert ("authorization", "Bearer k1") in seen
