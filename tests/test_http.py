@@ -3,39 +3,10 @@
 from __future__ import annotations
 
 import base64
-import socket
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 
-from mmsearch.server.app import App, create_server
-
-from .conftest import fake_settings
-from .qdrant_standins import memory_store
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(params=["edge", "remote"])
-def http_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
-    settings = fake_settings(tmp_path, max_message_mb=1, http_port=free_port())
-    store = memory_store() if request.param == "remote" else None
-    app = create_server(settings, store=store)
-    yield app
-    app.stop(grace=None)
-
-
-@pytest.fixture
-def http(http_app: App) -> Iterator[httpx.Client]:
-    assert http_app.http is not None
-    with httpx.Client(base_url=f"http://127.0.0.1:{http_app.http.port}", timeout=30) as c:
-        yield c
+from mmsearch.server.app import App
 
 
 def call(http: httpx.Client, method: str, body: dict) -> httpx.Response:

@@ -17,4 +17,9 @@ def delete_documents(store: Store, collection: str, ids: Sequence[str], where: W
     target = Where(must=[Cond(key="doc_id", any_of=list(ids))]) if ids else where
     deleted = store.count(collection, target)
     store.delete(collection, target)
+    # Kept page images go with documents deleted by id. A filter delete does not know its document ids:
+    # their images stay on disk, unreachable (GetPage answers only for pages whose point exists).
+    if store.page_images is not None:
+        for doc_id in ids:
+            store.page_images.delete(collection, doc_id)
     return deleted

@@ -90,6 +90,8 @@ class Ingestor:
         self.store.delete(
             spec.name, Where(must=[Cond(key="doc_id", match=item.id), Cond(key="seq", range={"gte": keep})])
         )
+        if self.store.page_images is not None:  # page n is point seq n-1
+            self.store.page_images.delete(spec.name, item.id, from_page=keep + 1)
 
 
 class _Stream:
@@ -236,6 +238,8 @@ class _Stream:
                 continue  # nothing of this version reached storage: any older version stays
             try:
                 self.ing.store.delete(self.spec.name, Where(must=[Cond(key="doc_id", match=item.id)]))
+                if self.ing.store.page_images is not None:
+                    self.ing.store.page_images.delete(self.spec.name, item.id)
             except Exception:
                 log.exception("rolling back %r after the stream ended failed", item.id)
         self.items.clear()

@@ -46,12 +46,24 @@ class BatchWriter:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
+    def _keep_images(self, collection: str, units: list[Unit]) -> None:
+        """Before the points: a page that answers searches always has its image (a failed item's
+        images go with its points in the ingest cleanup)."""
+        images = self.store.page_images
+        if images is None:
+            return
+        for u in units:
+            if u.image and u.page is not None:
+                images.put(collection, u.item.id, u.page.number, u.image, u.thumbnail)
+                u.image = u.thumbnail = b""  # written: free the bytes
+
     def _write(self, collection: str, points: list[tuple[Unit, PointData]]) -> Outcomes:
         """The whole batch in one call; if that fails, item by item, so that a point storage refuses
         fails its own item alone (a retried point is simply written again: ids are stable)."""
         if not points:
             return []
         try:
+            self._keep_images(collection, [u for u, _ in points])
             self.store.upsert(collection, [p for _, p in points])
             return [(u, None) for u, _ in points]
         except Exception:
@@ -63,6 +75,7 @@ class BatchWriter:
         for item, group in per_item.items():
             error: MMSearchError | None = None
             try:
+                self._keep_images(collection, [u for u, _ in group])
                 self.store.upsert(collection, [p for _, p in group])
             except Exception as exc:
                 log.exception("storage write of item %r failed", item.id)

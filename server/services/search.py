@@ -58,6 +58,7 @@ def params_from_request(r: search_pb2.SearchRequest) -> SearchParams:
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     def __init__(self, searcher: Searcher) -> None:
         self.searcher = searcher
+        self.store = searcher.catalog.store
 
     def Search(self, request: search_pb2.SearchRequest, context: grpc.ServicerContext) -> search_pb2.SearchResponse:  # noqa: N802
         results, t = self.searcher.search(params_from_request(request))
@@ -76,6 +77,10 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
                 snippet=r.snippet,
                 passage=r.passage,
             )
+            if request.thumbnails and r.modality == Modality.PAGE and self.store.page_images is not None:
+                kept = self.store.page_images.get(request.collection, r.document_id, r.page, thumbnail_only=True)
+                if kept is not None:
+                    res.thumbnail = kept[1]
             if request.explain:
                 res.explanation.signals.update(r.signals)
                 res.explanation.page_width, res.explanation.page_height = r.page_size
