@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import httpx
+import pytest
 
-from mmsearch.server.app import App
+from mmsearch.encoders.pool import EncoderPool
+from mmsearch.server.app import App, create_server
+from mmsearch.server.settings import Settings
+
+from .conftest import free_port
 
 
 def call(http: httpx.Client, method: str, body: dict) -> httpx.Response:
@@ -117,3 +123,37 @@ def test_authorization_header_reaches_the_handlers_as_metadata(http_app: App, ht
     finally:
         HttpCallContext.invocation_metadata = original  # type: ignore[method-assign]
     assert ("authorization", "Bearer k1") in seen
+
+
+@pytest.mark.slow
+def test_minilm_over_http_rerank_and_receipt(tmp_path: Path, minilm_pool: EncoderPool, shared_data: Path) -> None:
+    """The README's curl examples with the bundled model: rerank puts the Apollo 11 chunk first, and a
+    JSON search finds a scanned receipt by what is printed on it."""
+    settings = Settings(port=0, data_dir=tmp_path, workers=4, http_port=free_port())
+    app = create_server(settings, encoders=minilm_pool)
+    assert app.http is not None
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{app.http.port}", timeout=300) as http:
+            chunks = [
+                "The Great Wall of China is visible from low orbit only under ideal conditions.",
+                "Apollo 11 was the spaceflight that first landed humans on the Moon, in July 1969.",
+                "Photosynthesis turns light, water and carbon dioxide into sugar and oxygen.",
+            ]
+            r = call(http, "RerankService/Rerank", {
+                "query": "Which mission first put people on the moon?",
+                "documents": [{"text": c} for c in chunks], "returnDocuments": True,
+            })  # fmt: skip
+            assert r.status_code == 200, r.text
+            top = r.json()["results"][0]
+            assert top["index"] == 1 and top["document"]["text"].startswith("Apollo 11")
+            receipt = (shared_data / "sroie_receipts" / "images" / "002.jpg").read_bytes()
+            image = {"data": base64.b64encode(receipt).decode(), "mimeType": "image/jpeg"}
+            item = {"id": "receipt-002", "image": image}
+            ingest_text(http, "kb", "refund-policy", "Refunds need the original receipt within 7 days.")
+            r = call(http, "IngestService/IngestBatch", {"requests": [{"collection": "kb", "item": item}]})
+            assert r.json()["acks"][0]["ok"], r.text
+            r = call(http, "SearchService/Search", {"collection": "kb", "query": {"text": "MR DIY chopping board"}})
+            assert r.json()["results"][0]["documentId"] == "receipt-002"
+            assert r.json()["results"][0]["modality"] == "MODALITY_PAGE"
+    finally:
+        app.stop(grace=None)
