@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
 
+from mmsearch.client import Client
 from mmsearch.encoders.pool import EncoderPool
 from mmsearch.server.app import App, create_server
 from mmsearch.server.settings import Settings
@@ -157,3 +159,53 @@ def test_minilm_over_http_rerank_and_receipt(tmp_path: Path, minilm_pool: Encode
             assert r.json()["results"][0]["modality"] == "MODALITY_PAGE"
     finally:
         app.stop(grace=None)
+
+
+def test_unknown_json_field_is_refused_with_the_known_ones(http: httpx.Client) -> None:
+    r = call(http, "SearchService/Search", {"collection": "kb", "query": {"text": "x"}, "topk": 3})
+    assert r.status_code == 400 and r.json()["code"] == "invalid_argument"
+    assert '"topk"' in r.json()["message"] and "topK" in r.json()["message"]
+
+
+def test_ingest_stream_over_connect_streaming(http: httpx.Client) -> None:
+    """The bidirectional Ingest as a Connect stream (half duplex over HTTP/1.1): enveloped JSON
+    messages in, one enveloped acknowledgement per item out, then the end-of-stream message."""
+    import json
+    import struct
+
+    def envelope(flags: int, message: dict) -> bytes:
+        data = json.dumps(message).encode()
+        return struct.pack(">BI", flags, len(data)) + data
+
+    items = [
+        {"collection": "kb", "createCollection": True, "item": {"id": f"d{i}", "text": f"text {i}"}} for i in range(3)
+    ]
+    r = http.post(
+        "/mmsearch.v1.IngestService/Ingest",
+        content=b"".join(envelope(0, m) for m in items),
+        headers={"content-type": "application/connect+json"},
+    )
+    assert r.status_code == 200, r.text
+    body, messages = r.content, []
+    while body:
+        flags, n = struct.unpack(">BI", body[:5])
+        messages.append((flags, json.loads(body[5 : 5 + n])))
+        body = body[5 + n :]
+    assert [m["id"] for f, m in messages if f == 0] == ["d0", "d1", "d2"]
+    assert all(m["ok"] for f, m in messages if f == 0)
+    assert messages[-1][0] == 2 and "error" not in messages[-1][1]  # end of stream, no error
+
+
+def test_ingest_batch_and_get_page_over_grpc(fake_client: Client) -> None:
+    from mmsearch.v1 import ingest_pb2, ingest_pb2_grpc, pages_pb2, pages_pb2_grpc
+
+    from .documents import text_item
+
+    stub = ingest_pb2_grpc.IngestServiceStub(fake_client.channel)
+    req = ingest_pb2.IngestRequest(collection="kb", create_collection=True, item=text_item("a", "hello there"))
+    acks = stub.IngestBatch(ingest_pb2.IngestBatchRequest(requests=[req])).acks
+    assert [a.ok for a in acks] == [True]
+    pages = pages_pb2_grpc.PageServiceStub(fake_client.channel)
+    with pytest.raises(grpc.RpcError) as err:
+        pages.GetPage(pages_pb2.GetPageRequest(collection="kb", document_id="a", page=1))  # a text document
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND

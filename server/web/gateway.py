@@ -104,7 +104,7 @@ class HttpServer:
             app, host=host, port=port, threads=threads, max_request_body_size=2 * app.max_body_bytes,
             ident="mmsearch", clear_untrusted_proxy_headers=True,
         )  # fmt: skip
-        self.port: int = self._server.effective_port
+        self.port = int(self._server.effective_port)  # waitress reports a configured port as a string
         self._thread = threading.Thread(target=self._run, name="http", daemon=True)
         self._thread.start()
 
