@@ -101,3 +101,16 @@ def test_upload_lands_good_files_and_names_the_bad_one(console: tuple[App, str],
     page.locator('.card[data-doc="notes"] .delete').click()
     page.locator('.card[data-doc="notes"]').wait_for(state="detached", timeout=30_000)
     page.screenshot(path=str(shots(tmp_path) / "console-upload.png"))
+
+
+def test_query_by_example_image(console: tuple[App, str], page, tmp_path: Path, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
+    _, base = console
+    photo = tmp_path / "photo.jpg"  # a crop of the receipt, as a phone photo of it would be
+    from PIL import Image
+
+    Image.open(shared_data / "sroie_receipts" / "images" / "002.jpg").crop((0, 80, 459, 330)).save(photo)
+    page.goto(f"{base}/?collection=kb")
+    page.locator("#collection option").first.wait_for(state="attached")
+    page.set_input_files("#qimage", str(photo))
+    page.locator('.card[data-doc="receipt-002"]').wait_for(timeout=60_000)
+    assert "photo.jpg" in page.locator("#qimage-name").inner_text()

@@ -209,3 +209,23 @@ def test_ingest_batch_and_get_page_over_grpc(fake_client: Client) -> None:
     with pytest.raises(grpc.RpcError) as err:
         pages.GetPage(pages_pb2.GetPageRequest(collection="kb", document_id="a", page=1))  # a text document
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_grpc_web_for_browsers(http: httpx.Client) -> None:
+    import struct
+
+    from mmsearch.v1 import collections_pb2
+
+    ingest_text(http, "kb", "a", "some text")
+    data = collections_pb2.ListCollectionsRequest().SerializeToString()
+    r = http.post(
+        "/mmsearch.v1.CollectionService/ListCollections",
+        content=struct.pack(">BI", 0, len(data)) + data,
+        headers={"content-type": "application/grpc-web+proto", "x-grpc-web": "1"},
+    )
+    assert r.status_code == 200
+    flags, n = struct.unpack(">BI", r.content[:5])
+    assert flags == 0
+    listed = collections_pb2.ListCollectionsResponse.FromString(r.content[5 : 5 + n])
+    assert [c.name for c in listed.collections] == ["kb"]
+    assert b"grpc-status:0" in r.content[5 + n :].replace(b" ", b"")  # the trailers frame

@@ -34,6 +34,12 @@ export function fileKind(name: string): FileKind | null {
   return KINDS[ext] ?? null;
 }
 
+/** The mime type of an image file the server reads, else null. */
+export function imageMime(name: string): string | null {
+  const kind = fileKind(name);
+  return kind?.kind === "image" ? kind.mime : null;
+}
+
 /** One file as one IngestBatch call; resolves to the item's acknowledgement. */
 export async function uploadFile(collection: string, file: File, path: string) {
   const kind = fileKind(file.name);

@@ -6,7 +6,7 @@ import { type Collection, IndexState } from "../src/gen/mmsearch/v1/collections_
 import { Modality } from "../src/gen/mmsearch/v1/common_pb.js";
 import { type Page } from "../src/gen/mmsearch/v1/pages_pb.js";
 import { FusionStrategy, type SearchResult, type TokenMatch } from "../src/gen/mmsearch/v1/search_pb.js";
-import { collections, ingest, pages, search, uploadFile, webpUrl } from "./api.js";
+import { collections, imageMime, ingest, pages, search, uploadFile, webpUrl } from "./api.js";
 import { parseFilter } from "./filter.js";
 
 type Child = Node | string;
@@ -27,6 +27,8 @@ const ui = {
   info: byId<HTMLSpanElement>("collection-info"),
   form: byId<HTMLFormElement>("search-form"),
   q: byId<HTMLInputElement>("q"),
+  qImage: byId<HTMLInputElement>("qimage"),
+  qImageName: byId<HTMLSpanElement>("qimage-name"),
   modality: byId<HTMLSelectElement>("modality"),
   fusion: byId<HTMLSelectElement>("fusion"),
   filter: byId<HTMLInputElement>("filter"),
@@ -128,10 +130,19 @@ function card(r: SearchResult, words: Set<string>): HTMLElement {
   return node;
 }
 
+/** The example image of a query by image, if one was picked or dropped. */
+let queryImage: File | null = null;
+
+function setQueryImage(file: File | null): void {
+  queryImage = file;
+  ui.qImageName.hidden = file === null;
+  ui.qImageName.textContent = file ? `image: ${file.name} ✕` : "";
+}
+
 async function runSearch(): Promise<void> {
   const collection = ui.collection.value;
   const text = ui.q.value.trim();
-  if (!collection || !text) return;
+  if (!collection || (!text && !queryImage)) return;
   const url = new URL(window.location.href);
   url.searchParams.set("collection", collection);
   url.searchParams.set("q", text);
@@ -141,7 +152,12 @@ async function runSearch(): Promise<void> {
     const modality = Number(ui.modality.value);
     const res = await search.search({
       collection,
-      query: { text },
+      query: {
+        text,
+        image: queryImage
+          ? { data: new Uint8Array(await queryImage.arrayBuffer()), mimeType: imageMime(queryImage.name) ?? queryImage.type }
+          : undefined,
+      },
       topK: 12,
       explain: true,
       thumbnails: true,
@@ -244,6 +260,20 @@ function wire(): void {
   ui.collection.addEventListener("change", () => {
     showInfo();
     void runSearch();
+  });
+  ui.qImage.addEventListener("change", () => {
+    setQueryImage(ui.qImage.files?.[0] ?? null);
+    void runSearch();
+  });
+  ui.qImageName.addEventListener("click", () => setQueryImage(null));
+  ui.q.addEventListener("dragover", (ev) => ev.preventDefault());
+  ui.q.addEventListener("drop", (ev) => {
+    ev.preventDefault();
+    const file = ev.dataTransfer?.files[0];
+    if (file && imageMime(file.name)) {
+      setQueryImage(file);
+      void runSearch();
+    }
   });
   const pick = (input: HTMLInputElement) => () =>
     void upload([...(input.files ?? [])].map((f) => ({ file: f, path: f.webkitRelativePath || f.name })));
