@@ -87,7 +87,7 @@ def create_server(settings: Settings, store: Store | None = None, encoders: Enco
     add_services(registry, catalog, settings)  # type: ignore[arg-type]
 
     health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registry)  # type: ignore[arg-type]
     reflection.enable_server_reflection([*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
 
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
@@ -96,11 +96,15 @@ def create_server(settings: Settings, store: Store | None = None, encoders: Enco
     server.start()
     for name in ["", *SERVICE_NAMES]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    http = None
+    app = App(server, port, store, encoders, health_servicer)
     if settings.http_port:
-        gateway = Gateway(registry, interceptors, limit)
-        http = HttpServer(gateway, settings.host, settings.http_port, settings.http_threads)
-    return App(server, port, store, encoders, health_servicer, http)
+        try:
+            gateway = Gateway(registry, interceptors, limit)
+            app.http = HttpServer(gateway, settings.host, settings.http_port, settings.http_threads)
+        except Exception:
+            app.stop(grace=None)  # e.g. the HTTP port is taken: nothing half-started stays behind
+            raise
+    return app
 
 
 def serve(settings: Settings) -> None:

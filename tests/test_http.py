@@ -229,3 +229,21 @@ def test_grpc_web_for_browsers(http: httpx.Client) -> None:
     listed = collections_pb2.ListCollectionsResponse.FromString(r.content[5 : 5 + n])
     assert [c.name for c in listed.collections] == ["kb"]
     assert b"grpc-status:0" in r.content[5 + n :].replace(b" ", b"")  # the trailers frame
+
+
+def test_health_check_over_http(http: httpx.Client) -> None:
+    r = http.post("/grpc.health.v1.Health/Check", json={})
+    assert r.status_code == 200 and r.json() == {"status": "SERVING"}
+
+
+def test_http_port_taken_fails_start_cleanly(tmp_path: Path) -> None:
+    import socket
+
+    from .conftest import fake_settings
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError):
+            create_server(fake_settings(tmp_path, http_port=port))
