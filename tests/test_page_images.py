@@ -7,9 +7,11 @@ import base64
 import io
 
 import httpx
+import pytest
 from PIL import Image
 
 from mmsearch.server.app import App
+from mmsearch.server.errors import Unavailable
 
 from .pagegen import multipage_tiff, text_page
 from .test_http import call
@@ -77,3 +79,20 @@ def test_dropping_the_collection_drops_its_images(http_app: App, http: httpx.Cli
     assert call(http, "CollectionService/DeleteCollection", {"name": "kb"}).status_code == 200
     images = http_app.store.page_images
     assert images is not None and images.get("kb", "invoice", 1) is None
+
+
+def test_a_page_that_cannot_be_stored_leaves_no_image(
+    http_app: App, http: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = http_app.store.upsert
+
+    def refuse(name: str, points: list) -> None:  # type: ignore[type-arg]
+        if any(p.payload["doc_id"] == "scan" for p in points):
+            raise Unavailable("Qdrant cannot be reached")
+        real(name, points)
+
+    monkeypatch.setattr(http_app.store, "upsert", refuse)
+    ack = ingest_image(http, "scan", text_page(["never stored"]), "image/png")
+    assert ack.get("ok") is not True and ack["errorCode"] == "UNAVAILABLE"
+    images = http_app.store.page_images
+    assert images is not None and images.get("kb", "scan", 1) is None

@@ -57,6 +57,16 @@ class BatchWriter:
                 images.put(collection, u.item.id, u.page.number, u.image, u.thumbnail)
                 u.image = u.thumbnail = b""  # written: free the bytes
 
+    def _drop_images(self, collection: str, doc_id: str, group: list[tuple[Unit, PointData]]) -> None:
+        """The item failed: its new images must not be shown beside whatever points remain."""
+        pages = [u.page.number for u, _ in group if u.page is not None]
+        if self.store.page_images is None or not pages:
+            return
+        try:
+            self.store.page_images.delete(collection, doc_id, from_page=min(pages))
+        except Exception:
+            log.exception("removing the page images of failed item %r failed", doc_id)
+
     def _write(self, collection: str, points: list[tuple[Unit, PointData]]) -> Outcomes:
         """The whole batch in one call; if that fails, item by item, so that a point storage refuses
         fails its own item alone (a retried point is simply written again: ids are stable)."""
@@ -80,5 +90,6 @@ class BatchWriter:
             except Exception as exc:
                 log.exception("storage write of item %r failed", item.id)
                 error = storage_error(item.id, exc)
+                self._drop_images(collection, item.id, group)
             outcomes.extend((u, error) for u, _ in group)
         return outcomes
