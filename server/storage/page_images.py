@@ -29,7 +29,7 @@ def encode_page_image(image: Image.Image) -> tuple[bytes, bytes]:
         copy = image.copy()
         copy.thumbnail((side, side), Image.Resampling.LANCZOS)
         buf = io.BytesIO()
-        copy.save(buf, format="WEBP", quality=quality, method=4)
+        copy.save(buf, format="WEBP", quality=quality, method=2)  # 2.5x faster than 4, ~3% larger
         out.append(buf.getvalue())
     return out[0], out[1]
 
