@@ -2,7 +2,7 @@
 # CI for the non-Python clients and the proto hygiene checks (docs/clients.md):
 #   1. installs what it needs: the Debian Go toolchain, protoc-gen-go(-grpc) and Go gRPC modules (apt),
 #      the TypeScript client's pinned npm packages (npm ci, which also brings buf and protoc-gen-es);
-#   2. scripts/gen_clients.sh --check (committed TS and Go stubs are fresh);
+#   2. scripts/gen_clients.sh --check (committed TS and Go stubs are fresh), and the built web console;
 #   3. buf lint, and buf breaking against the baseline commit BUF_BASELINE below;
 #   4. starts a real mmsearch server (fake encoder, a free port), runs the TypeScript tests (npm test)
 #      and the Go compile check (go build, go vet) plus the Go live test against it, stops it.
@@ -75,6 +75,16 @@ buf=$root/clients/typescript/node_modules/.bin/buf
 # --- 2. generated code ------------------------------------------------------------------------------
 step "gen_clients.sh --check"
 scripts/gen_clients.sh --check
+
+# The web console ships built (server/web/console): rebuild it with the pinned esbuild and compare.
+step "web console: typecheck and build is fresh"
+(cd clients/typescript && npx tsc --noEmit -p console &&
+  npx esbuild console/main.ts --bundle --minify --format=esm --target=es2022 --outfile="$work/app.js" --log-level=warning) ||
+  fail "web console typecheck/build"
+for f in app.js; do cmp -s "$work/$f" server/web/console/$f || fail "server/web/console/$f is stale: npm run build:console"; done
+for f in index.html style.css; do
+  cmp -s clients/typescript/console/$f server/web/console/$f || fail "server/web/console/$f is stale: npm run build:console"
+done
 
 # --- 3. proto hygiene -------------------------------------------------------------------------------
 step "buf lint"

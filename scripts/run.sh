@@ -23,6 +23,13 @@ if ! command -v tesseract >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v ap
     || echo "could not install tesseract-ocr; the rapidocr engine still works" >&2
 fi
 
+# Headless Chromium runs the web console's browser tests (tests/test_console.py); only `test` needs it.
+if [ "${1:-}" = test ] && ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing chromium (headless browser for the web console tests)..." >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "could not install chromium; the console's browser tests will be skipped" >&2
+fi
+
 # Locked, reproducible environment in .venv (first run downloads PyTorch: a few minutes).
 "${UV[@]}" sync --frozen --quiet
 

@@ -21,6 +21,8 @@ from .security.listener import bind, certificates, check_exposure, preflight, se
 from .services import SERVICE_NAMES, add_services
 from .settings import Settings
 from .storage.base import Store
+from .web.connect import HandlerRegistry
+from .web.gateway import Gateway, HttpServer
 
 log = logging.getLogger("mmsearch")
 
@@ -53,9 +55,12 @@ class App:
     encoders: EncoderPool
     health: health.HealthServicer
     security: SecurityInterceptor
+    http: HttpServer | None = None
 
     def stop(self, grace: float | None = 5.0) -> None:
         self.health.enter_graceful_shutdown()
+        if self.http is not None:
+            self.http.stop()
         self.server.stop(grace).wait()
         self.store.close()
 
@@ -76,18 +81,21 @@ def create_server(settings: Settings, store: Store | None = None, encoders: Enco
     encoders = encoders or make_encoders(settings)
     catalog = Catalog(store, encoders, settings)
     limit = settings.max_message_mb * 1024 * 1024
+    # Refusals first: nothing runs for a refused call. The HTTP port runs the same list.
+    interceptors: list[grpc.ServerInterceptor] = [security, ErrorInterceptor()]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc"),
-        interceptors=[security, ErrorInterceptor()],  # refusals first: nothing runs for a refused call
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
         ],
     )
-    add_services(server, catalog, settings)
+    registry = HandlerRegistry(server)  # the HTTP port serves the same handlers
+    add_services(registry, catalog, settings)  # type: ignore[arg-type]
 
     health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registry)  # type: ignore[arg-type]
     reflection.enable_server_reflection([*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
 
     port = bind(server, settings, tls)
@@ -96,7 +104,15 @@ def create_server(settings: Settings, store: Store | None = None, encoders: Enco
     server.start()
     for name in ["", *SERVICE_NAMES]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return App(server, port, store, encoders, health_servicer, security)
+    app = App(server, port, store, encoders, health_servicer, security)
+    if settings.http_port:
+        try:
+            gateway = Gateway(registry, interceptors, limit)
+            app.http = HttpServer(gateway, settings.host, settings.http_port, settings.http_threads)
+        except Exception:
+            app.stop(grace=None)  # e.g. the HTTP port is taken: nothing half-started stays behind
+            raise
+    return app
 
 
 def serve(settings: Settings) -> None:
@@ -114,6 +130,8 @@ def serve(settings: Settings) -> None:
         log.info("Prometheus metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
     where = settings.data_dir.resolve() if settings.storage == "edge" else settings.qdrant_url
     log.info("mmsearch serving on %s:%d (storage: %s %s)", settings.host, app.port, settings.storage, where)
+    if app.http is not None:
+        log.info("HTTP/JSON (Connect) and the web console on http://%s:%d/", settings.host, app.http.port)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -142,6 +142,14 @@ class Settings(BaseSettings):
         "a collection or Embed, besides text_model and cross_encoder_model; '*' allows any.",
     )
 
+    http_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Serve every RPC as HTTP/JSON (Connect protocol, gRPC-Web) and the web console on this port "
+        "(0: off).",
+    )
+    http_threads: int = Field(8, ge=1, description="Worker threads of the HTTP port.")
     metrics_port: int = Field(0, ge=0, le=65535, description="Serve Prometheus metrics on this port (0: off).")
     log_level: str = Field("INFO", description="Python logging level.")
     config: Path | None = Field(None, description="Optional TOML file with any of these settings.")

@@ -7,9 +7,11 @@ real model path; `slow` marks the subprocess tests (CLI contract, kill -9) which
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -78,3 +80,28 @@ def minilm_client(minilm_app: App) -> Iterator[Client]:
 def tiny_colpali_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Root folder of the tiny ColPali-family checkpoints; each family is built on first use."""
     return tmp_path_factory.mktemp("tiny-colpali")
+
+
+# -- the HTTP port (tests/test_http.py, test_page_images.py, test_console.py) --
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(params=["edge", "remote"])
+def http_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
+    settings = fake_settings(tmp_path, max_message_mb=1, http_port=free_port())
+    store = memory_store() if request.param == "remote" else None
+    app = create_server(settings, store=store)
+    yield app
+    app.stop(grace=None)
+
+
+@pytest.fixture
+def http(http_app: App) -> Iterator[httpx.Client]:
+    assert http_app.http is not None
+    with httpx.Client(base_url=f"http://127.0.0.1:{http_app.http.port}", timeout=30) as c:
+        yield c

@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ("*.py", "*.pyi", "py.typed")
+SHIPPED = ("*.py", "*.pyi", "py.typed", "*.html", "*.js", "*.css")
 
 
 def _package_dirs() -> dict[str, str]:

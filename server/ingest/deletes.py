@@ -6,11 +6,10 @@ from collections.abc import Sequence
 
 from ..errors import InvalidArgument
 from ..storage.base import Cond, Store, Where
+from ..storage.page_images import image_key
 
 
-def delete_documents(
-    store: Store, collection: str, ids: Sequence[str], where: Where, tenant: str | None = None
-) -> int:
+def delete_documents(store: Store, collection: str, ids: Sequence[str], where: Where, tenant: str | None = None) -> int:
     """Deletes every point of the documents named by `ids`, or of those matching `where`, of
     `tenant` only when given; returns how many points went. The collection must exist (NOT_FOUND
     otherwise)."""
@@ -20,4 +19,9 @@ def delete_documents(
     target = (Where(must=[Cond(key="doc_id", any_of=list(ids))]) if ids else where).for_tenant(tenant)
     deleted = store.count(collection, target)
     store.delete(collection, target)
+    # Kept page images go with documents deleted by id. A filter delete does not know its document ids:
+    # their images stay on disk, unreachable (GetPage answers only for pages whose point exists).
+    if store.page_images is not None:
+        for doc_id in ids:
+            store.page_images.delete(collection, image_key(doc_id, tenant))
     return deleted

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from ..catalog import Catalog, CollectionOptions
 from ..errors import MMSearchError, NotFound, PermissionDenied
 from ..storage.base import CollectionSpec, Cond, PointData, Where
+from ..storage.page_images import image_key
 from .claims import DocumentClaims, claim_key
 from .items import IngestItem, ItemResult
 from .pages import PageLimits
@@ -89,6 +90,8 @@ class Ingestor:
         keep = 0 if item.error is not None else item.written
         stale = Where(must=[Cond(key="doc_id", match=item.id), Cond(key="seq", range={"gte": keep})])
         self.store.delete(spec.name, stale.owned_by(item.tenant))  # this writer's version only
+        if self.store.page_images is not None:  # page n is point seq n-1
+            self.store.page_images.delete(spec.name, image_key(item.id, item.tenant), from_page=keep + 1)
 
 
 class _Stream:
@@ -240,6 +243,8 @@ class _Stream:
             try:
                 mine = Where(must=[Cond(key="doc_id", match=item.id)]).owned_by(item.tenant)
                 self.ing.store.delete(self.spec.name, mine)
+                if self.ing.store.page_images is not None:
+                    self.ing.store.page_images.delete(self.spec.name, image_key(item.id, item.tenant))
             except Exception:
                 log.exception("rolling back %r after the stream ended failed", item.id)
         self.items.clear()

@@ -19,6 +19,7 @@ from ..catalog import Catalog
 from ..errors import InvalidArgument, MMSearchError
 from ..ranking.lexical import document_terms
 from ..storage.base import TENANT_FIELD, CollectionSpec, PointData, point_id
+from ..storage.page_images import encode_page_image
 from .page_encoding import encode_word_pages
 from .pages import Word
 from .pooling import Pooled, pick, pool_tokens
@@ -43,6 +44,8 @@ class PointBuilder:
         pages = [u for u in live if u.modality == "page"]
         if pages:
             self._read_words(pages)  # ColPali pages too: their words feed BM25 and snippets
+            if self.catalog.store.page_images is not None:
+                self._keep_images(pages)
             pages = [u for u in pages if u.item.error is None]
             encode = self._colpali_pages if spec.page_kind else self._pages
             self._guarded(pages, lambda batch: encode(batch, spec), points)
@@ -66,6 +69,14 @@ class PointBuilder:
                 out[u] = fn([u])[0]
             except Exception as unit_exc:
                 u.item.error = InvalidArgument(f"item {u.item.id!r} could not be encoded: {unit_exc}")
+
+    @staticmethod
+    def _keep_images(pages: list[Unit]) -> None:
+        """WebP copies of the pages that have pixels (PDF pages read from their text layer are not
+        rendered, so they have none)."""
+        for u in pages:
+            if u.page is not None and u.page.image is not None:
+                u.image, u.thumbnail = encode_page_image(u.page.image)
 
     def _read_words(self, pages: list[Unit]) -> None:
         """Pages without a text layer are OCR'd, in parallel (tesseract runs outside the GIL). A page

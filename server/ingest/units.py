@@ -54,6 +54,9 @@ class Unit:
     text: str = ""
     passage: int = 0
     page: Page | None = None
+    #: The page's kept image and thumbnail (WebP), written with its point; empty when not kept.
+    image: bytes = b""
+    thumbnail: bytes = b""
 
 
 def expand(seq: int, it: IngestItem, spec: CollectionSpec, limits: PageLimits) -> ItemState:

@@ -9,6 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from ..errors import MMSearchError
 from ..storage.base import PointData, Store
+from ..storage.page_images import image_key
 from .units import ItemState, Unit
 
 log = logging.getLogger(__name__)
@@ -46,12 +47,35 @@ class BatchWriter:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
+    def _keep_images(self, collection: str, units: list[Unit]) -> None:
+        """Before the points: a page that answers searches always has its image (a failed item's
+        images go with its points in the ingest cleanup)."""
+        images = self.store.page_images
+        if images is None:
+            return
+        for u in units:
+            if u.image and u.page is not None:
+                images.put(collection, image_key(u.item.id, u.item.tenant), u.page.number, u.image, u.thumbnail)
+                u.image = u.thumbnail = b""  # written: free the bytes
+
+    def _drop_images(self, collection: str, doc_id: str, group: list[tuple[Unit, PointData]]) -> None:
+        """The item failed: its new images must not be shown beside whatever points remain."""
+        pages = [u.page.number for u, _ in group if u.page is not None]
+        if self.store.page_images is None or not pages:
+            return
+        try:
+            key = image_key(doc_id, group[0][0].item.tenant)
+            self.store.page_images.delete(collection, key, from_page=min(pages))
+        except Exception:
+            log.exception("removing the page images of failed item %r failed", doc_id)
+
     def _write(self, collection: str, points: list[tuple[Unit, PointData]]) -> Outcomes:
         """The whole batch in one call; if that fails, item by item, so that a point storage refuses
         fails its own item alone (a retried point is simply written again: ids are stable)."""
         if not points:
             return []
         try:
+            self._keep_images(collection, [u for u, _ in points])
             self.store.upsert(collection, [p for _, p in points])
             return [(u, None) for u, _ in points]
         except Exception:
@@ -63,9 +87,11 @@ class BatchWriter:
         for item, group in per_item.items():
             error: MMSearchError | None = None
             try:
+                self._keep_images(collection, [u for u, _ in group])
                 self.store.upsert(collection, [p for _, p in group])
             except Exception as exc:
                 log.exception("storage write of item %r failed", item.id)
                 error = storage_error(item.id, exc)
+                self._drop_images(collection, item.id, group)
             outcomes.extend((u, error) for u, _ in group)
         return outcomes

@@ -47,6 +47,10 @@ RULES: dict[str, Rule] = {
     f"{_V1}CollectionService/ListCollections": Rule(Role.READ),  # filtered to the key's collections
     f"{_V1}IngestService/Ingest": Rule(Role.WRITE, "collection", mutating=True),
     f"{_V1}IngestService/Delete": Rule(Role.WRITE, "collection", mutating=True),
+    # The requests of a batch name their collections one by one: the service checks each against the key.
+    f"{_V1}IngestService/IngestBatch": Rule(Role.WRITE, mutating=True),
+    f"{_V1}PageService/GetPage": Rule(Role.READ, "collection"),
+    f"{_V1}PageService/GetDocument": Rule(Role.READ, "collection"),
     f"{_V1}SearchService/Search": Rule(Role.READ, "collection"),
     f"{_V1}RerankService/Rerank": Rule(Role.READ),
     f"{_V1}EmbedService/Embed": Rule(Role.READ),

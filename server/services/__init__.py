@@ -12,6 +12,8 @@ from mmsearch.v1 import (
     embed_pb2_grpc,
     ingest_pb2,
     ingest_pb2_grpc,
+    pages_pb2,
+    pages_pb2_grpc,
     rerank_pb2,
     rerank_pb2_grpc,
     search_pb2,
@@ -24,6 +26,7 @@ from ..settings import Settings
 from .collections import CollectionServicer
 from .ingest import IngestServicer
 from .models import ModelServicer
+from .pages import PageServicer
 from .search import SearchServicer
 
 #: Full names of the services, for health and reflection.
@@ -34,6 +37,7 @@ SERVICE_NAMES = [
     rerank_pb2.DESCRIPTOR.services_by_name["RerankService"].full_name,
     embed_pb2.DESCRIPTOR.services_by_name["EmbedService"].full_name,
     embed_pb2.DESCRIPTOR.services_by_name["InfoService"].full_name,
+    pages_pb2.DESCRIPTOR.services_by_name["PageService"].full_name,
 ]
 
 
@@ -45,3 +49,4 @@ def add_services(server: grpc.Server, catalog: Catalog, settings: Settings) -> N
     rerank_pb2_grpc.add_RerankServiceServicer_to_server(models, server)
     embed_pb2_grpc.add_EmbedServiceServicer_to_server(models, server)
     embed_pb2_grpc.add_InfoServiceServicer_to_server(models, server)
+    pages_pb2_grpc.add_PageServiceServicer_to_server(PageServicer(catalog.store), server)

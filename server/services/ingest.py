@@ -13,7 +13,7 @@ from mmsearch.protocol.wire import metadata_to_dict
 from mmsearch.v1 import ingest_pb2, ingest_pb2_grpc
 
 from ..catalog import Catalog
-from ..errors import status_code
+from ..errors import PermissionDenied, status_code
 from ..ingest.deletes import delete_documents
 from ..ingest.items import Content, ImageFile, IngestItem, ItemResult, PdfFile, Text, TextFile
 from ..ingest.pages import PageLimits
@@ -90,6 +90,16 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         except IngestCancelled:
             log.info("ingest stream cancelled by the client; unacknowledged items rolled back")
             # The call is already over (CANCELLED on the client's side): no status would reach it.
+
+    def IngestBatch(  # noqa: N802
+        self, request: ingest_pb2.IngestBatchRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.IngestBatchResponse:
+        # The stream's own handler over the list: same validation, batching and acknowledgements.
+        principal = current_principal()
+        for r in request.requests:  # all checked first: a refused batch writes nothing
+            if not principal.may_use(r.collection):
+                raise PermissionDenied(f"key {principal.key_id!r} may not use collection {r.collection!r}")
+        return ingest_pb2.IngestBatchResponse(acks=list(self.Ingest(iter(request.requests), context)))
 
     def Delete(self, request: ingest_pb2.DeleteRequest, context: grpc.ServicerContext) -> ingest_pb2.DeleteResponse:  # noqa: N802
         where = to_where(request.filter if request.HasField("filter") else None)

@@ -12,6 +12,7 @@ from ..errors import InvalidArgument
 from ..search import Searcher, SearchParams
 from ..security.principal import current_tenant
 from ..storage.base import Cond
+from ..storage.page_images import image_key
 from .filters import to_where
 
 
@@ -59,6 +60,7 @@ def params_from_request(r: search_pb2.SearchRequest) -> SearchParams:
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     def __init__(self, searcher: Searcher) -> None:
         self.searcher = searcher
+        self.store = searcher.catalog.store
 
     def Search(self, request: search_pb2.SearchRequest, context: grpc.ServicerContext) -> search_pb2.SearchResponse:  # noqa: N802
         params = params_from_request(request)
@@ -79,6 +81,11 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
                 snippet=r.snippet,
                 passage=r.passage,
             )
+            if request.thumbnails and r.modality == Modality.PAGE and self.store.page_images is not None:
+                key = image_key(r.document_id, params.tenant)  # results are the caller's tenant's
+                kept = self.store.page_images.get(request.collection, key, r.page, thumbnail_only=True)
+                if kept is not None:
+                    res.thumbnail = kept[1]
             if request.explain:
                 res.explanation.signals.update(r.signals)
                 res.explanation.page_width, res.explanation.page_height = r.page_size

@@ -34,6 +34,7 @@ from .engine_errors import engine_errors
 
 if TYPE_CHECKING:
     from .dialect import Dialect
+    from .page_images import PageImages
 
 #: Payload fields a returned result needs. Candidates are found and scored without any payload: the
 #: engine reads a point's whole payload (with its token strings, words and boxes) to return even one
@@ -218,6 +219,8 @@ class Store(ABC):
 
     backend: str
     dialect: Dialect
+    #: Where the backend keeps page images (storage/page_images.py); None: they are not kept.
+    page_images: PageImages | None = None
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # creates and drops
@@ -294,6 +297,8 @@ class Store(ABC):
         with self._lock, self._engine(name):
             self.get_spec(name)
             self._drop(name)
+            if self.page_images is not None:
+                self.page_images.drop(name)
 
     def upsert(self, name: str, points: Sequence[PointData]) -> None:
         if not points:

@@ -27,6 +27,7 @@ from . import manifest as mf
 from .base import CollectionSpec, Scores, Store, StoreStats
 from .build import IndexBuilder
 from .dialect import Dialect
+from .page_images import DirPageImages
 from .sharded import ShardedCollection
 
 EDGE = Dialect.of(
@@ -68,6 +69,7 @@ class EdgeStore(Store):
         super().__init__()
         self.root = Path(data_dir) / "collections"
         self.root.mkdir(parents=True, exist_ok=True)
+        self.page_images = DirPageImages(Path(data_dir) / "page_images")
         self.options = shards or ShardOptions()
         self._open: dict[str, ShardedCollection] = {}
         for spec_file in sorted(self.root.glob("*/spec.json")):

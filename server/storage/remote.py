@@ -18,8 +18,10 @@ from ..errors import NotFound
 from .base import CollectionSpec, Record, Scores, Store, StoreStats
 from .dialect import Dialect
 from .engine_errors import engine_errors
+from .page_images import QdrantPageImages
 
 PREFIX = "mmsearch-"
+PAGES_PREFIX = "mmsearch_pages-"  # companion collections of page images (not PREFIX: never listed as ours)
 
 REMOTE = Dialect.of(
     qm,
@@ -53,6 +55,7 @@ class RemoteStore(Store):
                 raise ValueError("RemoteStore needs the url of a Qdrant server, or a client")
             client = QdrantClient(url=url, api_key=api_key or None, prefer_grpc=prefer_grpc)
         self.client = client
+        self.page_images = QdrantPageImages(client, PAGES_PREFIX)
         self.replication_factor = replication_factor
         self._specs: dict[str, CollectionSpec] = {}
         self._where = f"Qdrant at {url}" if url else "Qdrant"

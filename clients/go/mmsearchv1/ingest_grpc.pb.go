@@ -23,6 +23,9 @@ type IngestServiceClient interface {
 	Ingest(ctx context.Context, opts ...grpc.CallOption) (IngestService_IngestClient, error)
 	// Deletes whole documents (every passage and page) by id or by metadata filter.
 	Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.CallOption) (*DeleteResponse, error)
+	// Ingest in one unary call, for clients without bidirectional streams (HTTP/JSON, browsers):
+	// the same items and acknowledgements as Ingest, all at once.
+	IngestBatch(ctx context.Context, in *IngestBatchRequest, opts ...grpc.CallOption) (*IngestBatchResponse, error)
 }
 
 type ingestServiceClient struct {
@@ -73,6 +76,15 @@ func (c *ingestServiceClient) Delete(ctx context.Context, in *DeleteRequest, opt
 	return out, nil
 }
 
+func (c *ingestServiceClient) IngestBatch(ctx context.Context, in *IngestBatchRequest, opts ...grpc.CallOption) (*IngestBatchResponse, error) {
+	out := new(IngestBatchResponse)
+	err := c.cc.Invoke(ctx, "/mmsearch.v1.IngestService/IngestBatch", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IngestServiceServer is the server API for IngestService service.
 // All implementations must embed UnimplementedIngestServiceServer
 // for forward compatibility
@@ -83,6 +95,9 @@ type IngestServiceServer interface {
 	Ingest(IngestService_IngestServer) error
 	// Deletes whole documents (every passage and page) by id or by metadata filter.
 	Delete(context.Context, *DeleteRequest) (*DeleteResponse, error)
+	// Ingest in one unary call, for clients without bidirectional streams (HTTP/JSON, browsers):
+	// the same items and acknowledgements as Ingest, all at once.
+	IngestBatch(context.Context, *IngestBatchRequest) (*IngestBatchResponse, error)
 	mustEmbedUnimplementedIngestServiceServer()
 }
 
@@ -95,6 +110,9 @@ func (UnimplementedIngestServiceServer) Ingest(IngestService_IngestServer) error
 }
 func (UnimplementedIngestServiceServer) Delete(context.Context, *DeleteRequest) (*DeleteResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Delete not implemented")
+}
+func (UnimplementedIngestServiceServer) IngestBatch(context.Context, *IngestBatchRequest) (*IngestBatchResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method IngestBatch not implemented")
 }
 func (UnimplementedIngestServiceServer) mustEmbedUnimplementedIngestServiceServer() {}
 
@@ -153,6 +171,24 @@ func _IngestService_Delete_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IngestService_IngestBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IngestBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngestServiceServer).IngestBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/mmsearch.v1.IngestService/IngestBatch",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngestServiceServer).IngestBatch(ctx, req.(*IngestBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _IngestService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "mmsearch.v1.IngestService",
 	HandlerType: (*IngestServiceServer)(nil),
@@ -160,6 +196,10 @@ var _IngestService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Delete",
 			Handler:    _IngestService_Delete_Handler,
+		},
+		{
+			MethodName: "IngestBatch",
+			Handler:    _IngestService_IngestBatch_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -76,3 +76,15 @@ class DeleteResponse(_message.Message):
     DELETED_POINTS_FIELD_NUMBER: _ClassVar[int]
     deleted_points: int
     def __init__(self, deleted_points: _Optional[int] = ...) -> None: ...
+
+class IngestBatchRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[IngestRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[IngestRequest, _Mapping]]] = ...) -> None: ...
+
+class IngestBatchResponse(_message.Message):
+    __slots__ = ("acks",)
+    ACKS_FIELD_NUMBER: _ClassVar[int]
+    acks: _containers.RepeatedCompositeFieldContainer[IngestAck]
+    def __init__(self, acks: _Optional[_Iterable[_Union[IngestAck, _Mapping]]] = ...) -> None: ...

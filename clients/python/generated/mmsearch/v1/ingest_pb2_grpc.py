@@ -44,6 +44,11 @@ class IngestServiceStub:
                 request_serializer=mmsearch_dot_v1_dot_ingest__pb2.DeleteRequest.SerializeToString,
                 response_deserializer=mmsearch_dot_v1_dot_ingest__pb2.DeleteResponse.FromString,
                 _registered_method=True)
+        self.IngestBatch = channel.unary_unary(
+                '/mmsearch.v1.IngestService/IngestBatch',
+                request_serializer=mmsearch_dot_v1_dot_ingest__pb2.IngestBatchRequest.SerializeToString,
+                response_deserializer=mmsearch_dot_v1_dot_ingest__pb2.IngestBatchResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -65,6 +70,14 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IngestBatch(self, request, context):
+        """Ingest in one unary call, for clients without bidirectional streams (HTTP/JSON, browsers):
+        the same items and acknowledgements as Ingest, all at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +90,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.Delete,
                     request_deserializer=mmsearch_dot_v1_dot_ingest__pb2.DeleteRequest.FromString,
                     response_serializer=mmsearch_dot_v1_dot_ingest__pb2.DeleteResponse.SerializeToString,
+            ),
+            'IngestBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.IngestBatch,
+                    request_deserializer=mmsearch_dot_v1_dot_ingest__pb2.IngestBatchRequest.FromString,
+                    response_serializer=mmsearch_dot_v1_dot_ingest__pb2.IngestBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -133,6 +151,33 @@ class IngestService:
             '/mmsearch.v1.IngestService/Delete',
             mmsearch_dot_v1_dot_ingest__pb2.DeleteRequest.SerializeToString,
             mmsearch_dot_v1_dot_ingest__pb2.DeleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IngestBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mmsearch.v1.IngestService/IngestBatch',
+            mmsearch_dot_v1_dot_ingest__pb2.IngestBatchRequest.SerializeToString,
+            mmsearch_dot_v1_dot_ingest__pb2.IngestBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -50,7 +50,7 @@ class RankingOptions(_message.Message):
     def __init__(self, prefetch_k: _Optional[int] = ..., dense_weight: _Optional[float] = ..., maxsim_weight: _Optional[float] = ..., lexical_weight: _Optional[float] = ..., fusion: _Optional[_Union[FusionStrategy, str]] = ..., cross_encoder: _Optional[bool] = ..., rerank_k: _Optional[int] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection", "query", "top_k", "filter", "modalities", "score_threshold", "ranking", "explain", "all_passages", "document_ids")
+    __slots__ = ("collection", "query", "top_k", "filter", "modalities", "score_threshold", "ranking", "explain", "all_passages", "document_ids", "thumbnails")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +61,7 @@ class SearchRequest(_message.Message):
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     ALL_PASSAGES_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAILS_FIELD_NUMBER: _ClassVar[int]
     collection: str
     query: Query
     top_k: int
@@ -71,7 +72,8 @@ class SearchRequest(_message.Message):
     explain: bool
     all_passages: bool
     document_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, collection: _Optional[str] = ..., query: _Optional[_Union[Query, _Mapping]] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., modalities: _Optional[_Iterable[_Union[_common_pb2.Modality, str]]] = ..., score_threshold: _Optional[float] = ..., ranking: _Optional[_Union[RankingOptions, _Mapping]] = ..., explain: _Optional[bool] = ..., all_passages: _Optional[bool] = ..., document_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    thumbnails: bool
+    def __init__(self, collection: _Optional[str] = ..., query: _Optional[_Union[Query, _Mapping]] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., modalities: _Optional[_Iterable[_Union[_common_pb2.Modality, str]]] = ..., score_threshold: _Optional[float] = ..., ranking: _Optional[_Union[RankingOptions, _Mapping]] = ..., explain: _Optional[bool] = ..., all_passages: _Optional[bool] = ..., document_ids: _Optional[_Iterable[str]] = ..., thumbnails: _Optional[bool] = ...) -> None: ...
 
 class BoundingBox(_message.Message):
     __slots__ = ("x0", "y0", "x1", "y1")
@@ -119,7 +121,7 @@ class Explanation(_message.Message):
     def __init__(self, matches: _Optional[_Iterable[_Union[TokenMatch, _Mapping]]] = ..., signals: _Optional[_Mapping[str, float]] = ..., page_width: _Optional[int] = ..., page_height: _Optional[int] = ...) -> None: ...
 
 class SearchResult(_message.Message):
-    __slots__ = ("document_id", "page", "modality", "score", "metadata", "snippet", "passage", "explanation")
+    __slots__ = ("document_id", "page", "modality", "score", "metadata", "snippet", "passage", "explanation", "thumbnail")
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_FIELD_NUMBER: _ClassVar[int]
     MODALITY_FIELD_NUMBER: _ClassVar[int]
@@ -128,6 +130,7 @@ class SearchResult(_message.Message):
     SNIPPET_FIELD_NUMBER: _ClassVar[int]
     PASSAGE_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_FIELD_NUMBER: _ClassVar[int]
     document_id: str
     page: int
     modality: _common_pb2.Modality
@@ -136,7 +139,8 @@ class SearchResult(_message.Message):
     snippet: str
     passage: int
     explanation: Explanation
-    def __init__(self, document_id: _Optional[str] = ..., page: _Optional[int] = ..., modality: _Optional[_Union[_common_pb2.Modality, str]] = ..., score: _Optional[float] = ..., metadata: _Optional[_Union[_common_pb2.Metadata, _Mapping]] = ..., snippet: _Optional[str] = ..., passage: _Optional[int] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ...) -> None: ...
+    thumbnail: bytes
+    def __init__(self, document_id: _Optional[str] = ..., page: _Optional[int] = ..., modality: _Optional[_Union[_common_pb2.Modality, str]] = ..., score: _Optional[float] = ..., metadata: _Optional[_Union[_common_pb2.Metadata, _Mapping]] = ..., snippet: _Optional[str] = ..., passage: _Optional[int] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ..., thumbnail: _Optional[bytes] = ...) -> None: ...
 
 class SearchTimings(_message.Message):
     __slots__ = ("encode_ms", "retrieve_ms", "rerank_ms", "total_ms")

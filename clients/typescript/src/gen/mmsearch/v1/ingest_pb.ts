@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mmsearch/v1/ingest.proto.
  */
 export const file_mmsearch_v1_ingest: GenFile = /*@__PURE__*/
-  fileDesc("ChhtbXNlYXJjaC92MS9pbmdlc3QucHJvdG8SC21tc2VhcmNoLnYxIisKCFRleHRGaWxlEgwKBGRhdGEYASABKAwSEQoJbWltZV90eXBlGAIgASgJIswBCgpJbmdlc3RJdGVtEgoKAmlkGAEgASgJEicKCG1ldGFkYXRhGAIgASgLMhUubW1zZWFyY2gudjEuTWV0YWRhdGESDgoEdGV4dBgDIAEoCUgAEiMKBWltYWdlGAQgASgLMhIubW1zZWFyY2gudjEuSW1hZ2VIABINCgNwZGYYBSABKAxIABIqCgl0ZXh0X2ZpbGUYBiABKAsyFS5tbXNlYXJjaC52MS5UZXh0RmlsZUgAEg4KBnNvdXJjZRgHIAEoCUIJCgdjb250ZW50ImUKDUluZ2VzdFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIlCgRpdGVtGAIgASgLMhcubW1zZWFyY2gudjEuSW5nZXN0SXRlbRIZChFjcmVhdGVfY29sbGVjdGlvbhgDIAEoCCJ4CglJbmdlc3RBY2sSEAoIc2VxdWVuY2UYASABKAQSCgoCaWQYAiABKAkSDgoGc291cmNlGAMgASgJEgoKAm9rGAQgASgIEhIKCmVycm9yX2NvZGUYBSABKAkSDQoFZXJyb3IYBiABKAkSDgoGcG9pbnRzGAcgASgNIlUKDURlbGV0ZVJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRILCgNpZHMYAiADKAkSIwoGZmlsdGVyGAMgASgLMhMubW1zZWFyY2gudjEuRmlsdGVyIigKDkRlbGV0ZVJlc3BvbnNlEhYKDmRlbGV0ZWRfcG9pbnRzGAEgASgEMpQBCg1Jbmdlc3RTZXJ2aWNlEkAKBkluZ2VzdBIaLm1tc2VhcmNoLnYxLkluZ2VzdFJlcXVlc3QaFi5tbXNlYXJjaC52MS5Jbmdlc3RBY2soATABEkEKBkRlbGV0ZRIaLm1tc2VhcmNoLnYxLkRlbGV0ZVJlcXVlc3QaGy5tbXNlYXJjaC52MS5EZWxldGVSZXNwb25zZUI/Wj1naXRodWIuY29tL21tc2VhcmNoL21tc2VhcmNoL2NsaWVudHMvZ28vbW1zZWFyY2h2MTttbXNlYXJjaHYxYgZwcm90bzM", [file_mmsearch_v1_common]);
+  fileDesc("ChhtbXNlYXJjaC92MS9pbmdlc3QucHJvdG8SC21tc2VhcmNoLnYxIisKCFRleHRGaWxlEgwKBGRhdGEYASABKAwSEQoJbWltZV90eXBlGAIgASgJIswBCgpJbmdlc3RJdGVtEgoKAmlkGAEgASgJEicKCG1ldGFkYXRhGAIgASgLMhUubW1zZWFyY2gudjEuTWV0YWRhdGESDgoEdGV4dBgDIAEoCUgAEiMKBWltYWdlGAQgASgLMhIubW1zZWFyY2gudjEuSW1hZ2VIABINCgNwZGYYBSABKAxIABIqCgl0ZXh0X2ZpbGUYBiABKAsyFS5tbXNlYXJjaC52MS5UZXh0RmlsZUgAEg4KBnNvdXJjZRgHIAEoCUIJCgdjb250ZW50ImUKDUluZ2VzdFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIlCgRpdGVtGAIgASgLMhcubW1zZWFyY2gudjEuSW5nZXN0SXRlbRIZChFjcmVhdGVfY29sbGVjdGlvbhgDIAEoCCJ4CglJbmdlc3RBY2sSEAoIc2VxdWVuY2UYASABKAQSCgoCaWQYAiABKAkSDgoGc291cmNlGAMgASgJEgoKAm9rGAQgASgIEhIKCmVycm9yX2NvZGUYBSABKAkSDQoFZXJyb3IYBiABKAkSDgoGcG9pbnRzGAcgASgNIlUKDURlbGV0ZVJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRILCgNpZHMYAiADKAkSIwoGZmlsdGVyGAMgASgLMhMubW1zZWFyY2gudjEuRmlsdGVyIigKDkRlbGV0ZVJlc3BvbnNlEhYKDmRlbGV0ZWRfcG9pbnRzGAEgASgEIkIKEkluZ2VzdEJhdGNoUmVxdWVzdBIsCghyZXF1ZXN0cxgBIAMoCzIaLm1tc2VhcmNoLnYxLkluZ2VzdFJlcXVlc3QiOwoTSW5nZXN0QmF0Y2hSZXNwb25zZRIkCgRhY2tzGAEgAygLMhYubW1zZWFyY2gudjEuSW5nZXN0QWNrMuYBCg1Jbmdlc3RTZXJ2aWNlEkAKBkluZ2VzdBIaLm1tc2VhcmNoLnYxLkluZ2VzdFJlcXVlc3QaFi5tbXNlYXJjaC52MS5Jbmdlc3RBY2soATABEkEKBkRlbGV0ZRIaLm1tc2VhcmNoLnYxLkRlbGV0ZVJlcXVlc3QaGy5tbXNlYXJjaC52MS5EZWxldGVSZXNwb25zZRJQCgtJbmdlc3RCYXRjaBIfLm1tc2VhcmNoLnYxLkluZ2VzdEJhdGNoUmVxdWVzdBogLm1tc2VhcmNoLnYxLkluZ2VzdEJhdGNoUmVzcG9uc2VCP1o9Z2l0aHViLmNvbS9tbXNlYXJjaC9tbXNlYXJjaC9jbGllbnRzL2dvL21tc2VhcmNodjE7bW1zZWFyY2h2MWIGcHJvdG8z", [file_mmsearch_v1_common]);
 
 /**
  * A raw text file (.txt, .md): its bytes must be valid UTF-8.
@@ -245,6 +245,44 @@ export const DeleteResponseSchema: GenMessage<DeleteResponse> = /*@__PURE__*/
   messageDesc(file_mmsearch_v1_ingest, 5);
 
 /**
+ * @generated from message mmsearch.v1.IngestBatchRequest
+ */
+export type IngestBatchRequest = Message<"mmsearch.v1.IngestBatchRequest"> & {
+  /**
+   * The same messages an Ingest stream carries, in order.
+   *
+   * @generated from field: repeated mmsearch.v1.IngestRequest requests = 1;
+   */
+  requests: IngestRequest[];
+};
+
+/**
+ * Describes the message mmsearch.v1.IngestBatchRequest.
+ * Use `create(IngestBatchRequestSchema)` to create a new message.
+ */
+export const IngestBatchRequestSchema: GenMessage<IngestBatchRequest> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_ingest, 6);
+
+/**
+ * @generated from message mmsearch.v1.IngestBatchResponse
+ */
+export type IngestBatchResponse = Message<"mmsearch.v1.IngestBatchResponse"> & {
+  /**
+   * One acknowledgement per request, in order.
+   *
+   * @generated from field: repeated mmsearch.v1.IngestAck acks = 1;
+   */
+  acks: IngestAck[];
+};
+
+/**
+ * Describes the message mmsearch.v1.IngestBatchResponse.
+ * Use `create(IngestBatchResponseSchema)` to create a new message.
+ */
+export const IngestBatchResponseSchema: GenMessage<IngestBatchResponse> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_ingest, 7);
+
+/**
  * @generated from service mmsearch.v1.IngestService
  */
 export const IngestService: GenService<{
@@ -269,6 +307,17 @@ export const IngestService: GenService<{
     methodKind: "unary";
     input: typeof DeleteRequestSchema;
     output: typeof DeleteResponseSchema;
+  },
+  /**
+   * Ingest in one unary call, for clients without bidirectional streams (HTTP/JSON, browsers):
+   * the same items and acknowledgements as Ingest, all at once.
+   *
+   * @generated from rpc mmsearch.v1.IngestService.IngestBatch
+   */
+  ingestBatch: {
+    methodKind: "unary";
+    input: typeof IngestBatchRequestSchema;
+    output: typeof IngestBatchResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mmsearch_v1_ingest, 0);

@@ -1,0 +1,50 @@
+"""PageService: proto <-> server.pages."""
+
+from __future__ import annotations
+
+import grpc
+
+from mmsearch.protocol.wire import dict_to_metadata
+from mmsearch.v1 import pages_pb2, pages_pb2_grpc, search_pb2
+
+from ..pages import PageView, get_document, get_page
+from ..security.principal import current_tenant
+from ..storage.base import Store
+
+
+def page_message(v: PageView) -> pages_pb2.Page:
+    return pages_pb2.Page(
+        document_id=v.document_id,
+        page=v.page,
+        image=v.image,
+        mime_type="image/webp" if v.image else "",
+        width=v.width,
+        height=v.height,
+        thumbnail=v.thumbnail,
+        text=v.text,
+        words=[
+            pages_pb2.PageWord(text=w, box=search_pb2.BoundingBox(x0=b[0], y0=b[1], x1=b[2], y1=b[3]))
+            for w, b in v.words
+        ],
+    )
+
+
+class PageServicer(pages_pb2_grpc.PageServiceServicer):
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def GetPage(self, request: pages_pb2.GetPageRequest, context: grpc.ServicerContext) -> pages_pb2.Page:  # noqa: N802
+        tenant = current_tenant()  # set by the server, never by the request
+        return page_message(get_page(self.store, request.collection, request.document_id, request.page, tenant))
+
+    def GetDocument(  # noqa: N802
+        self, request: pages_pb2.GetDocumentRequest, context: grpc.ServicerContext
+    ) -> pages_pb2.Document:
+        metadata, pages = get_document(
+            self.store, request.collection, request.document_id, request.images, current_tenant()
+        )
+        return pages_pb2.Document(
+            document_id=request.document_id,
+            metadata=dict_to_metadata(metadata),
+            pages=[page_message(p) for p in pages],
+        )
