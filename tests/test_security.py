@@ -76,12 +76,13 @@ def test_every_served_method_has_a_rule() -> None:
     from mmsearch.v1 import collections_pb2 as c
     from mmsearch.v1 import embed_pb2 as e
     from mmsearch.v1 import ingest_pb2 as i
+    from mmsearch.v1 import pages_pb2 as p
     from mmsearch.v1 import rerank_pb2 as r
     from mmsearch.v1 import search_pb2 as s
 
     served = {
         f"/{svc.full_name}/{m.name}"
-        for module in (c, e, i, r, s)
+        for module in (c, e, i, p, r, s)
         for svc in module.DESCRIPTOR.services_by_name.values()
         for m in svc.methods
     }
@@ -154,6 +155,44 @@ def test_two_tenants_in_one_collection_never_see_or_delete_each_other(keyed_app:
         }
     with client(keyed_app, "acme-read") as acme_reader:
         assert {r.document_id for r in acme_reader.search("shared", "report", top_k=10).results} == set(acme_docs)
+
+
+def test_kept_pages_and_batches_follow_the_tenant_and_the_key(keyed_app: App) -> None:
+    from mmsearch.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc, pages_pb2, pages_pb2_grpc
+
+    from .pagegen import text_page
+
+    def page_item(doc_id: str, line: str) -> ingest_pb2.IngestItem:
+        return ingest_pb2.IngestItem(id=doc_id, image=common_pb2.Image(data=text_page([line]), mime_type="image/png"))
+
+    with client(keyed_app, "admin") as admin, client(keyed_app, "acme") as acme, client(keyed_app, "globex") as gx:
+        admin.create_collection("shared")
+        assert all(a.ok for a in acme.ingest("shared", [page_item("scan", "ACME INVOICE"), page_item("own", "ACME")]))
+        assert all(a.ok for a in gx.ingest("shared", [page_item("scan", "GLOBEX RECEIPT")]))
+    channel = grpc.insecure_channel(f"127.0.0.1:{keyed_app.port}")
+    pages = pages_pb2_grpc.PageServiceStub(channel)
+
+    def get(key_id: str, doc_id: str) -> pages_pb2.Page:
+        auth = (("authorization", f"Bearer {secret(key_id)}"),)
+        return pages.GetPage(pages_pb2.GetPageRequest(collection="shared", document_id=doc_id, page=1), metadata=auth)
+
+    for key_id, word in (("acme", "ACME"), ("globex", "GLOBEX")):
+        page = get(key_id, "scan")  # one id, two tenants: each reads its own page and image
+        assert word in page.text and page.image and page.thumbnail
+    with pytest.raises(grpc.RpcError) as err:
+        get("globex", "own")  # acme's document does not exist for globex
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as err:
+        get("reader", "scan")  # outside the key's collections
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    into_kb = ingest_pb2.IngestRequest(collection="kb", item=text_item("x", "y"))
+    batch = ingest_pb2.IngestBatchRequest(requests=[into_kb])
+    with pytest.raises(grpc.RpcError) as err:
+        ingest_pb2_grpc.IngestServiceStub(channel).IngestBatch(
+            batch, metadata=(("authorization", f"Bearer {secret('acme')}"),)
+        )
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED and "'kb'" in str(err.value.details())
+    channel.close()
 
 
 def test_rate_limit_gives_resource_exhausted_with_a_retry_hint(keyed_app: App) -> None:
