@@ -37,15 +37,32 @@ class Worker:
     def __init__(self, name: str) -> None:
         self._jobs: deque[tuple[Callable[[], Any], Future[Any]]] = deque()
         self._wake = threading.Condition()
+        self._running = False
+        self.closed = False
         threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    @property
+    def busy(self) -> bool:
+        """Running a call or holding calls that wait."""
+        with self._wake:
+            return self._running or self._has_work()
+
+    def close(self) -> None:
+        """The thread ends once the calls it holds are done. A call made after closing runs on the
+        caller's thread (a caller that took the encoder just before it was evicted still gets its answer)."""
+        with self._wake:
+            self.closed = True
+            self._wake.notify()
 
     def call(self, fn: Callable[[], T]) -> T:
         """Runs `fn` on the worker's thread; returns its result or raises its exception."""
         future: Future[T] = Future()
         with self._wake:
-            self._jobs.append((fn, future))
-            self._wake.notify()
-        return future.result()
+            inline = self.closed
+            if not inline:
+                self._jobs.append((fn, future))
+                self._wake.notify()
+        return fn() if inline else future.result()
 
     def _has_work(self) -> bool:
         return bool(self._jobs)
@@ -59,9 +76,16 @@ class Worker:
         while True:
             with self._wake:
                 while not self._has_work():
+                    if self.closed:
+                        return
                     self._wake.wait()
                 work = self._take()
-            work()
+                self._running = True
+            try:
+                work()
+            finally:
+                with self._wake:
+                    self._running = False
 
 
 class EncoderThread(Worker, Encoder):
@@ -83,9 +107,11 @@ class EncoderThread(Worker, Encoder):
             return self.call(lambda: self.inner.encode_texts(texts, as_query=False))
         future: Future[list[Encoded]] = Future()
         with self._wake:
-            self._queries.append((list(texts), future))
-            self._wake.notify()
-        return future.result()
+            inline = self.closed
+            if not inline:
+                self._queries.append((list(texts), future))
+                self._wake.notify()
+        return self.inner.encode_texts(texts, as_query=True) if inline else future.result()
 
     def encode_images(self, images: Sequence[Image]) -> list[Encoded]:
         return self.call(lambda: self.inner.encode_images(images))

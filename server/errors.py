@@ -38,6 +38,10 @@ class Unimplemented(MMSearchError):
     pass
 
 
+class DeadlineExceeded(MMSearchError):
+    """The server ended a call that waited too long on its client (an idle stream)."""
+
+
 class Unavailable(MMSearchError):
     """A dependency (a remote Qdrant) cannot be reached; the caller may retry."""
 
@@ -50,6 +54,7 @@ STATUS_CODES: dict[type[MMSearchError], grpc.StatusCode] = {
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
+    DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
 
 

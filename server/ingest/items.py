@@ -47,6 +47,9 @@ class IngestItem:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: Create the collection with the server's defaults when it does not exist (read from the first item).
     create_collection: bool = False
+    #: Refused while it was read (e.g. metadata that cannot be stored, no room in the ingest budget):
+    #: acknowledged with this error, nothing written.
+    error: MMSearchError | None = None
 
 
 @dataclass(frozen=True)
