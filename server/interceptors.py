@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 from prometheus_client import Counter, Histogram
 
-from .errors import InvalidArgument, MMSearchError, status_code
+from .errors import InvalidArgument, MMSearchError, Unimplemented, status_code
 from .limits import handler_behaviour, rebuild_handler
 
 log = logging.getLogger("mmsearch.rpc")
@@ -25,6 +25,8 @@ LATENCY = Histogram(
 
 
 def _abort(context: grpc.ServicerContext, method: str, exc: BaseException) -> None:
+    if isinstance(exc, NotImplementedError):  # how generated base servicers (e.g. Health/List) say it
+        exc = Unimplemented(f"{method} is not implemented by this server")
     code = status_code(exc).name if isinstance(exc, MMSearchError) else "INTERNAL"
     REQUESTS.labels(method, code).inc()
     if isinstance(exc, MMSearchError):
