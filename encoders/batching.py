@@ -37,15 +37,32 @@ class Worker:
     def __init__(self, name: str) -> None:
         self._jobs: deque[tuple[Callable[[], Any], Future[Any]]] = deque()
         self._wake = threading.Condition()
+        self._running = False
+        self.closed = False
         threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    @property
+    def busy(self) -> bool:
+        """Running a call or holding calls that wait."""
+        with self._wake:
+            return self._running or self._has_work()
+
+    def close(self) -> None:
+        """The thread ends once the calls it holds are done. A call made after closing runs on the
+        caller's thread (a caller that took the encoder just before it was evicted still gets its answer)."""
+        with self._wake:
+            self.closed = True
+            self._wake.notify()
 
     def call(self, fn: Callable[[], T]) -> T:
         """Runs `fn` on the worker's thread; returns its result or raises its exception."""
         future: Future[T] = Future()
         with self._wake:
-            self._jobs.append((fn, future))
-            self._wake.notify()
-        return future.result()
+            inline = self.closed
+            if not inline:
+                self._jobs.append((fn, future))
+                self._wake.notify()
+        return fn() if inline else future.result()
 
     def _has_work(self) -> bool:
         return bool(self._jobs)
@@ -59,17 +76,27 @@ class Worker:
         while True:
             with self._wake:
                 while not self._has_work():
+                    if self.closed:
+                        return
                     self._wake.wait()
                 work = self._take()
-            work()
+                self._running = True
+            try:
+                work()
+            finally:
+                with self._wake:
+                    self._running = False
 
 
 class EncoderThread(Worker, Encoder):
     """An Encoder whose calls all run on one dedicated thread; `as_query` text calls waiting at the
     same time are merged into one call of at most `max_query_batch` texts."""
 
-    def __init__(self, encoder: Encoder, max_query_batch: int = 32) -> None:
+    def __init__(self, encoder: Encoder, max_query_batch: int = 32, max_query_streak: int = 4) -> None:
+        """max_query_streak: query calls in a row while a document batch waits, before it gets its turn."""
         self.inner = encoder
+        self.max_query_streak = max_query_streak
+        self._streak = 0
         self.kind, self.model, self.dim = encoder.kind, encoder.model, encoder.dim
         self.capabilities, self.max_tokens = encoder.capabilities, encoder.max_tokens
         self.max_query_batch = max_query_batch
@@ -83,9 +110,11 @@ class EncoderThread(Worker, Encoder):
             return self.call(lambda: self.inner.encode_texts(texts, as_query=False))
         future: Future[list[Encoded]] = Future()
         with self._wake:
-            self._queries.append((list(texts), future))
-            self._wake.notify()
-        return future.result()
+            inline = self.closed
+            if not inline:
+                self._queries.append((list(texts), future))
+                self._wake.notify()
+        return self.inner.encode_texts(texts, as_query=True) if inline else future.result()
 
     def encode_images(self, images: Sequence[Image]) -> list[Encoded]:
         return self.call(lambda: self.inner.encode_images(images))
@@ -94,9 +123,13 @@ class EncoderThread(Worker, Encoder):
         return bool(self._queries) or super()._has_work()
 
     def _take(self) -> Callable[[], None]:
-        if not self._queries:
+        # Queries first: a search should not wait for a whole ingest batch. But not always: under a
+        # steady search load queries are always waiting, and ingest starved (a soak on 2 cores saw
+        # 4-item streams take 190 s), so a waiting document batch goes after `max_query_streak` query calls.
+        if not self._queries or (super()._has_work() and self._streak >= self.max_query_streak):
+            self._streak = 0
             return super()._take()
-        # Queries first: a search should not wait for a whole ingest batch.
+        self._streak += 1
         batch = [self._queries.popleft()]
         size = len(batch[0][0])
         while self._queries and size + len(self._queries[0][0]) <= self.max_query_batch:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .base import Capability, Encoded, Encoder, normalise
+from .base import Capability, Encoded, Encoder, EncoderError, normalise
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -61,5 +61,10 @@ class FakeEncoder(Encoder):
 def create(model: str, device: str) -> Encoder:
     """The factory of kind "fake" (registry.FACTORIES)."""
     # "fake" or "fake-<dim>"
-    dim = int(model.rsplit("-", 1)[1]) if model.startswith("fake-") else 32
+    try:
+        dim = int(model.rsplit("-", 1)[1]) if model.startswith("fake-") else 32
+    except ValueError:
+        raise EncoderError(f"fake encoder model {model[:200]!r}: use 'fake' or 'fake-<dimension>'") from None
+    if not 1 <= dim <= 4096:
+        raise EncoderError(f"fake encoder dimension must be between 1 and 4096, got {dim}")
     return FakeEncoder(model or "fake-32", dim)

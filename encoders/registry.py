@@ -28,4 +28,7 @@ def create(kind: str, model: str, device: str = "cpu", **options: Any) -> Encode
         factory: Factory = getattr(importlib.import_module(module), name)
     except ImportError as exc:
         raise EncoderError(f"encoder kind {kind!r} cannot be loaded: {exc}") from exc
-    return factory(model, device, **options)
+    try:
+        return factory(model, device, **options)
+    except (OSError, ValueError) as exc:  # a name that is no model: too long for a path, not a valid id, ...
+        raise EncoderError(f"encoder {kind!r} cannot load model {model[:200]!r}: {exc}") from exc

@@ -16,6 +16,7 @@ from mmsearch.encoders.pool import EncoderPool
 
 from .catalog import Catalog
 from .interceptors import ErrorInterceptor
+from .limits import Admission, AdmissionInterceptor, ClassLimit
 from .security.interceptor import SecurityInterceptor
 from .security.listener import bind, certificates, check_exposure, preflight, security_interceptor
 from .services import SERVICE_NAMES, add_services
@@ -68,7 +69,22 @@ class App:
 def make_encoders(settings: Settings) -> EncoderPool:
     # The text backend applies to the sentence-transformers kind; its ONNX export is cached beside the data.
     text = {"backend": settings.text_backend, "cache_dir": settings.data_dir / "models"}
-    return EncoderPool(settings.device, {"sentence-transformers": text})
+    return EncoderPool(
+        settings.device,
+        {"sentence-transformers": text},
+        max_encoders=settings.max_encoders,
+        pinned=[(settings.text_kind, settings.text_model)],
+    )
+
+
+def make_admission(settings: Settings) -> Admission:
+    s = settings
+    return Admission(
+        requests=ClassLimit("calls", s.workers, s.max_queued_requests, s.request_queue_timeout_s, "workers"),
+        ingest=ClassLimit("ingest streams", s.max_ingest_streams, setting="max_ingest_streams"),
+        streams=ClassLimit("streaming calls", s.max_other_streams, setting="max_other_streams"),
+        health_threads=s.health_threads,
+    )
 
 
 def create_server(settings: Settings, store: Store | None = None, encoders: EncoderPool | None = None) -> App:
@@ -81,15 +97,19 @@ def create_server(settings: Settings, store: Store | None = None, encoders: Enco
     encoders = encoders or make_encoders(settings)
     catalog = Catalog(store, encoders, settings)
     limit = settings.max_message_mb * 1024 * 1024
-    # Refusals first: nothing runs for a refused call. The HTTP port runs the same list.
-    interceptors: list[grpc.ServerInterceptor] = [security, ErrorInterceptor()]
+    admission = make_admission(settings)
+    # Refusals first: nothing runs for a refused call; the security interceptor records the status the
+    # error interceptor inside it set. The HTTP port runs the same list.
+    interceptors: list[grpc.ServerInterceptor] = [security, ErrorInterceptor(), AdmissionInterceptor(admission)]
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc"),
+        futures.ThreadPoolExecutor(max_workers=admission.threads, thread_name_prefix="rpc"),
         interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
         ],
+        # A thread for every call admitted: calls beyond are refused at once, never queued in the pool.
+        maximum_concurrent_rpcs=admission.threads,
     )
     registry = HandlerRegistry(server)  # the HTTP port serves the same handlers
     add_services(registry, catalog, settings)  # type: ignore[arg-type]

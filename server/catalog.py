@@ -17,7 +17,7 @@ from .ingest.ocr import OCREngine, get_ocr
 from .settings import Settings
 from .storage.base import STORAGES, CollectionSpec, Compression, Cond, SpaceSpec, Store, Where
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")  # fullmatch: `$` would let a trailing newline in
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Catalog:
         self._ce_lock = threading.Lock()
 
     def create(self, name: str, opts: CollectionOptions) -> CollectionSpec:
-        if not _NAME.match(name or ""):
+        if not _NAME.fullmatch(name or ""):
             raise InvalidArgument(
                 f"collection name {name!r} is invalid: 1-64 letters, digits, '_' or '-', "
                 "starting with a letter or digit"

@@ -38,6 +38,10 @@ class Unimplemented(MMSearchError):
     pass
 
 
+class DeadlineExceeded(MMSearchError):
+    """The server ended a call that waited too long on its client (an idle stream)."""
+
+
 class Unavailable(MMSearchError):
     """A dependency (a remote Qdrant) cannot be reached; the caller may retry."""
 
@@ -60,6 +64,7 @@ STATUS_CODES: dict[type[MMSearchError], grpc.StatusCode] = {
     Unavailable: grpc.StatusCode.UNAVAILABLE,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import grpc
 from prometheus_client import Counter, Histogram
 
-from .errors import MMSearchError, status_code
+from .errors import InvalidArgument, MMSearchError, Unimplemented, status_code
+from .limits import handler_behaviour, rebuild_handler
 from .security.principal import current_principal
 
 log = logging.getLogger("mmsearch.rpc")
@@ -25,6 +26,8 @@ LATENCY = Histogram(
 
 
 def _abort(context: grpc.ServicerContext, method: str, exc: BaseException) -> None:
+    if isinstance(exc, NotImplementedError):  # how generated base servicers (e.g. Health/List) say it
+        exc = Unimplemented(f"{method} is not implemented by this server")
     code = status_code(exc).name if isinstance(exc, MMSearchError) else "INTERNAL"
     REQUESTS.labels(method, code).inc()
     key = current_principal().key_id  # the API key's id (never the key), "-" without keys
@@ -35,19 +38,59 @@ def _abort(context: grpc.ServicerContext, method: str, exc: BaseException) -> No
     context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}; see the server log")
 
 
+class Undecodable:
+    """Stands for a request whose bytes are not the method's message. grpcio answers INTERNAL when a
+    deserializer raises (before any handler or interceptor runs), so ours never raises: it hands this
+    on, and the handler wrapper below answers INVALID_ARGUMENT."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def check(self) -> None:
+        raise InvalidArgument(f"the request is not a valid message of this method: {self.error}")
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:  # DecodeError, bad UTF-8 in a string field, ...
+            return Undecodable(exc)
+
+    return deserialize
+
+
+def _checked(requests: Iterator[Any]) -> Iterator[Any]:
+    for r in requests:
+        if isinstance(r, Undecodable):
+            r.check()
+        yield r
+
+
 class ErrorInterceptor(grpc.ServerInterceptor):
     def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> Any:
         handler = continuation(details)
         if handler is None:
             return None
         method = details.method
-        if handler.unary_unary:
-            inner = handler.unary_unary
+        kind, inner = handler_behaviour(handler)
+
+        def request_of(request: Any) -> Any:
+            if handler.request_streaming:
+                return _checked(request)
+            if isinstance(request, Undecodable):
+                request.check()
+            return request
+
+        if not handler.response_streaming:
 
             def unary(request: Any, context: grpc.ServicerContext) -> Any:
                 start = time.perf_counter()
                 try:
-                    response = inner(request, context)
+                    response = inner(request_of(request), context)
                     REQUESTS.labels(method, "OK").inc()
                     return response
                 except Exception as exc:
@@ -57,25 +100,20 @@ class ErrorInterceptor(grpc.ServerInterceptor):
                 finally:
                     LATENCY.labels(method).observe(time.perf_counter() - start)
 
-            return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer, handler.response_serializer)
-        if handler.stream_stream:
-            inner_stream = handler.stream_stream
+            return rebuild_handler(handler, kind, unary, _tolerant(handler.request_deserializer))
 
-            def stream(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
-                start = time.perf_counter()
-                try:
-                    yield from inner_stream(requests, context)
-                    REQUESTS.labels(method, "OK").inc()
-                    LATENCY.labels(method).observe(time.perf_counter() - start)
-                except Exception as exc:
-                    if _is_abort(exc):
-                        raise
-                    _abort(context, method, exc)
+        def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            start = time.perf_counter()
+            try:
+                yield from inner(request_of(request), context)
+                REQUESTS.labels(method, "OK").inc()
+                LATENCY.labels(method).observe(time.perf_counter() - start)
+            except Exception as exc:
+                if _is_abort(exc):
+                    raise
+                _abort(context, method, exc)
 
-            return grpc.stream_stream_rpc_method_handler(
-                stream, handler.request_deserializer, handler.response_serializer
-            )
-        return handler
+        return rebuild_handler(handler, kind, stream, _tolerant(handler.request_deserializer))
 
 
 def _is_abort(exc: Exception) -> bool:

@@ -36,7 +36,7 @@ def _view(payload: dict[str, Any]) -> PageView:
         text=str(payload.get("text") or ""),
         words=[
             (str(w), (float(b[0]), float(b[1]), float(b[2]), float(b[3]))) for w, b in zip(words, boxes, strict=False)
-        ],  # noqa: E501
+        ],
         metadata=payload.get("meta") or {},
     )
 

@@ -65,8 +65,8 @@ class Reranker:
         top_n: int = 0,
     ) -> list[tuple[int, float]]:
         """(document index, relevance in [0, 1]), best first; the first `top_n` (0: all)."""
-        if len(documents) > self.settings.max_rerank_documents:  # before any OCR work
-            check_rerank_input(query, [""] * len(documents), self.settings)
+        # The query and the document count are checked before any OCR or encoding work.
+        check_rerank_input(query, [""] * len(documents), self.settings)
         texts = [self._text(i, d) for i, d in enumerate(documents)]
         if method == RerankMethod.CROSS_ENCODER:
             check_rerank_input(query, texts, self.settings)

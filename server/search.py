@@ -4,6 +4,7 @@ document (its best passage or page); filters and threshold; optional explanation
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +88,9 @@ class Searcher:
             raise InvalidArgument(f"prefetch_k must be between 1 and 1000, got {p.prefetch_k}")
         if p.score_threshold is not None and not 0.0 <= p.score_threshold <= 1.0:
             raise InvalidArgument(f"score_threshold must be in [0, 1], got {p.score_threshold}")
+        for signal, weight in p.weights.items():
+            if not math.isfinite(weight):
+                raise InvalidArgument(f"ranking weight {signal}_weight is {weight}; weights must be finite numbers")
         if p.fusion not in set(Fusion):
             raise InvalidArgument(f"unknown fusion strategy {p.fusion!r}")
         if p.rerank_k and not 1 <= p.rerank_k <= s.max_rerank_documents:

@@ -72,7 +72,41 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(4096, ge=1, description="Longest accepted query text.")
     max_rerank_documents: int = Field(1000, ge=1, description="Most documents a Rerank call may carry.")
     max_rerank_document_chars: int = Field(20000, ge=1, description="Longest text document in a Rerank call.")
-    workers: int = Field(8, ge=1, description="gRPC worker threads.")
+    workers: int = Field(
+        8, ge=1, description="Unary calls (searches, embeds, collection calls, ...) that run at once; more wait."
+    )
+    # Fair serving (server/limits.py): each class of call has its own slots, so no client can take them all.
+    max_queued_requests: int = Field(
+        64, ge=0, description="Unary calls that may wait for one of the `workers` slots; more: RESOURCE_EXHAUSTED."
+    )
+    request_queue_timeout_s: float = Field(
+        10.0, ge=0, description="How long a unary call waits for a slot before RESOURCE_EXHAUSTED."
+    )
+    max_ingest_streams: int = Field(
+        4, ge=1, description="Ingest streams open at once; another is answered RESOURCE_EXHAUSTED at once."
+    )
+    max_other_streams: int = Field(
+        4, ge=1, description="Other streaming calls open at once (health Watch, server reflection)."
+    )
+    health_threads: int = Field(4, ge=1, description="Threads kept for health checks, which are never queued.")
+    stream_idle_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="An ingest stream that sends nothing for this long while nothing of it is pending is ended "
+        "(DEADLINE_EXCEEDED).",
+    )
+    ingest_budget_mb: int = Field(
+        1024,
+        ge=1,
+        description="MiB of request bytes all ingest streams together may hold (read, not yet acknowledged); an "
+        "item that does not fit is refused with RESOURCE_EXHAUSTED.",
+    )
+    max_encoders: int = Field(
+        4,
+        ge=1,
+        description="Loaded encoders kept (least recently used evicted first; the default text encoder and "
+        "encoders in use are never evicted).",
+    )
 
     prefetch_k: int = Field(100, ge=1, le=1000, description="First-stage candidates per retriever.")
     dense_weight: float = Field(1.0, description="Weight of the z-normalised dense score.")

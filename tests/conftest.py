@@ -58,7 +58,7 @@ def fake_client(fake_app: App) -> Iterator[Client]:
 
 @pytest.fixture(scope="session")
 def minilm_pool() -> EncoderPool:
-    pool = EncoderPool("cpu")
+    pool = EncoderPool("cpu", pinned=[("sentence-transformers", "all-MiniLM-L6-v2")])  # shared: never evicted
     pool.get("sentence-transformers", "all-MiniLM-L6-v2")
     return pool
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,59 @@ def test_the_pool_loads_through_the_registry() -> None:
     assert pool.get("fake", "fake-16").dim == 16
     with pytest.raises(EncoderError, match="unknown encoder kind 'nope'"):
         pool.get("nope", "m")
+
+
+def test_the_pool_keeps_at_most_max_encoders_least_recently_used_out_first() -> None:
+    def fake_threads() -> int:
+        return sum(t.name == "encoder-fake" for t in threading.enumerate())
+
+    before = fake_threads()
+    factory = SlowFactory()
+    pool = EncoderPool(factory=factory, max_encoders=2, pinned=[("fake", "default")])
+    default = pool.get("fake", "default")
+    for i in range(100):  # a client naming 100 new models
+        pool.get("fake", f"m{i}")
+    loaded = {e.model for e in pool.loaded()}
+    assert len(loaded) == 2 and "default" in loaded  # pinned: never evicted
+    assert pool.get("fake", "default") is default
+    pool.get("fake", "a")  # evicts m99, the least recently used that is not pinned
+    assert {e.model for e in pool.loaded()} == {"default", "a"}
+    deadline = time.monotonic() + 5
+    while fake_threads() > before + 2 and time.monotonic() < deadline:  # evicted encoders' threads end
+        time.sleep(0.05)
+    assert fake_threads() == before + 2
+
+
+def test_an_encoder_in_use_is_not_evicted_and_an_evicted_one_still_answers() -> None:
+    factory = SlowFactory()
+    pool = EncoderPool(factory=factory, max_encoders=1)
+    busy = pool.get("fake", "busy")
+    release = threading.Event()
+    running = threading.Event()
+
+    def hold() -> None:
+        running.set()
+        release.wait()
+
+    with ThreadPoolExecutor(1) as ex:
+        job = ex.submit(busy.call, hold)  # type: ignore[attr-defined]
+        running.wait(5)
+        other = pool.get("fake", "other")  # over the limit, but "busy" is running a call
+        assert {e.model for e in pool.loaded()} == {"busy", "other"}
+        release.set()
+        job.result(5)
+    pool.get("fake", "third")  # now "busy" and "other" are idle: back to one
+    assert {e.model for e in pool.loaded()} == {"third"}
+    # A caller that took an encoder just before its eviction still gets its answer.
+    assert other.encode_texts(["still works"], as_query=True)[0].pooled.shape == (8,)
+
+
+def test_spellings_of_one_folder_are_one_encoder(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    factory = SlowFactory()
+    pool = EncoderPool(factory=factory)
+    first = pool.get("fake", str(folder))
+    for spelling in (f"{folder}/", f"{folder}/../model", f"{tmp_path}//model"):
+        assert pool.get("fake", spelling) is first
+    assert len(factory.loads) == 1

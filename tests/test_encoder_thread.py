@@ -76,3 +76,26 @@ def test_queries_go_before_waiting_document_batches() -> None:
         first.result(), docs.result(), query.result()
     assert [t for _, t in inner.calls] == [["document one"], ["a query"], ["document two"]]
     assert [q for q, _ in inner.calls] == [False, True, False]
+
+
+def test_a_steady_query_load_does_not_starve_document_batches() -> None:
+    inner = SlowFake(cost=0.02)
+    enc = EncoderThread(inner, max_query_streak=4)
+    stop = threading.Event()
+
+    def search_forever() -> None:
+        while not stop.is_set():
+            enc.encode_texts(["a query"], as_query=True)
+
+    with ThreadPoolExecutor(6) as pool:
+        searchers = [pool.submit(search_forever) for _ in range(4)]  # a query is always waiting
+        time.sleep(0.1)
+        start = time.perf_counter()
+        enc.encode_texts(["a document"], as_query=False)
+        waited = time.perf_counter() - start
+        stop.set()
+        for f in searchers:
+            f.result()
+    assert waited < 0.5  # about 4 query calls of 20 ms, not until the searches stop
+    position = [t for _, t in inner.calls].index(["a document"])
+    assert sum(q for q, _ in inner.calls[:position]) >= 4  # queries still went first

@@ -51,6 +51,9 @@ class IngestItem:
     tenant: str | None = None
     #: False when the caller asked to create the collection without the right to (an admin key).
     may_create: bool = True
+    #: Refused while it was read (e.g. metadata that cannot be stored, no room in the ingest budget):
+    #: acknowledged with this error, nothing written.
+    error: MMSearchError | None = None
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,8 @@ def expand(seq: int, it: IngestItem, spec: CollectionSpec, limits: PageLimits) -
     """Validates the item and prepares its lazy unit iterator (errors land in item.error)."""
     item = ItemState(seq=seq, id=it.id, source=it.source, tenant=it.tenant)
     try:
+        if it.error is not None:
+            raise it.error
         if it.collection != spec.name:
             raise InvalidArgument(f"collection changed within the stream ({spec.name!r} -> {it.collection!r})")
         if not it.id.strip():

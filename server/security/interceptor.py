@@ -112,7 +112,10 @@ class SecurityInterceptor(grpc.ServerInterceptor):
         raise AssertionError("unreachable")  # abort raises
 
     def _admit(self, method: str, rule: Rule, request: Any, context: grpc.ServicerContext, streaming: bool) -> _Call:
-        collection = "" if streaming or not rule.collection_field else str(getattr(request, rule.collection_field))
+        # A request that did not decode has no fields (interceptors.Undecodable): the error interceptor
+        # inside answers it INVALID_ARGUMENT once the key is known to be good.
+        named = None if streaming or not rule.collection_field else getattr(request, rule.collection_field, None)
+        collection = "" if named is None else str(named)
         if self.keys is None:
             principal: Principal | None = ANONYMOUS
         else:
@@ -129,7 +132,7 @@ class SecurityInterceptor(grpc.ServerInterceptor):
                 call, context, grpc.StatusCode.PERMISSION_DENIED,
                 f"key {principal.key_id!r} has role {principal.role.label}; {name} needs {rule.role.label}",
             )  # fmt: skip
-        if rule.collection_field and not streaming and not principal.may_use(collection):
+        if named is not None and not principal.may_use(collection):
             self._refuse(call, context, grpc.StatusCode.PERMISSION_DENIED, _outside(principal, collection))
         try:
             self.limits.acquire(principal)
@@ -163,7 +166,11 @@ class SecurityInterceptor(grpc.ServerInterceptor):
         from ..errors import PermissionDenied
 
         for request in requests:
-            collection = str(getattr(request, call.rule.collection_field))
+            named = getattr(request, call.rule.collection_field, None)
+            if named is None:  # did not decode: refused by the error interceptor inside
+                yield request
+                continue
+            collection = str(named)
             call.collection = call.collection or collection
             if not call.principal.may_use(collection):
                 log.info(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from mmsearch.v1 import common_pb2
@@ -9,7 +10,7 @@ from mmsearch.v1 import common_pb2
 from ..errors import InvalidArgument
 from ..storage.base import Cond, Where
 
-_KEY = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
+_KEY = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*")  # fullmatch: `$` would let a trailing newline in
 
 
 def _value(v: common_pb2.FilterValue, key: str) -> str | int | bool:
@@ -20,7 +21,7 @@ def _value(v: common_pb2.FilterValue, key: str) -> str | int | bool:
 
 
 def _condition(c: common_pb2.FieldCondition) -> Cond:
-    if not c.key or not _KEY.match(c.key):
+    if not c.key or not _KEY.fullmatch(c.key):
         raise InvalidArgument(f"filter key {c.key!r} is not a valid metadata key (letters, digits, _ - and dots)")
     key = "meta." + c.key
     which = c.WhichOneof("condition")
@@ -38,6 +39,9 @@ def _condition(c: common_pb2.FieldCondition) -> Cond:
         bounds = {f: getattr(c.range, f) for f in ("gt", "gte", "lt", "lte") if c.range.HasField(f)}
         if not bounds:
             raise InvalidArgument(f"filter on {c.key!r}: range has no bounds")
+        for name, bound in bounds.items():
+            if not math.isfinite(bound):
+                raise InvalidArgument(f"filter on {c.key!r}: range bound {name} is {bound}; bounds must be finite")
         return Cond(key=key, range=bounds)
     raise InvalidArgument(f"filter on {c.key!r} has no condition (set match, any_of or range)")
 

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 
@@ -13,11 +14,12 @@ from mmsearch.protocol.wire import metadata_to_dict
 from mmsearch.v1 import ingest_pb2, ingest_pb2_grpc
 
 from ..catalog import Catalog
-from ..errors import PermissionDenied, status_code
+from ..errors import InvalidArgument, PermissionDenied, ResourceExhausted, status_code
 from ..ingest.deletes import delete_documents
 from ..ingest.items import Content, ImageFile, IngestItem, ItemResult, PdfFile, Text, TextFile
 from ..ingest.pages import PageLimits
 from ..ingest.pipeline import IngestCancelled, Ingestor
+from ..limits import ByteBudget, IdleTimeoutIterator, StreamBytes
 from ..security.principal import Role, current_principal, current_tenant
 from ..settings import Settings
 from .filters import to_where
@@ -25,8 +27,23 @@ from .filters import to_where
 log = logging.getLogger(__name__)
 
 
+def _metadata(it: ingest_pb2.IngestItem) -> dict[str, Any]:
+    try:
+        return metadata_to_dict(it.metadata)
+    except ValueError:  # json_format cannot represent NaN or infinity, and neither can the payload store
+        raise InvalidArgument(
+            f"metadata of item {it.id[:100]!r} holds NaN or infinity, which cannot be stored; use finite numbers"
+        ) from None
+
+
 def item_from_request(req: ingest_pb2.IngestRequest, tenant: str | None = None) -> IngestItem:
     it = req.item
+    try:
+        metadata = _metadata(it)
+    except InvalidArgument as exc:
+        return IngestItem(
+            req.collection, it.id, it.source, create_collection=req.create_collection, tenant=tenant, error=exc
+        )
     kind = it.WhichOneof("content")
     content: Content | None = None
     if kind == "text":
@@ -42,7 +59,7 @@ def item_from_request(req: ingest_pb2.IngestRequest, tenant: str | None = None) 
         id=it.id,
         source=it.source,
         content=content,
-        metadata=metadata_to_dict(it.metadata),
+        metadata=metadata,
         create_collection=req.create_collection,
         tenant=tenant,
     )
@@ -74,6 +91,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             max_pixels=settings.max_image_pixels, max_pages=settings.max_pdf_pages, pdf_dpi=settings.pdf_dpi
         )
         self.ingestor = Ingestor(catalog, settings.encode_batch_size, limits)
+        self.budget = ByteBudget(settings.ingest_budget_mb * 1024 * 1024)
+        self.idle_timeout_s = settings.stream_idle_timeout_s
 
     def Ingest(  # noqa: N802
         self, request_iterator: Iterator[ingest_pb2.IngestRequest], context: grpc.ServicerContext
@@ -83,13 +102,43 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         # Read here, on the call's thread: the request stream is consumed on a thread of its own.
         principal = current_principal()
         may_create = principal.role >= Role.ADMIN
-        items = (_may_create(item_from_request(r, principal.tenant), may_create) for r in request_iterator)
+        held = StreamBytes(self.budget)
+        counts = [0, 0]  # requests read, acknowledgements sent
+        # Not idle while an item read awaits its acknowledgement (the client may wait for it to send more).
+        requests = IdleTimeoutIterator(request_iterator, self.idle_timeout_s, busy=lambda: counts[0] > counts[1])
+
+        def items() -> Iterator[IngestItem]:
+            for r in requests:
+                counts[0] += 1
+                yield _may_create(self._admit(r, counts[0] - 1, held, principal.tenant), may_create)
+
         try:
-            for result in self.ingestor.run(items, cancelled):
+            for result in self.ingestor.run(items(), cancelled):
+                held.give_back(result.seq)
+                counts[1] += 1
                 yield ack_from_result(result)
         except IngestCancelled:
             log.info("ingest stream cancelled by the client; unacknowledged items rolled back")
             # The call is already over (CANCELLED on the client's side): no status would reach it.
+        finally:
+            requests.close()
+            held.close()
+
+    def _admit(self, req: ingest_pb2.IngestRequest, position: int, held: StreamBytes, tenant: str | None) -> IngestItem:
+        """The item, its bytes counted in the global ingest budget until it is acknowledged; refused
+        (RESOURCE_EXHAUSTED, its bytes dropped) when they do not fit."""
+        size = req.ByteSize()
+        if not held.take(position, size):
+            it = req.item
+            error = ResourceExhausted(
+                f"item {it.id[:100]!r} ({size:,} bytes) does not fit in the server's ingest memory "
+                f"(ingest_budget_mb, {self.budget.held:,} of {self.budget.limit:,} bytes held by streams in "
+                "flight); send it again later"
+            )
+            return IngestItem(
+                req.collection, it.id, it.source, create_collection=req.create_collection, tenant=tenant, error=error
+            )
+        return item_from_request(req, tenant)
 
     def IngestBatch(  # noqa: N802
         self, request: ingest_pb2.IngestBatchRequest, context: grpc.ServicerContext

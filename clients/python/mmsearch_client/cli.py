@@ -297,7 +297,36 @@ def _sizes(text: str, flag: str) -> list[int]:
     return [v for v in values if v > 0]
 
 
+def cmd_soak(args: argparse.Namespace) -> int:
+    from .bench.soak import Soak, SoakOptions, render
+
+    if args.clients < 1 or args.minutes <= 0:
+        raise SystemExit("--clients must be at least 1 and --minutes more than 0")
+    opts = SoakOptions(
+        server=args.server,
+        clients=args.clients,
+        minutes=args.minutes,
+        collection=f"{args.prefix}-soak",
+        sample_s=args.sample_s,
+        server_pid=args.server_pid,
+        keep=args.keep,
+    )
+
+    def progress(sample: Any) -> None:
+        if not (args.quiet or args.json):
+            print(f"  {sample.t_s:6.0f} s  {sample.calls:7} calls  server RSS {sample.rss_bytes / 2**20:,.0f} MiB",
+                  file=sys.stderr)  # fmt: skip
+
+    report = Soak(opts).run(progress).report()
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=1))
+    print(json.dumps(report) if args.json else render(report))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.soak:
+        return cmd_soak(args)
     from .bench import Bench, BenchError, BenchOptions
     from .bench.progress import Reporter
     from .bench.report import render
@@ -550,6 +579,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-cache",
         default=str(Path(os.environ.get("MMSEARCH_DATA_DIR", "mmsearch-data")) / "models"),
         help="where the floors' ONNX export is cached (default: the server's data_dir/models, reusing its export)",
+    )
+    sp.add_argument(
+        "--soak",
+        action="store_true",
+        help="soak test instead: --clients clients mix search/ingest/delete for --minutes; status codes, p50/p99 "
+        "and the server's RSS over time",
+    )
+    sp.add_argument("--clients", type=int, default=8, help="--soak: concurrent clients")
+    sp.add_argument("--minutes", type=float, default=3.0, help="--soak: duration")
+    sp.add_argument("--sample-s", type=float, default=10.0, help="--soak: seconds between server memory samples")
+    sp.add_argument(
+        "--server-pid", type=int, help="--soak: read the server's RSS from /proc/PID/status (default: GetInfo)"
     )
     sp.add_argument("--prefix", default="bench", help="collection name prefix")
     sp.add_argument("--reuse", action="store_true", help="reuse an existing bench collection (ingest not measured)")

@@ -1,0 +1,134 @@
+"""Every client mistake gets INVALID_ARGUMENT (or its proper code), never INTERNAL: undecodable bytes
+on every method, non-finite numbers, names with a trailing newline, unknown encoder names."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import descriptor_pool
+from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
+from grpc_health.v1 import health
+from grpc_reflection.v1alpha import reflection
+
+from mmsearch.client import Client, MMSearchError
+from mmsearch.server.app import SERVICE_NAMES, App, create_server
+from mmsearch.v1 import common_pb2, embed_pb2, rerank_pb2, search_pb2
+
+from .conftest import fake_settings
+from .documents import ANIMALS, text_item
+from .pagegen import text_page
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[App]:
+    app = create_server(fake_settings(tmp_path))
+    yield app
+    app.stop(grace=None)
+
+
+def all_methods() -> list[MethodDescriptor]:
+    pool = descriptor_pool.Default()
+    names = [*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME]
+    return [m for name in names for m in pool.FindServiceByName(name).methods]
+
+
+def raw_call(channel: grpc.Channel, method: MethodDescriptor, data: bytes, timeout: float = 10) -> None:
+    """Sends `data` as the request bytes of `method` (identity serializers); raises grpc.RpcError."""
+    path = f"/{method.containing_service.full_name}/{method.name}"
+    if method.client_streaming and method.server_streaming:
+        list(channel.stream_stream(path)(iter([data]), timeout=timeout))
+    elif method.client_streaming:
+        channel.stream_unary(path)(iter([data]), timeout=timeout)
+    elif method.server_streaming:
+        list(channel.unary_stream(path)(data, timeout=timeout))
+    else:
+        channel.unary_unary(path)(data, timeout=timeout)
+
+
+def bad_utf8(method: MethodDescriptor) -> bytes | None:
+    """The request with its first string field set to bytes that are not UTF-8."""
+    for f in method.input_type.fields:
+        if f.type == FieldDescriptor.TYPE_STRING:
+            return bytes([f.number << 3 | 2, 2]) + b"\xff\xfe"
+    return None
+
+
+CORRUPT = [b"\xff\xff\xff\xff", b"\x0a\x7fshort", b"\x08"]  # bad tag varint, truncated field, missing value
+
+
+@pytest.mark.parametrize("method", all_methods(), ids=lambda m: m.full_name)
+def test_undecodable_requests_are_invalid_argument_on_every_method(app: App, method: MethodDescriptor) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        payloads = [*CORRUPT, *filter(None, [bad_utf8(method)])]
+        for data in payloads:
+            with pytest.raises(grpc.RpcError) as err:
+                raw_call(channel, method, data)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (data, err.value)
+            assert "not a valid message" in (err.value.details() or "")
+
+
+def test_non_finite_metadata_refuses_that_item_only(fake_client: Client) -> None:
+    items = [
+        text_item("before", "cats purr"),
+        text_item("nan", "dogs bark", {"x": math.nan}),
+        text_item("inf", "owls hoot", {"nested": {"y": [1, -math.inf]}}),
+        text_item("after", "trout swim"),
+    ]
+    acks = list(fake_client.ingest("c", items))
+    assert [a.ok for a in acks] == [True, False, False, True]
+    for a in acks[1:3]:
+        assert a.error_code == "INVALID_ARGUMENT" and "NaN or infinity" in a.error
+    assert fake_client.get_collection("c").document_count == 2
+
+
+def _code(fn, *args, **kw) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
+    with pytest.raises(MMSearchError) as err:
+        fn(*args, **kw)
+    return err.value.code
+
+
+def test_accepted_nonsense_is_refused(fake_client: Client) -> None:
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    assert _code(fake_client.create_collection, "c\n") == invalid
+    assert [c.name for c in fake_client.list_collections()] == []
+    fake_client.create_collection("zoo", indexed_fields={"legs": "integer"})
+    assert all(a.ok for a in fake_client.ingest("zoo", [text_item(k, t, m) for k, (t, m) in ANIMALS.items()]))
+    for weight in (math.nan, math.inf, -math.inf):
+        ranking = search_pb2.RankingOptions(dense_weight=weight)
+        assert _code(fake_client.search, "zoo", "mice", ranking=ranking) == invalid
+    for bound in (math.nan, math.inf):
+        f = common_pb2.Filter()
+        f.must.add(key="legs", range=common_pb2.Range(gt=bound))
+        assert _code(fake_client.search, "zoo", "mice", filter=f) == invalid
+    f = common_pb2.Filter()
+    f.must.add(key="legs\n", match=common_pb2.FilterValue(int_value=4))
+    assert _code(fake_client.search, "zoo", "mice", filter=f) == invalid
+    assert fake_client.search("zoo", "mice", filter={"legs": {"gt": 1.5}}).results  # finite bounds still work
+
+
+@pytest.mark.parametrize(
+    ("kind", "model"),
+    [("fake", "fake-abc"), ("fake", "fake-0"), ("sentence-transformers", "m" * 300), ("nope", "x")],
+)
+def test_embed_with_an_unknown_model_is_failed_precondition(fake_client: Client, kind: str, model: str) -> None:
+    ref = embed_pb2.EncoderRef(kind=kind, model=model)
+    req = embed_pb2.EmbedRequest(inputs=[embed_pb2.EmbedInput(text="hi")], encoder=ref)
+    with pytest.raises(grpc.RpcError) as err:
+        fake_client.embed_stub.Embed(req, timeout=30)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION, err.value
+
+
+def test_rerank_checks_the_query_before_reading_image_documents(fake_client: Client) -> None:
+    page = rerank_pb2.RerankDocument(image=common_pb2.Image(data=text_page(["some words"] * 20), mime_type="image/png"))
+    for query in ("", "q" * 5000):
+        req = rerank_pb2.RerankRequest(query=query, documents=[page] * 20)
+        start = time.perf_counter()
+        with pytest.raises(grpc.RpcError) as err:
+            fake_client.rerank_stub.Rerank(req, timeout=30)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert time.perf_counter() - start < 1.0  # no OCR ran (20 pages take seconds)
