@@ -66,6 +66,9 @@ def make_encoders(settings: Settings) -> EncoderPool:
 def create_server(settings: Settings, store: Store | None = None, encoders: EncoderPool | None = None) -> App:
     """Builds and starts the server; returns it with the port it bound (settings.port 0 = any)."""
     store = store or make_store(settings)
+    for spec in store.list_specs():  # before serving: nothing writes yet
+        if swept := store.sweep(spec.name):
+            log.info("collection %s: deleted %d hidden points left by writes a crash cut short", spec.name, swept)
     encoders = encoders or make_encoders(settings)
     catalog = Catalog(store, encoders, settings)
     limit = settings.max_message_mb * 1024 * 1024

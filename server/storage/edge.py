@@ -13,6 +13,8 @@ Qdrant server does: the active shard, and sealed ones that deletes reached.
 
 from __future__ import annotations
 
+import json
+import logging
 import shutil
 import threading
 from collections.abc import Sequence
@@ -24,10 +26,12 @@ import qdrant_edge as qe
 
 from ..errors import NotFound
 from . import manifest as mf
-from .base import CollectionSpec, Scores, Store, StoreStats
+from .base import CollectionSpec, Scores, Store, StoreStats, Where
 from .build import IndexBuilder
 from .dialect import Dialect
 from .sharded import ShardedCollection
+
+log = logging.getLogger("mmsearch.storage")
 
 EDGE = Dialect.of(
     qe,
@@ -68,6 +72,11 @@ class EdgeStore(Store):
         for spec_file in sorted(self.root.glob("*/spec.json")):
             spec = CollectionSpec.from_json(spec_file.read_text())
             self._open[spec.name] = self._collection(spec)
+            record = self._open[spec.name].unfinished_commit()
+            if record is not None:  # a payload change over several shards that a crash cut short
+                log.info("collection %s: finishing a payload change a crash cut short", spec.name)
+                raw = json.loads(record)
+                self._set_payload(spec.name, Where.from_json(raw["where"]), raw["payload"])
         self._closed = threading.Event()
         self._flush_interval_s = flush_interval_s
         threading.Thread(target=self._flush_loop, name="edge-flush", daemon=True).start()
@@ -164,6 +173,10 @@ class EdgeStore(Store):
 
     def _count(self, name: str, flt: Any | None) -> int:
         return self._get(name).count(flt)
+
+    def _set_payload(self, name: str, where: Where, payload: dict[str, Any]) -> None:
+        record = json.dumps({"where": where.to_json(), "payload": payload})
+        self._get(name).set_payload(self.dialect.filter(where) or self.dialect.Filter(), payload, record)
 
     def close(self) -> None:
         self._closed.set()
