@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from concurrent import futures
@@ -52,6 +53,9 @@ class App:
     health: health.HealthServicer
 
     def stop(self, grace: float | None = 5.0) -> None:
+        """Stops accepting calls, gives in-flight ones `grace` seconds, cancels the rest (their work
+        stops at the next page or batch; unacknowledged documents are rolled back), then flushes
+        and closes the store."""
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
         self.store.close()
@@ -113,6 +117,22 @@ def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
-    log.info("shutting down: draining in-flight calls")
-    app.stop(grace=10.0)
+    log.info("shutting down: in-flight calls get %.0f s, then are cancelled", settings.shutdown_grace_s)
+    # Whatever still runs after 10 s (a stuck model call, a thread that ignores cancellation) must not
+    # keep the process up: dying there is as safe as a kill -9, which leaves no partial document.
+    watchdog = threading.Timer(SHUTDOWN_LIMIT_S, _exit_now)
+    watchdog.daemon = True
+    watchdog.start()
+    app.stop(grace=settings.shutdown_grace_s)
     log.info("stopped")
+    logging.shutdown()
+    os._exit(0)  # worker pools (encoders, OCR) would otherwise be joined at interpreter exit
+
+
+SHUTDOWN_LIMIT_S = 9.5
+
+
+def _exit_now() -> None:
+    log.error("shutdown took over %.1f s: exiting without waiting further", SHUTDOWN_LIMIT_S)
+    logging.shutdown()
+    os._exit(1)

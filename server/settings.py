@@ -108,6 +108,13 @@ class Settings(BaseSettings):
 
     metrics_port: int = Field(0, ge=0, le=65535, description="Serve Prometheus metrics on this port (0: off).")
     log_level: str = Field("INFO", description="Python logging level.")
+    shutdown_grace_s: float = Field(
+        5.0,
+        gt=0,
+        le=9,
+        description="On SIGTERM/SIGINT: seconds in-flight calls get to finish before they are cancelled (their "
+        "unacknowledged documents rolled back); the process exits within 10 s in any case.",
+    )
     config: Path | None = Field(None, description="Optional TOML file with any of these settings.")
 
     @classmethod
