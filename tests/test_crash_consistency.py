@@ -83,7 +83,7 @@ def _check(data: Path, sent: dict[str, set[int]], acked: dict[str, int]) -> dict
                 seen[doc] = None
                 continue
             assert len(shown) == 1, f"{doc}: versions mixed {shown}"
-            (v, n), = shown.items()
+            ((v, n),) = shown.items()
             assert n == visible == passages(v), f"{doc}: version {v} has {n} of {passages(v)} passages"
             assert v >= acked.get(doc, 0), f"{doc}: acknowledged version {acked[doc]} lost for {v}"
             seen[doc] = v

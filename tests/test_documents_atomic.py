@@ -69,9 +69,7 @@ def test_new_version_is_invisible_until_complete_then_replaces_the_old_at_once(
     assert (_count(fake_app, "D", 3), _count(fake_app, "D", hidden=True)) == (3, 3)
 
 
-def test_single_passage_item_is_one_write(
-    fake_app: App, fake_client: Client, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_single_passage_item_is_one_write(fake_app: App, fake_client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_client.create_collection("c")
     writes: list[str] = []
     for method in ("upsert", "delete", "set_payload"):
