@@ -42,6 +42,14 @@ class Settings(BaseSettings):
         description="Embedded storage: build the indexes of sealed shards in a child process (off: they stay "
         "searched by a scan).",
     )
+    min_free_disk_mb: int = Field(
+        128,
+        ge=0,
+        description="Embedded storage: writes are refused (RESOURCE_EXHAUSTED) while the data directory's "
+        "filesystem has less free space than this; searches go on. The engine memory-maps its files, and a write "
+        "into a full filesystem would kill the process. A new shard takes about 15 MB, and opening a shard at start "
+        "writes up to ~50 MB more (measured on tmpfs).",
+    )
     qdrant_url: str = Field("", description="Qdrant server URL for storage=remote.")
     qdrant_api_key: str = Field("", description="API key for the remote Qdrant.")
     qdrant_prefer_grpc: bool = Field(True, description="Talk gRPC to the remote Qdrant.")

@@ -297,6 +297,9 @@ class Store(ABC):
         """Sets these payload keys on every point matching `where`: after a crash, all or none of
         them have it. Returns once durable."""
 
+    def _check_space(self) -> None:  # noqa: B027 - optional hook
+        """Raises ResourceExhausted when storage has no room for another write."""
+
     # -- the behaviour --
 
     @contextmanager
@@ -318,6 +321,7 @@ class Store(ABC):
                     f"collection {spec.name!r} already exists; its encoders, chunking and compression are "
                     "fixed at creation: delete it and create it again to change them"
                 )
+            self._check_space()
             self._create(spec, d.vectors(spec), d.sparse_vectors(), d.indexes(spec))
 
     def drop_collection(self, name: str) -> None:
@@ -329,6 +333,7 @@ class Store(ABC):
     def upsert(self, name: str, points: Sequence[PointData]) -> None:
         if not points:
             return
+        self._check_space()
         with self._engine(name):
             self._upsert(name, [self.dialect.point(p) for p in points])
 
@@ -344,6 +349,7 @@ class Store(ABC):
 
     def set_payload(self, name: str, where: Where, payload: dict[str, Any]) -> None:
         """Sets payload keys on every point matching `where` (hidden ones too), all or none."""
+        self._check_space()
         with self._engine(name):
             self._set_payload(name, where, payload)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from ..errors import NotFound
+from ..errors import NotFound, ResourceExhausted
 from . import manifest as mf
 from .base import CollectionSpec, Scores, Store, StoreStats, Where
 from .build import IndexBuilder
@@ -63,8 +63,16 @@ class EdgeStore(Store):
     backend = "edge"
     dialect = EDGE
 
-    def __init__(self, data_dir: Path, flush_interval_s: float = 5.0, shards: ShardOptions | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        flush_interval_s: float = 5.0,
+        shards: ShardOptions | None = None,
+        min_free_mb: int = 0,
+    ) -> None:
+        """min_free_mb: writes are refused while the data directory's filesystem has less free."""
         super().__init__()
+        self.min_free_mb = min_free_mb
         self.root = Path(data_dir) / "collections"
         self.root.mkdir(parents=True, exist_ok=True)
         self.options = shards or ShardOptions()
@@ -133,6 +141,17 @@ class EdgeStore(Store):
 
     def _has(self, name: str) -> bool:
         return name in self._open
+
+    def _check_space(self) -> None:
+        """The engine memory-maps its files and grows them as it writes: on a full filesystem a write
+        kills the process (SIGBUS) instead of failing. So writes are refused ahead of that, with
+        room left for flushes, a new shard and the deletes that free space."""
+        free = shutil.disk_usage(self.root).free / 2**20
+        if free < self.min_free_mb:
+            raise ResourceExhausted(
+                f"the data directory {self.root.parent} has {free:.0f} MB free; writes need at least "
+                f"{self.min_free_mb} MB (setting min_free_disk_mb): free space or delete documents"
+            )
 
     def _create(
         self, spec: CollectionSpec, vectors: dict[str, Any], sparse: dict[str, Any], indexes: dict[str, Any]
