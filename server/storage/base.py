@@ -39,7 +39,7 @@ import numpy as np
 
 from mmsearch.protocol.vocab import FieldType, VectorStorage
 
-from ..errors import AlreadyExists, NotFound
+from ..errors import AlreadyExists, NotFound, Unimplemented
 from .engine_errors import engine_errors
 
 if TYPE_CHECKING:
@@ -216,6 +216,13 @@ class StoreStats:
     indexed_points: int  # points whose vectors are in a built index; the rest are searched exactly
     shards: int
     indexing: bool  # an index build is waiting or running
+
+
+@dataclass
+class SnapshotInfo:
+    collection: str
+    name: str
+    size_bytes: int
 
 
 class Record(Protocol):
@@ -414,6 +421,19 @@ class Store(ABC):
         with self._engine(name):
             records = self._retrieve(name, list(ids), [SLOT, LIVE], False)
         return {str(r.id): ((r.payload or {}).get(SLOT), (r.payload or {}).get(LIVE)) for r in records}
+
+    # -- snapshots: backends that keep them override these --
+
+    def create_snapshot(self, name: str) -> SnapshotInfo:
+        """A consistent copy of the collection (hidden points included: swept on restore)."""
+        raise Unimplemented(f"snapshots are not available on {self.backend} storage")
+
+    def list_snapshots(self, name: str) -> list[SnapshotInfo]:
+        raise Unimplemented(f"snapshots are not available on {self.backend} storage")
+
+    def restore_snapshot(self, name: str, snapshot: str) -> None:
+        """Replaces the collection (or brings back a deleted one) with the snapshot."""
+        raise Unimplemented(f"snapshots are not available on {self.backend} storage")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass

@@ -26,10 +26,11 @@ import qdrant_edge as qe
 
 from ..errors import NotFound, ResourceExhausted
 from . import manifest as mf
-from .base import CollectionSpec, Scores, Store, StoreStats, Where
+from .base import CollectionSpec, Scores, SnapshotInfo, Store, StoreStats, Where
 from .build import IndexBuilder
 from .dialect import Dialect
 from .sharded import ShardedCollection
+from .snapshots import SnapshotFolder
 
 log = logging.getLogger("mmsearch.storage")
 
@@ -74,6 +75,7 @@ class EdgeStore(Store):
         super().__init__()
         self.min_free_mb = min_free_mb
         self.root = Path(data_dir) / "collections"
+        self.snapshots = SnapshotFolder(data_dir)
         self.root.mkdir(parents=True, exist_ok=True)
         self.options = shards or ShardOptions()
         self._open: dict[str, ShardedCollection] = {}
@@ -196,6 +198,36 @@ class EdgeStore(Store):
     def _set_payload(self, name: str, where: Where, payload: dict[str, Any]) -> None:
         record = json.dumps({"where": where.to_json(), "payload": payload})
         self._get(name).set_payload(self.dialect.filter(where) or self.dialect.Filter(), payload, record)
+
+    def create_snapshot(self, name: str) -> SnapshotInfo:
+        col = self._get(name)
+        self._check_space()
+        target = self.snapshots.new(name)
+        with self._engine(name):
+            col.snapshot(target)
+        return self.snapshots.info(name, target)
+
+    def list_snapshots(self, name: str) -> list[SnapshotInfo]:
+        return self.snapshots.list(name)
+
+    def restore_snapshot(self, name: str, snapshot: str) -> None:
+        source = self.snapshots.find(name, snapshot)
+        self._check_space()
+        staged = self.snapshots.stage(name, source)
+        with self._lock:
+            col = self._open.pop(name, None)
+            if col is not None:
+                if self.builder is not None:
+                    self.builder.cancel(col)
+                col.close(flush=False)
+            folder = self.root / name
+            aside = self.snapshots.set_aside(folder) if folder.exists() else None
+            staged.rename(folder)
+            self._open[name] = self._collection(CollectionSpec.from_json((folder / "spec.json").read_text()))
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+        self.sweep(name)  # points of documents that were being written when it was taken
+        self._sealed()  # its sealed shards may wait for an index build
 
     def close(self) -> None:
         self._closed.set()

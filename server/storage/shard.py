@@ -113,11 +113,19 @@ class Shard:
         enters while the copy runs, so the copy is a consistent flushed shard. `cp --sparse=always`:
         Qdrant preallocates 32 MB sparse pages, which shutil.copytree would fill with zeros."""
         with self._inside() as engine, self._write_lock:
-            if self._dirty:
-                self._dirty = False
-                engine.flush()
-            subprocess.run(["cp", "--sparse=always", "-r", str(self.path), str(target)], check=True)
+            self._copy(engine, target)
             self.changes = []
+
+    def copy_to(self, target: Path) -> None:
+        """A consistent flushed copy of the shard at `target` (a snapshot)."""
+        with self._inside() as engine, self._write_lock:
+            self._copy(engine, target)
+
+    def _copy(self, engine: qe.EdgeShard, target: Path) -> None:
+        if self._dirty:
+            self._dirty = False
+            engine.flush()
+        subprocess.run(["cp", "--sparse=always", "-r", str(self.path), str(target)], check=True)
 
     def close(self, flush: bool) -> None:
         """Waits for the calls inside, then closes the engine; later calls raise ShardClosed."""

@@ -153,6 +153,21 @@ class ShardedCollection:
                 shard.set_payload(flt, payload)
             (self.folder / COMMIT).unlink(missing_ok=True)  # also a replayed one that now fits one shard
 
+    def snapshot(self, target: Path) -> None:
+        """A consistent copy of the collection at `target` (spec, manifest, flushed shards), taken
+        while no write, seal or swap runs; the folder appears only once complete."""
+        with self._write:
+            shards = self._current()
+            tmp = target.with_name(target.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            (tmp / "shards").mkdir(parents=True)
+            for shard in shards:
+                shard.copy_to(mf.shard_path(tmp, shard.id))
+            shutil.copyfile(self.folder / "spec.json", tmp / "spec.json")
+            entries = [mf.ShardEntry(s.id, s.state) for s in shards]
+            mf.save(tmp, mf.Manifest(self._manifest.next_id, entries))
+            tmp.rename(target)
+
     def unfinished_commit(self) -> str | None:
         """The record of a `set_payload` over several shards that a crash cut short, if any."""
         path = self.folder / COMMIT
