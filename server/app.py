@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from concurrent import futures
@@ -45,7 +46,7 @@ def make_store(settings: Settings) -> Store:
     from .storage.edge import EdgeStore, ShardOptions
 
     shards = ShardOptions(settings.seal_points, settings.max_shard_points, settings.hnsw_ef, settings.index_build)
-    return EdgeStore(settings.data_dir, settings.flush_interval_s, shards)
+    return EdgeStore(settings.data_dir, settings.flush_interval_s, shards, settings.min_free_disk_mb)
 
 
 @dataclass
@@ -59,6 +60,9 @@ class App:
     http: HttpServer | None = None
 
     def stop(self, grace: float | None = 5.0) -> None:
+        """Stops accepting calls, gives in-flight ones `grace` seconds, cancels the rest (their work
+        stops at the next page or batch; unacknowledged documents are rolled back), then flushes
+        and closes the store."""
         self.health.enter_graceful_shutdown()
         if self.http is not None:
             self.http.stop()
@@ -94,6 +98,9 @@ def create_server(settings: Settings, store: Store | None = None, encoders: Enco
     security = security_interceptor(settings)
     tls = certificates(settings)
     store = store or make_store(settings)
+    for spec in store.list_specs():  # before serving: nothing writes yet
+        if swept := store.sweep(spec.name):
+            log.info("collection %s: deleted %d hidden points left by writes a crash cut short", spec.name, swept)
     encoders = encoders or make_encoders(settings)
     catalog = Catalog(store, encoders, settings)
     limit = settings.max_message_mb * 1024 * 1024
@@ -159,6 +166,22 @@ def serve(settings: Settings) -> None:
         keys = app.security.keys
         signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=keys.reload, daemon=True).start())
     stop.wait()
-    log.info("shutting down: draining in-flight calls")
-    app.stop(grace=10.0)
+    log.info("shutting down: in-flight calls get %.0f s, then are cancelled", settings.shutdown_grace_s)
+    # Whatever still runs after 10 s (a stuck model call, a thread that ignores cancellation) must not
+    # keep the process up: dying there is as safe as a kill -9, which leaves no partial document.
+    watchdog = threading.Timer(SHUTDOWN_LIMIT_S, _exit_now)
+    watchdog.daemon = True
+    watchdog.start()
+    app.stop(grace=settings.shutdown_grace_s)
     log.info("stopped")
+    logging.shutdown()
+    os._exit(0)  # worker pools (encoders, OCR) would otherwise be joined at interpreter exit
+
+
+SHUTDOWN_LIMIT_S = 9.5
+
+
+def _exit_now() -> None:
+    log.error("shutdown took over %.1f s: exiting without waiting further", SHUTDOWN_LIMIT_S)
+    logging.shutdown()
+    os._exit(1)

@@ -41,9 +41,11 @@ def _view(payload: dict[str, Any]) -> PageView:
     )
 
 
-def _with_image(store: Store, collection: str, view: PageView, thumbnail_only: bool, tenant: str | None) -> PageView:
+def _with_image(
+    store: Store, collection: str, view: PageView, thumbnail_only: bool, tenant: str | None, slot: int
+) -> PageView:
     if store.page_images is not None:
-        key = image_key(view.document_id, tenant)
+        key = image_key(view.document_id, tenant, slot)
         got = store.page_images.get(collection, key, view.page, thumbnail_only=thumbnail_only)
         if got is not None:
             view.image, view.thumbnail = got
@@ -55,10 +57,12 @@ def get_page(store: Store, collection: str, doc_id: str, page: int, tenant: str 
     store.get_spec(collection)  # NotFound for an unknown collection
     if page < 1:
         raise NotFound(f"page {page} of {doc_id!r}: pages are numbered from 1")
-    hits = store.retrieve(collection, [point_id(doc_id, page - 1, tenant)], fields=_FIELDS)
+    # The live version is in either slot; retrieve returns visible points only.
+    ids = [point_id(doc_id, page - 1, tenant, slot) for slot in (0, 1)]
+    hits = store.retrieve(collection, ids, fields=_FIELDS)
     if not hits or hits[0].payload.get("modality") != "page":
         raise NotFound(f"document {doc_id!r} has no page {page} in collection {collection!r}")
-    return _with_image(store, collection, _view(hits[0].payload), False, tenant)
+    return _with_image(store, collection, _view(hits[0].payload), False, tenant, ids.index(hits[0].id))
 
 
 def get_document(
@@ -70,8 +74,9 @@ def get_document(
     n = store.count(collection, Where(must=[Cond(key="doc_id", match=doc_id)]).owned_by(tenant))
     if n == 0:
         raise NotFound(f"document {doc_id!r} is not in collection {collection!r}")
-    hits = store.retrieve(collection, [point_id(doc_id, s, tenant) for s in range(n)], fields=_FIELDS)
-    views = sorted((_view(h.payload) for h in hits), key=lambda v: v.page)
-    metadata = views[0].metadata if views else {}
-    pages = [_with_image(store, collection, v, not images, tenant) for v in views if v.page > 0]
+    slot_of = {point_id(doc_id, s, tenant, slot): slot for s in range(n) for slot in (0, 1)}
+    hits = store.retrieve(collection, list(slot_of), fields=_FIELDS)  # the visible version's points
+    views = sorted(((_view(h.payload), slot_of[h.id]) for h in hits), key=lambda v: v[0].page)
+    metadata = views[0][0].metadata if views else {}
+    pages = [_with_image(store, collection, v, not images, tenant, slot) for v, slot in views if v.page > 0]
     return metadata, pages

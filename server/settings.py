@@ -48,6 +48,14 @@ class Settings(BaseSettings):
         description="Embedded storage: build the indexes of sealed shards in a child process (off: they stay "
         "searched by a scan).",
     )
+    min_free_disk_mb: int = Field(
+        128,
+        ge=0,
+        description="Embedded storage: writes are refused (RESOURCE_EXHAUSTED) while the data directory's "
+        "filesystem has less free space than this; searches go on. The engine memory-maps its files, and a write "
+        "into a full filesystem would kill the process. A new shard takes about 15 MB, and opening a shard at start "
+        "writes up to ~50 MB more (measured on tmpfs).",
+    )
     qdrant_url: str = Field("", description="Qdrant server URL for storage=remote.")
     qdrant_api_key: str = Field("", description="API key for the remote Qdrant.")
     qdrant_prefer_grpc: bool = Field(True, description="Talk gRPC to the remote Qdrant.")
@@ -186,6 +194,13 @@ class Settings(BaseSettings):
     http_threads: int = Field(8, ge=1, description="Worker threads of the HTTP port.")
     metrics_port: int = Field(0, ge=0, le=65535, description="Serve Prometheus metrics on this port (0: off).")
     log_level: str = Field("INFO", description="Python logging level.")
+    shutdown_grace_s: float = Field(
+        5.0,
+        gt=0,
+        le=9,
+        description="On SIGTERM/SIGINT: seconds in-flight calls get to finish before they are cancelled (their "
+        "unacknowledged documents rolled back); the process exits within 10 s in any case.",
+    )
     config: Path | None = Field(None, description="Optional TOML file with any of these settings.")
 
     @field_validator("allowed_models", mode="before")

@@ -27,8 +27,9 @@ from .documents import text_item
 from .pagegen import text_page
 
 
-def _points(app: App, collection: str, doc_id: str) -> int:
-    return app.store.count(collection, Where(must=[Cond(key="doc_id", match=doc_id)]))
+def _points(app: App, collection: str, doc_id: str, hidden: bool = False) -> int:
+    """The document's visible points; `hidden`: stored ones too (written, not yet committed)."""
+    return app.store.count(collection, Where(must=[Cond(key="doc_id", match=doc_id)]), hidden=hidden)
 
 
 def _long_text(passages: int) -> str:
@@ -72,14 +73,15 @@ def test_cancel_mid_stream_removes_unacknowledged_items(
         first = next(call)
         assert (first.id, first.ok, first.points) == ("A", True, 1)
         assert held.wait(20)
-        assert _points(fake_app, "c", "B") >= 31  # B's first batch is stored
+        assert _points(fake_app, "c", "B", hidden=True) >= 31  # B's first batch is stored...
+        assert _points(fake_app, "c", "B") == 0  # ...and no search sees it before B is complete
         call.cancel()
         time.sleep(0.5)  # the cancel reaches the server before the held write finishes
         release.set()
         deadline = time.monotonic() + 20
-        while _points(fake_app, "c", "B") and time.monotonic() < deadline:
+        while _points(fake_app, "c", "B", hidden=True) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _points(fake_app, "c", "B") == 0
+        assert _points(fake_app, "c", "B", hidden=True) == 0
         assert _points(fake_app, "c", "A") == 1  # acknowledged before the cancel: kept
     finally:
         release.set()
@@ -105,7 +107,7 @@ def test_broken_request_stream_rolls_back_unacknowledged_items(
     with pytest.raises(ConnectionResetError):
         next(results)
     assert "B" in written  # some of B reached storage before the stream broke...
-    assert _points(fake_app, "c", "B") == 0  # ...and none of it stayed
+    assert _points(fake_app, "c", "B", hidden=True) == 0  # ...and none of it stayed
     assert _points(fake_app, "c", "A") == 1
 
 
@@ -137,7 +139,7 @@ def test_storage_failure_rejects_only_the_affected_items(
         "item 'poison' could not be stored (storage failed; see the server log)"
     )
     assert acks[3].error_code == "UNAVAILABLE" and "could not be stored: Qdrant at" in acks[3].error
-    assert _points(fake_app, "c", "poison") == 0
+    assert _points(fake_app, "c", "poison", hidden=True) == 0
     # nothing of the new version reached storage, so the old one stays whole
     assert fake_client.search("c", "old version", top_k=1).results[0].snippet == "the old version of down"
     assert [_points(fake_app, "c", d) for d in ("good1", "good2", "good3", "down")] == [1, 1, 1, 1]

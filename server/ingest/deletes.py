@@ -23,5 +23,6 @@ def delete_documents(store: Store, collection: str, ids: Sequence[str], where: W
     # their images stay on disk, unreachable (GetPage answers only for pages whose point exists).
     if store.page_images is not None:
         for doc_id in ids:
-            store.page_images.delete(collection, image_key(doc_id, tenant))
+            for slot in (0, 1):
+                store.page_images.delete(collection, image_key(doc_id, tenant, slot))
     return deleted

@@ -12,6 +12,11 @@ from typing import Any
 from ..errors import MMSearchError
 
 
+class IngestCancelled(Exception):
+    """The caller went away (cancelled, deadline passed, server stopping): the work stops at the
+    next page or batch and unacknowledged items are rolled back."""
+
+
 @dataclass(frozen=True)
 class Text:
     text: str

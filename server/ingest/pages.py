@@ -12,8 +12,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageSequence, UnidentifiedImageError
+from prometheus_client import Counter
 
 from ..errors import InvalidArgument, ResourceExhausted
+
+#: Pages read for ingest (PDF pages rendered or read from their text layer, image frames decoded):
+#: lets an operator (and a test) see that a cancelled ingest stopped working.
+PAGES_READ = Counter("mmsearch_ingest_pages_total", "Pages read for ingest (PDF pages, image frames)")
 
 
 @dataclass
@@ -91,6 +96,7 @@ def image_pages(data: bytes, mime_type: str, limits: PageLimits) -> Iterator[Pag
             rgb = frame.convert("RGB")  # decodes now: truncated data fails here
         except (OSError, ValueError, SyntaxError) as exc:
             raise InvalidArgument(f"page {number} cannot be decoded ({exc})") from None
+        PAGES_READ.inc()
         yield Page(number, rgb, w, h)
 
 
@@ -141,6 +147,7 @@ def pdf_pages(data: bytes, limits: PageLimits, always_render: bool = False) -> I
                 size = (round(width_pt * scale_page), round(height_pt * scale_page))
             finally:
                 page.close()
+            PAGES_READ.inc()
             yield Page(index + 1, image, size[0], size[1], words=words, extra={"text_layer": bool(words)})
     finally:
         doc.close()

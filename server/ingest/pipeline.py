@@ -6,8 +6,12 @@ encodes, so the encoder (the bottleneck) never waits for storage. The writer onl
 stored; the stream thread alone keeps each item's state. An item is acknowledged ok only after all its
 points are durably stored; an item that fails is acknowledged with its reason, any of its points
 already written are removed, and the stream goes on. When the stream itself ends early (the client
-cancels, the request stream breaks), the points of every item not yet acknowledged are removed, so a
-half-ingested document never answers searches.
+cancels, the request stream breaks), the points of every item not yet acknowledged are removed.
+
+Documents are all or nothing (ingest/versions.py): an item's points are written hidden and shown
+by one final write once all are stored, so a half-ingested document never answers searches, even
+after the process is killed. A cancelled call stops between pages and batches, OCR and encoding
+included.
 """
 
 from __future__ import annotations
@@ -20,13 +24,13 @@ from collections.abc import Iterator
 
 from ..catalog import Catalog, CollectionOptions
 from ..errors import MMSearchError, NotFound, PermissionDenied
-from ..storage.base import CollectionSpec, Cond, PointData, Where
-from ..storage.page_images import image_key
+from ..storage.base import CollectionSpec, PointData
 from .claims import DocumentClaims, claim_key
-from .items import IngestItem, ItemResult
+from .items import IngestCancelled, IngestItem, ItemResult
 from .pages import PageLimits
 from .points import PointBuilder
 from .units import ItemState, Unit, expand
+from .versions import abort, commit, plan
 from .writer import BatchWriter, Outcomes, storage_error
 
 log = logging.getLogger(__name__)
@@ -34,8 +38,7 @@ _END = object()
 PAGE_IMAGES_PER_BATCH = 8
 
 
-class IngestCancelled(Exception):
-    """The caller went away mid-stream; unacknowledged items have been rolled back."""
+__all__ = ["IngestCancelled", "Ingestor"]
 
 
 class Ingestor:
@@ -49,20 +52,22 @@ class Ingestor:
 
     def run(self, items: Iterator[IngestItem], cancelled: threading.Event | None = None) -> Iterator[ItemResult]:
         """Results in stream order. `cancelled` (set when the caller goes away) stops the work at the
-        next batch: the stream then raises IngestCancelled after rolling back."""
+        next page or batch: the stream then raises IngestCancelled after rolling back."""
+        cancelled = cancelled or threading.Event()
         inbox: queue.Queue = queue.Queue(maxsize=4 * self.batch_size)
         stop = threading.Event()
         threading.Thread(target=_pump, args=(items, inbox, stop), daemon=True).start()
-        stream = _Stream(self, inbox)
+        stream = _Stream(self, inbox, cancelled)
         writer = BatchWriter(self.store)
         try:
             while True:
-                if cancelled is not None and cancelled.is_set():
-                    raise IngestCancelled("the client cancelled the ingest stream")
+                stream.check()
                 batch = stream.next_batch(block=not writer.in_flight)
                 if batch:
                     assert stream.spec is not None
-                    writer.submit(stream.spec.name, stream.submit(self.builder.build(batch, stream.spec)))
+                    points = self.builder.build(batch, stream.spec, cancelled)
+                    stream.check()
+                    writer.submit(stream.spec.name, stream.submit(points))
                     if writer.in_flight > 1:  # the previous batch wrote while this one encoded
                         stream.settle(writer.wait_oldest())
                         yield from stream.results()
@@ -84,23 +89,15 @@ class Ingestor:
             stop.set()  # the pump may be waiting for room in the inbox
             stream.release_claims()  # also when the client went away mid-stream
 
-    def cleanup(self, spec: CollectionSpec, item: ItemState) -> None:
-        """After an item is fully written: drop the old version's extra points. After it failed
-        part-way: drop what it wrote, so a half-ingested document never answers searches."""
-        keep = 0 if item.error is not None else item.written
-        stale = Where(must=[Cond(key="doc_id", match=item.id), Cond(key="seq", range={"gte": keep})])
-        self.store.delete(spec.name, stale.owned_by(item.tenant))  # this writer's version only
-        if self.store.page_images is not None:  # page n is point seq n-1
-            self.store.page_images.delete(spec.name, image_key(item.id, item.tenant), from_page=keep + 1)
-
 
 class _Stream:
     """Pulls items, expands them into units, applies write outcomes, and yields results in order.
     Everything here runs on the stream thread."""
 
-    def __init__(self, ingestor: Ingestor, inbox: queue.Queue) -> None:
+    def __init__(self, ingestor: Ingestor, inbox: queue.Queue, cancelled: threading.Event) -> None:
         self.ing = ingestor
         self.inbox = inbox
+        self.cancelled = cancelled
         self.spec: CollectionSpec | None = None
         self.items: deque[ItemState] = deque()  # not yet acknowledged, in stream order
         self.current: ItemState | None = None
@@ -109,13 +106,21 @@ class _Stream:
         self.parked: IngestItem | None = None  # its document is claimed by another stream's item
         self.claimed: set[str] = set()
 
+    def check(self) -> None:
+        if self.cancelled.is_set():
+            raise IngestCancelled("the ingest call ended (cancelled, past its deadline, or the server is stopping)")
+
     def _next_item(self, block: bool) -> IngestItem | None:
         if self.finished:
             return None
-        try:
-            got = self.inbox.get(block=block)
-        except queue.Empty:
-            return None
+        while True:  # wakes up now and then to notice a cancelled call
+            try:
+                got = self.inbox.get(timeout=0.2) if block else self.inbox.get(block=False)
+                break
+            except queue.Empty:
+                if not block:
+                    return None
+                self.check()
         if got is _END:
             self.finished = True
             return None
@@ -161,11 +166,13 @@ class _Stream:
                 self.current = expand(self.seq, got, self.spec, self.ing.limits)
                 self.seq += 1
                 self.items.append(self.current)
+                self._plan(self.current)
             item = self.current
             if item.error is not None or item.units is None:
                 item.exhausted = True
                 self.current = None
                 continue
+            self.check()  # between pages: a long PDF stops when its caller leaves
             try:
                 unit = next(item.units)
             except StopIteration:
@@ -186,6 +193,16 @@ class _Stream:
         if batch or self._ackable() or self.parked is not None:
             return batch
         return None
+
+    def _plan(self, item: ItemState) -> None:
+        """Which version slot the item is written in (needs its document claimed)."""
+        if item.error is not None or self.spec is None:
+            return
+        try:
+            item.version = plan(self.ing.store, self.spec.name, item.id, item.total, item.tenant)
+        except Exception as exc:
+            log.exception("looking up the stored version of %r failed", item.id)
+            item.error = storage_error(item.id, exc)
 
     def _release(self, key: str) -> None:
         if key in self.claimed and self.spec is not None:
@@ -219,32 +236,35 @@ class _Stream:
     def results(self, final: bool = False) -> Iterator[ItemResult]:
         while self.items and (final or self.items[0].done):
             item = self.items.popleft()
-            if self.spec is not None and (item.error is None or item.written):
+            complete = item.error is None and item.written == item.produced and item.produced > 0
+            if self.spec is not None and (complete or item.written):
                 try:
-                    self.ing.cleanup(self.spec, item)
+                    if complete:
+                        commit(self.ing.store, self.spec.name, item.id, item.version, item.written, item.tenant)
+                    else:
+                        abort(self.ing.store, self.spec.name, item.id, item.version, item.tenant)
                 except Exception as exc:
-                    log.exception("removing points of %r failed", item.id)
+                    log.exception("%s of %r failed", "committing" if complete else "removing the points", item.id)
+                    complete = False
                     item.error = item.error or storage_error(item.id, exc)
             self._release(claim_key(item.tenant, item.id))
-            if item.error is None and item.written == item.produced and item.produced:
+            if complete:
                 yield ItemResult(item.seq, item.id, item.source, points=item.written)
             else:
                 error = item.error or MMSearchError(f"item {item.id!r} was not fully stored")
                 yield ItemResult(item.seq, item.id, item.source, error=error)
 
     def rollback(self) -> None:
-        """The stream ended early: remove every point of the items nobody acknowledged (an item whose
-        result has been handed out counts as acknowledged)."""
+        """The stream ended early: remove the new version of every item nobody acknowledged (an item
+        whose result has been handed out counts as acknowledged); their old versions stay. Were this
+        cut short too, the hidden points would be swept at the next start."""
         if self.spec is None:
             return
         for item in self.items:
             if not item.written:
-                continue  # nothing of this version reached storage: any older version stays
+                continue  # nothing of this version reached storage
             try:
-                mine = Where(must=[Cond(key="doc_id", match=item.id)]).owned_by(item.tenant)
-                self.ing.store.delete(self.spec.name, mine)
-                if self.ing.store.page_images is not None:
-                    self.ing.store.page_images.delete(self.spec.name, image_key(item.id, item.tenant))
+                abort(self.ing.store, self.spec.name, item.id, item.version, item.tenant)
             except Exception:
                 log.exception("rolling back %r after the stream ended failed", item.id)
         self.items.clear()

@@ -7,6 +7,7 @@ rejects that unit's item with a clear error and the rest of the batch goes on.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,8 +19,9 @@ from mmsearch.encoders.base import Encoder
 from ..catalog import Catalog
 from ..errors import InvalidArgument, MMSearchError
 from ..ranking.lexical import document_terms
-from ..storage.base import TENANT_FIELD, CollectionSpec, PointData, point_id
+from ..storage.base import LIVE, SLOT, TENANT_FIELD, CollectionSpec, PointData, point_id
 from ..storage.page_images import encode_page_image
+from .items import IngestCancelled
 from .page_encoding import encode_word_pages
 from .pages import Word
 from .pooling import Pooled, pick, pool_tokens
@@ -33,9 +35,18 @@ class PointBuilder:
         self.catalog = catalog
         self._ocr_pool = ThreadPoolExecutor(ocr_threads, thread_name_prefix="ocr")
 
-    def build(self, units: list[Unit], spec: CollectionSpec) -> list[tuple[Unit, PointData]]:
+    def build(
+        self, units: list[Unit], spec: CollectionSpec, cancelled: threading.Event | None = None
+    ) -> list[tuple[Unit, PointData]]:
         """The point of every unit whose item has not failed, in batch order; a unit that cannot be
-        read or encoded sets its item's error instead."""
+        read or encoded sets its item's error instead. Raises IngestCancelled once `cancelled` is
+        set: pages not yet OCR'd are skipped and nothing more is encoded."""
+        cancelled = cancelled or threading.Event()
+
+        def check() -> None:
+            if cancelled.is_set():
+                raise IngestCancelled("the ingest call ended")
+
         points: dict[Unit, PointData] = {}
         live = [u for u in units if u.item.error is None]
         texts = [u for u in live if u.modality == "text"]
@@ -43,7 +54,8 @@ class PointBuilder:
             self._guarded(texts, lambda batch: self._texts(batch, spec), points)
         pages = [u for u in live if u.modality == "page"]
         if pages:
-            self._read_words(pages)  # ColPali pages too: their words feed BM25 and snippets
+            self._read_words(pages, cancelled)  # ColPali pages too: their words feed BM25 and snippets
+            check()
             if self.catalog.store.page_images is not None:
                 self._keep_images(pages)
             pages = [u for u in pages if u.item.error is None]
@@ -78,7 +90,7 @@ class PointBuilder:
             if u.page is not None and u.page.image is not None:
                 u.image, u.thumbnail = encode_page_image(u.page.image)
 
-    def _read_words(self, pages: list[Unit]) -> None:
+    def _read_words(self, pages: list[Unit], cancelled: threading.Event) -> None:
         """Pages without a text layer are OCR'd, in parallel (tesseract runs outside the GIL). A page
         the engine cannot read rejects its item alone."""
         # A page without words always has its pixels: pages.py renders those that need OCR.
@@ -91,11 +103,19 @@ class PointBuilder:
             for u in need:
                 u.item.error = u.item.error or exc
             return
-        read = [self._ocr_pool.submit(ocr.words, u.page.image) for u in need if u.page and u.page.image]
+
+        def words(image: Any) -> list[Word]:
+            if cancelled.is_set():  # the caller left: the pages still queued are not read
+                raise IngestCancelled("the ingest call ended")
+            return ocr.words(image)
+
+        read = [self._ocr_pool.submit(words, u.page.image) for u in need if u.page and u.page.image]
         for u, future in zip(need, read, strict=True):
             assert u.page is not None
             try:
                 u.page.words = future.result()
+            except IngestCancelled:
+                continue
             except Exception as exc:
                 log.warning("OCR (%s) failed on page %d of %r: %s", ocr.name, u.page.number, u.item.id, exc)
                 if u.item.error is None:
@@ -112,7 +132,7 @@ class PointBuilder:
             pooled = pool_tokens(e.tokens, factor)
             points.append(
                 PointData(
-                    id=point_id(u.item.id, u.seq, u.item.tenant),
+                    id=point_id(u.item.id, u.seq, u.item.tenant, u.item.version.slot),
                     space="text",
                     dense=e.pooled,
                     tokens=pooled.tokens,
@@ -135,7 +155,7 @@ class PointBuilder:
             pooled = pool_tokens(pv.tokens, factor)
             points.append(
                 PointData(
-                    id=point_id(u.item.id, u.seq, u.item.tenant),
+                    id=point_id(u.item.id, u.seq, u.item.tenant, u.item.version.slot),
                     space="text",
                     dense=pv.pooled,
                     tokens=pooled.tokens,
@@ -171,7 +191,7 @@ class PointBuilder:
             pooled = pool_tokens(e.tokens, factor)
             points.append(
                 PointData(
-                    id=point_id(u.item.id, u.seq, u.item.tenant),
+                    id=point_id(u.item.id, u.seq, u.item.tenant, u.item.version.slot),
                     space="page",
                     dense=e.pooled,
                     tokens=pooled.tokens,
@@ -204,6 +224,8 @@ class PointBuilder:
             "page": u.page.number if u.page else 0,
             "meta": u.item.metadata,
             "source": u.item.source,
+            SLOT: u.item.version.slot,
+            LIVE: u.item.version.live,
             **extra,
         }
 

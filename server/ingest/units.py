@@ -17,6 +17,7 @@ from ..storage.base import CollectionSpec
 from .items import ImageFile, IngestItem, PdfFile, Text, TextFile
 from .pages import Page, PageLimits, image_pages, pdf_page_count, pdf_pages
 from .text import decode_utf8, split_passages
+from .versions import Version
 
 MAX_ID_CHARS = 512
 
@@ -33,6 +34,8 @@ class ItemState:
     metadata: dict[str, Any] = field(default_factory=dict)
     error: MMSearchError | None = None
     units: Iterator[Unit] | None = None
+    total: int | None = None  # how many units it will have, when known up front
+    version: Version = field(default_factory=lambda: Version(0, 0))  # set once its document is claimed
     exhausted: bool = False  # every unit has been taken from `units`
     produced: int = 0  # units taken
     submitted: int = 0  # units handed to the writer
@@ -79,12 +82,15 @@ def expand(seq: int, it: IngestItem, spec: CollectionSpec, limits: PageLimits) -
             if not passages:
                 raise InvalidArgument(f"item {it.id!r} has no text")
             item.units = iter([Unit(item, p.index, Modality.TEXT, p.text, passage=p.index) for p in passages])
+            item.total = len(passages)
         elif isinstance(content, ImageFile):
             # Decoding is checked up front for single images; TIFF frames are decoded as they come.
             pages = list(image_pages(content.data, content.mime_type, limits))
             item.units = iter([Unit(item, p.number - 1, Modality.PAGE, page=p) for p in pages])
+            item.total = len(pages)
         elif isinstance(content, PdfFile):
-            pdf_page_count(content.data, limits)  # broken, encrypted, empty or too long: refused before any write
+            # broken, encrypted, empty or too long: refused before any write
+            item.total = pdf_page_count(content.data, limits)
             rendered = pdf_pages(content.data, limits, always_render=bool(spec.page_kind))
             item.units = (Unit(item, p.number - 1, Modality.PAGE, page=p) for p in rendered)
         else:

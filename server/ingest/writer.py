@@ -55,7 +55,8 @@ class BatchWriter:
             return
         for u in units:
             if u.image and u.page is not None:
-                images.put(collection, image_key(u.item.id, u.item.tenant), u.page.number, u.image, u.thumbnail)
+                key = image_key(u.item.id, u.item.tenant, u.item.version.slot)
+                images.put(collection, key, u.page.number, u.image, u.thumbnail)
                 u.image = u.thumbnail = b""  # written: free the bytes
 
     def _drop_images(self, collection: str, doc_id: str, group: list[tuple[Unit, PointData]]) -> None:
@@ -64,7 +65,8 @@ class BatchWriter:
         if self.store.page_images is None or not pages:
             return
         try:
-            key = image_key(doc_id, group[0][0].item.tenant)
+            item = group[0][0].item
+            key = image_key(doc_id, item.tenant, item.version.slot)
             self.store.page_images.delete(collection, key, from_page=min(pages))
         except Exception:
             log.exception("removing the page images of failed item %r failed", doc_id)

@@ -44,6 +44,10 @@ RULES: dict[str, Rule] = {
     f"{_V1}CollectionService/CreateCollection": Rule(Role.ADMIN, "name", mutating=True),
     f"{_V1}CollectionService/DeleteCollection": Rule(Role.ADMIN, "name", mutating=True),
     f"{_V1}CollectionService/GetCollection": Rule(Role.READ, "name"),
+    # Snapshots copy and replace whole collections, every tenant's data: admin keys only.
+    f"{_V1}CollectionService/CreateSnapshot": Rule(Role.ADMIN, "collection", mutating=True),
+    f"{_V1}CollectionService/ListSnapshots": Rule(Role.ADMIN, "collection"),
+    f"{_V1}CollectionService/RestoreSnapshot": Rule(Role.ADMIN, "collection", mutating=True),
     f"{_V1}CollectionService/ListCollections": Rule(Role.READ),  # filtered to the key's collections
     f"{_V1}IngestService/Ingest": Rule(Role.WRITE, "collection", mutating=True),
     f"{_V1}IngestService/Delete": Rule(Role.WRITE, "collection", mutating=True),

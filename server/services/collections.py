@@ -11,7 +11,7 @@ from mmsearch.v1 import collections_pb2, collections_pb2_grpc
 from ..catalog import Catalog, CollectionOptions
 from ..errors import InvalidArgument
 from ..security.principal import current_principal, current_tenant
-from ..storage.base import CollectionSpec, StoreStats
+from ..storage.base import CollectionSpec, SnapshotInfo, StoreStats
 
 
 def _storage(value: int, what: str) -> str:
@@ -124,3 +124,24 @@ class CollectionServicer(collections_pb2_grpc.CollectionServiceServicer):
     ) -> collections_pb2.DeleteCollectionResponse:
         self.catalog.store.drop_collection(request.name)
         return collections_pb2.DeleteCollectionResponse()
+
+    def CreateSnapshot(  # noqa: N802
+        self, request: collections_pb2.CreateSnapshotRequest, context: grpc.ServicerContext
+    ) -> collections_pb2.Snapshot:
+        return _snapshot(self.catalog.store.create_snapshot(request.collection))
+
+    def ListSnapshots(  # noqa: N802
+        self, request: collections_pb2.ListSnapshotsRequest, context: grpc.ServicerContext
+    ) -> collections_pb2.ListSnapshotsResponse:
+        snapshots = self.catalog.store.list_snapshots(request.collection)
+        return collections_pb2.ListSnapshotsResponse(snapshots=[_snapshot(s) for s in snapshots])
+
+    def RestoreSnapshot(  # noqa: N802
+        self, request: collections_pb2.RestoreSnapshotRequest, context: grpc.ServicerContext
+    ) -> collections_pb2.Collection:
+        self.catalog.store.restore_snapshot(request.collection, request.name)
+        return self._message(self.catalog.store.get_spec(request.collection))
+
+
+def _snapshot(s: SnapshotInfo) -> collections_pb2.Snapshot:
+    return collections_pb2.Snapshot(collection=s.collection, name=s.name, size_bytes=s.size_bytes)

@@ -5,7 +5,17 @@ Layout of a collection (the same on both backends):
   HNSW: only ever scored exactly over candidates) per vector space ("text", later "page");
 - one sparse vector `lexical` (BM25 term frequencies, IDF applied by the engine);
 - payload: doc_id, seq (point number within its document), modality, passage, page, text, tokens
-  (token strings for explanations), meta (the user's metadata; filters address `meta.<key>`).
+  (token strings for explanations), meta (the user's metadata; filters address `meta.<key>`), and
+  the two version keys below.
+
+Documents are all or nothing. A document has two version slots (0 and 1); a point stores its own
+slot (`_slot`) and the slot its document had live when the point was last written or committed
+(`_live`). A point is visible only when `_slot == _live` (or it has neither key: points written
+before versions existed); every read adds that condition (`visible`). A new version is written into
+the slot that is not live, so its points are hidden while they are written, and one payload change
+over the document's points (`_live` := new slot; `Store.set_payload`, all or nothing) hides the old
+version and shows the new one at once. Points hidden at startup are left over from writes a crash
+cut short: `sweep` deletes them.
 
 Each space's `Compression` (fixed at creation) says how its vectors are stored: float32, float16 or
 Qdrant's TurboQuant at 8 or 4 bits per dimension, and whether token vectors are pooled at ingest
@@ -29,7 +39,7 @@ import numpy as np
 
 from mmsearch.protocol.vocab import FieldType, VectorStorage
 
-from ..errors import AlreadyExists, NotFound
+from ..errors import AlreadyExists, NotFound, Unimplemented
 from .engine_errors import engine_errors
 
 if TYPE_CHECKING:
@@ -45,24 +55,31 @@ HIT_FIELDS = ["doc_id", "seq", "space", "modality", "passage", "page", "text", "
 #: metadata lives under `meta.`, so no request filter can name it.
 TENANT_FIELD = "_tenant"
 
+#: The version keys (see above): the point's slot, and the slot its document had live.
+SLOT, LIVE = "_slot", "_live"
+
 #: Payload fields every point carries, indexed for filtering (the tenant only on tenants' points).
 CORE_INDEXES = {
     "doc_id": FieldType.KEYWORD,
     "modality": FieldType.KEYWORD,
     "seq": FieldType.INTEGER,
     TENANT_FIELD: FieldType.KEYWORD,
+    SLOT: FieldType.INTEGER,
+    LIVE: FieldType.INTEGER,
 }
 _ID_NAMESPACE = uuid.UUID("5b1f2d7e-6f0c-4c57-9a53-2a0d6e1c9b11")
 _TENANT_NAMESPACE = uuid.UUID("0c9e4f43-3a4e-4d7c-8f0e-6a8d2b7c1e55")
 
 
-def point_id(doc_id: str, seq: int, tenant: str | None = None) -> str:
-    """Deterministic point id: re-ingesting a document overwrites its points in place. Tenants'
-    ids live in a namespace of their own, so two tenants' documents of the same id never share a
-    point (a tenant name holds no NUL: security/principal.py)."""
+def point_id(doc_id: str, seq: int, tenant: str | None = None, slot: int = 0) -> str:
+    """Deterministic point id per document, point number, tenant and version slot: writing a slot
+    again overwrites its points in place. Tenants' ids live in a namespace of their own, so two
+    tenants' documents of the same id never share a point (a tenant name holds no NUL:
+    security/principal.py). Slot 0 keeps the ids of the time before slots."""
+    name = f"{doc_id}\x00{seq}" if slot == 0 else f"{doc_id}\x00{seq}\x00{slot}"
     if tenant:
-        return str(uuid.uuid5(_TENANT_NAMESPACE, f"{tenant}\x00{doc_id}\x00{seq}"))
-    return str(uuid.uuid5(_ID_NAMESPACE, f"{doc_id}\x00{seq}"))
+        return str(uuid.uuid5(_TENANT_NAMESPACE, f"{tenant}\x00{name}"))
+    return str(uuid.uuid5(_ID_NAMESPACE, name))
 
 
 #: How a vector can be stored, least to most compressed.
@@ -120,7 +137,8 @@ def _space(raw: dict[str, Any]) -> SpaceSpec:
 
 @dataclass
 class Cond:
-    """One condition on a payload key; exactly one of match / any_of / range / ids / empty is set."""
+    """One condition on a payload key; exactly one of match / any_of / range / ids / empty / where
+    is set (where: a nested group of conditions)."""
 
     key: str = ""
     match: str | int | bool | None = None
@@ -128,6 +146,7 @@ class Cond:
     range: dict[str, float] | None = None  # gt/gte/lt/lte
     ids: list[str] | None = None
     empty: bool = False  # the key is absent (or null, or an empty list)
+    where: Where | None = None
 
 
 @dataclass
@@ -151,6 +170,35 @@ class Where:
         """Narrowed to the points written under exactly `tenant`, None meaning no tenant: a writer
         replacing or rolling back its own version of a document touches no other tenant's."""
         return self.and_(Cond(key=TENANT_FIELD, match=tenant) if tenant else Cond(key=TENANT_FIELD, empty=True))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Where:
+        return _where(json.loads(text))
+
+
+def _where(raw: dict[str, Any]) -> Where:
+    def cond(c: dict[str, Any]) -> Cond:
+        return Cond(**{**c, "where": _where(c["where"]) if c.get("where") else None})
+
+    return Where(**{k: [cond(c) for c in raw.get(k, [])] for k in ("must", "must_not", "should")})
+
+
+#: A point is hidden when its document's live slot is not its own (or, for a point from before
+#: slots, when its document has a live slot at all: a newer version replaced it).
+HIDDEN = [Cond(where=Where(must=[Cond(LIVE, match=s)], must_not=[Cond(SLOT, match=s)])) for s in (0, 1)]
+
+
+def visible(where: Where | None) -> Where:
+    """`where`, restricted to visible points."""
+    where = where or Where()
+    return Where(must=list(where.must), must_not=[*where.must_not, *HIDDEN], should=list(where.should))
+
+
+def is_visible(payload: dict[str, Any]) -> bool:
+    return LIVE not in payload or payload.get(SLOT) == payload[LIVE]
 
 
 @dataclass
@@ -191,6 +239,13 @@ class StoreStats:
     indexed_points: int  # points whose vectors are in a built index; the rest are searched exactly
     shards: int
     indexing: bool  # an index build is waiting or running
+
+
+@dataclass
+class SnapshotInfo:
+    collection: str
+    name: str
+    size_bytes: int
 
 
 class Record(Protocol):
@@ -269,6 +324,14 @@ class Store(ABC):
     @abstractmethod
     def _count(self, name: str, flt: Any | None) -> int: ...
 
+    @abstractmethod
+    def _set_payload(self, name: str, where: Where, payload: dict[str, Any]) -> None:
+        """Sets these payload keys on every point matching `where`: after a crash, all or none of
+        them have it. Returns once durable."""
+
+    def _check_space(self) -> None:  # noqa: B027 - optional hook
+        """Raises ResourceExhausted when storage has no room for another write."""
+
     # -- the behaviour --
 
     @contextmanager
@@ -290,6 +353,7 @@ class Store(ABC):
                     f"collection {spec.name!r} already exists; its encoders, chunking and compression are "
                     "fixed at creation: delete it and create it again to change them"
                 )
+            self._check_space()
             self._create(spec, d.vectors(spec), d.sparse_vectors(), d.indexes(spec))
 
     def drop_collection(self, name: str) -> None:
@@ -303,6 +367,7 @@ class Store(ABC):
     def upsert(self, name: str, points: Sequence[PointData]) -> None:
         if not points:
             return
+        self._check_space()
         with self._engine(name):
             self._upsert(name, [self.dialect.point(p) for p in points])
 
@@ -311,9 +376,25 @@ class Store(ABC):
         with self._engine(name):
             self._delete(name, self.dialect.filter(where) or self.dialect.Filter())
 
-    def count(self, name: str, where: Where | None = None) -> int:
+    def count(self, name: str, where: Where | None = None, hidden: bool = False) -> int:
+        """Visible points matching `where`; `hidden`: hidden points too."""
         with self._engine(name):
-            return self._count(name, self.dialect.filter(where))
+            return self._count(name, self.dialect.filter(where if hidden else visible(where)))
+
+    def set_payload(self, name: str, where: Where, payload: dict[str, Any]) -> None:
+        """Sets payload keys on every point matching `where` (hidden ones too), all or none."""
+        self._check_space()
+        with self._engine(name):
+            self._set_payload(name, where, payload)
+
+    def sweep(self, name: str) -> int:
+        """Deletes the hidden points (versions a crash cut short, or replaced ones whose delete it
+        cut short); returns how many. Only while nothing writes the collection: at startup."""
+        where = Where(should=list(HIDDEN))
+        n = self.count(name, where, hidden=True)
+        if n:
+            self.delete(name, where)
+        return n
 
     def _search(self, name: str, using: str, query: Query, limit: int, flt: Any | None) -> Scores:
         if isinstance(query, tuple) and not query[0]:
@@ -322,12 +403,12 @@ class Store(ABC):
             return self._query(name, using, self.dialect.vector(query), limit, flt)
 
     def dense_search(self, name: str, space: str, vector: np.ndarray, limit: int, where: Where) -> Scores:
-        """Nearest points by pooled vector (cosine). No payload: see `retrieve`."""
-        return self._search(name, f"{space}_dense", vector, limit, self.dialect.filter(where))
+        """Nearest visible points by pooled vector (cosine). No payload: see `retrieve`."""
+        return self._search(name, f"{space}_dense", vector, limit, self.dialect.filter(visible(where)))
 
     def lexical_search(self, name: str, terms: tuple[list[int], list[float]], limit: int, where: Where) -> Scores:
-        """Best points by BM25 (IDF-weighted sparse dot product). No payload: see `retrieve`."""
-        return self._search(name, "lexical", terms, limit, self.dialect.filter(where))
+        """Best visible points by BM25 (IDF-weighted sparse dot product). No payload: see `retrieve`."""
+        return self._search(name, "lexical", terms, limit, self.dialect.filter(visible(where)))
 
     def score_ids(self, name: str, using: str, query: Query, ids: Sequence[str]) -> Scores:
         """Scores exactly the given points against one query vector. using: `<space>_dense` (query
@@ -335,24 +416,51 @@ class Store(ABC):
         Points lacking that vector or scoring nothing are absent from the result."""
         if not ids:
             return {}
-        return self._search(name, using, query, len(ids), self.dialect.ids_filter(ids))
+        flt = self.dialect.filter(visible(Where(must=[Cond(ids=list(ids))])))
+        return self._search(name, using, query, len(ids), flt)
 
     def retrieve(
         self, name: str, ids: Sequence[str], space: str | None = None, fields: Sequence[str] | None = None
     ) -> list[Hit]:
-        """Points by id with their payload (only `fields` when given), and their token vectors when
-        `space` is given. Unknown ids are absent from the result."""
+        """Visible points by id with their payload (only `fields` when given), and their token
+        vectors when `space` is given. Unknown (and hidden) ids are absent from the result."""
         if not ids:
             return []
         using = f"{space}_tokens" if space else None
+        payload: list[str] | bool = [*fields, SLOT, LIVE] if fields else True
         with self._engine(name):
-            records = self._retrieve(name, list(ids), list(fields) if fields else True, [using] if using else False)
+            records = self._retrieve(name, list(ids), payload, [using] if using else False)
         hits = []
         for r in records:
+            got = dict(r.payload or {})
+            if not is_visible(got):
+                continue
+            if fields:
+                got = {k: v for k, v in got.items() if k in fields}
             vectors = r.vector if isinstance(r.vector, dict) else {}
             tokens = np.asarray(vectors[using], dtype=np.float32) if using and using in vectors else None
-            hits.append(Hit(str(r.id), r.payload or {}, tokens))
+            hits.append(Hit(str(r.id), got, tokens))
         return hits
+
+    def versions(self, name: str, ids: Sequence[str]) -> dict[str, tuple[int | None, int | None]]:
+        """Point id -> (slot, live) of the points that exist among `ids`, hidden ones too (None:
+        a point from before slots)."""
+        with self._engine(name):
+            records = self._retrieve(name, list(ids), [SLOT, LIVE], False)
+        return {str(r.id): ((r.payload or {}).get(SLOT), (r.payload or {}).get(LIVE)) for r in records}
+
+    # -- snapshots: backends that keep them override these --
+
+    def create_snapshot(self, name: str) -> SnapshotInfo:
+        """A consistent copy of the collection (hidden points included: swept on restore)."""
+        raise Unimplemented(f"snapshots are not available on {self.backend} storage")
+
+    def list_snapshots(self, name: str) -> list[SnapshotInfo]:
+        raise Unimplemented(f"snapshots are not available on {self.backend} storage")
+
+    def restore_snapshot(self, name: str, snapshot: str) -> None:
+        """Replaces the collection (or brings back a deleted one) with the snapshot."""
+        raise Unimplemented(f"snapshots are not available on {self.backend} storage")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass

@@ -179,7 +179,7 @@ class IndexBuilder:
             )
         finally:
             for source in sources:
-                source.deletes = None
+                source.changes = None
             shutil.rmtree(extra, ignore_errors=True)
             if not swapped:
                 shutil.rmtree(out, ignore_errors=True)

@@ -81,6 +81,8 @@ class Dialect:
         )
 
     def condition(self, c: Cond) -> Any:
+        if c.where is not None:
+            return self.filter(c.where) or self.Filter()
         if c.ids is not None:
             return self.has_id(c.ids)
         if c.empty:
@@ -101,9 +103,6 @@ class Dialect:
             must_not=[self.condition(c) for c in where.must_not] or None,
             should=[self.condition(c) for c in where.should] or None,
         )
-
-    def ids_filter(self, ids: Sequence[str]) -> Any:
-        return self.Filter(must=[self.has_id(ids)])
 
     def vector(self, query: Query) -> Any:
         """A query vector: dense (dim,) and multi (n, dim) arrays as lists, sparse as SparseVector."""

@@ -13,6 +13,8 @@ Qdrant server does: the active shard, and sealed ones that deletes reached.
 
 from __future__ import annotations
 
+import json
+import logging
 import shutil
 import threading
 from collections.abc import Sequence
@@ -22,13 +24,16 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from ..errors import NotFound
+from ..errors import NotFound, ResourceExhausted
 from . import manifest as mf
-from .base import CollectionSpec, Scores, Store, StoreStats
+from .base import CollectionSpec, Scores, SnapshotInfo, Store, StoreStats, Where
 from .build import IndexBuilder
 from .dialect import Dialect
 from .page_images import DirPageImages
 from .sharded import ShardedCollection
+from .snapshots import SnapshotFolder
+
+log = logging.getLogger("mmsearch.storage")
 
 EDGE = Dialect.of(
     qe,
@@ -65,9 +70,18 @@ class EdgeStore(Store):
     backend = "edge"
     dialect = EDGE
 
-    def __init__(self, data_dir: Path, flush_interval_s: float = 5.0, shards: ShardOptions | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        flush_interval_s: float = 5.0,
+        shards: ShardOptions | None = None,
+        min_free_mb: int = 0,
+    ) -> None:
+        """min_free_mb: writes are refused while the data directory's filesystem has less free."""
         super().__init__()
+        self.min_free_mb = min_free_mb
         self.root = Path(data_dir) / "collections"
+        self.snapshots = SnapshotFolder(data_dir)
         self.root.mkdir(parents=True, exist_ok=True)
         self.page_images = DirPageImages(Path(data_dir) / "page_images")
         self.options = shards or ShardOptions()
@@ -75,6 +89,11 @@ class EdgeStore(Store):
         for spec_file in sorted(self.root.glob("*/spec.json")):
             spec = CollectionSpec.from_json(spec_file.read_text())
             self._open[spec.name] = self._collection(spec)
+            record = self._open[spec.name].unfinished_commit()
+            if record is not None:  # a payload change over several shards that a crash cut short
+                log.info("collection %s: finishing a payload change a crash cut short", spec.name)
+                raw = json.loads(record)
+                self._set_payload(spec.name, Where.from_json(raw["where"]), raw["payload"])
         self._closed = threading.Event()
         self._flush_interval_s = flush_interval_s
         threading.Thread(target=self._flush_loop, name="edge-flush", daemon=True).start()
@@ -132,6 +151,17 @@ class EdgeStore(Store):
     def _has(self, name: str) -> bool:
         return name in self._open
 
+    def _check_space(self) -> None:
+        """The engine memory-maps its files and grows them as it writes: on a full filesystem a write
+        kills the process (SIGBUS) instead of failing. So writes are refused ahead of that, with
+        room left for flushes, a new shard and the deletes that free space."""
+        free = shutil.disk_usage(self.root).free / 2**20
+        if free < self.min_free_mb:
+            raise ResourceExhausted(
+                f"the data directory {self.root.parent} has {free:.0f} MB free; writes need at least "
+                f"{self.min_free_mb} MB (setting min_free_disk_mb): free space or delete documents"
+            )
+
     def _create(
         self, spec: CollectionSpec, vectors: dict[str, Any], sparse: dict[str, Any], indexes: dict[str, Any]
     ) -> None:
@@ -171,6 +201,40 @@ class EdgeStore(Store):
 
     def _count(self, name: str, flt: Any | None) -> int:
         return self._get(name).count(flt)
+
+    def _set_payload(self, name: str, where: Where, payload: dict[str, Any]) -> None:
+        record = json.dumps({"where": where.to_json(), "payload": payload})
+        self._get(name).set_payload(self.dialect.filter(where) or self.dialect.Filter(), payload, record)
+
+    def create_snapshot(self, name: str) -> SnapshotInfo:
+        col = self._get(name)
+        self._check_space()
+        target = self.snapshots.new(name)
+        with self._engine(name):
+            col.snapshot(target)
+        return self.snapshots.info(name, target)
+
+    def list_snapshots(self, name: str) -> list[SnapshotInfo]:
+        return self.snapshots.list(name)
+
+    def restore_snapshot(self, name: str, snapshot: str) -> None:
+        source = self.snapshots.find(name, snapshot)
+        self._check_space()
+        staged = self.snapshots.stage(name, source)
+        with self._lock:
+            col = self._open.pop(name, None)
+            if col is not None:
+                if self.builder is not None:
+                    self.builder.cancel(col)
+                col.close(flush=False)
+            folder = self.root / name
+            aside = self.snapshots.set_aside(folder) if folder.exists() else None
+            staged.rename(folder)
+            self._open[name] = self._collection(CollectionSpec.from_json((folder / "spec.json").read_text()))
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+        self.sweep(name)  # points of documents that were being written when it was taken
+        self._sealed()  # its sealed shards may wait for an index build
 
     def close(self) -> None:
         self._closed.set()

@@ -82,7 +82,10 @@ TEXTS: list[tuple[re.Pattern[str], grpc.StatusCode]] = [
     ),
     (re.compile(r"not found|does not exist|doesn't exist|not initialized|no point with id", re.I), S.NOT_FOUND),
     (re.compile(r"already exists", re.I), S.ALREADY_EXISTS),
-    (re.compile(r"out of memory|not enough memory|no space left", re.I), S.RESOURCE_EXHAUSTED),
+    (
+        re.compile(r"out of memory|not enough memory|no space left|os error 28|disk quota|storage is full", re.I),
+        S.RESOURCE_EXHAUSTED,
+    ),
     (re.compile(r"timeout|cancelled|is closed", re.I), S.UNAVAILABLE),
 ]
 

@@ -49,13 +49,18 @@ def shard_path(folder: Path, sid: str) -> Path:
 
 def save(folder: Path, manifest: Manifest) -> None:
     """Replaces manifest.json atomically and durably: a crash leaves the old one or the new one."""
-    tmp = folder / "manifest.json.tmp"
+    write_durably(folder / "manifest.json", json.dumps(asdict(manifest)))
+
+
+def write_durably(path: Path, text: str) -> None:
+    """Replaces `path` atomically and durably (tmp + fsync + rename + fsync of the folder)."""
+    tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as f:
-        json.dump(asdict(manifest), f)
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
-    tmp.replace(folder / "manifest.json")
-    fd = os.open(folder, os.O_RDONLY)
+    tmp.replace(path)
+    fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(fd)  # the rename itself
     finally:

@@ -34,10 +34,13 @@ def encode_page_image(image: Image.Image) -> tuple[bytes, bytes]:
     return out[0], out[1]
 
 
-def image_key(doc_id: str, tenant: str | None) -> str:
-    """The name a document's images are kept under: a tenant's document apart from another tenant's
-    of the same id, as their points are (storage/base.point_id; a tenant name holds no NUL)."""
-    return f"\x00{tenant}\x00{doc_id}" if tenant else doc_id
+def image_key(doc_id: str, tenant: str | None, slot: int = 0) -> str:
+    """The name a version's images are kept under, apart as their points are (storage/base.point_id):
+    a tenant's document apart from another tenant's of the same id, and the version being written
+    (hidden, in the other slot) apart from the live one, whose images it must not replace before
+    it is committed. A tenant name holds no NUL."""
+    key = f"\x00{tenant}\x00{doc_id}" if tenant else doc_id
+    return key if slot == 0 else f"{key}\x00slot{slot}"
 
 
 class PageImages(ABC):

@@ -15,7 +15,7 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from ..errors import NotFound
-from .base import CollectionSpec, Record, Scores, Store, StoreStats
+from .base import CollectionSpec, Record, Scores, Store, StoreStats, Where
 from .dialect import Dialect
 from .engine_errors import engine_errors
 from .page_images import QdrantPageImages
@@ -135,6 +135,11 @@ class RemoteStore(Store):
 
     def _delete(self, name: str, flt: Any) -> None:
         self.client.delete(PREFIX + name, qm.FilterSelector(filter=flt), wait=True)
+
+    def _set_payload(self, name: str, where: Where, payload: dict[str, Any]) -> None:
+        # One request: the server applies it whole whatever happens to this process afterwards.
+        flt = self.dialect.filter(where) or qm.Filter()
+        self.client.set_payload(PREFIX + name, payload, qm.FilterSelector(filter=flt), wait=True)
 
     def _count(self, name: str, flt: Any | None) -> int:
         return int(self.client.count(PREFIX + name, count_filter=flt, exact=True).count)

@@ -37,9 +37,9 @@ class Shard:
         self._calls = 0  # calls inside the engine
         self._idle = threading.Condition()
         self._closed = False
-        #: While an index build works on a copy of this shard: the deletes applied since the copy,
-        #: replayed onto the build's result before it replaces this shard.
-        self.deletes: list[qe.Filter] | None = None
+        #: While an index build works on a copy of this shard: the deletes and payload changes
+        #: applied since the copy, replayed onto the build's result before it replaces this shard.
+        self.changes: list[qe.UpdateOperation] | None = None
 
     @contextmanager
     def _inside(self) -> Iterator[qe.EdgeShard]:
@@ -77,10 +77,23 @@ class Shard:
         with self._inside() as engine, self._write_lock:
             if only_if_matched and not engine.count(qe.CountRequest(exact=True, filter=flt)):
                 return
-            engine.update(qe.UpdateOperation.delete_points_by_filter(flt))
-            self._dirty = True
-            if self.deletes is not None:
-                self.deletes.append(flt)
+            self._change(engine, qe.UpdateOperation.delete_points_by_filter(flt))
+
+    def set_payload(self, flt: qe.Filter, payload: dict[str, Any]) -> None:
+        """Sets these payload keys on the points matching `flt` (one WAL record: all or none)."""
+        with self._inside() as engine, self._write_lock:
+            self._change(engine, qe.UpdateOperation.set_payload_by_filter(flt, payload))
+
+    def apply(self, op: qe.UpdateOperation) -> None:
+        """Replays a change logged on another shard (see `changes`)."""
+        with self._inside() as engine, self._write_lock:
+            self._change(engine, op)
+
+    def _change(self, engine: qe.EdgeShard, op: qe.UpdateOperation) -> None:
+        engine.update(op)
+        self._dirty = True
+        if self.changes is not None:
+            self.changes.append(op)
 
     def flush(self, force: bool = False) -> None:
         """Writes out what was written since the last flush (a flush holds the GIL even with nothing
@@ -100,11 +113,19 @@ class Shard:
         enters while the copy runs, so the copy is a consistent flushed shard. `cp --sparse=always`:
         Qdrant preallocates 32 MB sparse pages, which shutil.copytree would fill with zeros."""
         with self._inside() as engine, self._write_lock:
-            if self._dirty:
-                self._dirty = False
-                engine.flush()
-            subprocess.run(["cp", "--sparse=always", "-r", str(self.path), str(target)], check=True)
-            self.deletes = []
+            self._copy(engine, target)
+            self.changes = []
+
+    def copy_to(self, target: Path) -> None:
+        """A consistent flushed copy of the shard at `target` (a snapshot)."""
+        with self._inside() as engine, self._write_lock:
+            self._copy(engine, target)
+
+    def _copy(self, engine: qe.EdgeShard, target: Path) -> None:
+        if self._dirty:
+            self._dirty = False
+            engine.flush()
+        subprocess.run(["cp", "--sparse=always", "-r", str(self.path), str(target)], check=True)
 
     def close(self, flush: bool) -> None:
         """Waits for the calls inside, then closes the engine; later calls raise ShardClosed."""

@@ -9,8 +9,10 @@ the data, then swapped in (storage/build.py).
 Invariants:
 - a point id lives in one shard: an upsert first deletes its ids from the older shards (so a
   document never shows twice; an overwrite cut short by a crash may lose the old version);
-- deletes reach every shard, and are logged on a shard being copied for a build, then replayed on
-  the result before it replaces the shard (`replace`);
+- deletes and payload changes reach every shard, and are logged on a shard being copied for a
+  build, then replayed on the result before it replaces the shard (`replace`);
+- a payload change (`set_payload`) is all or nothing even across shards and a crash: when it
+  touches more than one shard, its record is written to commit.json first and replayed on open;
 - manifest.json names the shards; it changes (atomically) only after the shards it names exist.
 """
 
@@ -33,6 +35,7 @@ from .base import CollectionSpec, Scores
 from .shard import ACTIVE, INDEXED, SEALED, Shard, ShardClosed
 
 log = logging.getLogger("mmsearch.storage")
+COMMIT = "commit.json"  # a payload change over several shards, until every shard has it
 T = TypeVar("T")
 
 
@@ -136,6 +139,40 @@ class ShardedCollection:
             for shard in self._current():
                 shard.delete(flt, only_if_matched=shard.state != ACTIVE)
 
+    def set_payload(self, flt: qe.Filter, payload: dict[str, Any], record: str) -> None:
+        """Sets payload keys on every point matching `flt`, all of them or none even if the process
+        dies midway. One shard applies it in one WAL record; over several, `record` (what the owner
+        needs to do it again, see `unfinished_commit`) is written durably first and removed once
+        every shard has the change."""
+        with self._write:
+            shards = [s for s in self._current() if s.count(flt)]
+            journal = self.folder / COMMIT if len(shards) > 1 else None
+            if journal is not None:
+                mf.write_durably(journal, record)
+            for shard in shards:
+                shard.set_payload(flt, payload)
+            (self.folder / COMMIT).unlink(missing_ok=True)  # also a replayed one that now fits one shard
+
+    def snapshot(self, target: Path) -> None:
+        """A consistent copy of the collection at `target` (spec, manifest, flushed shards), taken
+        while no write, seal or swap runs; the folder appears only once complete."""
+        with self._write:
+            shards = self._current()
+            tmp = target.with_name(target.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            (tmp / "shards").mkdir(parents=True)
+            for shard in shards:
+                shard.copy_to(mf.shard_path(tmp, shard.id))
+            shutil.copyfile(self.folder / "spec.json", tmp / "spec.json")
+            entries = [mf.ShardEntry(s.id, s.state) for s in shards]
+            mf.save(tmp, mf.Manifest(self._manifest.next_id, entries))
+            tmp.rename(target)
+
+    def unfinished_commit(self) -> str | None:
+        """The record of a `set_payload` over several shards that a crash cut short, if any."""
+        path = self.folder / COMMIT
+        return path.read_text() if path.exists() else None
+
     def _open_active(self) -> Shard:
         sid = self._manifest.new_id()
         path = mf.shard_path(self.folder, sid)
@@ -196,15 +233,15 @@ class ShardedCollection:
             return self._manifest.new_id()
 
     def replace(self, sources: Sequence[Shard], sid: str, engine: qe.EdgeShard) -> bool:
-        """Swaps a build's result in for its source shards, after replaying the deletes that hit
-        them since they were copied. False (nothing changed) if the collection was dropped."""
+        """Swaps a build's result in for its source shards, after replaying the deletes and payload
+        changes that reached them since they were copied. False (nothing changed) if the collection was dropped."""
         new = Shard(sid, mf.shard_path(self.folder, sid), INDEXED, engine)
         with self._write:
             if self.closed:
                 return False
             for source in sources:
-                for flt in source.deletes or []:
-                    new.delete(flt)
+                for op in source.changes or []:
+                    new.apply(op)
             keep = [e for e in self._manifest.shards if e.id not in {s.id for s in sources}]
             first = min(i for i, s in enumerate(self._shards) if s in sources)
             self._manifest.shards = [*keep[:first], mf.ShardEntry(sid, INDEXED), *keep[first:]]

@@ -421,6 +421,23 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    with Client(args.server) as c:
+        if args.action == "create":
+            snap = c.create_snapshot(args.collection)
+            print(snap.name)
+            print(f"snapshot {snap.name} of {args.collection!r}: {snap.size_bytes / 2**20:.1f} MB", file=sys.stderr)
+        elif args.action == "list":
+            for snap in c.list_snapshots(args.collection):
+                print(f"{snap.name}  {snap.size_bytes / 2**20:.1f} MB")
+        else:
+            if not args.name:
+                raise SystemExit("mmsearch snapshot restore needs the snapshot's name")
+            col = c.restore_snapshot(args.collection, args.name)
+            print(f"restored {args.collection!r} from {args.name}: {col.document_count} documents")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     with _client(args) as c:
         print(json.dumps(json_format.MessageToDict(c.info(), preserving_proto_field_name=True), indent=2))
@@ -606,6 +623,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--collection", "-c", required=True)
     sp.add_argument("--id", action="append", default=[])
     sp.add_argument("--filter", "-f", action="append", default=[])
+
+    sp = client_cmd("snapshot", cmd_snapshot, "create, list or restore snapshots of a collection")
+    sp.add_argument("action", choices=["create", "list", "restore"])
+    sp.add_argument("name", nargs="?", help="restore: the snapshot's name (as create printed it)")
+    sp.add_argument("--collection", "-c", required=True)
 
     client_cmd("info", cmd_info, "server version, storage and loaded models")
     return p

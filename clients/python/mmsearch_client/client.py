@@ -154,6 +154,21 @@ class Client:
     def delete_collection(self, name: str) -> None:
         self._call(self.collections.DeleteCollection, collections_pb2.DeleteCollectionRequest(name=name))
 
+    def create_snapshot(self, collection: str) -> collections_pb2.Snapshot:
+        """A consistent copy of the collection, kept by the server; restore it by its name."""
+        return self._call(  # type: ignore[no-any-return]
+            self.collections.CreateSnapshot, collections_pb2.CreateSnapshotRequest(collection=collection)
+        )
+
+    def list_snapshots(self, collection: str) -> list[collections_pb2.Snapshot]:
+        request = collections_pb2.ListSnapshotsRequest(collection=collection)
+        return list(self._call(self.collections.ListSnapshots, request).snapshots)
+
+    def restore_snapshot(self, collection: str, name: str) -> collections_pb2.Collection:
+        """Replaces the collection (or brings back a deleted one) with the snapshot."""
+        request = collections_pb2.RestoreSnapshotRequest(collection=collection, name=name)
+        return self._call(self.collections.RestoreSnapshot, request)  # type: ignore[no-any-return]
+
     # -- documents
     def ingest(
         self,

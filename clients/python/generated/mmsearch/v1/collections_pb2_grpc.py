@@ -55,6 +55,21 @@ class CollectionServiceStub:
                 request_serializer=mmsearch_dot_v1_dot_collections__pb2.DeleteCollectionRequest.SerializeToString,
                 response_deserializer=mmsearch_dot_v1_dot_collections__pb2.DeleteCollectionResponse.FromString,
                 _registered_method=True)
+        self.CreateSnapshot = channel.unary_unary(
+                '/mmsearch.v1.CollectionService/CreateSnapshot',
+                request_serializer=mmsearch_dot_v1_dot_collections__pb2.CreateSnapshotRequest.SerializeToString,
+                response_deserializer=mmsearch_dot_v1_dot_collections__pb2.Snapshot.FromString,
+                _registered_method=True)
+        self.RestoreSnapshot = channel.unary_unary(
+                '/mmsearch.v1.CollectionService/RestoreSnapshot',
+                request_serializer=mmsearch_dot_v1_dot_collections__pb2.RestoreSnapshotRequest.SerializeToString,
+                response_deserializer=mmsearch_dot_v1_dot_collections__pb2.Collection.FromString,
+                _registered_method=True)
+        self.ListSnapshots = channel.unary_unary(
+                '/mmsearch.v1.CollectionService/ListSnapshots',
+                request_serializer=mmsearch_dot_v1_dot_collections__pb2.ListSnapshotsRequest.SerializeToString,
+                response_deserializer=mmsearch_dot_v1_dot_collections__pb2.ListSnapshotsResponse.FromString,
+                _registered_method=True)
 
 
 class CollectionServiceServicer:
@@ -88,6 +103,28 @@ class CollectionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSnapshot(self, request, context):
+        """Saves a consistent copy of the collection beside the server's data; returns its name. Documents
+        being written are not in it. NOT_FOUND for an unknown collection; UNIMPLEMENTED on remote storage.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreSnapshot(self, request, context):
+        """Replaces the collection (or brings back a deleted one) with a snapshot taken of it earlier.
+        NOT_FOUND for an unknown snapshot.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSnapshots(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CollectionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +147,21 @@ def add_CollectionServiceServicer_to_server(servicer, server):
                     servicer.DeleteCollection,
                     request_deserializer=mmsearch_dot_v1_dot_collections__pb2.DeleteCollectionRequest.FromString,
                     response_serializer=mmsearch_dot_v1_dot_collections__pb2.DeleteCollectionResponse.SerializeToString,
+            ),
+            'CreateSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSnapshot,
+                    request_deserializer=mmsearch_dot_v1_dot_collections__pb2.CreateSnapshotRequest.FromString,
+                    response_serializer=mmsearch_dot_v1_dot_collections__pb2.Snapshot.SerializeToString,
+            ),
+            'RestoreSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreSnapshot,
+                    request_deserializer=mmsearch_dot_v1_dot_collections__pb2.RestoreSnapshotRequest.FromString,
+                    response_serializer=mmsearch_dot_v1_dot_collections__pb2.Collection.SerializeToString,
+            ),
+            'ListSnapshots': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSnapshots,
+                    request_deserializer=mmsearch_dot_v1_dot_collections__pb2.ListSnapshotsRequest.FromString,
+                    response_serializer=mmsearch_dot_v1_dot_collections__pb2.ListSnapshotsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -221,6 +273,87 @@ class CollectionService:
             '/mmsearch.v1.CollectionService/DeleteCollection',
             mmsearch_dot_v1_dot_collections__pb2.DeleteCollectionRequest.SerializeToString,
             mmsearch_dot_v1_dot_collections__pb2.DeleteCollectionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mmsearch.v1.CollectionService/CreateSnapshot',
+            mmsearch_dot_v1_dot_collections__pb2.CreateSnapshotRequest.SerializeToString,
+            mmsearch_dot_v1_dot_collections__pb2.Snapshot.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mmsearch.v1.CollectionService/RestoreSnapshot',
+            mmsearch_dot_v1_dot_collections__pb2.RestoreSnapshotRequest.SerializeToString,
+            mmsearch_dot_v1_dot_collections__pb2.Collection.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSnapshots(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mmsearch.v1.CollectionService/ListSnapshots',
+            mmsearch_dot_v1_dot_collections__pb2.ListSnapshotsRequest.SerializeToString,
+            mmsearch_dot_v1_dot_collections__pb2.ListSnapshotsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mmsearch/v1/collections.proto.
  */
 export const file_mmsearch_v1_collections: GenFile = /*@__PURE__*/
-  fileDesc("Ch1tbXNlYXJjaC92MS9jb2xsZWN0aW9ucy5wcm90bxILbW1zZWFyY2gudjEiKgoLRW5jb2RlclNwZWMSDAoEa2luZBgBIAEoCRINCgVtb2RlbBgCIAEoCSJSCg9DaHVua2luZ09wdGlvbnMSEQoJbWF4X3dvcmRzGAEgASgNEhoKDW92ZXJsYXBfd29yZHMYAiABKA1IAIgBAUIQCg5fb3ZlcmxhcF93b3JkcyJBCgxJbmRleGVkRmllbGQSCwoDa2V5GAEgASgJEiQKBHR5cGUYAiABKA4yFi5tbXNlYXJjaC52MS5GaWVsZFR5cGUiiwIKEENvbGxlY3Rpb25Db25maWcSLgoMdGV4dF9lbmNvZGVyGAEgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoMcGFnZV9lbmNvZGVyGAIgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoIY2h1bmtpbmcYAyABKAsyHC5tbXNlYXJjaC52MS5DaHVua2luZ09wdGlvbnMSMQoOaW5kZXhlZF9maWVsZHMYBCADKAsyGS5tbXNlYXJjaC52MS5JbmRleGVkRmllbGQSNAoLY29tcHJlc3Npb24YBSABKAsyHy5tbXNlYXJjaC52MS5Db21wcmVzc2lvbk9wdGlvbnMioQEKEkNvbXByZXNzaW9uT3B0aW9ucxIqCgZ0b2tlbnMYASABKA4yGi5tbXNlYXJjaC52MS5WZWN0b3JTdG9yYWdlEikKBWRlbnNlGAIgASgOMhoubW1zZWFyY2gudjEuVmVjdG9yU3RvcmFnZRIeChF0b2tlbl9wb29sX2ZhY3RvchgDIAEoDUgAiAEBQhQKEl90b2tlbl9wb29sX2ZhY3RvciJ+CgtWZWN0b3JTcGFjZRIMCgRuYW1lGAEgASgJEikKB2VuY29kZXIYAiABKAsyGC5tbXNlYXJjaC52MS5FbmNvZGVyU3BlYxILCgNkaW0YAyABKA0SKQoKbW9kYWxpdGllcxgEIAMoDjIVLm1tc2VhcmNoLnYxLk1vZGFsaXR5IoACCgpDb2xsZWN0aW9uEgwKBG5hbWUYASABKAkSLQoGY29uZmlnGAIgASgLMh0ubW1zZWFyY2gudjEuQ29sbGVjdGlvbkNvbmZpZxIWCg5kb2N1bWVudF9jb3VudBgDIAEoBBITCgtwb2ludF9jb3VudBgEIAEoBBIoCgZzcGFjZXMYBSADKAsyGC5tbXNlYXJjaC52MS5WZWN0b3JTcGFjZRIbChNpbmRleGVkX3BvaW50X2NvdW50GAYgASgEEiwKC2luZGV4X3N0YXRlGAcgASgOMhcubW1zZWFyY2gudjEuSW5kZXhTdGF0ZRITCgtzaGFyZF9jb3VudBgIIAEoDSJWChdDcmVhdGVDb2xsZWN0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEi0KBmNvbmZpZxgCIAEoCzIdLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb25Db25maWciJAoUR2V0Q29sbGVjdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSIYChZMaXN0Q29sbGVjdGlvbnNSZXF1ZXN0IkcKF0xpc3RDb2xsZWN0aW9uc1Jlc3BvbnNlEiwKC2NvbGxlY3Rpb25zGAEgAygLMhcubW1zZWFyY2gudjEuQ29sbGVjdGlvbiInChdEZWxldGVDb2xsZWN0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJIhoKGERlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZSqdAQoNVmVjdG9yU3RvcmFnZRIeChpWRUNUT1JfU1RPUkFHRV9VTlNQRUNJRklFRBAAEhoKFlZFQ1RPUl9TVE9SQUdFX0ZMT0FUMzIQARIaChZWRUNUT1JfU1RPUkFHRV9GTE9BVDE2EAISGQoVVkVDVE9SX1NUT1JBR0VfVFVSQk84EAMSGQoVVkVDVE9SX1NUT1JBR0VfVFVSQk80EAQqXAoKSW5kZXhTdGF0ZRIbChdJTkRFWF9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0lOREVYX1NUQVRFX0lOREVYRUQQARIYChRJTkRFWF9TVEFURV9JTkRFWElORxACMvICChFDb2xsZWN0aW9uU2VydmljZRJRChBDcmVhdGVDb2xsZWN0aW9uEiQubW1zZWFyY2gudjEuQ3JlYXRlQ29sbGVjdGlvblJlcXVlc3QaFy5tbXNlYXJjaC52MS5Db2xsZWN0aW9uEksKDUdldENvbGxlY3Rpb24SIS5tbXNlYXJjaC52MS5HZXRDb2xsZWN0aW9uUmVxdWVzdBoXLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb24SXAoPTGlzdENvbGxlY3Rpb25zEiMubW1zZWFyY2gudjEuTGlzdENvbGxlY3Rpb25zUmVxdWVzdBokLm1tc2VhcmNoLnYxLkxpc3RDb2xsZWN0aW9uc1Jlc3BvbnNlEl8KEERlbGV0ZUNvbGxlY3Rpb24SJC5tbXNlYXJjaC52MS5EZWxldGVDb2xsZWN0aW9uUmVxdWVzdBolLm1tc2VhcmNoLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZUI/Wj1naXRodWIuY29tL21tc2VhcmNoL21tc2VhcmNoL2NsaWVudHMvZ28vbW1zZWFyY2h2MTttbXNlYXJjaHYxYgZwcm90bzM", [file_mmsearch_v1_common]);
+  fileDesc("Ch1tbXNlYXJjaC92MS9jb2xsZWN0aW9ucy5wcm90bxILbW1zZWFyY2gudjEiKgoLRW5jb2RlclNwZWMSDAoEa2luZBgBIAEoCRINCgVtb2RlbBgCIAEoCSJSCg9DaHVua2luZ09wdGlvbnMSEQoJbWF4X3dvcmRzGAEgASgNEhoKDW92ZXJsYXBfd29yZHMYAiABKA1IAIgBAUIQCg5fb3ZlcmxhcF93b3JkcyJBCgxJbmRleGVkRmllbGQSCwoDa2V5GAEgASgJEiQKBHR5cGUYAiABKA4yFi5tbXNlYXJjaC52MS5GaWVsZFR5cGUiiwIKEENvbGxlY3Rpb25Db25maWcSLgoMdGV4dF9lbmNvZGVyGAEgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoMcGFnZV9lbmNvZGVyGAIgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoIY2h1bmtpbmcYAyABKAsyHC5tbXNlYXJjaC52MS5DaHVua2luZ09wdGlvbnMSMQoOaW5kZXhlZF9maWVsZHMYBCADKAsyGS5tbXNlYXJjaC52MS5JbmRleGVkRmllbGQSNAoLY29tcHJlc3Npb24YBSABKAsyHy5tbXNlYXJjaC52MS5Db21wcmVzc2lvbk9wdGlvbnMioQEKEkNvbXByZXNzaW9uT3B0aW9ucxIqCgZ0b2tlbnMYASABKA4yGi5tbXNlYXJjaC52MS5WZWN0b3JTdG9yYWdlEikKBWRlbnNlGAIgASgOMhoubW1zZWFyY2gudjEuVmVjdG9yU3RvcmFnZRIeChF0b2tlbl9wb29sX2ZhY3RvchgDIAEoDUgAiAEBQhQKEl90b2tlbl9wb29sX2ZhY3RvciJ+CgtWZWN0b3JTcGFjZRIMCgRuYW1lGAEgASgJEikKB2VuY29kZXIYAiABKAsyGC5tbXNlYXJjaC52MS5FbmNvZGVyU3BlYxILCgNkaW0YAyABKA0SKQoKbW9kYWxpdGllcxgEIAMoDjIVLm1tc2VhcmNoLnYxLk1vZGFsaXR5IoACCgpDb2xsZWN0aW9uEgwKBG5hbWUYASABKAkSLQoGY29uZmlnGAIgASgLMh0ubW1zZWFyY2gudjEuQ29sbGVjdGlvbkNvbmZpZxIWCg5kb2N1bWVudF9jb3VudBgDIAEoBBITCgtwb2ludF9jb3VudBgEIAEoBBIoCgZzcGFjZXMYBSADKAsyGC5tbXNlYXJjaC52MS5WZWN0b3JTcGFjZRIbChNpbmRleGVkX3BvaW50X2NvdW50GAYgASgEEiwKC2luZGV4X3N0YXRlGAcgASgOMhcubW1zZWFyY2gudjEuSW5kZXhTdGF0ZRITCgtzaGFyZF9jb3VudBgIIAEoDSJWChdDcmVhdGVDb2xsZWN0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEi0KBmNvbmZpZxgCIAEoCzIdLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb25Db25maWciJAoUR2V0Q29sbGVjdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSIYChZMaXN0Q29sbGVjdGlvbnNSZXF1ZXN0IkcKF0xpc3RDb2xsZWN0aW9uc1Jlc3BvbnNlEiwKC2NvbGxlY3Rpb25zGAEgAygLMhcubW1zZWFyY2gudjEuQ29sbGVjdGlvbiInChdEZWxldGVDb2xsZWN0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJIhoKGERlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZSIrChVDcmVhdGVTbmFwc2hvdFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCSJACghTbmFwc2hvdBISCgpjb2xsZWN0aW9uGAEgASgJEgwKBG5hbWUYAiABKAkSEgoKc2l6ZV9ieXRlcxgDIAEoBCI6ChZSZXN0b3JlU25hcHNob3RSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkSDAoEbmFtZRgCIAEoCSIqChRMaXN0U25hcHNob3RzUmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJIkEKFUxpc3RTbmFwc2hvdHNSZXNwb25zZRIoCglzbmFwc2hvdHMYASADKAsyFS5tbXNlYXJjaC52MS5TbmFwc2hvdCqdAQoNVmVjdG9yU3RvcmFnZRIeChpWRUNUT1JfU1RPUkFHRV9VTlNQRUNJRklFRBAAEhoKFlZFQ1RPUl9TVE9SQUdFX0ZMT0FUMzIQARIaChZWRUNUT1JfU1RPUkFHRV9GTE9BVDE2EAISGQoVVkVDVE9SX1NUT1JBR0VfVFVSQk84EAMSGQoVVkVDVE9SX1NUT1JBR0VfVFVSQk80EAQqXAoKSW5kZXhTdGF0ZRIbChdJTkRFWF9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0lOREVYX1NUQVRFX0lOREVYRUQQARIYChRJTkRFWF9TVEFURV9JTkRFWElORxACMugEChFDb2xsZWN0aW9uU2VydmljZRJRChBDcmVhdGVDb2xsZWN0aW9uEiQubW1zZWFyY2gudjEuQ3JlYXRlQ29sbGVjdGlvblJlcXVlc3QaFy5tbXNlYXJjaC52MS5Db2xsZWN0aW9uEksKDUdldENvbGxlY3Rpb24SIS5tbXNlYXJjaC52MS5HZXRDb2xsZWN0aW9uUmVxdWVzdBoXLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb24SXAoPTGlzdENvbGxlY3Rpb25zEiMubW1zZWFyY2gudjEuTGlzdENvbGxlY3Rpb25zUmVxdWVzdBokLm1tc2VhcmNoLnYxLkxpc3RDb2xsZWN0aW9uc1Jlc3BvbnNlEl8KEERlbGV0ZUNvbGxlY3Rpb24SJC5tbXNlYXJjaC52MS5EZWxldGVDb2xsZWN0aW9uUmVxdWVzdBolLm1tc2VhcmNoLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZRJLCg5DcmVhdGVTbmFwc2hvdBIiLm1tc2VhcmNoLnYxLkNyZWF0ZVNuYXBzaG90UmVxdWVzdBoVLm1tc2VhcmNoLnYxLlNuYXBzaG90Ek8KD1Jlc3RvcmVTbmFwc2hvdBIjLm1tc2VhcmNoLnYxLlJlc3RvcmVTbmFwc2hvdFJlcXVlc3QaFy5tbXNlYXJjaC52MS5Db2xsZWN0aW9uElYKDUxpc3RTbmFwc2hvdHMSIS5tbXNlYXJjaC52MS5MaXN0U25hcHNob3RzUmVxdWVzdBoiLm1tc2VhcmNoLnYxLkxpc3RTbmFwc2hvdHNSZXNwb25zZUI/Wj1naXRodWIuY29tL21tc2VhcmNoL21tc2VhcmNoL2NsaWVudHMvZ28vbW1zZWFyY2h2MTttbXNlYXJjaHYxYgZwcm90bzM", [file_mmsearch_v1_common]);
 
 /**
  * Which encoder a collection uses for a modality. Empty fields take the server's defaults.
@@ -374,6 +374,108 @@ export const DeleteCollectionResponseSchema: GenMessage<DeleteCollectionResponse
   messageDesc(file_mmsearch_v1_collections, 12);
 
 /**
+ * @generated from message mmsearch.v1.CreateSnapshotRequest
+ */
+export type CreateSnapshotRequest = Message<"mmsearch.v1.CreateSnapshotRequest"> & {
+  /**
+   * @generated from field: string collection = 1;
+   */
+  collection: string;
+};
+
+/**
+ * Describes the message mmsearch.v1.CreateSnapshotRequest.
+ * Use `create(CreateSnapshotRequestSchema)` to create a new message.
+ */
+export const CreateSnapshotRequestSchema: GenMessage<CreateSnapshotRequest> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_collections, 13);
+
+/**
+ * @generated from message mmsearch.v1.Snapshot
+ */
+export type Snapshot = Message<"mmsearch.v1.Snapshot"> & {
+  /**
+   * @generated from field: string collection = 1;
+   */
+  collection: string;
+
+  /**
+   * Names the snapshot in RestoreSnapshot (a UTC time stamp).
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: uint64 size_bytes = 3;
+   */
+  sizeBytes: bigint;
+};
+
+/**
+ * Describes the message mmsearch.v1.Snapshot.
+ * Use `create(SnapshotSchema)` to create a new message.
+ */
+export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_collections, 14);
+
+/**
+ * @generated from message mmsearch.v1.RestoreSnapshotRequest
+ */
+export type RestoreSnapshotRequest = Message<"mmsearch.v1.RestoreSnapshotRequest"> & {
+  /**
+   * @generated from field: string collection = 1;
+   */
+  collection: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message mmsearch.v1.RestoreSnapshotRequest.
+ * Use `create(RestoreSnapshotRequestSchema)` to create a new message.
+ */
+export const RestoreSnapshotRequestSchema: GenMessage<RestoreSnapshotRequest> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_collections, 15);
+
+/**
+ * @generated from message mmsearch.v1.ListSnapshotsRequest
+ */
+export type ListSnapshotsRequest = Message<"mmsearch.v1.ListSnapshotsRequest"> & {
+  /**
+   * @generated from field: string collection = 1;
+   */
+  collection: string;
+};
+
+/**
+ * Describes the message mmsearch.v1.ListSnapshotsRequest.
+ * Use `create(ListSnapshotsRequestSchema)` to create a new message.
+ */
+export const ListSnapshotsRequestSchema: GenMessage<ListSnapshotsRequest> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_collections, 16);
+
+/**
+ * @generated from message mmsearch.v1.ListSnapshotsResponse
+ */
+export type ListSnapshotsResponse = Message<"mmsearch.v1.ListSnapshotsResponse"> & {
+  /**
+   * @generated from field: repeated mmsearch.v1.Snapshot snapshots = 1;
+   */
+  snapshots: Snapshot[];
+};
+
+/**
+ * Describes the message mmsearch.v1.ListSnapshotsResponse.
+ * Use `create(ListSnapshotsResponseSchema)` to create a new message.
+ */
+export const ListSnapshotsResponseSchema: GenMessage<ListSnapshotsResponse> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_collections, 17);
+
+/**
  * How a vector is stored on disk. UNSPECIFIED takes the server's measured default for that vector.
  *
  * @generated from enum mmsearch.v1.VectorStorage
@@ -488,6 +590,36 @@ export const CollectionService: GenService<{
     methodKind: "unary";
     input: typeof DeleteCollectionRequestSchema;
     output: typeof DeleteCollectionResponseSchema;
+  },
+  /**
+   * Saves a consistent copy of the collection beside the server's data; returns its name. Documents
+   * being written are not in it. NOT_FOUND for an unknown collection; UNIMPLEMENTED on remote storage.
+   *
+   * @generated from rpc mmsearch.v1.CollectionService.CreateSnapshot
+   */
+  createSnapshot: {
+    methodKind: "unary";
+    input: typeof CreateSnapshotRequestSchema;
+    output: typeof SnapshotSchema;
+  },
+  /**
+   * Replaces the collection (or brings back a deleted one) with a snapshot taken of it earlier.
+   * NOT_FOUND for an unknown snapshot.
+   *
+   * @generated from rpc mmsearch.v1.CollectionService.RestoreSnapshot
+   */
+  restoreSnapshot: {
+    methodKind: "unary";
+    input: typeof RestoreSnapshotRequestSchema;
+    output: typeof CollectionSchema;
+  },
+  /**
+   * @generated from rpc mmsearch.v1.CollectionService.ListSnapshots
+   */
+  listSnapshots: {
+    methodKind: "unary";
+    input: typeof ListSnapshotsRequestSchema;
+    output: typeof ListSnapshotsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mmsearch_v1_collections, 0);
