@@ -115,12 +115,24 @@ def test_accepted_nonsense_is_refused(fake_client: Client) -> None:
     ("kind", "model"),
     [("fake", "fake-abc"), ("fake", "fake-0"), ("sentence-transformers", "m" * 300), ("nope", "x")],
 )
-def test_embed_with_an_unknown_model_is_failed_precondition(fake_client: Client, kind: str, model: str) -> None:
+def test_embed_with_an_unknown_model_is_refused_not_internal(
+    fake_client: Client, tmp_path: Path, kind: str, model: str
+) -> None:
+    """Outside the operator's allowed models: PERMISSION_DENIED before anything is loaded. With any
+    model allowed, a name no loader can make sense of is FAILED_PRECONDITION."""
     ref = embed_pb2.EncoderRef(kind=kind, model=model)
     req = embed_pb2.EmbedRequest(inputs=[embed_pb2.EmbedInput(text="hi")], encoder=ref)
     with pytest.raises(grpc.RpcError) as err:
         fake_client.embed_stub.Embed(req, timeout=30)
-    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION, err.value
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED, err.value
+    app = create_server(fake_settings(tmp_path / "open", allowed_models=["*"]))
+    try:
+        with Client(f"127.0.0.1:{app.port}", timeout=30, retries=0) as open_client:
+            with pytest.raises(grpc.RpcError) as err:
+                open_client.embed_stub.Embed(req, timeout=30)
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION, err.value
+    finally:
+        app.stop(grace=None)
 
 
 def test_rerank_checks_the_query_before_reading_image_documents(fake_client: Client) -> None:

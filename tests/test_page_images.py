@@ -12,6 +12,7 @@ from PIL import Image
 
 from mmsearch.server.app import App
 from mmsearch.server.errors import Unavailable
+from mmsearch.server.storage.page_images import image_key
 
 from .pagegen import multipage_tiff, text_page
 from .test_http import call
@@ -63,13 +64,15 @@ def test_get_document_lists_pages_and_images_go_with_the_document(http_app: App,
     assert all("image" not in p and p["thumbnail"] for p in doc["pages"])  # images only when asked
     images = http_app.store.page_images
     assert images is not None and images.get("kb", "scan", 2) is not None
-    # replaced by a one-page version: page 2's image goes with page 2's point
+    # replaced by a one-page version, written in the other version slot: the old version's images go
     assert ingest_image(http, "scan", text_page(["only page"]), "image/png")["points"] == 1
-    assert images.get("kb", "scan", 2) is None and images.get("kb", "scan", 1) is not None
+    new = image_key("scan", None, slot=1)
+    assert images.get("kb", "scan", 1) is None and images.get("kb", "scan", 2) is None
+    assert images.get("kb", new, 1) is not None and images.get("kb", new, 2) is None
     r = call(http, "PageService/GetPage", {"collection": "kb", "documentId": "scan", "page": 2})
     assert r.status_code == 404 and r.json()["code"] == "not_found"
     assert call(http, "IngestService/Delete", {"collection": "kb", "ids": ["scan"]}).status_code == 200
-    assert images.get("kb", "scan", 1) is None
+    assert images.get("kb", new, 1) is None
     r = call(http, "PageService/GetDocument", {"collection": "kb", "documentId": "scan"})
     assert r.status_code == 404 and "scan" in r.json()["message"]
 
