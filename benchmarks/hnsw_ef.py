@@ -1,11 +1,12 @@
 """HNSW search breadth (ef) measured on a collection's real vectors: for each ef, the dense first
 stage's recall@10 against an exact search over the same shards, and its latency per query.
 
-    python benchmarks/hnsw_ef.py DATA_DIR COLLECTION QUERIES.jsonl [--model all-MiniLM-L6-v2] [--ef 0,16,32,64,128]
+    python benchmarks/hnsw_ef.py DATA_DIR COLLECTION QUERIES.jsonl [--kind K --model M] [--ef 0,16,32,64,128]
 
 Run it on a stopped server's data directory or a copy (qdrant-edge opens a shard in one process
 only). QUERIES.jsonl holds {"text": ...} lines (a BEIR queries.jsonl works), encoded as the server
-encodes queries (the collection's sentence-transformers model). Only indexed shards are searched:
+encodes queries (the collection's model: e.g. --kind fake --model fake-384 for a collection of
+`mmsearch bench --storage-only`). Only indexed shards are searched:
 build them first (a server with a small --seal-points indexes a small collection).
 ef 0 is the engine's default (the server's hnsw_ef setting 0).
 """
@@ -44,6 +45,7 @@ def main() -> None:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("collection")
     parser.add_argument("queries", type=Path)
+    parser.add_argument("--kind", default="sentence-transformers", help="encoder kind (fake: the storage-only bench's)")
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
     parser.add_argument("--ef", default="0,16,32,64,128,256")
     parser.add_argument("--max-queries", type=int, default=300)
@@ -53,7 +55,7 @@ def main() -> None:
     points = sum(s.count(qe.CountRequest(exact=True)) for s in shards)
     texts = [json.loads(line)["text"] for line in args.queries.read_text().splitlines() if line.strip()]
     texts = texts[: args.max_queries]
-    encoder = EncoderPool("cpu").get("sentence-transformers", args.model)
+    encoder = EncoderPool("cpu").get(args.kind, args.model)
     vectors = [e.pooled.tolist() for e in encoder.encode_texts(texts, as_query=True)]
     exact = [top(shards, v, qe.SearchParams(exact=True)) for v in vectors]
     print(f"{len(shards)} indexed shards, {points:,} points, {len(vectors)} queries")
