@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import grpc
 from prometheus_client import Counter
 
+from ..limits import handler_behaviour, rebuild_handler
 from .keys import KeyRing
 from .limits import KeyLimits, Refused
 from .principal import ANONYMOUS, Principal, Role, acting_as
@@ -245,21 +246,6 @@ def _code(context: grpc.ServicerContext) -> grpc.StatusCode | None:
     return code if isinstance(code, grpc.StatusCode) else None
 
 
-_FACTORIES = {
-    "unary_unary": grpc.unary_unary_rpc_method_handler,
-    "unary_stream": grpc.unary_stream_rpc_method_handler,
-    "stream_unary": grpc.stream_unary_rpc_method_handler,
-    "stream_stream": grpc.stream_stream_rpc_method_handler,
-}
-
-
 def _wrap(handler: grpc.RpcMethodHandler, guard: Callable[[Callable, str], Callable]) -> grpc.RpcMethodHandler:
-    for kind, factory in _FACTORIES.items():
-        behaviour = getattr(handler, kind)
-        if behaviour is not None:
-            return factory(
-                guard(behaviour, kind),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-    return handler
+    kind, behaviour = handler_behaviour(handler)
+    return rebuild_handler(handler, kind, guard(behaviour, kind))
