@@ -4,8 +4,9 @@
 #      the TypeScript client's pinned npm packages (npm ci, which also brings buf and protoc-gen-es);
 #   2. scripts/gen_clients.sh --check (committed TS and Go stubs are fresh), and the built web console;
 #   3. buf lint, and buf breaking against the baseline commit BUF_BASELINE below;
-#   4. starts a real mmsearch server (fake encoder, a free port), runs the TypeScript tests (npm test)
-#      and the Go compile check (go build, go vet) plus the Go live test against it, stops it.
+#   4. starts a real mmsearch server (fake encoder, a free port) and a second one with API keys and
+#      mutual TLS, runs the TypeScript tests (npm test) and the Go compile check (go build, go vet) plus
+#      the Go live tests against both, stops them.
 # Exits non-zero on any failure. Needs the Python environment (scripts/run.sh sets it up; done here
 # too when .venv is missing), Node.js >= 20 with npm, and root for apt-get (or the packages present).
 set -euo pipefail
@@ -28,17 +29,22 @@ uv_run() {
 
 work=$(mktemp -d)
 server_pid=""
+secure_pid=""
 cleanup() {
   local rc=$?
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM -- "-$server_pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL -- "-$server_pid" 2>/dev/null || true
-  fi
-  if [ $rc -ne 0 ] && [ -f "$work/server.log" ]; then
-    echo "--- mmsearch server log (last 40 lines) ---" >&2
-    tail -40 "$work/server.log" >&2
-  fi
+  for pid in $server_pid $secure_pid; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM -- "-$pid" 2>/dev/null || true
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -KILL -- "-$pid" 2>/dev/null || true
+    fi
+  done
+  for log in server secure; do
+    if [ $rc -ne 0 ] && [ -f "$work/$log.log" ]; then
+      echo "--- mmsearch $log log (last 40 lines) ---" >&2
+      tail -40 "$work/$log.log" >&2
+    fi
+  done
   rm -rf "$work"
   exit $rc
 }
@@ -95,20 +101,38 @@ git cat-file -e "$BUF_BASELINE^{commit}" 2>/dev/null ||
 "$buf" breaking --against ".git#ref=$BUF_BASELINE,subdir=protos"
 
 # --- 4. live server ---------------------------------------------------------------------------------
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-addr=127.0.0.1:$port
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# start_server PIDVAR ADDR LOG [serve flags...]: own process group (setsid), so cleanup stops it and only it.
+start_server() {
+  local var=$1 at=$2 log=$3; shift 3
+  setsid bash -c "$(declare -f uv_run); exec > '$log' 2>&1; uv_run mmsearch serve --host 127.0.0.1 \
+    --port ${at##*:} --text-kind fake --text-model fake-32 $*" &
+  printf -v "$var" '%s' "$!"
+}
+wait_ready() {  # wait_ready PID ADDR [health flags...]
+  local pid=$1 at=$2; shift 2
+  for _ in $(seq 120); do
+    kill -0 "$pid" 2>/dev/null || fail "mmsearch server on $at exited during start-up"
+    if uv_run mmsearch health --server "$at" "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.5
+  done
+  fail "mmsearch server not SERVING on $at within 60 s"
+}
+
+addr=127.0.0.1:$(free_port)
 step "start mmsearch server on $addr (fake encoder)"
-# Own process group (setsid), so that cleanup stops the server and only it.
-setsid bash -c "$(declare -f uv_run); exec > '$work/server.log' 2>&1; uv_run mmsearch serve --host 127.0.0.1 \
-  --port $port --data-dir '$work/data' --text-kind fake --text-model fake-32" &
-server_pid=$!
-ready=0
-for _ in $(seq 120); do
-  kill -0 "$server_pid" 2>/dev/null || fail "mmsearch server exited during start-up"
-  if uv_run mmsearch health --server "$addr" >/dev/null 2>&1; then ready=1; break; fi
-  sleep 0.5
-done
-[ $ready = 1 ] || fail "mmsearch server not SERVING on $addr within 60 s"
+start_server server_pid "$addr" "$work/server.log" --data-dir "$work/data"
+# A second server with API keys and mutual TLS (a CA, certificates and three keys made by tests/certs.py).
+secure_addr=127.0.0.1:$(free_port)
+secure=$work/secure
+step "start a secured mmsearch server on $secure_addr (API keys, mutual TLS)"
+mkdir -p "$secure"
+uv_run python tests/certs.py "$secure"
+start_server secure_pid "$secure_addr" "$work/secure.log" --data-dir "$secure/data" --api-keys "$secure/keys.toml" \
+  --tls-cert "$secure/server.crt" --tls-key "$secure/server.key" --tls-client-ca "$secure/ca.pem"
+wait_ready "$server_pid" "$addr"
+wait_ready "$secure_pid" "$secure_addr" --tls-ca "$secure/ca.pem" --tls-cert "$secure/client.crt" --tls-key "$secure/client.key"
+export MMSEARCH_SECURE_ADDR=$secure_addr MMSEARCH_SECURE_DIR=$secure
 
 step "TypeScript: npm test (MMSEARCH_ADDR=$addr)"
 set +e
@@ -117,6 +141,7 @@ npm_rc=${PIPESTATUS[0]}
 set -e
 [ "$npm_rc" = 0 ] || fail "npm test"
 grep -q "✔ live server" "$work/npm-test.log" || fail "npm test did not run the live-server suite"
+grep -q "✔ secured server" "$work/npm-test.log" || fail "npm test did not run the secured-server suite"
 
 step "Go: build, vet, live test (GOPATH mode over Debian's /usr/share/gocode)"
 # Debian ships the Go modules as a GOPATH tree (no module proxy here): build in GOPATH mode, with the
@@ -138,5 +163,6 @@ cp -r clients/go "$pkgdir"
   exit $rc
 ) || fail "Go client"
 grep -q -- "--- PASS: TestLiveRoundTrip" "$work/go-test.log" || fail "the Go live test did not run"
+grep -q -- "--- PASS: TestSecuredServer" "$work/go-test.log" || fail "the Go secured-server test did not run"
 
 step "all client checks passed"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,3 +76,30 @@ class CA:
         out.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         out.key.write_bytes(_key_pem(key))
         return out
+
+
+def write_secure_fixture(folder: Path) -> None:
+    """A CA, a server and a client certificate, three API keys (admin, write, read on every collection)
+    as a key file for the server (keys.toml) and in the clear for the clients (keys.json): what
+    scripts/ci_clients.sh needs to test the TypeScript and Go clients against a secured server."""
+    import json
+    import secrets
+
+    ca = CA(folder)
+    (folder / "ca.pem").write_bytes(ca.path.read_bytes())
+    for name, server in (("server", True), ("client", False)):
+        ca.issue(name, server=server)
+    keys = {role: secrets.token_urlsafe(24) for role in ("admin", "write", "read")}
+    lines = []
+    for role, key in keys.items():
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        lines += ["[[keys]]", f'id = "ci-{role}"', f'sha256 = "{digest}"', f'role = "{role}"']
+        lines += ['collections = ["*"]', ""]
+    (folder / "keys.toml").write_text("\n".join(lines), encoding="utf-8")
+    (folder / "keys.json").write_text(json.dumps(keys), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    import sys
+
+    write_secure_fixture(Path(sys.argv[1]))

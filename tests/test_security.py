@@ -253,6 +253,54 @@ def test_key_file_is_reread_when_it_changes(keyed_app: App, tmp_path: Path) -> N
         assert n.list_collections() == []  # a broken file keeps the keys in force
 
 
+def test_sighup_rereads_a_key_file_whose_stamp_did_not_change(tmp_path: Path) -> None:
+    """The watcher compares mtime and size; an operator whose tooling restores the mtime (rsync -t, a
+    config manager) still gets the new keys with `kill -HUP`."""
+    import signal
+    import subprocess
+
+    from .test_cli import MMSEARCH, _free_port
+
+    path = write_keys(tmp_path / "keys.toml", {"old-key": ("read", ["*"], None, "")})
+    stamp = path.stat()
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [*MMSEARCH, "serve", "--port", str(port), "--data-dir", str(tmp_path / "data"), "--text-kind", "fake",
+         "--text-model", "fake-32", "--api-keys", str(path)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        addr = f"127.0.0.1:{port}"
+
+        def until(ok: str, refused: str, seconds: float) -> None:
+            deadline = time.monotonic() + seconds
+            while True:
+                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+                try:
+                    with Client(addr, timeout=5, retries=0, api_key=secret(ok)) as c:
+                        c.list_collections()
+                    break
+                except MMSearchError as exc:
+                    assert time.monotonic() < deadline, exc
+                    time.sleep(0.3)
+            with Client(addr, timeout=5, retries=0, api_key=secret(refused)) as c:
+                expect(grpc.StatusCode.UNAUTHENTICATED, c.list_collections)
+
+        until("old-key", "new-key", 300)  # start-up: torch imports on 2 busy cores
+        write_keys(path, {"new-key": ("read", ["*"], None, "")})  # same size: ids of equal length
+        os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+        assert (path.stat().st_mtime_ns, path.stat().st_size) == (stamp.st_mtime_ns, stamp.st_size)
+        time.sleep(2.5)  # two watcher periods: it must not have noticed
+        with Client(addr, timeout=5, retries=0, api_key=secret("old-key")) as c:
+            c.list_collections()
+        proc.send_signal(signal.SIGHUP)
+        until("new-key", "old-key", 10)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

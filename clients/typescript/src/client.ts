@@ -10,9 +10,11 @@
 // Every failure is thrown as an MMSearchError carrying the server's gRPC status code and message
 // unchanged; a server that cannot be reached gives an MMSearchConnectionError within the deadline.
 import { create, type DescMessage, type JsonObject, type Message, type MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Client as RpcClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Interceptor, type Client as RpcClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import type * as http2 from "node:http2";
+import * as net from "node:net";
+import * as tls from "node:tls";
 
 import { HealthCheckResponse_ServingStatus, Health } from "./gen/grpc/health/v1/health_pb.js";
 import {
@@ -102,6 +104,15 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Deadline of a whole ingest stream in milliseconds (default: none). */
   ingestTimeoutMs?: number;
+  /** API key sent as `authorization: Bearer <key>` on every call (server started with --api-keys). */
+  apiKey?: string;
+  /**
+   * TLS (server started with --tls-cert/--tls-key): PEM contents. `ca` trusts a private CA (default:
+   * Node's public roots); `cert` and `key` are the client certificate for mutual TLS (--tls-client-ca).
+   * Setting `tls` (or an https:// address) makes the client speak TLS; `serverName` overrides the name
+   * checked against the server's certificate.
+   */
+  tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; serverName?: string };
 }
 
 /** Per-call options every method accepts. */
@@ -183,18 +194,32 @@ export function pdfItem(id: string, data: Uint8Array, metadata?: JsonObject, sou
 }
 
 /** "host:port", "[::1]:port", "http://host:port" (h2c) or "https://host:port" (TLS) to a base URL. */
-export function toBaseUrl(address: string): string {
-  if (/^https?:\/\//.test(address)) return address.replace(/\/+$/, "");
+export function toBaseUrl(address: string, tls = false): string {
+  if (/^https?:\/\//.test(address)) {
+    if (tls && address.startsWith("http://")) {
+      throw new MMSearchError(Code.InvalidArgument, `TLS options given with a plaintext address "${address}"`);
+    }
+    return address.replace(/\/+$/, "");
+  }
   if (!/^(\[[0-9a-fA-F:.]+\]|[^:/\s]+):\d+$/.test(address)) {
     throw new MMSearchError(Code.InvalidArgument, `invalid server address "${address}": expected host:port`);
   }
-  return `http://${address}`;
+  return `${tls ? "https" : "http"}://${address}`;
 }
 
 const CONNECTION_ERRNOS = new Set([
   "ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT", "EPIPE",
   "ERR_HTTP2_SESSION_ERROR", "ERR_HTTP2_ERROR", "ERR_HTTP2_PING_CANCEL", "ERR_HTTP2_GOAWAY_SESSION",
 ]);
+
+/** Node's codes for TLS failures: OpenSSL alerts and certificate verification errors. */
+function isTlsErrorCode(code: string): boolean {
+  return (
+    code.startsWith("ERR_SSL_") ||
+    code.startsWith("ERR_TLS_") ||
+    /^(UNABLE_TO_|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|HOSTNAME_MISMATCH)/.test(code)
+  );
+}
 
 type NodeHttp2ClientSessionManager = NonNullable<Parameters<typeof createGrpcTransport>[0]["sessionManager"]>;
 
@@ -206,6 +231,8 @@ type NodeHttp2ClientSessionManager = NonNullable<Parameters<typeof createGrpcTra
 class TrackingSessionManager implements NodeHttp2ClientSessionManager {
   readonly authority: string;
   private last: http2.Http2Session | undefined;
+  /** The last TLS failure of a session: the peer refused our certificate, or we refused its. */
+  tlsError: (Error & { code?: string }) | undefined;
 
   constructor(readonly inner: Http2SessionManager) {
     this.authority = inner.authority;
@@ -217,13 +244,24 @@ class TrackingSessionManager implements NodeHttp2ClientSessionManager {
     headers: http2.OutgoingHttpHeaders,
     options: Omit<http2.ClientSessionRequestOptions, "signal">,
   ): Promise<http2.ClientHttp2Stream> {
-    const stream = await this.inner.request(method, path, headers, options);
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = await this.inner.request(method, path, headers, options);
+    } catch (e) {
+      this.noteTls(e);
+      throw e;
+    }
     this.last = stream.session ?? this.last;
     return stream;
   }
 
   notifyResponseByteRead(stream: http2.ClientHttp2Stream): void {
     this.inner.notifyResponseByteRead(stream);
+  }
+
+  noteTls(e: unknown): void {
+    const code = (e as { code?: unknown } | undefined)?.code;
+    if (typeof code === "string" && isTlsErrorCode(code)) this.tlsError = e as Error & { code?: string };
   }
 
   /** True while no HTTP/2 server has answered: still connecting, or our SETTINGS never acknowledged. */
@@ -252,14 +290,52 @@ export class MMSearchClient {
 
   constructor(address: string, options: ClientOptions = {}) {
     this.address = address;
-    this.baseUrl = toBaseUrl(address);
+    this.baseUrl = toBaseUrl(address, options.tls !== undefined);
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.ingestTimeoutMs = options.ingestTimeoutMs;
+    const { serverName, ...tlsFiles } = options.tls ?? {};
+    // Our own TLS socket, so that its errors are seen from the start: a server refusing our client
+    // certificate (TLS 1.3 checks it after the client's side of the handshake) only cancels the stream.
+    const connectTls = (authority: URL): tls.TLSSocket => {
+      const socket = tls.connect({
+        ...tlsFiles,
+        host: authority.hostname.replace(/^\[|\]$/g, ""),
+        port: Number(authority.port || 443),
+        servername: serverName ?? (net.isIP(authority.hostname) ? undefined : authority.hostname),
+        ALPNProtocols: ["h2"],
+      });
+      socket.on("error", (e) => this.session.noteTls(e));
+      socket.on("end", () => {
+        // Closed after TLS but before the server's HTTP/2 SETTINGS: the server refused our certificate.
+        if (socket.authorized && this.session.handshakeIncomplete()) {
+          const what = tlsFiles.cert ? "this client's certificate (not signed by a CA it trusts?)" : "a client without a certificate";
+          this.session.tlsError = Object.assign(
+            new Error(`the server closed the connection right after the TLS handshake: it did not accept ${what} (mutual TLS)`),
+            { code: "TLS_CLIENT_CERTIFICATE_REFUSED" },
+          );
+        }
+      });
+      return socket;
+    };
     // One HTTP/2 connection, owned here so that close() can end it.
     this.session = new TrackingSessionManager(
-      new Http2SessionManager(this.baseUrl, { idleConnectionTimeoutMs: 60_000 }),
+      new Http2SessionManager(
+        this.baseUrl,
+        { idleConnectionTimeoutMs: 60_000 },
+        options.tls ? { createConnection: connectTls } : undefined,
+      ),
     );
-    const transport = createGrpcTransport({ baseUrl: this.baseUrl, sessionManager: this.session });
+    const apiKey = options.apiKey;
+    // The key rides on every call as metadata, never in the URL or an error message.
+    const auth: Interceptor = (next) => (req) => {
+      if (apiKey) req.header.set("authorization", `Bearer ${apiKey}`);
+      return next(req);
+    };
+    const transport = createGrpcTransport({
+      baseUrl: this.baseUrl,
+      sessionManager: this.session,
+      interceptors: apiKey ? [auth] : [],
+    });
     this.raw = {
       collections: createClient(CollectionService, transport),
       ingest: createClient(IngestService, transport),
@@ -424,6 +500,17 @@ export class MMSearchClient {
     if (e instanceof MMSearchError) return e;
     const ce = ConnectError.from(e);
     const errno = (ce.cause as { code?: unknown } | undefined)?.code;
+    const tls = typeof errno === "string" && isTlsErrorCode(errno) ? (ce.cause as Error) : this.session.tlsError;
+    if (tls && ce.code !== Code.Unauthenticated && ce.code !== Code.PermissionDenied) {
+      this.session.tlsError = undefined;
+      return new MMSearchConnectionError(
+        Code.Unavailable,
+        this.address,
+        `TLS with mmsearch server at ${this.address} failed: ${tls.message}` +
+          ` (${(tls as { code?: string }).code ?? "TLS error"}; check the CA, the client certificate and the server name)`,
+        ce,
+      );
+    }
     if (ce.code === Code.Unavailable && typeof errno === "string" && CONNECTION_ERRNOS.has(errno)) {
       return new MMSearchConnectionError(
         ce.code,

@@ -35,6 +35,8 @@ describe("helpers", () => {
     assert.equal(toBaseUrl("127.0.0.1:50051"), "http://127.0.0.1:50051");
     assert.equal(toBaseUrl("[::1]:50051"), "http://[::1]:50051");
     assert.equal(toBaseUrl("https://search.example:443/"), "https://search.example:443");
+    assert.equal(toBaseUrl("127.0.0.1:50051", true), "https://127.0.0.1:50051");
+    assert.throws(() => toBaseUrl("http://127.0.0.1:50051", true), /TLS options given with a plaintext address/);
     const e = (() => {
       try {
         toBaseUrl("no-port");
