@@ -25,6 +25,7 @@ from .settings import Settings
 from .storage.base import Store
 from .web.connect import HandlerRegistry
 from .web.gateway import Gateway, HttpServer
+from .web.https import HttpsServer
 
 log = logging.getLogger("mmsearch")
 
@@ -57,7 +58,7 @@ class App:
     encoders: EncoderPool
     health: health.HealthServicer
     security: SecurityInterceptor
-    http: HttpServer | None = None
+    http: HttpServer | HttpsServer | None = None
 
     def stop(self, grace: float | None = 5.0) -> None:
         """Stops accepting calls, gives in-flight ones `grace` seconds, cancels the rest (their work
@@ -135,7 +136,11 @@ def create_server(settings: Settings, store: Store | None = None, encoders: Enco
     if settings.http_port:
         try:
             gateway = Gateway(registry, interceptors, limit)
-            app.http = HttpServer(gateway, settings.host, settings.http_port, settings.http_threads)
+            if settings.tls_cert is not None and settings.tls_key is not None:
+                tls_files = (settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+                app.http = HttpsServer(gateway, settings.host, settings.http_port, settings.http_threads, tls_files)
+            else:
+                app.http = HttpServer(gateway, settings.host, settings.http_port, settings.http_threads)
         except Exception:
             app.stop(grace=None)  # e.g. the HTTP port is taken: nothing half-started stays behind
             raise
@@ -158,7 +163,9 @@ def serve(settings: Settings) -> None:
     where = settings.data_dir.resolve() if settings.storage == "edge" else settings.qdrant_url
     log.info("mmsearch serving on %s:%d (storage: %s %s)", settings.host, app.port, settings.storage, where)
     if app.http is not None:
-        log.info("HTTP/JSON (Connect) and the web console on http://%s:%d/", settings.host, app.http.port)
+        log.info(
+            "HTTP/JSON (Connect) and the web console on %s://%s:%d/", app.http.scheme, settings.host, app.http.port
+        )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -94,6 +94,8 @@ class Gateway:
 class HttpServer:
     """waitress on a background thread; `port` is the bound port (0 in settings picks a free one)."""
 
+    scheme = "http"
+
     def __init__(self, app: Gateway, host: str, port: int, threads: int) -> None:
         from waitress.server import create_server
 
