@@ -4,6 +4,8 @@ deleted. Fake encoder; the remote backend answers UNIMPLEMENTED."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
 import pytest
 
@@ -73,3 +75,46 @@ def test_restore_brings_back_identical_search_results(
     with pytest.raises(MMSearchError) as unknown:
         fake_client.create_snapshot("nope")
     assert unknown.value.code == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("crash", ["before_swap", "after_swap"])
+def test_a_restore_cut_short_by_a_crash_is_finished_or_undone_at_start(tmp_path: Path, crash: str) -> None:
+    """restore_snapshot sets the live folder aside, renames the staged copy in, then deletes the aside
+    copy. A kill between those steps leaves the folders as made here; the next start must neither lose
+    the collection nor keep a stray copy."""
+    import shutil
+
+    from mmsearch.server.app import create_server
+
+    from .conftest import fake_settings
+
+    data = tmp_path / "data"
+    app = create_server(fake_settings(data))
+    with Client(f"127.0.0.1:{app.port}", timeout=30, retries=0) as c:
+        c.create_collection("c", max_words=10, overlap_words=2)
+        _ingest(c, {k: text for k, (text, _) in ANIMALS.items()})
+        snap = c.create_snapshot("c")
+        _ingest(c, {"herons": "herons stand still in cold rivers at night"})
+        live = _results(c)
+    app.stop(grace=None)
+
+    collections, snapshots = data / "collections", data / "snapshots"
+    (snapshots / ".replaced").mkdir(parents=True)
+    (collections / "c").rename(snapshots / ".replaced" / "c")  # set aside: the live version
+    staged = snapshots / ".staging" / "c"
+    shutil.copytree(snapshots / "c" / snap.name, staged)
+    if crash == "after_swap":
+        staged.rename(collections / "c")  # the snapshot is in place; the aside copy was not yet deleted
+
+    app = create_server(fake_settings(data))
+    try:
+        with Client(f"127.0.0.1:{app.port}", timeout=30, retries=0) as c:
+            count = c.get_collection("c").document_count
+            if crash == "before_swap":
+                assert count == len(ANIMALS) + 1 and _results(c) == live  # as before the restore began
+            else:
+                assert count == len(ANIMALS)  # the restore's result
+            _ingest(c, {"bats": "bats hunt mice at night too"})
+        assert not (snapshots / ".replaced" / "c").exists() and not (snapshots / ".staging").exists()
+    finally:
+        app.stop(grace=None)

@@ -83,6 +83,7 @@ class EdgeStore(Store):
         self.root = Path(data_dir) / "collections"
         self.snapshots = SnapshotFolder(data_dir)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.snapshots.recover(self.root)  # before the collections open: a restore a crash cut short
         self.page_images = DirPageImages(Path(data_dir) / "page_images")
         self.options = shards or ShardOptions()
         self._open: dict[str, ShardedCollection] = {}

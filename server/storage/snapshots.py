@@ -5,11 +5,13 @@ data_dir/snapshots/<collection>/<name>/   spec.json, manifest.json, shards/<id>/
 A snapshot is taken while no write, seal or index swap runs in the collection (storage/sharded.py
 `snapshot`); its folder appears only once complete. Restoring copies it to a staging folder, then
 swaps it in for the collection under the store's lock; the replaced folder is kept until the new
-one is open, so a crash midway leaves it in data_dir/snapshots/.replaced/ rather than lost.
+one is open, so a crash midway leaves it in data_dir/snapshots/.replaced/ rather than lost, and the
+next start (`recover`) finishes or undoes that restore.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import subprocess
@@ -18,6 +20,8 @@ from pathlib import Path
 
 from ..errors import InvalidArgument, NotFound
 from .base import SnapshotInfo
+
+log = logging.getLogger("mmsearch.storage")
 
 _NAME = re.compile(r"^\d{8}T\d{12}Z$")
 
@@ -68,3 +72,20 @@ class SnapshotFolder:
         aside.parent.mkdir(parents=True, exist_ok=True)
         folder.rename(aside)
         return aside
+
+    def recover(self, collections: Path) -> None:
+        """At start, after a crash during a restore: a collection whose folder is missing gets its
+        set-aside folder back (the restore did not happen); one whose restored folder is in place had
+        its restore done, and the set-aside copy goes. Half-made staging copies go too."""
+        aside_root = self.root / ".replaced"
+        for aside in sorted(aside_root.glob("*")) if aside_root.is_dir() else []:
+            target = collections / aside.name
+            if (target / "spec.json").is_file():
+                log.info("collection %s: a restore finished before a crash; removing the replaced copy", aside.name)
+                shutil.rmtree(aside, ignore_errors=True)
+            else:
+                log.warning("collection %s: a restore was cut short by a crash; the collection is back as before it",
+                            aside.name)  # fmt: skip
+                shutil.rmtree(target, ignore_errors=True)  # an empty or partial folder, if any
+                aside.rename(target)
+        shutil.rmtree(self.root / ".staging", ignore_errors=True)
