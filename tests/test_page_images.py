@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -99,3 +101,28 @@ def test_a_page_that_cannot_be_stored_leaves_no_image(
     assert ack.get("ok") is not True and ack["errorCode"] == "UNAVAILABLE"
     images = http_app.store.page_images
     assert images is not None and images.get("kb", "scan", 1) is None
+
+
+def test_python_client_and_cli_read_pages_back(
+    http_app: App, http: httpx.Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mmsearch.client import Client, MMSearchError
+    from mmsearch.client.cli import main as cli
+
+    tiff = multipage_tiff([["first page about tulips"], ["second page about glaciers"]])
+    assert ingest_image(http, "scan", tiff, "image/tiff")["points"] == 2
+    with Client(f"127.0.0.1:{http_app.port}", timeout=30, retries=0) as c:
+        page = c.get_page("kb", "scan", 2)
+        assert page.page == 2 and "glaciers" in page.text and Image.open(io.BytesIO(page.image)).format == "WEBP"
+        doc = c.get_document("kb", "scan")
+        assert [p.page for p in doc.pages] == [1, 2] and not doc.pages[0].image
+        with pytest.raises(MMSearchError) as missing:
+            c.get_page("kb", "scan", 3)
+        assert missing.value.code.name == "NOT_FOUND"
+    server = f"127.0.0.1:{http_app.port}"
+    assert cli(["page", "scan", "-c", "kb", "--server", server, "--out", str(tmp_path / "p.webp"), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [p["page"] for p in shown["pages"]] == [1, 2] and "tulips" in shown["pages"][0]["text"]
+    assert [Image.open(f).size for f in shown["saved"]] == [(p["width"], p["height"]) for p in shown["pages"]]
+    assert cli(["page", "scan", "9", "-c", "kb", "--server", server]) == 2
+    assert "NOT_FOUND" in capsys.readouterr().err

@@ -624,6 +624,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--id", action="append", default=[])
     sp.add_argument("--filter", "-f", action="append", default=[])
 
+    from .commands_page import cmd_page
+
+    sp = client_cmd("page", lambda a: cmd_page(a, _client), "a kept page: its text, words and image (WebP)")
+    sp.add_argument("document", help="document id")
+    sp.add_argument("page", nargs="?", type=int, default=0, help="1-based page (default: every page)")
+    sp.add_argument("--collection", "-c", required=True)
+    sp.add_argument("--out", help="save the image here (several pages: NAME-<page>.webp)")
+    sp.add_argument("--json", action="store_true")
+
     sp = client_cmd("snapshot", cmd_snapshot, "create, list or restore snapshots of a collection")
     sp.add_argument("action", choices=["create", "list", "restore"])
     sp.add_argument("name", nargs="?", help="restore: the snapshot's name (as create printed it)")

@@ -21,6 +21,8 @@ from mmsearch.v1 import (
     embed_pb2_grpc,
     ingest_pb2,
     ingest_pb2_grpc,
+    pages_pb2,
+    pages_pb2_grpc,
     rerank_pb2,
     rerank_pb2_grpc,
     search_pb2,
@@ -76,6 +78,7 @@ class Client:
         self.rerank_stub = rerank_pb2_grpc.RerankServiceStub(self.channel)
         self.embed_stub = embed_pb2_grpc.EmbedServiceStub(self.channel)
         self.info_stub = embed_pb2_grpc.InfoServiceStub(self.channel)
+        self.pages_stub = pages_pb2_grpc.PageServiceStub(self.channel)
         self.health_stub = health_pb2_grpc.HealthStub(self.channel)
 
     def __enter__(self) -> Client:
@@ -170,6 +173,18 @@ class Client:
         return self._call(self.collections.RestoreSnapshot, request)  # type: ignore[no-any-return]
 
     # -- documents
+
+    def get_page(self, collection: str, document_id: str, page: int = 1) -> pages_pb2.Page:
+        """A kept page (1-based): its image (WebP), thumbnail, text and word boxes. NOT_FOUND when the
+        document or the page is not there or its image was not kept."""
+        request = pages_pb2.GetPageRequest(collection=collection, document_id=document_id, page=page)
+        return self._call(self.pages_stub.GetPage, request)  # type: ignore[no-any-return]
+
+    def get_document(self, collection: str, document_id: str, *, images: bool = False) -> pages_pb2.Document:
+        """A document's metadata and its pages' text, words and thumbnails (full images when `images`)."""
+        request = pages_pb2.GetDocumentRequest(collection=collection, document_id=document_id, images=images)
+        return self._call(self.pages_stub.GetDocument, request)  # type: ignore[no-any-return]
+
     def ingest(
         self,
         collection: str,

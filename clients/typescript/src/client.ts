@@ -30,6 +30,7 @@ import {
   IngestRequestSchema,
   IngestService,
 } from "./gen/mmsearch/v1/ingest_pb.js";
+import { type Document as PageDocument, type Page, PageService } from "./gen/mmsearch/v1/pages_pb.js";
 import {
   type RerankDocumentSchema,
   type RerankRequestSchema,
@@ -283,6 +284,7 @@ export class MMSearchClient {
     embed: RpcClient<typeof EmbedService>;
     info: RpcClient<typeof InfoService>;
     health: RpcClient<typeof Health>;
+    pages: RpcClient<typeof PageService>;
   };
   private readonly session: TrackingSessionManager;
   private readonly timeoutMs: number;
@@ -344,6 +346,7 @@ export class MMSearchClient {
       embed: createClient(EmbedService, transport),
       info: createClient(InfoService, transport),
       health: createClient(Health, transport),
+      pages: createClient(PageService, transport),
     };
   }
 
@@ -380,6 +383,23 @@ export class MMSearchClient {
   ): Promise<bigint> {
     const r = await this.unary(call, (o) => this.raw.ingest.delete({ collection, ids, filter }, o));
     return r.deletedPoints;
+  }
+
+  /** A kept page (1-based): its image (WebP bytes), thumbnail, text and word boxes. NOT_FOUND when absent. */
+  async getPage(collection: string, documentId: string, page = 1, call?: CallOptions): Promise<Page> {
+    return this.unary(call, (o) => this.raw.pages.getPage({ collection, documentId, page }, o));
+  }
+
+  /** A document's metadata and pages (text, words, thumbnails; full images when `images`). */
+  async getDocument(
+    collection: string,
+    documentId: string,
+    options: { images?: boolean } = {},
+    call?: CallOptions,
+  ): Promise<PageDocument> {
+    return this.unary(call, (o) =>
+      this.raw.pages.getDocument({ collection, documentId, images: options.images ?? false }, o),
+    );
   }
 
   // --- ingest --------------------------------------------------------------------------------

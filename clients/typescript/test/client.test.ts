@@ -187,6 +187,19 @@ describe("live server", { skip: ADDR ? false : "set MMSEARCH_ADDR=host:port to r
     assert.deepEqual(new Set(filtered.results.map((x) => x.documentId)), new Set(["tax", "page"]));
   });
 
+  test("the kept page reads back: image, text, words; a missing page is NOT_FOUND", async () => {
+    const page = await client.getPage(name, "page", 1);
+    assert.equal(page.mimeType, "image/webp");
+    assert.deepEqual([...page.image.subarray(8, 12)].map((b) => String.fromCharCode(b)).join(""), "WEBP");
+    assert.match(page.text, /invoice/i);
+    assert.ok(page.words.length > 0 && page.words.every((w) => w.box !== undefined));
+    const doc = await client.getDocument(name, "page");
+    assert.deepEqual(doc.pages.map((p) => p.page), [1]);
+    assert.equal(doc.pages[0]!.image.length, 0); // full images only when asked for
+    const missing = await rejects(client.getPage(name, "page", 2));
+    assert.equal(missing.codeName, "NOT_FOUND");
+  });
+
   test("rerank texts and an image", async () => {
     const docs = ["A rocket engine burns fuel.", "The blue whale is the largest animal.", { data: png }];
     const results = await client.rerank("blue whale largest animal", docs, { returnDocuments: true });
