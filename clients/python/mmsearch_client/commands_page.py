@@ -34,6 +34,6 @@ def cmd_page(args: argparse.Namespace, client: Callable[[argparse.Namespace], Cl
     for row in rows:
         print(f"--- page {row['page']} ({row['width']}x{row['height']} px, {row['words']} words)")
         print(row["text"])
-    for path in saved:
-        print(f"saved {path}")
+    for name in saved:
+        print(f"saved {name}")
     return 0
