@@ -523,6 +523,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--top-n", type=int, default=0)
     sp.add_argument("--json", action="store_true")
 
+    from .commands_classify import add_arguments, cmd_classify
+
+    add_arguments(client_cmd("classify", cmd_classify, "zero-shot classification of a text or page image"))
+
     sp = client_cmd(
         "explain", cmd_explain, "why a document matched: matched words/regions, optionally drawn on the page"
     )
