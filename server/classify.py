@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mmsearch.encoders.base import Encoded
 from mmsearch.protocol.vocab import Fusion, Signal
 
 from .catalog import Catalog
@@ -103,24 +104,11 @@ class Classifier:
         document = encoder.encode_texts([text], as_query=False)[0]
         # Labels play the part of queries: short descriptions matched against the input.
         labels = encoder.encode_texts([label.text for label in p.labels], as_query=True)
-        dense = {n: float(q.pooled @ document.pooled) for n, q in zip(names, labels, strict=True)}
-        # MaxSim: (n_label_tokens, d) @ (d, n_input_tokens), best input token per label token, averaged
-        maxsim = {
-            n: float((q.tokens @ document.tokens.T).max(axis=1).mean()) for n, q in zip(names, labels, strict=True)
-        }
-        signals: dict[str, dict[str, float]] = {Signal.DENSE: dense, Signal.MAXSIM: maxsim}
-        weights = {Signal.DENSE: self.settings.dense_weight, Signal.MAXSIM: self.settings.maxsim_weight}
+        ce = None
         if p.cross_encoder:
-            ce = self.catalog.cross_encoder().score(text, [label.text for label in p.labels])
-            signals[Signal.CROSS_ENCODER] = dict(zip(names, (float(x) for x in ce), strict=True))
-            weights[Signal.CROSS_ENCODER] = 1.0
-        fused = fusion.weighted_zscore(signals, names, weights)
-        scores = fusion.squash(fused, Fusion.WEIGHTED_ZSCORE, sum(abs(w) for w in weights.values()))
-        out = [
-            LabelScore(n, float(s), {str(k): v[n] for k, v in signals.items()})
-            for n, s in zip(names, scores.tolist(), strict=True)
-        ]
-        out.sort(key=lambda x: -x.score)
+            ce = [float(x) for x in self.catalog.cross_encoder().score(text, [label.text for label in p.labels])]
+        weights = {Signal.DENSE: self.settings.dense_weight, Signal.MAXSIM: self.settings.maxsim_weight}
+        out = score_labels(names, labels, document, weights, ce)
         if p.threshold is not None:
             out = [x for x in out if x.score >= p.threshold]
         return out, text
@@ -138,3 +126,27 @@ class Classifier:
         if not text.strip():
             raise InvalidArgument("the image holds no readable text (OCR found none)")
         return text
+
+
+def score_labels(
+    names: list[str], labels: list[Encoded], document: Encoded, weights: dict[str, float],
+    cross_encoder: list[float] | None = None,
+) -> list[LabelScore]:  # fmt: skip
+    """Each label's signals against the input and their fusion (the module's docstring), best first.
+    `labels`: per label, pooled (d,) and token (n_label_tokens, d) vectors; `document` the same for the input."""
+    dense = {n: float(q.pooled @ document.pooled) for n, q in zip(names, labels, strict=True)}
+    # MaxSim: (n_label_tokens, d) @ (d, n_input_tokens), the best input token per label token, averaged
+    maxsim = {n: float((q.tokens @ document.tokens.T).max(axis=1).mean()) for n, q in zip(names, labels, strict=True)}
+    signals: dict[str, dict[str, float]] = {Signal.DENSE: dense, Signal.MAXSIM: maxsim}
+    weights = dict(weights)
+    if cross_encoder is not None:
+        signals[Signal.CROSS_ENCODER] = dict(zip(names, cross_encoder, strict=True))
+        weights[Signal.CROSS_ENCODER] = 1.0
+    fused = fusion.weighted_zscore(signals, names, weights)
+    scores = fusion.squash(fused, Fusion.WEIGHTED_ZSCORE, sum(abs(w) for w in weights.values()))
+    out = [
+        LabelScore(n, float(s), {str(k): v[n] for k, v in signals.items()})
+        for n, s in zip(names, scores.tolist(), strict=True)
+    ]
+    out.sort(key=lambda x: -x.score)
+    return out

@@ -13,7 +13,7 @@ import pytest
 from mmsearch.client import Client, MMSearchError
 from mmsearch.client.cli import main
 from mmsearch.server.app import App
-from mmsearch.server.classify import MAX_LABELS
+from mmsearch.server.classify import MAX_LABELS, score_labels
 
 # Genres far apart: a movie with exactly one of them should get it as its best label.
 DISTINCT = ["Animation", "Horror", "War", "Western", "Romance"]
@@ -101,3 +101,17 @@ def test_cli_classify_json(fake_app: App, capsys: pytest.CaptureFixture[str]) ->
     assert "limit is 256" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["classify", "x", "--server", server])  # no labels
+
+
+def test_rpc_scores_are_score_labels(fake_app: App, fake_client: Client) -> None:
+    """benchmarks/classify_zero_shot.py scores with `score_labels` in-process: the RPC gives the same."""
+    labels = [("fruit", "apple pie and pears"), ("car", "car engine"), ("sea", "boats at sea")]
+    resp = fake_client.classify("red apple pie", labels)
+    encoder = fake_app.encoders.get("fake", "fake-32")
+    expected = score_labels(
+        [n for n, _ in labels],
+        encoder.encode_texts([d for _, d in labels], as_query=True),
+        encoder.encode_texts(["red apple pie"], as_query=False)[0],
+        {"dense": 1.0, "maxsim": 0.3},
+    )
+    assert [(x.label, round(x.score, 5)) for x in resp.labels] == [(x.label, round(x.score, 5)) for x in expected]
