@@ -60,3 +60,18 @@ class RerankMethod(StrEnum):
 
     LATE_INTERACTION = "late_interaction"  # MaxSim blended with the pooled cosine (the default)
     CROSS_ENCODER = "cross_encoder"
+
+
+class BoostDirection(StrEnum):
+    """Which end of a numeric field a boost prefers (docs/boosts.md)."""
+
+    HIGHER = "higher"
+    LOWER = "lower"  # e.g. prefer cheaper
+
+
+class DecayFunction(StrEnum):
+    """How a date boost falls off with the distance from its origin (docs/boosts.md)."""
+
+    EXP = "exp"
+    GAUSS = "gauss"
+    LINEAR = "linear"

@@ -18,7 +18,7 @@ from .errors import InvalidArgument
 from .explain import Match, token_matches
 from .ingest.pages import PageLimits
 from .query import EncodedQuery, encode_query
-from .ranking import fusion
+from .ranking import boosts, fusion
 from .settings import Settings
 from .storage.base import HIT_FIELDS, CollectionSpec, Cond, Scores, Where
 
@@ -42,6 +42,7 @@ class SearchParams:
     rerank_k: int = 0
     #: The caller's tenant: only its documents are candidates (None: a caller bound to no tenant).
     tenant: str | None = None
+    boosts: boosts.Boosts = field(default_factory=boosts.Boosts)
 
 
 @dataclass
@@ -59,6 +60,8 @@ class Result:
     matches: list[Match] = field(default_factory=list)
     snippet_full: str = ""  # the whole passage/page text, for the cross-encoder
     page_size: tuple[int, int] = (0, 0)  # pixels of the page image that match boxes refer to
+    relevance: float = 0.0  # with boosts: the score before them
+    boost: boosts.Factors | None = None  # with boosts: this result's factors
 
 
 @dataclass
@@ -95,6 +98,7 @@ class Searcher:
             raise InvalidArgument(f"unknown fusion strategy {p.fusion!r}")
         if p.rerank_k and not 1 <= p.rerank_k <= s.max_rerank_documents:
             raise InvalidArgument(f"rerank_k must be between 1 and {s.max_rerank_documents}, got {p.rerank_k}")
+        boosts.validate(p.boosts)
 
     def search(self, p: SearchParams) -> tuple[list[Result], Timings]:
         self.validate(p)
@@ -215,7 +219,12 @@ class Searcher:
             fused = fusion.dbsf(signals, ids, weights)
         else:
             fused = np.array([raw[Signal.MAXSIM].get(i, 0.0) for i in ids])
-        scores = fusion.squash(fused, p.fusion, sum(abs(w) for w in weights.values()))
+        scores = relevance = fusion.squash(fused, p.fusion, sum(abs(w) for w in weights.values()))
+        factors = None
+        if p.boosts:  # the one case that reads every candidate's payload (its metadata)
+            metas = {h.id: h.payload.get("meta") or {} for h in self.store.retrieve(spec.name, ids, fields=["meta"])}
+            factors = boosts.factors(p.boosts, [metas.get(i, {}) for i in ids], time.time())
+            scores = boosts.combine(relevance, factors)
         order = [int(n) for n in np.argsort(-scores, kind="stable")]
         if p.score_threshold is not None and not p.cross_encoder:
             order = [n for n in order if scores[n] >= p.score_threshold]
@@ -253,6 +262,8 @@ class Searcher:
                         signals={k: float(v[cid]) for k, v in raw.items() if cid in v},
                         point_id=cid,
                         space=str(pl.get("space", "text")),
+                        relevance=float(relevance[n]),
+                        boost=factors.row(n) if factors is not None else None,
                     )
                 )
                 if len(results) >= wanted:
@@ -268,7 +279,9 @@ class Searcher:
         scores = self.catalog.cross_encoder().score(text, [r.snippet_full or r.snippet for r in head])
         for r, ce in zip(head, scores, strict=True):
             r.signals[Signal.CROSS_ENCODER] = float(ce)
-            r.score = float(ce)
+            r.score = r.relevance = float(ce)
+            if r.boost is not None:  # boosts apply to the cross-encoder's relevance as to the fused one
+                r.score = float(boosts.combine(np.array([r.relevance]), r.boost)[0])
         head.sort(key=lambda r: -r.score)
         floor = head[-1].score if head else 1.0
         for r in tail:

@@ -73,6 +73,7 @@ def expect(code: grpc.StatusCode, fn, *args, match: str = "", **kw) -> str:  # t
 
 
 def test_every_served_method_has_a_rule() -> None:
+    from mmsearch.v1 import classify_pb2 as k
     from mmsearch.v1 import collections_pb2 as c
     from mmsearch.v1 import embed_pb2 as e
     from mmsearch.v1 import ingest_pb2 as i
@@ -82,7 +83,7 @@ def test_every_served_method_has_a_rule() -> None:
 
     served = {
         f"/{svc.full_name}/{m.name}"
-        for module in (c, e, i, p, r, s)
+        for module in (c, e, i, k, p, r, s)
         for svc in module.DESCRIPTOR.services_by_name.values()
         for m in svc.methods
     }

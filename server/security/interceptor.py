@@ -60,6 +60,8 @@ RULES: dict[str, Rule] = {
     f"{_V1}RerankService/Rerank": Rule(Role.READ),
     f"{_V1}EmbedService/Embed": Rule(Role.READ),
     f"{_V1}InfoService/GetInfo": Rule(Role.READ),
+    # The collection is optional (its text model); the service checks a named one against the key.
+    f"{_V1}ClassifyService/Classify": Rule(Role.READ),
 }
 #: A method in neither table (a service added later and not classified yet) needs an admin key.
 UNLISTED = Rule(Role.ADMIN)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import grpc
 
 from mmsearch.v1 import (
+    classify_pb2,
+    classify_pb2_grpc,
     collections_pb2,
     collections_pb2_grpc,
     embed_pb2,
@@ -21,8 +23,10 @@ from mmsearch.v1 import (
 )
 
 from ..catalog import Catalog
+from ..classify import Classifier
 from ..search import Searcher
 from ..settings import Settings
+from .classify import ClassifyServicer
 from .collections import CollectionServicer
 from .ingest import IngestServicer
 from .models import ModelServicer
@@ -38,6 +42,7 @@ SERVICE_NAMES = [
     embed_pb2.DESCRIPTOR.services_by_name["EmbedService"].full_name,
     embed_pb2.DESCRIPTOR.services_by_name["InfoService"].full_name,
     pages_pb2.DESCRIPTOR.services_by_name["PageService"].full_name,
+    classify_pb2.DESCRIPTOR.services_by_name["ClassifyService"].full_name,
 ]
 
 
@@ -50,3 +55,4 @@ def add_services(server: grpc.Server, catalog: Catalog, settings: Settings) -> N
     embed_pb2_grpc.add_EmbedServiceServicer_to_server(models, server)
     embed_pb2_grpc.add_InfoServiceServicer_to_server(models, server)
     pages_pb2_grpc.add_PageServiceServicer_to_server(PageServicer(catalog.store), server)
+    classify_pb2_grpc.add_ClassifyServiceServicer_to_server(ClassifyServicer(Classifier(catalog, settings)), server)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import grpc
 
 from mmsearch.protocol.vocab import FUSED_SIGNALS, Fusion, Modality
-from mmsearch.protocol.wire import FUSION, MODALITY, dict_to_metadata
+from mmsearch.protocol.wire import BOOST_DIRECTION, DECAY_FUNCTION, FUSION, MODALITY, dict_to_metadata
 from mmsearch.v1 import search_pb2, search_pb2_grpc
 
 from ..errors import InvalidArgument
+from ..ranking import boosts
 from ..search import Searcher, SearchParams
 from ..security.principal import current_tenant
 from ..storage.base import Cond, point_id
@@ -30,6 +31,27 @@ def _fusion(number: int) -> Fusion:
     if f is None:
         raise InvalidArgument(f"unknown fusion strategy {number}")
     return f
+
+
+def boosts_from_request(b: search_pb2.Boosts) -> boosts.Boosts:
+    """The request's boosts; enum values this version does not know are named by the domain's check."""
+    out = boosts.Boosts()
+    for n in b.numeric:
+        direction = BOOST_DIRECTION.from_wire(n.direction)
+        if direction is None:
+            raise InvalidArgument(f"boost on {n.key!r}: direction must be BOOST_DIRECTION_HIGHER or _LOWER")
+        out.numeric.append(
+            boosts.NumericBoost(n.key, direction, n.weight, n.min if n.HasField("min") else None,
+                                n.max if n.HasField("max") else None)
+        )  # fmt: skip
+    for d in b.decay:
+        function = DECAY_FUNCTION.from_wire(d.function)
+        if function is None:
+            raise InvalidArgument(f"boost on {d.key!r}: unknown decay function {d.function}; use exp, gauss or linear")
+        midpoint = d.midpoint if d.HasField("midpoint") else 0.5
+        out.decay.append(boosts.DecayBoost(d.key, function, d.scale, d.weight, d.origin, midpoint))
+    out.keyword.extend(boosts.KeywordBoost(k.key, k.value, k.multiplier) for k in b.keyword)
+    return out
 
 
 def params_from_request(r: search_pb2.SearchRequest) -> SearchParams:
@@ -54,6 +76,7 @@ def params_from_request(r: search_pb2.SearchRequest) -> SearchParams:
         cross_encoder=r.ranking.cross_encoder,
         rerank_k=r.ranking.rerank_k,
         image=(r.query.image.data, r.query.image.mime_type) if r.query.image.data else None,
+        boosts=boosts_from_request(r.ranking.boosts),
     )
 
 
@@ -91,6 +114,10 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             if request.explain:
                 res.explanation.signals.update(r.signals)
                 res.explanation.page_width, res.explanation.page_height = r.page_size
+                if r.boost is not None:
+                    res.explanation.unboosted_score = r.relevance
+                    for name, factor, part in boosts.contributions(r.relevance, r.boost):
+                        res.explanation.boosts.add(boost=name, factor=factor, contribution=part)
                 for m in r.matches:
                     match = res.explanation.matches.add(
                         query_token=m.query_token,

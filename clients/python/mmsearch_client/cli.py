@@ -69,6 +69,12 @@ def result_dict(r: Any) -> dict[str, Any]:
                 for m in r.explanation.matches
             ],
         }
+        if r.explanation.boosts:
+            d["explanation"]["unboosted_score"] = round(r.explanation.unboosted_score, 6)
+            d["explanation"]["boosts"] = [
+                {"boost": b.boost, "factor": round(b.factor, 4), "contribution": round(b.contribution, 4)}
+                for b in r.explanation.boosts
+            ]
     return d
 
 
@@ -138,9 +144,16 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise SystemExit("give a QUERY, --image FILE (or both), or --queries FILE.jsonl")
     from mmsearch.v1 import search_pb2
 
+    from .boosts import BoostSyntaxError, make_boosts
+
+    try:
+        boosts = make_boosts(args.boost)
+    except BoostSyntaxError as exc:
+        raise SystemExit(str(exc)) from None
     ranking = search_pb2.RankingOptions(
         fusion=FUSION.to_wire(args.fusion) if args.fusion else 0,
         cross_encoder=args.cross_encoder,
+        boosts=boosts,
     )
     kwargs = dict(
         ranking=ranking,
@@ -187,6 +200,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         if "explanation" in r:
             signals = ", ".join(f"{k} {v:.3f}" for k, v in sorted(r["explanation"]["signals"].items()))
             print(f"     signals: {signals}")
+            for b in r["explanation"].get("boosts", []):
+                print(f"     boost {b['boost']}: factor {b['factor']:.3f}, {b['contribution']:+.3f}")
             strong = sorted(r["explanation"]["matches"], key=lambda m: -m["similarity"])[:8]
             print(
                 "     matched: "
@@ -496,12 +511,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--cross-encoder", action="store_true", help="rescore the top results with the cross-encoder")
     sp.add_argument("--image", help="query by example: a page image (with or without QUERY text)")
     sp.add_argument("--queries", help='batch mode: JSONL lines {"id", "query"}; prints one JSON line per query')
+    sp.add_argument(
+        "--boost", action="append", default=[],
+        help="metadata boost (repeatable): price:lower:0.3, date:exp:30d:0.5[:ORIGIN], source=handbook:1.2 "
+        "(docs/boosts.md)",
+    )  # fmt: skip
 
     sp = client_cmd("rerank", cmd_rerank, "rerank documents for a query (stateless)")
     sp.add_argument("query")
     sp.add_argument("documents", nargs="+")
     sp.add_argument("--top-n", type=int, default=0)
     sp.add_argument("--json", action="store_true")
+
+    from .commands_classify import add_arguments, cmd_classify
+
+    add_arguments(client_cmd("classify", cmd_classify, "zero-shot classification of a text or page image"))
 
     sp = client_cmd(
         "explain", cmd_explain, "why a document matched: matched words/regions, optionally drawn on the page"

@@ -14,6 +14,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from mmsearch.protocol.vocab import FieldType, Modality, VectorStorage
 from mmsearch.protocol.wire import FIELD_TYPE, MODALITY, VECTOR_STORAGE, make_filter
 from mmsearch.v1 import (
+    classify_pb2,
+    classify_pb2_grpc,
     collections_pb2,
     collections_pb2_grpc,
     common_pb2,
@@ -79,6 +81,7 @@ class Client:
         self.embed_stub = embed_pb2_grpc.EmbedServiceStub(self.channel)
         self.info_stub = embed_pb2_grpc.InfoServiceStub(self.channel)
         self.pages_stub = pages_pb2_grpc.PageServiceStub(self.channel)
+        self.classify_stub = classify_pb2_grpc.ClassifyServiceStub(self.channel)
         self.health_stub = health_pb2_grpc.HealthStub(self.channel)
 
     def __enter__(self) -> Client:
@@ -259,6 +262,30 @@ class Client:
             inputs=[embed_pb2.EmbedInput(text=t) for t in texts], as_query=as_query, multi_vector=multi_vector
         )
         return self._call(self.embed_stub.Embed, req)
+
+    def classify(
+        self,
+        text: str,
+        labels: Sequence[str | tuple[str, str]],
+        *,
+        image: tuple[bytes, str] | None = None,
+        collection: str = "",
+        threshold: float | None = None,
+        cross_encoder: bool = False,
+    ) -> classify_pb2.ClassifyResponse:
+        """Zero-shot: the text (or a page image, read by OCR) scored against labels, each a name or
+        (name, description); best first."""
+        req = classify_pb2.ClassifyRequest(collection=collection, cross_encoder=cross_encoder)
+        if image is not None:
+            req.image.CopyFrom(common_pb2.Image(data=image[0], mime_type=image[1]))
+        else:
+            req.text = text
+        for label in labels:
+            name, description = (label, "") if isinstance(label, str) else label
+            req.labels.add(name=name, description=description)
+        if threshold is not None:
+            req.threshold = threshold
+        return self._call(self.classify_stub.Classify, req)
 
 
 def compression_options(compression: Mapping[str, str | int]) -> collections_pb2.CompressionOptions:

@@ -16,12 +16,32 @@ class FusionStrategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FUSION_STRATEGY_DBSF: _ClassVar[FusionStrategy]
     FUSION_STRATEGY_MAXSIM: _ClassVar[FusionStrategy]
     FUSION_STRATEGY_CALIBRATED_ZSCORE: _ClassVar[FusionStrategy]
+
+class BoostDirection(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BOOST_DIRECTION_UNSPECIFIED: _ClassVar[BoostDirection]
+    BOOST_DIRECTION_HIGHER: _ClassVar[BoostDirection]
+    BOOST_DIRECTION_LOWER: _ClassVar[BoostDirection]
+
+class DecayFunction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DECAY_FUNCTION_UNSPECIFIED: _ClassVar[DecayFunction]
+    DECAY_FUNCTION_EXP: _ClassVar[DecayFunction]
+    DECAY_FUNCTION_GAUSS: _ClassVar[DecayFunction]
+    DECAY_FUNCTION_LINEAR: _ClassVar[DecayFunction]
 FUSION_STRATEGY_UNSPECIFIED: FusionStrategy
 FUSION_STRATEGY_WEIGHTED_ZSCORE: FusionStrategy
 FUSION_STRATEGY_RRF: FusionStrategy
 FUSION_STRATEGY_DBSF: FusionStrategy
 FUSION_STRATEGY_MAXSIM: FusionStrategy
 FUSION_STRATEGY_CALIBRATED_ZSCORE: FusionStrategy
+BOOST_DIRECTION_UNSPECIFIED: BoostDirection
+BOOST_DIRECTION_HIGHER: BoostDirection
+BOOST_DIRECTION_LOWER: BoostDirection
+DECAY_FUNCTION_UNSPECIFIED: DecayFunction
+DECAY_FUNCTION_EXP: DecayFunction
+DECAY_FUNCTION_GAUSS: DecayFunction
+DECAY_FUNCTION_LINEAR: DecayFunction
 
 class Query(_message.Message):
     __slots__ = ("text", "image")
@@ -32,7 +52,7 @@ class Query(_message.Message):
     def __init__(self, text: _Optional[str] = ..., image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ...) -> None: ...
 
 class RankingOptions(_message.Message):
-    __slots__ = ("prefetch_k", "dense_weight", "maxsim_weight", "lexical_weight", "fusion", "cross_encoder", "rerank_k")
+    __slots__ = ("prefetch_k", "dense_weight", "maxsim_weight", "lexical_weight", "fusion", "cross_encoder", "rerank_k", "boosts")
     PREFETCH_K_FIELD_NUMBER: _ClassVar[int]
     DENSE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     MAXSIM_WEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +60,7 @@ class RankingOptions(_message.Message):
     FUSION_FIELD_NUMBER: _ClassVar[int]
     CROSS_ENCODER_FIELD_NUMBER: _ClassVar[int]
     RERANK_K_FIELD_NUMBER: _ClassVar[int]
+    BOOSTS_FIELD_NUMBER: _ClassVar[int]
     prefetch_k: int
     dense_weight: float
     maxsim_weight: float
@@ -47,7 +68,68 @@ class RankingOptions(_message.Message):
     fusion: FusionStrategy
     cross_encoder: bool
     rerank_k: int
-    def __init__(self, prefetch_k: _Optional[int] = ..., dense_weight: _Optional[float] = ..., maxsim_weight: _Optional[float] = ..., lexical_weight: _Optional[float] = ..., fusion: _Optional[_Union[FusionStrategy, str]] = ..., cross_encoder: _Optional[bool] = ..., rerank_k: _Optional[int] = ...) -> None: ...
+    boosts: Boosts
+    def __init__(self, prefetch_k: _Optional[int] = ..., dense_weight: _Optional[float] = ..., maxsim_weight: _Optional[float] = ..., lexical_weight: _Optional[float] = ..., fusion: _Optional[_Union[FusionStrategy, str]] = ..., cross_encoder: _Optional[bool] = ..., rerank_k: _Optional[int] = ..., boosts: _Optional[_Union[Boosts, _Mapping]] = ...) -> None: ...
+
+class NumericBoost(_message.Message):
+    __slots__ = ("key", "direction", "weight", "min", "max")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    direction: BoostDirection
+    weight: float
+    min: float
+    max: float
+    def __init__(self, key: _Optional[str] = ..., direction: _Optional[_Union[BoostDirection, str]] = ..., weight: _Optional[float] = ..., min: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
+
+class DecayBoost(_message.Message):
+    __slots__ = ("key", "function", "scale", "origin", "weight", "midpoint")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_FIELD_NUMBER: _ClassVar[int]
+    SCALE_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    MIDPOINT_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    function: DecayFunction
+    scale: str
+    origin: str
+    weight: float
+    midpoint: float
+    def __init__(self, key: _Optional[str] = ..., function: _Optional[_Union[DecayFunction, str]] = ..., scale: _Optional[str] = ..., origin: _Optional[str] = ..., weight: _Optional[float] = ..., midpoint: _Optional[float] = ...) -> None: ...
+
+class KeywordBoost(_message.Message):
+    __slots__ = ("key", "value", "multiplier")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: str
+    multiplier: float
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ..., multiplier: _Optional[float] = ...) -> None: ...
+
+class Boosts(_message.Message):
+    __slots__ = ("numeric", "decay", "keyword")
+    NUMERIC_FIELD_NUMBER: _ClassVar[int]
+    DECAY_FIELD_NUMBER: _ClassVar[int]
+    KEYWORD_FIELD_NUMBER: _ClassVar[int]
+    numeric: _containers.RepeatedCompositeFieldContainer[NumericBoost]
+    decay: _containers.RepeatedCompositeFieldContainer[DecayBoost]
+    keyword: _containers.RepeatedCompositeFieldContainer[KeywordBoost]
+    def __init__(self, numeric: _Optional[_Iterable[_Union[NumericBoost, _Mapping]]] = ..., decay: _Optional[_Iterable[_Union[DecayBoost, _Mapping]]] = ..., keyword: _Optional[_Iterable[_Union[KeywordBoost, _Mapping]]] = ...) -> None: ...
+
+class BoostContribution(_message.Message):
+    __slots__ = ("boost", "factor", "contribution")
+    BOOST_FIELD_NUMBER: _ClassVar[int]
+    FACTOR_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    boost: str
+    factor: float
+    contribution: float
+    def __init__(self, boost: _Optional[str] = ..., factor: _Optional[float] = ..., contribution: _Optional[float] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
     __slots__ = ("collection", "query", "top_k", "filter", "modalities", "score_threshold", "ranking", "explain", "all_passages", "document_ids", "thumbnails")
@@ -102,7 +184,7 @@ class TokenMatch(_message.Message):
     def __init__(self, query_token: _Optional[str] = ..., document_token: _Optional[str] = ..., similarity: _Optional[float] = ..., document_position: _Optional[int] = ..., box: _Optional[_Union[BoundingBox, _Mapping]] = ...) -> None: ...
 
 class Explanation(_message.Message):
-    __slots__ = ("matches", "signals", "page_width", "page_height")
+    __slots__ = ("matches", "signals", "page_width", "page_height", "unboosted_score", "boosts")
     class SignalsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -114,11 +196,15 @@ class Explanation(_message.Message):
     SIGNALS_FIELD_NUMBER: _ClassVar[int]
     PAGE_WIDTH_FIELD_NUMBER: _ClassVar[int]
     PAGE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    UNBOOSTED_SCORE_FIELD_NUMBER: _ClassVar[int]
+    BOOSTS_FIELD_NUMBER: _ClassVar[int]
     matches: _containers.RepeatedCompositeFieldContainer[TokenMatch]
     signals: _containers.ScalarMap[str, float]
     page_width: int
     page_height: int
-    def __init__(self, matches: _Optional[_Iterable[_Union[TokenMatch, _Mapping]]] = ..., signals: _Optional[_Mapping[str, float]] = ..., page_width: _Optional[int] = ..., page_height: _Optional[int] = ...) -> None: ...
+    unboosted_score: float
+    boosts: _containers.RepeatedCompositeFieldContainer[BoostContribution]
+    def __init__(self, matches: _Optional[_Iterable[_Union[TokenMatch, _Mapping]]] = ..., signals: _Optional[_Mapping[str, float]] = ..., page_width: _Optional[int] = ..., page_height: _Optional[int] = ..., unboosted_score: _Optional[float] = ..., boosts: _Optional[_Iterable[_Union[BoostContribution, _Mapping]]] = ...) -> None: ...
 
 class SearchResult(_message.Message):
     __slots__ = ("document_id", "page", "modality", "score", "metadata", "snippet", "passage", "explanation", "thumbnail")

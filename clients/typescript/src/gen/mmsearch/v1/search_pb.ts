@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mmsearch/v1/search.proto.
  */
 export const file_mmsearch_v1_search: GenFile = /*@__PURE__*/
-  fileDesc("ChhtbXNlYXJjaC92MS9zZWFyY2gucHJvdG8SC21tc2VhcmNoLnYxIjgKBVF1ZXJ5EgwKBHRleHQYASABKAkSIQoFaW1hZ2UYAiABKAsyEi5tbXNlYXJjaC52MS5JbWFnZSKEAgoOUmFua2luZ09wdGlvbnMSEgoKcHJlZmV0Y2hfaxgBIAEoDRIZCgxkZW5zZV93ZWlnaHQYAiABKAJIAIgBARIaCg1tYXhzaW1fd2VpZ2h0GAMgASgCSAGIAQESGwoObGV4aWNhbF93ZWlnaHQYBCABKAJIAogBARIrCgZmdXNpb24YBSABKA4yGy5tbXNlYXJjaC52MS5GdXNpb25TdHJhdGVneRIVCg1jcm9zc19lbmNvZGVyGAYgASgIEhAKCHJlcmFua19rGAcgASgNQg8KDV9kZW5zZV93ZWlnaHRCEAoOX21heHNpbV93ZWlnaHRCEQoPX2xleGljYWxfd2VpZ2h0ItYCCg1TZWFyY2hSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkSIQoFcXVlcnkYAiABKAsyEi5tbXNlYXJjaC52MS5RdWVyeRINCgV0b3BfaxgDIAEoDRIjCgZmaWx0ZXIYBCABKAsyEy5tbXNlYXJjaC52MS5GaWx0ZXISKQoKbW9kYWxpdGllcxgFIAMoDjIVLm1tc2VhcmNoLnYxLk1vZGFsaXR5EhwKD3Njb3JlX3RocmVzaG9sZBgGIAEoAkgAiAEBEiwKB3JhbmtpbmcYByABKAsyGy5tbXNlYXJjaC52MS5SYW5raW5nT3B0aW9ucxIPCgdleHBsYWluGAggASgIEhQKDGFsbF9wYXNzYWdlcxgJIAEoCBIUCgxkb2N1bWVudF9pZHMYCiADKAkSEgoKdGh1bWJuYWlscxgLIAEoCEISChBfc2NvcmVfdGhyZXNob2xkIj0KC0JvdW5kaW5nQm94EgoKAngwGAEgASgCEgoKAnkwGAIgASgCEgoKAngxGAMgASgCEgoKAnkxGAQgASgCIo8BCgpUb2tlbk1hdGNoEhMKC3F1ZXJ5X3Rva2VuGAEgASgJEhYKDmRvY3VtZW50X3Rva2VuGAIgASgJEhIKCnNpbWlsYXJpdHkYAyABKAISGQoRZG9jdW1lbnRfcG9zaXRpb24YBCABKA0SJQoDYm94GAUgASgLMhgubW1zZWFyY2gudjEuQm91bmRpbmdCb3giyAEKC0V4cGxhbmF0aW9uEigKB21hdGNoZXMYASADKAsyFy5tbXNlYXJjaC52MS5Ub2tlbk1hdGNoEjYKB3NpZ25hbHMYAiADKAsyJS5tbXNlYXJjaC52MS5FeHBsYW5hdGlvbi5TaWduYWxzRW50cnkSEgoKcGFnZV93aWR0aBgDIAEoDRITCgtwYWdlX2hlaWdodBgEIAEoDRouCgxTaWduYWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgCOgI4ASL2AQoMU2VhcmNoUmVzdWx0EhMKC2RvY3VtZW50X2lkGAEgASgJEgwKBHBhZ2UYAiABKA0SJwoIbW9kYWxpdHkYAyABKA4yFS5tbXNlYXJjaC52MS5Nb2RhbGl0eRINCgVzY29yZRgEIAEoAhInCghtZXRhZGF0YRgFIAEoCzIVLm1tc2VhcmNoLnYxLk1ldGFkYXRhEg8KB3NuaXBwZXQYBiABKAkSDwoHcGFzc2FnZRgHIAEoDRItCgtleHBsYW5hdGlvbhgIIAEoCzIYLm1tc2VhcmNoLnYxLkV4cGxhbmF0aW9uEhEKCXRodW1ibmFpbBgJIAEoDCJcCg1TZWFyY2hUaW1pbmdzEhEKCWVuY29kZV9tcxgBIAEoAhITCgtyZXRyaWV2ZV9tcxgCIAEoAhIRCglyZXJhbmtfbXMYAyABKAISEAoIdG90YWxfbXMYBCABKAIiaQoOU2VhcmNoUmVzcG9uc2USKgoHcmVzdWx0cxgBIAMoCzIZLm1tc2VhcmNoLnYxLlNlYXJjaFJlc3VsdBIrCgd0aW1pbmdzGAIgASgLMhoubW1zZWFyY2gudjEuU2VhcmNoVGltaW5ncyrMAQoORnVzaW9uU3RyYXRlZ3kSHwobRlVTSU9OX1NUUkFURUdZX1VOU1BFQ0lGSUVEEAASIwofRlVTSU9OX1NUUkFURUdZX1dFSUdIVEVEX1pTQ09SRRABEhcKE0ZVU0lPTl9TVFJBVEVHWV9SUkYQAhIYChRGVVNJT05fU1RSQVRFR1lfREJTRhADEhoKFkZVU0lPTl9TVFJBVEVHWV9NQVhTSU0QBBIlCiFGVVNJT05fU1RSQVRFR1lfQ0FMSUJSQVRFRF9aU0NPUkUQBTJSCg1TZWFyY2hTZXJ2aWNlEkEKBlNlYXJjaBIaLm1tc2VhcmNoLnYxLlNlYXJjaFJlcXVlc3QaGy5tbXNlYXJjaC52MS5TZWFyY2hSZXNwb25zZUI/Wj1naXRodWIuY29tL21tc2VhcmNoL21tc2VhcmNoL2NsaWVudHMvZ28vbW1zZWFyY2h2MTttbXNlYXJjaHYxYgZwcm90bzM", [file_mmsearch_v1_common]);
+  fileDesc("ChhtbXNlYXJjaC92MS9zZWFyY2gucHJvdG8SC21tc2VhcmNoLnYxIjgKBVF1ZXJ5EgwKBHRleHQYASABKAkSIQoFaW1hZ2UYAiABKAsyEi5tbXNlYXJjaC52MS5JbWFnZSKpAgoOUmFua2luZ09wdGlvbnMSEgoKcHJlZmV0Y2hfaxgBIAEoDRIZCgxkZW5zZV93ZWlnaHQYAiABKAJIAIgBARIaCg1tYXhzaW1fd2VpZ2h0GAMgASgCSAGIAQESGwoObGV4aWNhbF93ZWlnaHQYBCABKAJIAogBARIrCgZmdXNpb24YBSABKA4yGy5tbXNlYXJjaC52MS5GdXNpb25TdHJhdGVneRIVCg1jcm9zc19lbmNvZGVyGAYgASgIEhAKCHJlcmFua19rGAcgASgNEiMKBmJvb3N0cxgIIAEoCzITLm1tc2VhcmNoLnYxLkJvb3N0c0IPCg1fZGVuc2Vfd2VpZ2h0QhAKDl9tYXhzaW1fd2VpZ2h0QhEKD19sZXhpY2FsX3dlaWdodCKPAQoMTnVtZXJpY0Jvb3N0EgsKA2tleRgBIAEoCRIuCglkaXJlY3Rpb24YAiABKA4yGy5tbXNlYXJjaC52MS5Cb29zdERpcmVjdGlvbhIOCgZ3ZWlnaHQYAyABKAISEAoDbWluGAQgASgBSACIAQESEAoDbWF4GAUgASgBSAGIAQFCBgoEX21pbkIGCgRfbWF4IpoBCgpEZWNheUJvb3N0EgsKA2tleRgBIAEoCRIsCghmdW5jdGlvbhgCIAEoDjIaLm1tc2VhcmNoLnYxLkRlY2F5RnVuY3Rpb24SDQoFc2NhbGUYAyABKAkSDgoGb3JpZ2luGAQgASgJEg4KBndlaWdodBgFIAEoAhIVCghtaWRwb2ludBgGIAEoAkgAiAEBQgsKCV9taWRwb2ludCI+CgxLZXl3b3JkQm9vc3QSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJEhIKCm11bHRpcGxpZXIYAyABKAIiiAEKBkJvb3N0cxIqCgdudW1lcmljGAEgAygLMhkubW1zZWFyY2gudjEuTnVtZXJpY0Jvb3N0EiYKBWRlY2F5GAIgAygLMhcubW1zZWFyY2gudjEuRGVjYXlCb29zdBIqCgdrZXl3b3JkGAMgAygLMhkubW1zZWFyY2gudjEuS2V5d29yZEJvb3N0IkgKEUJvb3N0Q29udHJpYnV0aW9uEg0KBWJvb3N0GAEgASgJEg4KBmZhY3RvchgCIAEoAhIUCgxjb250cmlidXRpb24YAyABKAIi1gIKDVNlYXJjaFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIhCgVxdWVyeRgCIAEoCzISLm1tc2VhcmNoLnYxLlF1ZXJ5Eg0KBXRvcF9rGAMgASgNEiMKBmZpbHRlchgEIAEoCzITLm1tc2VhcmNoLnYxLkZpbHRlchIpCgptb2RhbGl0aWVzGAUgAygOMhUubW1zZWFyY2gudjEuTW9kYWxpdHkSHAoPc2NvcmVfdGhyZXNob2xkGAYgASgCSACIAQESLAoHcmFua2luZxgHIAEoCzIbLm1tc2VhcmNoLnYxLlJhbmtpbmdPcHRpb25zEg8KB2V4cGxhaW4YCCABKAgSFAoMYWxsX3Bhc3NhZ2VzGAkgASgIEhQKDGRvY3VtZW50X2lkcxgKIAMoCRISCgp0aHVtYm5haWxzGAsgASgIQhIKEF9zY29yZV90aHJlc2hvbGQiPQoLQm91bmRpbmdCb3gSCgoCeDAYASABKAISCgoCeTAYAiABKAISCgoCeDEYAyABKAISCgoCeTEYBCABKAIijwEKClRva2VuTWF0Y2gSEwoLcXVlcnlfdG9rZW4YASABKAkSFgoOZG9jdW1lbnRfdG9rZW4YAiABKAkSEgoKc2ltaWxhcml0eRgDIAEoAhIZChFkb2N1bWVudF9wb3NpdGlvbhgEIAEoDRIlCgNib3gYBSABKAsyGC5tbXNlYXJjaC52MS5Cb3VuZGluZ0JveCKRAgoLRXhwbGFuYXRpb24SKAoHbWF0Y2hlcxgBIAMoCzIXLm1tc2VhcmNoLnYxLlRva2VuTWF0Y2gSNgoHc2lnbmFscxgCIAMoCzIlLm1tc2VhcmNoLnYxLkV4cGxhbmF0aW9uLlNpZ25hbHNFbnRyeRISCgpwYWdlX3dpZHRoGAMgASgNEhMKC3BhZ2VfaGVpZ2h0GAQgASgNEhcKD3VuYm9vc3RlZF9zY29yZRgFIAEoAhIuCgZib29zdHMYBiADKAsyHi5tbXNlYXJjaC52MS5Cb29zdENvbnRyaWJ1dGlvbhouCgxTaWduYWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgCOgI4ASL2AQoMU2VhcmNoUmVzdWx0EhMKC2RvY3VtZW50X2lkGAEgASgJEgwKBHBhZ2UYAiABKA0SJwoIbW9kYWxpdHkYAyABKA4yFS5tbXNlYXJjaC52MS5Nb2RhbGl0eRINCgVzY29yZRgEIAEoAhInCghtZXRhZGF0YRgFIAEoCzIVLm1tc2VhcmNoLnYxLk1ldGFkYXRhEg8KB3NuaXBwZXQYBiABKAkSDwoHcGFzc2FnZRgHIAEoDRItCgtleHBsYW5hdGlvbhgIIAEoCzIYLm1tc2VhcmNoLnYxLkV4cGxhbmF0aW9uEhEKCXRodW1ibmFpbBgJIAEoDCJcCg1TZWFyY2hUaW1pbmdzEhEKCWVuY29kZV9tcxgBIAEoAhITCgtyZXRyaWV2ZV9tcxgCIAEoAhIRCglyZXJhbmtfbXMYAyABKAISEAoIdG90YWxfbXMYBCABKAIiaQoOU2VhcmNoUmVzcG9uc2USKgoHcmVzdWx0cxgBIAMoCzIZLm1tc2VhcmNoLnYxLlNlYXJjaFJlc3VsdBIrCgd0aW1pbmdzGAIgASgLMhoubW1zZWFyY2gudjEuU2VhcmNoVGltaW5ncyrMAQoORnVzaW9uU3RyYXRlZ3kSHwobRlVTSU9OX1NUUkFURUdZX1VOU1BFQ0lGSUVEEAASIwofRlVTSU9OX1NUUkFURUdZX1dFSUdIVEVEX1pTQ09SRRABEhcKE0ZVU0lPTl9TVFJBVEVHWV9SUkYQAhIYChRGVVNJT05fU1RSQVRFR1lfREJTRhADEhoKFkZVU0lPTl9TVFJBVEVHWV9NQVhTSU0QBBIlCiFGVVNJT05fU1RSQVRFR1lfQ0FMSUJSQVRFRF9aU0NPUkUQBSpoCg5Cb29zdERpcmVjdGlvbhIfChtCT09TVF9ESVJFQ1RJT05fVU5TUEVDSUZJRUQQABIaChZCT09TVF9ESVJFQ1RJT05fSElHSEVSEAESGQoVQk9PU1RfRElSRUNUSU9OX0xPV0VSEAIqfAoNRGVjYXlGdW5jdGlvbhIeChpERUNBWV9GVU5DVElPTl9VTlNQRUNJRklFRBAAEhYKEkRFQ0FZX0ZVTkNUSU9OX0VYUBABEhgKFERFQ0FZX0ZVTkNUSU9OX0dBVVNTEAISGQoVREVDQVlfRlVOQ1RJT05fTElORUFSEAMyUgoNU2VhcmNoU2VydmljZRJBCgZTZWFyY2gSGi5tbXNlYXJjaC52MS5TZWFyY2hSZXF1ZXN0GhsubW1zZWFyY2gudjEuU2VhcmNoUmVzcG9uc2VCP1o9Z2l0aHViLmNvbS9tbXNlYXJjaC9tbXNlYXJjaC9jbGllbnRzL2dvL21tc2VhcmNodjE7bW1zZWFyY2h2MWIGcHJvdG8z", [file_mmsearch_v1_common]);
 
 /**
  * A query: text, an image (query by example), or both.
@@ -82,6 +82,13 @@ export type RankingOptions = Message<"mmsearch.v1.RankingOptions"> & {
    * @generated from field: uint32 rerank_k = 7;
    */
   rerankK: number;
+
+  /**
+   * Metadata boosts combined with the relevance score (docs/boosts.md); empty: relevance alone.
+   *
+   * @generated from field: mmsearch.v1.Boosts boosts = 8;
+   */
+  boosts?: Boosts | undefined;
 };
 
 /**
@@ -90,6 +97,199 @@ export type RankingOptions = Message<"mmsearch.v1.RankingOptions"> & {
  */
 export const RankingOptionsSchema: GenMessage<RankingOptions> = /*@__PURE__*/
   messageDesc(file_mmsearch_v1_search, 1);
+
+/**
+ * A numeric metadata field, normalised to [0, 1] over the candidates (min-max) or over [min, max]
+ * when both are given (values outside are clipped), then weighted.
+ *
+ * @generated from message mmsearch.v1.NumericBoost
+ */
+export type NumericBoost = Message<"mmsearch.v1.NumericBoost"> & {
+  /**
+   * Metadata key, dotted for nested objects ("price", "item.price").
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: mmsearch.v1.BoostDirection direction = 2;
+   */
+  direction: BoostDirection;
+
+  /**
+   * How much the normalised field counts next to relevance (which counts 1); 0 < weight <= 100.
+   *
+   * @generated from field: float weight = 3;
+   */
+  weight: number;
+
+  /**
+   * @generated from field: optional double min = 4;
+   */
+  min?: number | undefined;
+
+  /**
+   * @generated from field: optional double max = 5;
+   */
+  max?: number | undefined;
+};
+
+/**
+ * Describes the message mmsearch.v1.NumericBoost.
+ * Use `create(NumericBoostSchema)` to create a new message.
+ */
+export const NumericBoostSchema: GenMessage<NumericBoost> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_search, 2);
+
+/**
+ * Recency (or closeness) of a date field: 1 at the origin, `midpoint` at one `scale` away.
+ *
+ * @generated from message mmsearch.v1.DecayBoost
+ */
+export type DecayBoost = Message<"mmsearch.v1.DecayBoost"> & {
+  /**
+   * Metadata key holding an ISO 8601 date or date-time string ("2018-03-30", "2018-03-30T12:00:00Z").
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: mmsearch.v1.DecayFunction function = 2;
+   */
+  function: DecayFunction;
+
+  /**
+   * Distance at which the decay reaches `midpoint`: a number and a unit, s m h d w y ("30d", "12h").
+   *
+   * @generated from field: string scale = 3;
+   */
+  scale: string;
+
+  /**
+   * ISO 8601 date or date-time; empty: the time of the request.
+   *
+   * @generated from field: string origin = 4;
+   */
+  origin: string;
+
+  /**
+   * As NumericBoost.weight.
+   *
+   * @generated from field: float weight = 5;
+   */
+  weight: number;
+
+  /**
+   * Value at one scale from the origin, in (0, 1); unset: 0.5.
+   *
+   * @generated from field: optional float midpoint = 6;
+   */
+  midpoint?: number | undefined;
+};
+
+/**
+ * Describes the message mmsearch.v1.DecayBoost.
+ * Use `create(DecayBoostSchema)` to create a new message.
+ */
+export const DecayBoostSchema: GenMessage<DecayBoost> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_search, 3);
+
+/**
+ * Multiplies the score of candidates whose field equals `value` (compared as text; for a list,
+ * any element) by `multiplier` (> 0; < 1 demotes).
+ *
+ * @generated from message mmsearch.v1.KeywordBoost
+ */
+export type KeywordBoost = Message<"mmsearch.v1.KeywordBoost"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: string value = 2;
+   */
+  value: string;
+
+  /**
+   * @generated from field: float multiplier = 3;
+   */
+  multiplier: number;
+};
+
+/**
+ * Describes the message mmsearch.v1.KeywordBoost.
+ * Use `create(KeywordBoostSchema)` to create a new message.
+ */
+export const KeywordBoostSchema: GenMessage<KeywordBoost> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_search, 4);
+
+/**
+ * @generated from message mmsearch.v1.Boosts
+ */
+export type Boosts = Message<"mmsearch.v1.Boosts"> & {
+  /**
+   * @generated from field: repeated mmsearch.v1.NumericBoost numeric = 1;
+   */
+  numeric: NumericBoost[];
+
+  /**
+   * @generated from field: repeated mmsearch.v1.DecayBoost decay = 2;
+   */
+  decay: DecayBoost[];
+
+  /**
+   * @generated from field: repeated mmsearch.v1.KeywordBoost keyword = 3;
+   */
+  keyword: KeywordBoost[];
+};
+
+/**
+ * Describes the message mmsearch.v1.Boosts.
+ * Use `create(BoostsSchema)` to create a new message.
+ */
+export const BoostsSchema: GenMessage<Boosts> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_search, 5);
+
+/**
+ * What one boost did to a result's score.
+ *
+ * @generated from message mmsearch.v1.BoostContribution
+ */
+export type BoostContribution = Message<"mmsearch.v1.BoostContribution"> & {
+  /**
+   * The boost as written on the command line: "price:lower", "date:exp:30d", "source=handbook".
+   *
+   * @generated from field: string boost = 1;
+   */
+  boost: string;
+
+  /**
+   * The boost's factor for this result: the normalised field or decay in [0, 1], or the multiplier
+   * applied (1 when the keyword did not match).
+   *
+   * @generated from field: float factor = 2;
+   */
+  factor: number;
+
+  /**
+   * Numeric and date boosts: their share of the score, weight * factor / (1 + sum of weights), times
+   * the multipliers (the score is the relevance's share plus these). Keyword boosts: the score minus
+   * the score without this multiplier.
+   *
+   * @generated from field: float contribution = 3;
+   */
+  contribution: number;
+};
+
+/**
+ * Describes the message mmsearch.v1.BoostContribution.
+ * Use `create(BoostContributionSchema)` to create a new message.
+ */
+export const BoostContributionSchema: GenMessage<BoostContribution> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_search, 6);
 
 /**
  * @generated from message mmsearch.v1.SearchRequest
@@ -170,7 +370,7 @@ export type SearchRequest = Message<"mmsearch.v1.SearchRequest"> & {
  * Use `create(SearchRequestSchema)` to create a new message.
  */
 export const SearchRequestSchema: GenMessage<SearchRequest> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_search, 2);
+  messageDesc(file_mmsearch_v1_search, 7);
 
 /**
  * An axis-aligned box in page pixels.
@@ -204,7 +404,7 @@ export type BoundingBox = Message<"mmsearch.v1.BoundingBox"> & {
  * Use `create(BoundingBoxSchema)` to create a new message.
  */
 export const BoundingBoxSchema: GenMessage<BoundingBox> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_search, 3);
+  messageDesc(file_mmsearch_v1_search, 8);
 
 /**
  * One query token and its best-matching document token, word, box or patch.
@@ -251,7 +451,7 @@ export type TokenMatch = Message<"mmsearch.v1.TokenMatch"> & {
  * Use `create(TokenMatchSchema)` to create a new message.
  */
 export const TokenMatchSchema: GenMessage<TokenMatch> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_search, 4);
+  messageDesc(file_mmsearch_v1_search, 9);
 
 /**
  * @generated from message mmsearch.v1.Explanation
@@ -280,6 +480,18 @@ export type Explanation = Message<"mmsearch.v1.Explanation"> & {
    * @generated from field: uint32 page_height = 4;
    */
   pageHeight: number;
+
+  /**
+   * With boosts: the relevance score before them, and what each boost did.
+   *
+   * @generated from field: float unboosted_score = 5;
+   */
+  unboostedScore: number;
+
+  /**
+   * @generated from field: repeated mmsearch.v1.BoostContribution boosts = 6;
+   */
+  boosts: BoostContribution[];
 };
 
 /**
@@ -287,7 +499,7 @@ export type Explanation = Message<"mmsearch.v1.Explanation"> & {
  * Use `create(ExplanationSchema)` to create a new message.
  */
 export const ExplanationSchema: GenMessage<Explanation> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_search, 5);
+  messageDesc(file_mmsearch_v1_search, 10);
 
 /**
  * @generated from message mmsearch.v1.SearchResult
@@ -356,7 +568,7 @@ export type SearchResult = Message<"mmsearch.v1.SearchResult"> & {
  * Use `create(SearchResultSchema)` to create a new message.
  */
 export const SearchResultSchema: GenMessage<SearchResult> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_search, 6);
+  messageDesc(file_mmsearch_v1_search, 11);
 
 /**
  * Where the time went, in milliseconds.
@@ -390,7 +602,7 @@ export type SearchTimings = Message<"mmsearch.v1.SearchTimings"> & {
  * Use `create(SearchTimingsSchema)` to create a new message.
  */
 export const SearchTimingsSchema: GenMessage<SearchTimings> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_search, 7);
+  messageDesc(file_mmsearch_v1_search, 12);
 
 /**
  * @generated from message mmsearch.v1.SearchResponse
@@ -412,7 +624,7 @@ export type SearchResponse = Message<"mmsearch.v1.SearchResponse"> & {
  * Use `create(SearchResponseSchema)` to create a new message.
  */
 export const SearchResponseSchema: GenMessage<SearchResponse> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_search, 8);
+  messageDesc(file_mmsearch_v1_search, 13);
 
 /**
  * How candidates' signals are combined into one score.
@@ -469,6 +681,72 @@ export enum FusionStrategy {
  */
 export const FusionStrategySchema: GenEnum<FusionStrategy> = /*@__PURE__*/
   enumDesc(file_mmsearch_v1_search, 0);
+
+/**
+ * Which end of a numeric field a NumericBoost prefers.
+ *
+ * @generated from enum mmsearch.v1.BoostDirection
+ */
+export enum BoostDirection {
+  /**
+   * @generated from enum value: BOOST_DIRECTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Larger values score higher.
+   *
+   * @generated from enum value: BOOST_DIRECTION_HIGHER = 1;
+   */
+  HIGHER = 1,
+
+  /**
+   * Smaller values score higher (e.g. prefer cheaper).
+   *
+   * @generated from enum value: BOOST_DIRECTION_LOWER = 2;
+   */
+  LOWER = 2,
+}
+
+/**
+ * Describes the enum mmsearch.v1.BoostDirection.
+ */
+export const BoostDirectionSchema: GenEnum<BoostDirection> = /*@__PURE__*/
+  enumDesc(file_mmsearch_v1_search, 1);
+
+/**
+ * How a DecayBoost falls off with the distance from its origin (Qdrant's and Elasticsearch's
+ * definitions: every function equals `midpoint` at a distance of one `scale`).
+ *
+ * @generated from enum mmsearch.v1.DecayFunction
+ */
+export enum DecayFunction {
+  /**
+   * @generated from enum value: DECAY_FUNCTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: DECAY_FUNCTION_EXP = 1;
+   */
+  EXP = 1,
+
+  /**
+   * @generated from enum value: DECAY_FUNCTION_GAUSS = 2;
+   */
+  GAUSS = 2,
+
+  /**
+   * @generated from enum value: DECAY_FUNCTION_LINEAR = 3;
+   */
+  LINEAR = 3,
+}
+
+/**
+ * Describes the enum mmsearch.v1.DecayFunction.
+ */
+export const DecayFunctionSchema: GenEnum<DecayFunction> = /*@__PURE__*/
+  enumDesc(file_mmsearch_v1_search, 2);
 
 /**
  * @generated from service mmsearch.v1.SearchService
