@@ -101,7 +101,7 @@ class Searcher:
         t0 = time.perf_counter()
         spec = self.store.get_spec(p.collection)
         timings = Timings()
-        query = encode_query(self.catalog, spec, p.text, p.image, self.limits)
+        query = encode_query(self.catalog, spec, p.text, p.image, self.limits, self._answering_spaces(spec, p))
         t1 = time.perf_counter()
         timings.encode_ms = (t1 - t0) * 1000
 
@@ -126,6 +126,19 @@ class Searcher:
             self._explain(spec.name, query, results)
         timings.total_ms = (time.perf_counter() - t0) * 1000
         return results, timings
+
+    def _answering_spaces(self, spec: CollectionSpec, p: SearchParams) -> list[str] | None:
+        """The spaces whose points can be results (None: all of them, the one-space case): those
+        holding a requested modality and, of several, any points at all (a count on the indexed
+        modality field). A ColPali collection of pages only then never runs its text model."""
+        if len(spec.spaces) == 1:
+            return None
+        wanted = []
+        for space in spec.spaces.values():
+            modalities = [m for m in space.modalities if not p.modalities or m in p.modalities]
+            if modalities and self.store.count(spec.name, Where(must=[Cond("modality", any_of=modalities)]), True):
+                wanted.append(space.name)
+        return wanted or list(spec.spaces)  # none: the query is still encoded (and validated) somewhere
 
     def _spaces(
         self, spec: CollectionSpec, query: EncodedQuery, dense: dict[str, Scores], lexical: Scores
