@@ -57,11 +57,21 @@ class PointBuilder:
         if pages:
             self._read_words(pages, spec, cancelled)  # ColPali pages too: their words feed BM25 and snippets
             check()
+            # The kept WebP copies are made beside the model's encoding, not before it (PIL's encoder
+            # releases the GIL): in sequence they slowed ColPali ingest (docs/benchmarks.md).
+            kept = None
             if self.catalog.store.page_images is not None:
-                self._keep_images(pages)
-            pages = [u for u in pages if u.item.error is None]
+                kept = self._ocr_pool.submit(self._keep_images, pages)
+            readable = [u for u in pages if u.item.error is None]
             encode = self._colpali_pages if spec.page_kind else self._pages
-            self._guarded(pages, lambda batch: encode(batch, spec), points)
+            try:
+                self._guarded(readable, lambda batch: encode(batch, spec), points)
+            finally:
+                if kept is not None:
+                    kept.result()
+                for u in pages:  # pixels are released once encoded and kept
+                    if u.page is not None:
+                        u.page.image = None
         return [(u, points[u]) for u in units if u in points and u.item.error is None]
 
     def _guarded(
@@ -182,7 +192,6 @@ class PointBuilder:
                     ),
                 )
             )
-            u.page.image = None  # release pixels as soon as the page is encoded
         return points
 
     def _colpali_pages(self, units: list[Unit], spec: CollectionSpec) -> list[PointData]:
@@ -214,9 +223,6 @@ class PointBuilder:
                     ),
                 )
             )
-        for u in units:
-            assert u.page is not None
-            u.page.image = None
         return points
 
     @staticmethod
