@@ -54,3 +54,50 @@ def test_page_only_queries_skip_the_text_model(
     assert calls == ["pages"]
     assert client.search("pages", "quarterly report", top_k=5, modalities=["page"]).results
     assert calls == ["pages"]
+
+
+@pytest.mark.parametrize("exact_points", [2000, 0])
+def test_small_colpali_spaces_are_ranked_by_exact_maxsim(
+    tmp_path: Path, tiny_colpali_dir: Path, exact_points: int
+) -> None:
+    """Below exact_maxsim_points a ColPali space's first stage takes every page, so a search ranks
+    exactly as MaxSim over all pages does, whatever prefetch_k; above it (0: never) the mean-pooled
+    first stage keeps only prefetch_k candidates and misses some of the exact top 3."""
+    import io
+    import random
+
+    import numpy as np
+    from PIL import Image
+
+    from benchmarks.colpali_first_stage import WORDS, page_image
+    from mmsearch.encoders.colpali import ColPaliEncoder
+    from mmsearch.v1 import search_pb2
+
+    model = str(build_tiny("colpali", tiny_colpali_dir))
+    rng = random.Random(0)
+    pngs = []
+    for _ in range(30):
+        buf = io.BytesIO()
+        page_image(rng).save(buf, "PNG")
+        pngs.append(buf.getvalue())
+    encoder = ColPaliEncoder(model)
+    pages = [e.tokens for e in encoder.encode_images([Image.open(io.BytesIO(p)) for p in pngs])]
+    queries = [" ".join(rng.choice(WORDS) for _ in range(4)) for _ in range(8)]
+    app = create_server(fake_settings(tmp_path, allowed_models=["*"], exact_maxsim_points=exact_points))
+    try:
+        with Client(f"127.0.0.1:{app.port}", timeout=120, retries=0) as c:
+            c.create_collection(
+                "p", page_kind="colpali", page_model=model, ocr="never", compression={"tokens": "float32"}
+            )
+            items = [image_item(f"p{i}", p, "image/png") for i, p in enumerate(pngs)]
+            assert all(a.ok for a in c.ingest("p", items))
+            ranking = search_pb2.RankingOptions(prefetch_k=3, fusion=search_pb2.FUSION_STRATEGY_MAXSIM)
+            agree = []
+            for q, e in zip(queries, encoder.encode_texts(queries, as_query=True), strict=True):
+                tokens = e.tokens
+                exact = np.argsort([-(tokens @ p.T).max(axis=1).sum() for p in pages], kind="stable")[:3]
+                got = [r.document_id for r in c.search("p", q, top_k=3, ranking=ranking).results]
+                agree.append(got == [f"p{i}" for i in exact])
+    finally:
+        app.stop(grace=None)
+    assert all(agree) if exact_points else not all(agree)
