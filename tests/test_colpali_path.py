@@ -95,9 +95,10 @@ def test_small_colpali_spaces_are_ranked_by_exact_maxsim(
             agree = []
             for q, e in zip(queries, encoder.encode_texts(queries, as_query=True), strict=True):
                 tokens = e.tokens
-                exact = np.argsort([-(tokens @ p.T).max(axis=1).sum() for p in pages], kind="stable")[:3]
-                got = [r.document_id for r in c.search("p", q, top_k=3, ranking=ranking).results]
-                agree.append(got == [f"p{i}" for i in exact])
+                # compared by score: the random model's pages tie closely, and float order may swap them
+                scores = np.array([(tokens @ p.T).max(axis=1).sum() for p in pages])
+                got = [int(r.document_id[1:]) for r in c.search("p", q, top_k=3, ranking=ranking).results]
+                agree.append(np.allclose(sorted(scores[got]), np.sort(scores)[-3:], atol=1e-4 * len(tokens)))
     finally:
         app.stop(grace=None)
     assert all(agree) if exact_points else not all(agree)
