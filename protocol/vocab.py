@@ -55,6 +55,14 @@ class VectorStorage(StrEnum):
     TURBO4 = "turbo4"  # 4 bits per dimension
 
 
+class OcrMode(StrEnum):
+    """When a collection's pages are read by OCR (their words feed BM25, snippets and explanations)."""
+
+    AUTO = "auto"  # a PDF page's text layer when it has one, OCR for pages without one
+    ALWAYS = "always"  # every page OCR'd, PDF pages with a text layer too
+    NEVER = "never"  # PDF text layers only: no OCR engine is ever called
+
+
 class RerankMethod(StrEnum):
     """How the stateless Rerank call scores documents."""
 

@@ -12,7 +12,7 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from mmsearch.v1 import collections_pb2, common_pb2, rerank_pb2, search_pb2
 
-from .vocab import BoostDirection, DecayFunction, FieldType, Fusion, Modality, RerankMethod, VectorStorage
+from .vocab import BoostDirection, DecayFunction, FieldType, Fusion, Modality, OcrMode, RerankMethod, VectorStorage
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -43,6 +43,7 @@ RERANK_METHOD = WireEnum(RerankMethod, rerank_pb2.RerankMethod, "RERANK_METHOD")
 VECTOR_STORAGE = WireEnum(VectorStorage, collections_pb2.VectorStorage, "VECTOR_STORAGE")
 BOOST_DIRECTION = WireEnum(BoostDirection, search_pb2.BoostDirection, "BOOST_DIRECTION")
 DECAY_FUNCTION = WireEnum(DecayFunction, search_pb2.DecayFunction, "DECAY_FUNCTION")
+OCR_MODE = WireEnum(OcrMode, collections_pb2.OcrMode, "OCR_MODE")
 
 
 def struct_to_dict(struct: Any) -> dict[str, Any]:

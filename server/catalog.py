@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from mmsearch.encoders.base import Encoder, EncoderError
 from mmsearch.encoders.cross import CrossEncoderScorer
 from mmsearch.encoders.pool import EncoderPool
-from mmsearch.protocol.vocab import FieldType, Modality
+from mmsearch.protocol.vocab import FieldType, Modality, OcrMode
 
 from .errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from .ingest.ocr import OCREngine, get_ocr
@@ -36,6 +36,7 @@ class CollectionOptions:
     token_storage: str = ""
     dense_storage: str = ""
     token_pool_factor: int | None = None
+    ocr: str = ""  # an OcrMode value; "" takes auto
 
 
 class Catalog:
@@ -86,6 +87,16 @@ class Catalog:
         for what, storage in (("tokens", opts.token_storage), ("dense", opts.dense_storage)):
             if storage and storage not in STORAGES:
                 raise InvalidArgument(f"compression.{what} {storage!r} is not one of {', '.join(STORAGES)}")
+        ocr = opts.ocr or OcrMode.AUTO
+        if ocr not in set(OcrMode):
+            raise InvalidArgument(f"ocr {ocr!r} is not one of {', '.join(OcrMode)}")
+        if ocr == OcrMode.NEVER and not page_kind:
+            # Without an image encoder a page is found only by its words: never would leave every scan
+            # unsearchable, and auto already takes a PDF's text layer without OCR.
+            raise InvalidArgument(
+                "ocr never needs a page encoder that reads the image (page_encoder colpali): without one, "
+                "pages are found only by their words; use ocr auto (PDF text layers are never OCR'd)"
+            )
         factor = opts.token_pool_factor
         if factor is not None and not 1 <= factor <= 64:
             raise InvalidArgument(f"compression.token_pool_factor must be between 1 and 64, got {factor}")
@@ -98,6 +109,7 @@ class Catalog:
             chunk_words=words,
             chunk_overlap=overlap,
             indexed_fields=fields,
+            ocr=ocr,
         )
         encoder = self.encoder(spec.text_kind, spec.text_model)
         # Pages without a ColPali model are OCR'd into the text space, beside the passages.

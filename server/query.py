@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,8 +41,16 @@ def _combine(parts: list[Encoded]) -> Encoded:
 
 
 def encode_query(
-    catalog: Catalog, spec: CollectionSpec, text: str, image: tuple[bytes, str] | None, limits: PageLimits
+    catalog: Catalog,
+    spec: CollectionSpec,
+    text: str,
+    image: tuple[bytes, str] | None,
+    limits: PageLimits,
+    spaces_wanted: Collection[str] | None = None,
 ) -> EncodedQuery:
+    """spaces_wanted: the spaces that can answer (None: all); the others' models are not called (a
+    ColPali collection of pages only would otherwise run the text model for every query, which cost
+    more than the ColPali query itself)."""
     page_image = None
     if image is not None:
         try:
@@ -52,6 +61,8 @@ def encode_query(
     spaces: dict[str, Encoded] = {}
     late_interaction: set[str] = set()
     for space in spec.spaces.values():
+        if spaces_wanted is not None and space.name not in spaces_wanted:
+            continue
         if space.name == "text":
             words = text
             if page_image is not None and "page" not in spec.spaces:

@@ -105,7 +105,9 @@ class Searcher:
         t0 = time.perf_counter()
         spec = self.store.get_spec(p.collection)
         timings = Timings()
-        query = encode_query(self.catalog, spec, p.text, p.image, self.limits)
+        sizes = self._space_sizes(spec, p)
+        answering = None if sizes is None else [s for s, n in sizes.items() if n] or list(spec.spaces)
+        query = encode_query(self.catalog, spec, p.text, p.image, self.limits, answering)
         t1 = time.perf_counter()
         timings.encode_ms = (t1 - t0) * 1000
 
@@ -114,7 +116,10 @@ class Searcher:
             where = where.and_(Cond(key="modality", any_of=list(p.modalities)))
         # Passages are grouped per document after fusion, so fetch more than top_k candidates.
         k = max(p.prefetch_k or self.settings.prefetch_k, p.top_k)
-        dense_hits = {s: self.store.dense_search(spec.name, s, q.pooled, k, where) for s, q in query.spaces.items()}
+        dense_hits = {
+            s: self.store.dense_search(spec.name, s, q.pooled, self._first_stage_k(s, k, query, sizes), where)
+            for s, q in query.spaces.items()
+        }
         lexical_hits = self.store.lexical_search(spec.name, query.lexical, k, where)
         t2 = time.perf_counter()
         timings.retrieve_ms = (t2 - t1) * 1000
@@ -130,6 +135,29 @@ class Searcher:
             self._explain(spec.name, query, results)
         timings.total_ms = (time.perf_counter() - t0) * 1000
         return results, timings
+
+    def _space_sizes(self, spec: CollectionSpec, p: SearchParams) -> dict[str, int] | None:
+        """Points per space that can be results (a count on the indexed modality field, hidden versions
+        included), 0 for a space holding no requested modality; None for a one-space collection without
+        a late-interaction encoder, which needs neither. Spaces with 0 are not encoded: a ColPali
+        collection of pages only then never runs its text model."""
+        if len(spec.spaces) == 1 and not spec.page_kind:
+            return None
+        sizes = {}
+        for space in spec.spaces.values():
+            modalities = [m for m in space.modalities if not p.modalities or m in p.modalities]
+            where = Where(must=[Cond("modality", any_of=modalities)])
+            sizes[space.name] = self.store.count(spec.name, where, True) if modalities else 0
+        return sizes
+
+    def _first_stage_k(self, space: str, k: int, query: EncodedQuery, sizes: dict[str, int] | None) -> int:
+        """Candidates of a space's first stage. A late-interaction space small enough takes all its
+        points, so MaxSim ranks them exactly: on ColPali pages the mean-pooled vector's top 100 kept
+        only 0.9 of exact MaxSim's top 10 at 200 pages (docs/benchmarks.md)."""
+        n = (sizes or {}).get(space, 0)
+        if space in query.late_interaction and k < n <= self.settings.exact_maxsim_points:
+            return n
+        return k
 
     def _spaces(
         self, spec: CollectionSpec, query: EncodedQuery, dense: dict[str, Scores], lexical: Scores

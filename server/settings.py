@@ -117,6 +117,13 @@ class Settings(BaseSettings):
     )
 
     prefetch_k: int = Field(100, ge=1, le=1000, description="First-stage candidates per retriever.")
+    exact_maxsim_points: int = Field(
+        2000,
+        ge=0,
+        le=100_000,
+        description="A late-interaction (ColPali) space with at most this many points is scored by exact MaxSim "
+        "over all of them instead of a pooled-vector first stage (measured in docs/benchmarks.md); 0: never.",
+    )
     dense_weight: float = Field(1.0, description="Weight of the z-normalised dense score.")
     maxsim_weight: float = Field(0.3, description="Weight of the z-normalised late-interaction score.")
     lexical_weight: float = Field(1.0, description="Weight of the z-normalised BM25 score.")

@@ -50,6 +50,28 @@ def blank_pdf(pages: int) -> bytes:
     return buf.getvalue()
 
 
+def text_pdf(pages: list[list[str]]) -> bytes:
+    """A PDF with a text layer: each page's lines in Helvetica (an empty list: a page without text)."""
+    import ctypes
+
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as raw
+
+    doc = pdfium.PdfDocument.new()
+    for lines in pages:
+        page = doc.new_page(612, 792)
+        for i, line in enumerate(lines):
+            obj = raw.FPDFPageObj_NewTextObj(doc.raw, b"Helvetica", ctypes.c_float(14))
+            text = ctypes.create_string_buffer((line + "\x00").encode("utf-16-le"))
+            raw.FPDFText_SetText(obj, ctypes.cast(text, ctypes.POINTER(ctypes.c_ushort)))
+            raw.FPDFPageObj_Transform(obj, 1, 0, 0, 1, 50, 740 - 24 * i)
+            raw.FPDFPage_InsertObject(page.raw, obj)
+        raw.FPDFPage_GenerateContent(page.raw)
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
 def encrypted_pdf() -> bytes:
     from pypdf import PdfWriter
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from mmsearch.encoders.base import Encoder
+from mmsearch.protocol.vocab import OcrMode
 
 from ..catalog import Catalog
 from ..errors import InvalidArgument, MMSearchError
@@ -54,13 +55,23 @@ class PointBuilder:
             self._guarded(texts, lambda batch: self._texts(batch, spec), points)
         pages = [u for u in live if u.modality == "page"]
         if pages:
-            self._read_words(pages, cancelled)  # ColPali pages too: their words feed BM25 and snippets
+            self._read_words(pages, spec, cancelled)  # ColPali pages too: their words feed BM25 and snippets
             check()
+            # The kept WebP copies are made beside the model's encoding, not before it (PIL's encoder
+            # releases the GIL): in sequence they slowed ColPali ingest (docs/benchmarks.md).
+            kept = None
             if self.catalog.store.page_images is not None:
-                self._keep_images(pages)
-            pages = [u for u in pages if u.item.error is None]
+                kept = self._ocr_pool.submit(self._keep_images, pages)
+            readable = [u for u in pages if u.item.error is None]
             encode = self._colpali_pages if spec.page_kind else self._pages
-            self._guarded(pages, lambda batch: encode(batch, spec), points)
+            try:
+                self._guarded(readable, lambda batch: encode(batch, spec), points)
+            finally:
+                if kept is not None:
+                    kept.result()
+                for u in pages:  # pixels are released once encoded and kept
+                    if u.page is not None:
+                        u.page.image = None
         return [(u, points[u]) for u in units if u in points and u.item.error is None]
 
     def _guarded(
@@ -90,9 +101,16 @@ class PointBuilder:
             if u.page is not None and u.page.image is not None:
                 u.image, u.thumbnail = encode_page_image(u.page.image)
 
-    def _read_words(self, pages: list[Unit], cancelled: threading.Event) -> None:
-        """Pages without a text layer are OCR'd, in parallel (tesseract runs outside the GIL). A page
-        the engine cannot read rejects its item alone."""
+    def _read_words(self, pages: list[Unit], spec: CollectionSpec, cancelled: threading.Event) -> None:
+        """Pages are OCR'd as the collection's `ocr` mode says (auto: those without a text layer), in
+        parallel (tesseract runs outside the GIL). A page the engine cannot read rejects its item alone."""
+        if spec.ocr == OcrMode.NEVER:  # only with ColPali (catalog): a page is searched by its image alone
+            return
+        if spec.ocr == OcrMode.ALWAYS:  # text layers are ignored: every page that has pixels is read
+            for u in pages:
+                if u.page is not None and u.page.image is not None:
+                    u.page.words = None
+                    u.page.extra["text_layer"] = False
         # A page without words always has its pixels: pages.py renders those that need OCR.
         need = [u for u in pages if u.page is not None and u.page.words is None and u.page.image is not None]
         if not need:
@@ -174,7 +192,6 @@ class PointBuilder:
                     ),
                 )
             )
-            u.page.image = None  # release pixels as soon as the page is encoded
         return points
 
     def _colpali_pages(self, units: list[Unit], spec: CollectionSpec) -> list[PointData]:
@@ -206,9 +223,6 @@ class PointBuilder:
                     ),
                 )
             )
-        for u in units:
-            assert u.page is not None
-            u.page.image = None
         return points
 
     @staticmethod

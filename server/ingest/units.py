@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmsearch.protocol.vocab import Modality
+from mmsearch.protocol.vocab import Modality, OcrMode
 
 from ..errors import InvalidArgument, MMSearchError
 from ..storage.base import CollectionSpec
@@ -91,7 +91,8 @@ def expand(seq: int, it: IngestItem, spec: CollectionSpec, limits: PageLimits) -
         elif isinstance(content, PdfFile):
             # broken, encrypted, empty or too long: refused before any write
             item.total = pdf_page_count(content.data, limits)
-            rendered = pdf_pages(content.data, limits, always_render=bool(spec.page_kind))
+            # Pixels are needed by an image encoder, and by OCR of every page (ocr: always).
+            rendered = pdf_pages(content.data, limits, always_render=bool(spec.page_kind) or spec.ocr == OcrMode.ALWAYS)
             item.units = (Unit(item, p.number - 1, Modality.PAGE, page=p) for p in rendered)
         else:
             raise InvalidArgument(f"item {it.id!r} has no content (set text, text_file, image or pdf)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 
 from mmsearch.protocol.vocab import FieldType
-from mmsearch.protocol.wire import FIELD_TYPE, MODALITY, VECTOR_STORAGE
+from mmsearch.protocol.wire import FIELD_TYPE, MODALITY, OCR_MODE, VECTOR_STORAGE
 from mmsearch.v1 import collections_pb2, collections_pb2_grpc
 
 from ..catalog import Catalog, CollectionOptions
@@ -22,6 +22,16 @@ def _storage(value: int, what: str) -> str:
     if storage is None:
         raise InvalidArgument(f"compression.{what} has an unknown vector storage ({value})")
     return storage
+
+
+def _ocr(value: int) -> str:
+    """ "" (auto) for UNSPECIFIED; an unknown number is the client's mistake."""
+    if value == 0:
+        return ""
+    mode = OCR_MODE.from_wire(value)
+    if mode is None:
+        raise InvalidArgument(f"ocr has an unknown mode ({value})")
+    return mode
 
 
 def compression_message(spec: CollectionSpec) -> collections_pb2.CompressionOptions:
@@ -51,6 +61,7 @@ def collection_message(
             for k, v in sorted(spec.indexed_fields.items())
         ],
         compression=compression_message(spec),
+        ocr=OCR_MODE.to_wire(spec.ocr),
     )
     spaces = [
         collections_pb2.VectorSpace(
@@ -104,6 +115,7 @@ class CollectionServicer(collections_pb2_grpc.CollectionServiceServicer):
             token_storage=_storage(c.compression.tokens, "tokens"),
             dense_storage=_storage(c.compression.dense, "dense"),
             token_pool_factor=c.compression.token_pool_factor if c.compression.HasField("token_pool_factor") else None,
+            ocr=_ocr(c.ocr),
         )
         return self._message(self.catalog.create(request.name, opts))
 

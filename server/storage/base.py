@@ -119,6 +119,7 @@ class CollectionSpec:
     chunk_words: int = 180
     chunk_overlap: int = 40
     indexed_fields: dict[str, str] = field(default_factory=dict)  # user key -> a FieldType value
+    ocr: str = "auto"  # an OcrMode value; collections from before the setting read "auto" (what they did)
     spaces: dict[str, SpaceSpec] = field(default_factory=dict)
 
     def to_json(self) -> str:

@@ -12,7 +12,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from mmsearch.protocol.vocab import FieldType, Modality, VectorStorage
-from mmsearch.protocol.wire import FIELD_TYPE, MODALITY, VECTOR_STORAGE, make_filter
+from mmsearch.protocol.wire import FIELD_TYPE, MODALITY, OCR_MODE, VECTOR_STORAGE, make_filter
 from mmsearch.v1 import (
     classify_pb2,
     classify_pb2_grpc,
@@ -128,6 +128,9 @@ class Client:
         max_words: int = 0,
         overlap_words: int | None = None,
         compression: Mapping[str, str | int] | None = None,
+        page_kind: str = "",
+        page_model: str = "",
+        ocr: str = "",
     ) -> collections_pb2.Collection:
         """max_words 0 and overlap_words None take the server's defaults; overlap_words=0: no overlap.
 
@@ -135,7 +138,13 @@ class Client:
 
         compression: any of {"tokens": storage, "dense": storage, "token_pool_factor": n}, storage one
         of float32, float16, turbo8, turbo4; what is left out takes the server's default for each
-        encoder. Fixed at creation: to change it, delete the collection and create it again."""
+        encoder. Fixed at creation: to change it, delete the collection and create it again.
+
+        page_kind/page_model: a page encoder ("colpali" and its model; default: OCR + the text model).
+        ocr: "auto" (default), "always" or "never" (README, "OCR"); an unknown mode raises ValueError
+        here (as UNSPECIFIED it would silently mean auto)."""
+        if ocr and OCR_MODE.to_wire(ocr) == 0:
+            raise ValueError(f"ocr {ocr!r} is not one of auto, always, never")
         chunking = collections_pb2.ChunkingOptions(max_words=max_words)
         if overlap_words is not None:
             chunking.overlap_words = overlap_words
@@ -147,6 +156,8 @@ class Client:
                 for k, v in (indexed_fields or {}).items()
             ],
             compression=compression_options(compression or {}),
+            page_encoder=collections_pb2.EncoderSpec(kind=page_kind, model=page_model),
+            ocr=OCR_MODE.to_wire(ocr) if ocr else 0,
         )
         req = collections_pb2.CreateCollectionRequest(name=name, config=config)
         return self._call(self.collections.CreateCollection, req, retry=False)

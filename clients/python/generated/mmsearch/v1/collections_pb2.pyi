@@ -8,6 +8,13 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class OcrMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OCR_MODE_UNSPECIFIED: _ClassVar[OcrMode]
+    OCR_MODE_AUTO: _ClassVar[OcrMode]
+    OCR_MODE_ALWAYS: _ClassVar[OcrMode]
+    OCR_MODE_NEVER: _ClassVar[OcrMode]
+
 class VectorStorage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     VECTOR_STORAGE_UNSPECIFIED: _ClassVar[VectorStorage]
@@ -21,6 +28,10 @@ class IndexState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INDEX_STATE_UNSPECIFIED: _ClassVar[IndexState]
     INDEX_STATE_INDEXED: _ClassVar[IndexState]
     INDEX_STATE_INDEXING: _ClassVar[IndexState]
+OCR_MODE_UNSPECIFIED: OcrMode
+OCR_MODE_AUTO: OcrMode
+OCR_MODE_ALWAYS: OcrMode
+OCR_MODE_NEVER: OcrMode
 VECTOR_STORAGE_UNSPECIFIED: VectorStorage
 VECTOR_STORAGE_FLOAT32: VectorStorage
 VECTOR_STORAGE_FLOAT16: VectorStorage
@@ -55,18 +66,20 @@ class IndexedField(_message.Message):
     def __init__(self, key: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.FieldType, str]] = ...) -> None: ...
 
 class CollectionConfig(_message.Message):
-    __slots__ = ("text_encoder", "page_encoder", "chunking", "indexed_fields", "compression")
+    __slots__ = ("text_encoder", "page_encoder", "chunking", "indexed_fields", "compression", "ocr")
     TEXT_ENCODER_FIELD_NUMBER: _ClassVar[int]
     PAGE_ENCODER_FIELD_NUMBER: _ClassVar[int]
     CHUNKING_FIELD_NUMBER: _ClassVar[int]
     INDEXED_FIELDS_FIELD_NUMBER: _ClassVar[int]
     COMPRESSION_FIELD_NUMBER: _ClassVar[int]
+    OCR_FIELD_NUMBER: _ClassVar[int]
     text_encoder: EncoderSpec
     page_encoder: EncoderSpec
     chunking: ChunkingOptions
     indexed_fields: _containers.RepeatedCompositeFieldContainer[IndexedField]
     compression: CompressionOptions
-    def __init__(self, text_encoder: _Optional[_Union[EncoderSpec, _Mapping]] = ..., page_encoder: _Optional[_Union[EncoderSpec, _Mapping]] = ..., chunking: _Optional[_Union[ChunkingOptions, _Mapping]] = ..., indexed_fields: _Optional[_Iterable[_Union[IndexedField, _Mapping]]] = ..., compression: _Optional[_Union[CompressionOptions, _Mapping]] = ...) -> None: ...
+    ocr: OcrMode
+    def __init__(self, text_encoder: _Optional[_Union[EncoderSpec, _Mapping]] = ..., page_encoder: _Optional[_Union[EncoderSpec, _Mapping]] = ..., chunking: _Optional[_Union[ChunkingOptions, _Mapping]] = ..., indexed_fields: _Optional[_Iterable[_Union[IndexedField, _Mapping]]] = ..., compression: _Optional[_Union[CompressionOptions, _Mapping]] = ..., ocr: _Optional[_Union[OcrMode, str]] = ...) -> None: ...
 
 class CompressionOptions(_message.Message):
     __slots__ = ("tokens", "dense", "token_pool_factor")
