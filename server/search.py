@@ -253,7 +253,9 @@ class Searcher:
             metas = {h.id: h.payload.get("meta") or {} for h in self.store.retrieve(spec.name, ids, fields=["meta"])}
             factors = boosts.factors(p.boosts, [metas.get(i, {}) for i in ids], time.time())
             scores = boosts.combine(relevance, factors)
-        order = [int(n) for n in np.argsort(-scores, kind="stable")]
+        # Ties in the [0, 1] score are broken by the fused value before squashing: MAXSIM clips mean
+        # cosines below 0 to 0, and without this pages a model scores negative would keep candidate order.
+        order = [int(n) for n in np.lexsort((-fused, -scores))]
         if p.score_threshold is not None and not p.cross_encoder:
             order = [n for n in order if scores[n] >= p.score_threshold]
         # With the cross-encoder, keep enough fused results for it to rescore.
