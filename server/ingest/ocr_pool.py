@@ -21,7 +21,7 @@ import logging
 import multiprocessing
 import os
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -103,6 +103,8 @@ class OCRPool:
                 "the OCR worker process died while reading this page (killed, out of memory or a crash in "
                 "the OCR engine); the next page starts a new worker"
             ) from exc
+        except CancelledError as exc:  # close() while the page waited
+            raise OCRFailed("OCR stopped: the server is shutting down") from exc
         except FutureTimeout as exc:
             self._discard(pool, kill=True)
             raise OCRFailed(f"OCR took over {self.page_timeout_s:.0f} s on this page; its worker was stopped") from exc
