@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 from mmsearch.encoders.pool import EncoderPool
 
 from .catalog import Catalog
+from .ingest.ocr import close_ocr
 from .interceptors import ErrorInterceptor
 from .limits import Admission, AdmissionInterceptor, ClassLimit
 from .security.interceptor import SecurityInterceptor
@@ -68,6 +69,7 @@ class App:
         if self.http is not None:
             self.http.stop()
         self.server.stop(grace).wait()
+        close_ocr()  # the OCR worker processes (server/ingest/ocr_pool.py)
         self.store.close()
 
 

@@ -185,7 +185,8 @@ class Catalog:
             return self._ce
 
     def ocr(self) -> OCREngine:
-        return get_ocr(self.settings.ocr_engine)
+        s = self.settings
+        return get_ocr(s.ocr_engine, s.ocr_workers, s.ocr_device)
 
     def page_encoder(self, spec: CollectionSpec) -> Encoder:
         return self.encoder(spec.page_kind, spec.page_model)

@@ -4,6 +4,7 @@ environment, then the TOML file, then the defaults below."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -156,6 +157,18 @@ class Settings(BaseSettings):
 
     ocr_engine: Literal["rapidocr", "tesseract"] = Field(
         "rapidocr", description="OCR for pages without a text layer: rapidocr (accurate) or tesseract (fast)."
+    )
+    ocr_workers: int = Field(
+        min(2, os.cpu_count() or 1),
+        ge=0,
+        le=64,
+        description="rapidocr: worker processes that read pages in parallel, one core each (0: in the server "
+        "process). Each holds its own models (~600-800 MB).",
+    )
+    ocr_device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="rapidocr: auto runs on the GPU when onnxruntime has the CUDA provider (onnxruntime-gpu), "
+        "else on the CPU; cuda fails at the first page without it.",
     )
     max_pdf_pages: int = Field(2000, ge=1, description="PDFs with more pages are rejected.")
     pdf_dpi: int = Field(150, ge=36, le=600, description="Resolution PDF pages are rendered at.")

@@ -2,7 +2,8 @@
 
 Two engines, measured on 20 SROIE receipts and 10 FUNSD forms (docs/ocr.md):
 - rapidocr (PP-OCR ONNX models inside the PyPI wheel; the default): read every receipt's company,
-  date and total, 81/139 form answers exactly; ~3-5 CPU s per page, ~600-800 MB resident.
+  date and total, 81/139 form answers exactly; ~2-4 CPU s per page, ~600-800 MB resident per engine,
+  run in worker processes (ocr_pool.py; `ocr_workers`), on the GPU when onnxruntime has CUDA.
 - tesseract (`--psm 6`; Debian package tesseract-ocr): 14/20 companies, 19/139 form answers;
   ~1 CPU s per page, ~100 MB. The fast choice when recall on noisy scans matters less.
 """
@@ -14,7 +15,7 @@ import os
 import shutil
 import subprocess
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
@@ -29,13 +30,31 @@ class OCREngine(Protocol):
     def words(self, image: Image.Image) -> list[Word]: ...
 
 
+def ocr_provider(device: str, available: list[str] | None = None) -> str:
+    """The ONNX Runtime provider rapidocr runs on, "cuda" or "cpu". auto takes CUDA when this
+    onnxruntime build has it (the onnxruntime-gpu wheel and a GPU); cuda insists on it."""
+    if available is None:
+        import onnxruntime
+
+        available = onnxruntime.get_available_providers()
+    has_cuda = "CUDAExecutionProvider" in available
+    if device == "cuda" and not has_cuda:
+        raise FailedPrecondition(
+            "ocr_device=cuda needs onnxruntime with CUDAExecutionProvider (pip install onnxruntime-gpu, and a "
+            f"CUDA GPU); this one has {', '.join(available)}. Use ocr_device=auto or cpu"
+        )
+    if device not in ("auto", "cpu", "cuda"):
+        raise InvalidArgument(f"unknown OCR device {device!r}; use auto, cpu or cuda")
+    return "cuda" if has_cuda and device != "cpu" else "cpu"
+
+
 class RapidOCREngine:
     name = "rapidocr"
 
-    def __init__(self) -> None:
+    def __init__(self, params: dict[str, Any] | None = None, device: str = "cpu") -> None:
         from rapidocr import RapidOCR
 
-        params = {
+        base = {
             "Global.log_level": "warning",
             "Global.use_cls": False,  # pages are upright; the angle classifier costs time for nothing
             "EngineConfig.onnxruntime.intra_op_num_threads": 1,
@@ -45,6 +64,17 @@ class RapidOCREngine:
             "Det.limit_type": "max",
             "Det.limit_side_len": 960,
         }
+        self.provider = ocr_provider(device)
+        if self.provider == "cuda":  # untested here (no GPU): rapidocr's own switch for the CUDA provider
+            base["EngineConfig.onnxruntime.use_cuda"] = True
+        else:
+            # Recognition is ~85% of the CPU time. rapidocr pads each batch of 6 line crops to the
+            # widest one and to at least 320 px (at height 48), so short words ("RM", "9.00") cost as
+            # much as a full line. One crop per call at its own width: 1.6-1.7x less CPU per page at
+            # the same accuracy (docs/ocr.md). A GPU wants batches instead, so it keeps rapidocr's.
+            base["Rec.rec_img_shape"] = [3, 48, 48]
+            base["Rec.rec_batch_num"] = 1
+        params = {**base, **(params or {})}
         self._engines = threading.local()  # one ONNX session set per OCR thread
         self._params = params
         self._factory = RapidOCR
@@ -56,7 +86,16 @@ class RapidOCREngine:
         return engine
 
     def words(self, image: Image.Image) -> list[Word]:
+        return self.words_with_stages(image)[0]
+
+    def words_with_stages(self, image: Image.Image) -> tuple[list[Word], list[float]]:
+        """The words and rapidocr's seconds in detection, angle classifier and recognition."""
         out = self._engine()(np.asarray(image.convert("RGB")), return_word_box=True)
+        stages = [float(x or 0.0) for x in (getattr(out, "elapse_list", None) or [0.0, 0.0, 0.0])]
+        return self._words(out), stages
+
+    @staticmethod
+    def _words(out: Any) -> list[Word]:
         words: list[Word] = []
         if out.txts is None:  # no text on the page
             return words
@@ -116,10 +155,31 @@ _LOADED: dict[str, OCREngine] = {}
 _LOCK = threading.Lock()
 
 
-def get_ocr(name: str = "rapidocr") -> OCREngine:
+def get_ocr(name: str = "rapidocr", workers: int = 0, device: str = "cpu") -> OCREngine:
+    """The engine `name`, loaded once per process. rapidocr with workers > 0 runs in that many
+    worker processes (ocr_pool.py); tesseract is a process per page already."""
     if name not in ENGINES:
         raise InvalidArgument(f"unknown OCR engine {name!r}; use one of {', '.join(ENGINES)}")
+    key = f"{name}:{workers}:{device}" if name == "rapidocr" else name
     with _LOCK:
-        if name not in _LOADED:
-            _LOADED[name] = ENGINES[name]()
-        return _LOADED[name]
+        if key not in _LOADED:
+            if name == "rapidocr" and workers > 0:
+                from .ocr_pool import OCRPool
+
+                ocr_provider(device)  # a missing CUDA provider fails here, not in every worker
+                _LOADED[key] = OCRPool(workers, device)
+            elif name == "rapidocr":
+                _LOADED[key] = RapidOCREngine(device=device)
+            else:
+                _LOADED[key] = ENGINES[name]()
+        return _LOADED[key]
+
+
+def close_ocr() -> None:
+    """Stops the OCR worker processes (server shutdown); a later get_ocr starts new ones."""
+    with _LOCK:
+        engines = list(_LOADED.values())
+    for engine in engines:
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()

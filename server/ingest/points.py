@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 class PointBuilder:
     def __init__(self, catalog: Catalog, ocr_threads: int = 2) -> None:
         self.catalog = catalog
-        self._ocr_pool = ThreadPoolExecutor(ocr_threads, thread_name_prefix="ocr")
+        # One thread per OCR worker process at least, so that every worker has a page to read.
+        threads = max(ocr_threads, catalog.settings.ocr_workers)
+        self._ocr_pool = ThreadPoolExecutor(threads, thread_name_prefix="ocr")
 
     def build(
         self, units: list[Unit], spec: CollectionSpec, cancelled: threading.Event | None = None

@@ -1,0 +1,134 @@
+"""rapidocr in worker processes: pages are read in parallel, outside the server process.
+
+ONNX Runtime releases the GIL while a model runs, but rapidocr's crop, resize and decode steps and the
+server's own threads (gRPC, encoders) do not; separate processes also keep the OCR models' ~600-800 MB
+per engine out of the server's heap, and a crash in native code kills a worker, not the server.
+
+- One engine per worker, loaded once by the worker's initializer, one ONNX thread each: `workers`
+  pages are read at a time on `workers` cores.
+- Cancel: the caller stops submitting pages (PointBuilder checks its cancel event before each page);
+  a page already in a worker finishes (a few CPU seconds) and its result is dropped.
+- A worker that dies (killed, out of memory, a native crash) fails the pages it had with OCRFailed
+  naming the cause, and the next page starts a fresh pool; a page that takes longer than
+  `page_timeout_s` does the same, so nothing waits forever.
+- Workers exit with the server: close() at shutdown, and each worker also watches its parent and
+  exits when it disappears (kill -9), because the pool's pipes would otherwise keep it waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .pages import Word
+
+log = logging.getLogger(__name__)
+
+
+class OCRFailed(RuntimeError):
+    """The OCR worker could not read a page (it died or ran past the page timeout)."""
+
+
+_ENGINE: Any = None  # the worker process's engine
+
+
+def _watch_parent() -> None:
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        parent.join()  # returns when the server process is gone, however it ended
+        os._exit(0)
+
+
+def _start_worker(device: str, params: dict[str, Any]) -> None:
+    global _ENGINE
+    threading.Thread(target=_watch_parent, name="ocr-parent-watch", daemon=True).start()
+    from .ocr import RapidOCREngine
+
+    _ENGINE = RapidOCREngine(params=params, device=device)
+
+
+def _read(pixels: np.ndarray) -> list[tuple[str, tuple[float, float, float, float]]]:
+    return [(w.text, w.box) for w in _ENGINE.words(Image.fromarray(pixels))]
+
+
+class OCRPool:
+    """An OCREngine whose pages are read by rapidocr in `workers` spawned processes."""
+
+    name = "rapidocr"
+
+    def __init__(
+        self, workers: int, device: str = "cpu", params: dict[str, Any] | None = None, page_timeout_s: float = 300.0
+    ) -> None:
+        self.workers = workers
+        self.device = device
+        self.params = params or {}
+        self.page_timeout_s = page_timeout_s
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                # spawn, not fork: the server has threads (gRPC, torch) that a forked child would
+                # inherit mid-lock.
+                self._pool = ProcessPoolExecutor(
+                    self.workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_worker,
+                    initargs=(self.device, self.params),
+                )
+            return self._pool
+
+    def words(self, image: Image.Image) -> list[Word]:
+        pool = self._executor()
+        try:
+            future: Future[Any] = pool.submit(_read, np.asarray(image.convert("RGB")))
+        except (BrokenProcessPool, RuntimeError) as exc:  # broken, or closed by shutdown meanwhile
+            self._discard(pool)
+            raise OCRFailed(f"the OCR worker pool is not running ({exc}); the next page starts a new one") from exc
+        try:
+            return [Word(text, box) for text, box in future.result(timeout=self.page_timeout_s)]
+        except BrokenProcessPool as exc:
+            self._discard(pool)
+            raise OCRFailed(
+                "the OCR worker process died while reading this page (killed, out of memory or a crash in "
+                "the OCR engine); the next page starts a new worker"
+            ) from exc
+        except CancelledError as exc:  # close() while the page waited
+            raise OCRFailed("OCR stopped: the server is shutting down") from exc
+        except FutureTimeout as exc:
+            self._discard(pool, kill=True)
+            raise OCRFailed(f"OCR took over {self.page_timeout_s:.0f} s on this page; its worker was stopped") from exc
+
+    def _discard(self, pool: ProcessPoolExecutor, kill: bool = False) -> None:
+        """Forgets `pool` (once, however many callers saw it fail) so the next page starts a new one."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        _stop(pool, kill)
+
+    def close(self) -> None:
+        """Stops the workers now: queued pages are cancelled, pages in flight are abandoned."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            _stop(pool, kill=True)
+
+
+def _stop(pool: ProcessPoolExecutor, kill: bool) -> None:
+    """Shuts `pool` down. kill: its processes first (a hung worker, or shutdown, where pages in flight
+    are abandoned), after which the pool's own manager thread finds them dead and cleans up at once."""
+    if kill:
+        for p in list((getattr(pool, "_processes", None) or {}).values()):  # no public API for this
+            if p.is_alive():
+                p.kill()
+    pool.shutdown(wait=kill, cancel_futures=True)
