@@ -49,4 +49,4 @@ def add_services(server: grpc.Server, catalog: Catalog, settings: Settings) -> N
     rerank_pb2_grpc.add_RerankServiceServicer_to_server(models, server)
     embed_pb2_grpc.add_EmbedServiceServicer_to_server(models, server)
     embed_pb2_grpc.add_InfoServiceServicer_to_server(models, server)
-    pages_pb2_grpc.add_PageServiceServicer_to_server(PageServicer(catalog.store), server)
+    pages_pb2_grpc.add_PageServiceServicer_to_server(PageServicer(catalog.store, catalog, settings), server)
