@@ -67,7 +67,7 @@ def test_map_is_the_patch_grid_and_its_hottest_patch_is_the_maxsim_match(
         r, c = heat.hottest
         # the patch the explanation names for this token is the hottest patch of its map
         assert match.document_token == f"patch r{r}c{c}", (token, match.document_token, heat.hottest)
-        assert heat.grid[r, c] == pytest.approx(match.similarity, abs=1e-4)
+        assert heat.grid[r, c] == pytest.approx(match.similarity, abs=1e-3)  # the query encoded twice
         cell = (c * 360 / m.cols, r * 480 / m.rows)
         assert (match.box.x0, match.box.y0) == pytest.approx(cell, abs=0.5)
     # drawn over the page at the page's size, hottest patch outlined
