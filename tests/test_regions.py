@@ -23,7 +23,7 @@ def test_regions_follow_captions_and_headings(shared_data: Path) -> None:
     assert [i for r in regions for i in r.own] == list(range(len(words)))
     table = regions[0]
     assert table.kind == "caption" and texts[0].startswith("Table 1: Maximum path lengths")
-    x0, y0, x1, y1 = table.box(words)
+    x0, y0, x1, _ = table.box(words)
     assert y0 < 0.2 * 1650 and x1 - x0 > 500  # the caption spans the text width at the top of the page
     # text under a heading carries it; the caption and heading words count twice for BM25
     positional = [t for t in texts if "sine and cosine" in t]

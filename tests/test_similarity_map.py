@@ -53,7 +53,8 @@ def test_map_is_the_patch_grid_and_its_hottest_patch_is_the_maxsim_match(
     client: Client, tiny_colpali_dir: Path, tmp_path: Path
 ) -> None:
     # one exact vector per patch: the map comes from the vectors MaxSim scored
-    _create(client, "exact", str(build_tiny("colpali", tiny_colpali_dir)), {"tokens": "float32", "token_pool_factor": 1})
+    exact = {"tokens": "float32", "token_pool_factor": 1}
+    _create(client, "exact", str(build_tiny("colpali", tiny_colpali_dir)), exact)
     assert all(a.ok for a in client.ingest("exact", [_page_item("scan", (360, 480))]))
     m = client.similarity_map("exact", "scan", 1, "harbour freight")
     assert m.source == "stored" and (m.page_width, m.page_height) == (360, 480)
@@ -67,7 +68,7 @@ def test_map_is_the_patch_grid_and_its_hottest_patch_is_the_maxsim_match(
         r, c = heat.hottest
         # the patch the explanation names for this token is the hottest patch of its map
         assert match.document_token == f"patch r{r}c{c}", (token, match.document_token, heat.hottest)
-        assert heat.grid[r, c] == pytest.approx(match.similarity, abs=1e-3)  # the query encoded twice
+        assert heat.grid[r, c] == pytest.approx(match.similarity, abs=5e-3)  # the query encoded twice
         cell = (c * 360 / m.cols, r * 480 / m.rows)
         assert (match.box.x0, match.box.y0) == pytest.approx(cell, abs=0.5)
     # drawn over the page at the page's size, hottest patch outlined
@@ -78,7 +79,11 @@ def test_map_is_the_patch_grid_and_its_hottest_patch_is_the_maxsim_match(
     assert drawn.size == (360, 480) and np.asarray(drawn).std() > 0
 
 
-def test_pooled_pages_are_encoded_again_from_the_kept_image(client: Client, tiny_colpali_dir: Path) -> None:
+def test_pooled_pages_are_encoded_again_from_the_kept_image(
+    client: Client, tiny_colpali_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the tiny model's 16 patches are below pooling's floor: lower it (the server runs in this process)
+    monkeypatch.setattr("mmsearch.server.ingest.pooling.MIN_VECTORS", 4)
     _create(client, "pooled", str(build_tiny("colpali", tiny_colpali_dir)))  # default: patches pooled by 3
     assert all(a.ok for a in client.ingest("pooled", [_page_item("scan", (300, 420))]))
     m = client.similarity_map("pooled", "scan", 1, "quarterly report")
