@@ -1,7 +1,7 @@
 """Writes the mixed-collection evaluation folder of docs/ranking.md: movie overviews, SciFact abstracts,
-receipt scans, form scans and two PDFs in ONE collection, with queries aimed at each modality. It only
+receipt scans, form scans and six PDFs in ONE collection, with queries aimed at each modality. It only
 prepares data (the queries and relevance judgements come from these data sets' own annotations, and
-the PDF questions are written by hand below); `mmsearch eval pages FOLDER` measures it:
+the PDF questions are written by hand in page_questions.py); `mmsearch eval pages FOLDER` measures it:
 
     uv run python benchmarks/mixed_set.py --out /tmp/mixed-set
     mmsearch eval pages /tmp/mixed-set --fusion weighted_zscore,calibrated_zscore,rrf,dbsf,maxsim \\
@@ -9,7 +9,8 @@ the PDF questions are written by hand below); `mmsearch eval pages FOLDER` measu
 
 Relevance: receipts by company + date (every receipt matching both), forms by a field and its value
 (FUNSD key-value pairs), SciFact by its qrels, movies by tagline -> that movie, PDF pages by the
-questions below (qrels "<pdf id>#<page>": the PDFs are judged and ranked page by page). The corpus
+questions of page_questions.py, grouped by what they ask about: pdf-figure, pdf-table, pdf-section
+(qrels "<pdf id>#<page>": the PDFs are judged and ranked page by page). The corpus
 names the files in ../shared/data by absolute path, so the folder is valid on this machine only.
 """
 
@@ -17,21 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from page_questions import PAGE_QUESTIONS, PDFS
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-PDF_QUERIES = [  # (query, pdf id, relevant pages)
-    ("BLEU scores and training cost of translation models compared", "attention", [8]),
-    ("scaled dot-product attention and multi-head attention", "attention", [4, 5]),
-    ("sinusoidal positional encoding of token positions", "attention", [6]),
-    ("training data, batching and hardware schedule for WMT 2014", "attention", [7]),
-    ("variations of the transformer architecture: number of heads, key size, dropout", "attention", [9]),
-    ("english constituency parsing results", "attention", [10]),
-    ("self-attention complexity per layer compared with recurrent and convolutional layers", "attention", [6]),
-    ("in-batch negatives for training the dense passage retriever", "multi-column", [3, 4, 5, 6]),
-    ("top-20 retrieval accuracy on open-domain QA datasets", "multi-column", [5, 6]),
-    ("end-to-end question answering exact match results", "multi-column", [7]),
-]
 
 
 def _lines(path: Path) -> list[dict]:
@@ -76,8 +69,8 @@ def build(data: Path, n_receipts: int, n_forms: int, n_sci_queries: int, n_sci_d
     corpus += [{"_id": f"movie-{i}", "title": m["title"], "text": m["overview"]} for i, m in enumerate(movies)]
     queries += [("movie", m["tagline"], {f"movie-{i}": 1}) for i, m in enumerate(movies[:60]) if m.get("tagline")]
 
-    corpus += [{"_id": pdf, "pdf": str(data / "pdf_documents" / f"{pdf}.pdf")} for pdf in ("attention", "multi-column")]
-    queries += [("pdf", text, {f"{doc}#{p}": 1 for p in pages}) for text, doc, pages in PDF_QUERIES]
+    corpus += [{"_id": pdf, "pdf": str(data / "pdf_documents" / name)} for pdf, name in PDFS.items()]
+    queries += [(f"pdf-{kind}", text, {f"{doc}#{p}": 1 for p in pages}) for kind, text, doc, pages in PAGE_QUESTIONS]
 
     query_records = [{"_id": f"q{n}", "text": text, "group": group} for n, (group, text, _) in enumerate(queries)]
     qrels = [(f"q{n}", doc, grade) for n, (_, _, rel) in enumerate(queries) for doc, grade in rel.items()]

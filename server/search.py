@@ -20,7 +20,7 @@ from .ingest.pages import PageLimits
 from .query import EncodedQuery, encode_query
 from .ranking import boosts, fusion
 from .settings import Settings
-from .storage.base import HIT_FIELDS, CollectionSpec, Cond, Scores, Where
+from .storage.base import HIT_FIELDS, SLOT, CollectionSpec, Cond, Scores, Where
 
 
 @dataclass
@@ -62,6 +62,9 @@ class Result:
     page_size: tuple[int, int] = (0, 0)  # pixels of the page image that match boxes refer to
     relevance: float = 0.0  # with boosts: the score before them
     boost: boosts.Factors | None = None  # with boosts: this result's factors
+    #: A page found by one of its regions (ingest/regions.py): that region's box in page pixels.
+    region_box: tuple[float, float, float, float] | None = None
+    slot: int = 0  # the version slot of the document the result's point belongs to
 
 
 @dataclass
@@ -261,14 +264,15 @@ class Searcher:
         # With the cross-encoder, keep enough fused results for it to rescore.
         wanted = max(p.top_k, (p.rerank_k or s.rerank_k) if p.cross_encoder else 0)
         results: list[Result] = []
-        seen: set[str] = set()
+        seen: set[object] = set()
         pos = 0
         while pos < len(order) and len(results) < wanted:
             # Payload only for the candidates that can still be returned: a few more than needed,
             # since a document's other passages are skipped.
             chunk = order[pos : pos + wanted - len(results) + 5]
             pos += len(chunk)
-            hits = self.store.retrieve(spec.name, [ids[n] for n in chunk], fields=HIT_FIELDS)
+            fields = [*HIT_FIELDS, "region_box", SLOT]
+            hits = self.store.retrieve(spec.name, [ids[n] for n in chunk], fields=fields)
             payloads = {h.id: h.payload for h in hits}
             for n in chunk:
                 cid = ids[n]
@@ -276,9 +280,13 @@ class Searcher:
                 if pl is None:  # deleted since it was found
                     continue
                 doc = str(pl.get("doc_id", ""))
-                if not p.all_passages and doc in seen:
+                # One result per document, or with all_passages per passage or page: a long page's
+                # regions are grouped back to their page, which ranks by its best region.
+                key = (doc, pl.get("modality"), pl.get("page"), pl.get("passage")) if p.all_passages else doc
+                if key in seen:
                     continue
-                seen.add(doc)
+                seen.add(key)
+                region = pl.get("region_box")
                 results.append(
                     Result(
                         document_id=doc,
@@ -294,6 +302,8 @@ class Searcher:
                         space=str(pl.get("space", "text")),
                         relevance=float(relevance[n]),
                         boost=factors.row(n) if factors is not None else None,
+                        region_box=tuple(float(c) for c in region) if region else None,  # type: ignore[arg-type]
+                        slot=int(pl.get(SLOT) or 0),
                     )
                 )
                 if len(results) >= wanted:

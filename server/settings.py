@@ -158,6 +158,12 @@ class Settings(BaseSettings):
     ocr_engine: Literal["rapidocr", "tesseract"] = Field(
         "rapidocr", description="OCR for pages without a text layer: rapidocr (accurate) or tesseract (fast)."
     )
+    page_regions: bool = Field(
+        False,
+        description="Also store a long page's regions (text blocks, figures and tables with their captions) as "
+        "points ranked with the page (docs/pages.md). Off: it doubles text-model work on long pages and did not "
+        "measurably help on our page question set yet.",
+    )
     ocr_workers: int = Field(
         min(2, os.cpu_count() or 1),
         ge=0,

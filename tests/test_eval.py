@@ -251,6 +251,8 @@ def test_eval_mixed_collection_by_page_and_modality(
     # one list over texts and pages: every judged text and the judged page (not just "paper") is found
     assert both["recall@100"] == 1.0 and both["groups"]["pdf"]["ndcg@10"] > 0 and both["groups"]["text"]["ndcg@10"] > 0
     assert text["groups"]["pdf"]["ndcg@10"] == 0.0 and text["groups"]["text"]["ndcg@10"] > 0
+    # recall@5 per group: texts-only finds no page in its top 5, the fused list finds both texts
+    assert text["groups"]["pdf"]["recall@5"] == 0.0 and both["groups"]["text"]["recall@5"] == 1.0
     assert pages["groups"]["text"]["ndcg@10"] == 0.0 and pages["groups"]["pdf"]["ndcg@10"] > 0
     concat = rows["concatenation: top 5 text + top 5 pages"]
     assert concat["recall@100"] == 1.0 and concat["groups"]["pdf"]["queries"] == 1
@@ -267,10 +269,13 @@ def test_mixed_set_folder_loads(tmp_path: Path, shared_data: Path) -> None:
     sizes = ["--receipts", "3", "--forms", "2", "--sci-queries", "2", "--sci-docs", "10", "--movies", "5"]
     subprocess.run([sys.executable, str(script), "--out", str(out), "--data", str(shared_data), *sizes], check=True)
     es = load_pages(out)
-    assert len(es.corpus_ids) == 3 + 2 + 10 + 5 + 2 and es.by_page == {"attention", "multi-column"}
+    pdfs = {"attention", "multi-column", "fr_olap", "reliance", "layout-parser", "ocr-letter"}
+    assert len(es.corpus_ids) == 3 + 2 + 10 + 5 + 6 and es.by_page == pdfs
     groups = [es.groups[q] for q in es.qrels]
-    assert groups.count("pdf") == 10 and groups.count("scifact") == 2 and {"receipt", "form"} <= set(groups)
-    assert es.qrels[next(q for q in es.qrels if es.groups[q] == "pdf")] == {"attention#8": 1}
+    kinds = {g: groups.count(g) for g in ("pdf-figure", "pdf-table", "pdf-section")}
+    assert sum(kinds.values()) >= 60 and min(kinds.values()) >= 10, kinds
+    assert groups.count("scifact") == 2 and {"receipt", "form"} <= set(groups)
+    assert es.qrels[next(q for q in es.qrels if es.groups[q].startswith("pdf"))] == {"attention#8": 1}
     items = list(es.items())
     assert not [i for i in items if isinstance(i, Rejected)]
     kinds = {i.WhichOneof("content") for i in items}  # type: ignore[union-attr]

@@ -68,6 +68,24 @@ def encode_word_pages(encoder: Encoder, pages_words: list[list[Word]]) -> list[P
     return out
 
 
+def encode_word_lists(encoder: Encoder, word_lists: list[list[Word]]) -> list[PageVectors]:
+    """Short lists of words (a page's regions: ingest/regions.py), each encoded whole in one window;
+    all lists in one encoder call. token_words index into each list's own words."""
+    texts, spans = [], []
+    for words in word_lists:
+        pos, mine = 0, []
+        for w in words:
+            mine.append((pos, pos + len(w.text)))
+            pos += len(w.text) + 1
+        texts.append(" ".join(w.text for w in words))
+        spans.append(mine)
+    encoded = encoder.encode_texts(texts, as_query=False) if texts else []
+    return [
+        PageVectors(e.pooled, e.tokens, list(e.token_strings), _word_of_tokens(e, sp, 0))
+        for e, sp in zip(encoded, spans, strict=True)
+    ]
+
+
 def _word_of_tokens(e: Encoded, word_spans: list[tuple[int, int]], first_word: int) -> list[int]:
     if not e.token_spans or not word_spans:
         return [-1] * len(e.tokens)

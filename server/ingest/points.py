@@ -20,12 +20,13 @@ from mmsearch.protocol.vocab import OcrMode
 from ..catalog import Catalog
 from ..errors import InvalidArgument, MMSearchError
 from ..ranking.lexical import document_terms
-from ..storage.base import LIVE, SLOT, TENANT_FIELD, CollectionSpec, PointData, point_id
+from ..storage.base import LIVE, SLOT, TENANT_FIELD, CollectionSpec, PointData, point_id, region_point_id
 from ..storage.page_images import encode_page_image
 from .items import IngestCancelled
-from .page_encoding import encode_word_pages
+from .page_encoding import PageVectors, encode_word_lists, encode_word_pages
 from .pages import Word
 from .pooling import Pooled, pick, pool_tokens
+from .regions import page_regions
 from .units import Unit
 
 log = logging.getLogger(__name__)
@@ -173,28 +174,41 @@ class PointBuilder:
             assert u.page is not None
             text = " ".join(x.text for x in w)
             pooled = pool_tokens(pv.tokens, factor)
-            points.append(
+            point = PointData(
+                id=point_id(u.item.id, u.seq, u.item.tenant, u.item.version.slot),
+                space="text",
+                dense=pv.pooled,
+                tokens=pooled.tokens,
+                lexical=document_terms(text),
+                payload=self._payload(u, text=text, **_word_payload(w, pv, pooled), **_page_fields(u)),
+            )
+            if self.catalog.settings.page_regions:  # off by default: docs/pages.md measured no gain yet
+                point.companions = self._regions(u, w, encoder, factor)
+            points.append(point)
+        return points
+
+    def _regions(self, u: Unit, words: list[Word], encoder: Encoder, factor: int) -> list[PointData]:
+        """A long page's regions as points of their own, grouped back to the page at search time
+        (payload `region`; `seq` -1 keeps them out of document counts and version bookkeeping)."""
+        regions = page_regions(words)
+        region_words = [[words[i] for i in r.words] for r in regions]
+        vectors = encode_word_lists(encoder, region_words)
+        out = []
+        for n, (r, rw, rv) in enumerate(zip(regions, region_words, vectors, strict=True)):
+            pooled = pool_tokens(rv.tokens, factor)
+            payload = self._payload(u, text=r.text(words), **_word_payload(rw, rv, pooled), **_page_fields(u))
+            payload |= {"seq": -1, "region": n, "region_kind": r.kind, "region_box": [round(c) for c in r.box(words)]}
+            out.append(
                 PointData(
-                    id=point_id(u.item.id, u.seq, u.item.tenant, u.item.version.slot),
+                    id=region_point_id(u.item.id, u.seq, n, u.item.tenant, u.item.version.slot),
                     space="text",
-                    dense=pv.pooled,
+                    dense=rv.pooled,
                     tokens=pooled.tokens,
-                    lexical=document_terms(text),
-                    payload=self._payload(
-                        u,
-                        text=text,
-                        tokens=pick(pv.token_strings, pooled.representatives),
-                        token_words=pick(pv.token_words, pooled.representatives),
-                        **_positions(pooled),
-                        words=[x.text for x in w],
-                        boxes=[[round(c) for c in x.box] for x in w],
-                        width=u.page.width,
-                        height=u.page.height,
-                        text_source="pdf" if u.page.extra.get("text_layer") else "ocr",
-                    ),
+                    lexical=document_terms(r.lexical_text(words)),
+                    payload=payload,
                 )
             )
-        return points
+        return out
 
     def _colpali_pages(self, units: list[Unit], spec: CollectionSpec) -> list[PointData]:
         """The page image through the ColPali-family model (patch vectors in the page space); the
@@ -259,6 +273,24 @@ def patch_payload(strings: list[str], boxes: np.ndarray | None, pooled: Pooled) 
         "tokens": pick(strings, reps),
         "patch_boxes": [[round(float(c), 4) for c in b] for b in pick(boxes, reps)],
         **_positions(pooled),
+    }
+
+
+def _page_fields(u: Unit) -> dict[str, Any]:
+    assert u.page is not None
+    source = "pdf" if u.page.extra.get("text_layer") else "ocr"
+    return {"width": u.page.width, "height": u.page.height, "text_source": source}
+
+
+def _word_payload(words: list[Word], pv: PageVectors, pooled: Pooled) -> dict[str, Any]:
+    """How explanations name a page's (or region's) stored vectors: the word each came from, and
+    every word with its box, width and height of the page they lie on."""
+    return {
+        "tokens": pick(pv.token_strings, pooled.representatives),
+        "token_words": pick(pv.token_words, pooled.representatives),
+        **_positions(pooled),
+        "words": [x.text for x in words],
+        "boxes": [[round(c) for c in x.box] for x in words],
     }
 
 

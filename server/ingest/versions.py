@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..storage.base import LIVE, SLOT, Cond, Store, Where, point_id
+from ..storage.base import LIVE, SLOT, Cond, Store, Where, point_id, region_point_id
 from ..storage.page_images import image_key
 
 
@@ -30,7 +30,10 @@ def plan(store: Store, collection: str, doc_id: str, points: int | None, tenant:
     """The version an item of `points` points (None: not known up front) is written as, from the
     first two points of each slot (one lookup by id) of the document as `tenant` wrote it."""
     ids = {(slot, seq): point_id(doc_id, seq, tenant, slot) for slot in (0, 1) for seq in (0, 1)}
-    found = store.versions(collection, list(ids.values()))
+    # A stored one-page item with regions is not one point: overwriting it in place could leave its
+    # old regions behind, so it is replaced through the other slot like a longer document.
+    regions = {slot: region_point_id(doc_id, 0, 0, tenant, slot) for slot in (0, 1)}
+    found = store.versions(collection, [*ids.values(), *regions.values()])
     live = None
     for slot in (0, 1):
         got = found.get(ids[(slot, 0)])
@@ -38,7 +41,7 @@ def plan(store: Store, collection: str, doc_id: str, points: int | None, tenant:
             live = slot
     if live is None:
         return Version(0, 0) if points == 1 else Version(0, 1)
-    if points == 1 and ids[(live, 1)] not in found:
+    if points == 1 and ids[(live, 1)] not in found and regions[live] not in found:
         return Version(live, live)  # one point over one point: overwritten in place
     return Version(1 - live, live)
 

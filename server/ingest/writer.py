@@ -78,7 +78,7 @@ class BatchWriter:
             return []
         try:
             self._keep_images(collection, [u for u, _ in points])
-            self.store.upsert(collection, [p for _, p in points])
+            self.store.upsert(collection, _flat(points))
             return [(u, None) for u, _ in points]
         except Exception:
             log.warning("storage write of %d points failed; retrying item by item", len(points), exc_info=True)
@@ -90,10 +90,15 @@ class BatchWriter:
             error: MMSearchError | None = None
             try:
                 self._keep_images(collection, [u for u, _ in group])
-                self.store.upsert(collection, [p for _, p in group])
+                self.store.upsert(collection, _flat(group))
             except Exception as exc:
                 log.exception("storage write of item %r failed", item.id)
                 error = storage_error(item.id, exc)
                 self._drop_images(collection, item.id, group)
             outcomes.extend((u, error) for u, _ in group)
         return outcomes
+
+
+def _flat(points: list[tuple[Unit, PointData]]) -> list[PointData]:
+    """Each unit's point and its companions (a long page's regions): written in the same call."""
+    return [q for _, p in points for q in (p, *p.companions)]

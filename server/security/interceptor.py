@@ -56,6 +56,7 @@ RULES: dict[str, Rule] = {
     f"{_V1}IngestService/IngestBatch": Rule(Role.WRITE, mutating=True),
     f"{_V1}PageService/GetPage": Rule(Role.READ, "collection"),
     f"{_V1}PageService/GetDocument": Rule(Role.READ, "collection"),
+    f"{_V1}PageService/GetSimilarityMap": Rule(Role.READ, "collection"),
     f"{_V1}SearchService/Search": Rule(Role.READ, "collection"),
     f"{_V1}RerankService/Rerank": Rule(Role.READ),
     f"{_V1}EmbedService/Embed": Rule(Role.READ),

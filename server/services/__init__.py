@@ -54,5 +54,5 @@ def add_services(server: grpc.Server, catalog: Catalog, settings: Settings) -> N
     rerank_pb2_grpc.add_RerankServiceServicer_to_server(models, server)
     embed_pb2_grpc.add_EmbedServiceServicer_to_server(models, server)
     embed_pb2_grpc.add_InfoServiceServicer_to_server(models, server)
-    pages_pb2_grpc.add_PageServiceServicer_to_server(PageServicer(catalog.store), server)
+    pages_pb2_grpc.add_PageServiceServicer_to_server(PageServicer(catalog.store, catalog, settings), server)
     classify_pb2_grpc.add_ClassifyServiceServicer_to_server(ClassifyServicer(Classifier(catalog, settings)), server)

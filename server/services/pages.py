@@ -7,8 +7,12 @@ import grpc
 from mmsearch.protocol.wire import dict_to_metadata
 from mmsearch.v1 import pages_pb2, pages_pb2_grpc, search_pb2
 
+from ..catalog import Catalog
+from ..ingest.pages import PageLimits
 from ..pages import PageView, get_document, get_page
 from ..security.principal import current_tenant
+from ..settings import Settings
+from ..similarity import similarity_map
 from ..storage.base import Store
 
 
@@ -30,8 +34,10 @@ def page_message(v: PageView) -> pages_pb2.Page:
 
 
 class PageServicer(pages_pb2_grpc.PageServiceServicer):
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, catalog: Catalog | None = None, settings: Settings | None = None) -> None:
         self.store = store
+        self.catalog = catalog
+        self.limits = PageLimits(max_pixels=settings.max_image_pixels) if settings else PageLimits()
 
     def GetPage(self, request: pages_pb2.GetPageRequest, context: grpc.ServicerContext) -> pages_pb2.Page:  # noqa: N802
         tenant = current_tenant()  # set by the server, never by the request
@@ -48,3 +54,16 @@ class PageServicer(pages_pb2_grpc.PageServiceServicer):
             metadata=dict_to_metadata(metadata),
             pages=[page_message(p) for p in pages],
         )
+
+    def GetSimilarityMap(  # noqa: N802
+        self, request: pages_pb2.GetSimilarityMapRequest, context: grpc.ServicerContext
+    ) -> pages_pb2.SimilarityMap:
+        assert self.catalog is not None, "PageServicer serves similarity maps only with a catalog"
+        m = similarity_map(
+            self.catalog, request.collection, request.document_id, request.page, request.query, self.limits,
+            current_tenant(),
+        )  # fmt: skip
+        return pages_pb2.SimilarityMap(
+            rows=m.rows, cols=m.cols, page_width=m.width, page_height=m.height, query_tokens=m.query_tokens,
+            scores=m.scores.astype(float).ravel().tolist(), source=m.source,
+        )  # fmt: skip

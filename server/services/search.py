@@ -12,7 +12,7 @@ from ..errors import InvalidArgument
 from ..ranking import boosts
 from ..search import Searcher, SearchParams
 from ..security.principal import current_tenant
-from ..storage.base import Cond, point_id
+from ..storage.base import Cond
 from ..storage.page_images import image_key
 from .filters import to_where
 
@@ -105,9 +105,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
                 passage=r.passage,
             )
             if request.thumbnails and r.modality == Modality.PAGE and self.store.page_images is not None:
-                # results are the caller's tenant's; the version's slot is in its point id
-                slot = int(r.point_id != point_id(r.document_id, r.page - 1, params.tenant))
-                key = image_key(r.document_id, params.tenant, slot)
+                key = image_key(r.document_id, params.tenant, r.slot)  # results are the caller's tenant's
                 kept = self.store.page_images.get(request.collection, key, r.page, thumbnail_only=True)
                 if kept is not None:
                     res.thumbnail = kept[1]
@@ -118,6 +116,9 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
                     res.explanation.unboosted_score = r.relevance
                     for name, factor, part in boosts.contributions(r.relevance, r.boost):
                         res.explanation.boosts.add(boost=name, factor=factor, contribution=part)
+                if r.region_box is not None:
+                    x0, y0, x1, y1 = r.region_box
+                    res.explanation.region.CopyFrom(search_pb2.BoundingBox(x0=x0, y0=y0, x1=x1, y1=y1))
                 for m in r.matches:
                     match = res.explanation.matches.add(
                         query_token=m.query_token,

@@ -82,6 +82,12 @@ def point_id(doc_id: str, seq: int, tenant: str | None = None, slot: int = 0) ->
     return str(uuid.uuid5(_ID_NAMESPACE, name))
 
 
+def region_point_id(doc_id: str, seq: int, region: int, tenant: str | None = None, slot: int = 0) -> str:
+    """Deterministic id of region `region` of point `seq` (a long page's region, stored beside the
+    page's own point and grouped back to it at search time)."""
+    return point_id(f"{doc_id}\x00region{region}", seq, tenant, slot)
+
+
 #: How a vector can be stored, least to most compressed.
 STORAGES: tuple[str, ...] = tuple(VectorStorage)
 
@@ -216,6 +222,8 @@ class PointData:
     tokens: np.ndarray
     lexical: tuple[list[int], list[float]] | None
     payload: dict[str, Any]
+    #: Points stored with this one and counted as part of it: a long page's regions (ingest/regions.py).
+    companions: list[PointData] = field(default_factory=list)
 
 
 #: A query vector: dense (dim,), multi-vector (n, dim), or sparse (indices, values).

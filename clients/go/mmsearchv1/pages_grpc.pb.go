@@ -21,6 +21,9 @@ type PageServiceClient interface {
 	GetPage(ctx context.Context, in *GetPageRequest, opts ...grpc.CallOption) (*Page, error)
 	// A document's pages (text and words; images only when asked for).
 	GetDocument(ctx context.Context, in *GetDocumentRequest, opts ...grpc.CallOption) (*Document, error)
+	// How each patch of a page (ColPali-family page space) answers each query token: the heat map
+	// colpali-engine's interpretability module draws. FAILED_PRECONDITION for a page without patches.
+	GetSimilarityMap(ctx context.Context, in *GetSimilarityMapRequest, opts ...grpc.CallOption) (*SimilarityMap, error)
 }
 
 type pageServiceClient struct {
@@ -49,6 +52,15 @@ func (c *pageServiceClient) GetDocument(ctx context.Context, in *GetDocumentRequ
 	return out, nil
 }
 
+func (c *pageServiceClient) GetSimilarityMap(ctx context.Context, in *GetSimilarityMapRequest, opts ...grpc.CallOption) (*SimilarityMap, error) {
+	out := new(SimilarityMap)
+	err := c.cc.Invoke(ctx, "/mmsearch.v1.PageService/GetSimilarityMap", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PageServiceServer is the server API for PageService service.
 // All implementations must embed UnimplementedPageServiceServer
 // for forward compatibility
@@ -57,6 +69,9 @@ type PageServiceServer interface {
 	GetPage(context.Context, *GetPageRequest) (*Page, error)
 	// A document's pages (text and words; images only when asked for).
 	GetDocument(context.Context, *GetDocumentRequest) (*Document, error)
+	// How each patch of a page (ColPali-family page space) answers each query token: the heat map
+	// colpali-engine's interpretability module draws. FAILED_PRECONDITION for a page without patches.
+	GetSimilarityMap(context.Context, *GetSimilarityMapRequest) (*SimilarityMap, error)
 	mustEmbedUnimplementedPageServiceServer()
 }
 
@@ -69,6 +84,9 @@ func (UnimplementedPageServiceServer) GetPage(context.Context, *GetPageRequest) 
 }
 func (UnimplementedPageServiceServer) GetDocument(context.Context, *GetDocumentRequest) (*Document, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetDocument not implemented")
+}
+func (UnimplementedPageServiceServer) GetSimilarityMap(context.Context, *GetSimilarityMapRequest) (*SimilarityMap, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetSimilarityMap not implemented")
 }
 func (UnimplementedPageServiceServer) mustEmbedUnimplementedPageServiceServer() {}
 
@@ -119,6 +137,24 @@ func _PageService_GetDocument_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PageService_GetSimilarityMap_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSimilarityMapRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PageServiceServer).GetSimilarityMap(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/mmsearch.v1.PageService/GetSimilarityMap",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PageServiceServer).GetSimilarityMap(ctx, req.(*GetSimilarityMapRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _PageService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "mmsearch.v1.PageService",
 	HandlerType: (*PageServiceServer)(nil),
@@ -130,6 +166,10 @@ var _PageService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetDocument",
 			Handler:    _PageService_GetDocument_Handler,
+		},
+		{
+			MethodName: "GetSimilarityMap",
+			Handler:    _PageService_GetSimilarityMap_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

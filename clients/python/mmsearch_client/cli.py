@@ -234,6 +234,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
         page = load_page(Path(args.file), best.page or 1)
         n = render_matches(page, best.explanation, Path(args.out), args.min_similarity)
         print(f"wrote {args.out} ({n} highlighted regions)")
+    if args.similarity_map:
+        from .commands_similarity import write_similarity_map
+
+        with _client(args) as c:
+            write_similarity_map(c, args, best.page or 1, load_page)
     return 0
 
 
@@ -537,6 +542,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--file", help="the page image or PDF, to draw on")
     sp.add_argument("--out", help="PNG to write with the matched regions highlighted")
     sp.add_argument("--min-similarity", type=float, default=0.3, help="draw only matches at least this similar")
+    sp.add_argument("--similarity-map", help="PNG to write with a ColPali page's patch scores as a heat map")
+    sp.add_argument("--map-token", help="the heat map of this query token alone (default: best over the query)")
 
     sp = client_cmd("eval", cmd_eval, "retrieval quality on a BEIR or page-retrieval folder, through the server")
     sp.add_argument("format", choices=["beir", "pages"])

@@ -187,6 +187,8 @@ METRICS: dict[str, tuple[Callable[[Sequence[str], dict[str, int], int], float], 
     "ndcg@5": (ndcg_at, 5),
     "recall@100": (recall_at, 100),
     "mrr@10": (mrr_at, 10),
+    # recall@5: the share of the relevant pages a reader sees on the first screen (page query sets).
+    "recall@5": (recall_at, 5),
 }
 
 
@@ -239,7 +241,7 @@ class Outcome:
     config: RunConfig
     metrics: dict[str, float]  # METRICS' means over the queries, "queries", "p50_ms" (client wall time)
     per_query: dict[str, float]  # query id -> nDCG@10
-    groups: dict[str, dict[str, float]]  # query group -> {"queries", "ndcg@10"}
+    groups: dict[str, dict[str, float]]  # query group -> {"queries", "ndcg@10", "recall@5"}
 
     def row(self) -> dict[str, Any]:
         return {"config": self.config.name, **self.metrics} | ({"groups": self.groups} if self.groups else {})
@@ -278,7 +280,9 @@ def evaluate(client: Client, collection: str, es: EvalSet, cfg: RunConfig | None
     groups = {}
     for g in sorted(set(es.groups.values())):
         qs = [q for q in es.qrels if es.groups.get(q) == g]
-        groups[g] = {"queries": len(qs), "ndcg@10": round(statistics.fmean(scores["ndcg@10"][q] for q in qs), 4)}
+        groups[g] = {"queries": len(qs)} | {
+            m: round(statistics.fmean(scores[m][q] for q in qs), 4) for m in ("ndcg@10", "recall@5")
+        }
     return Outcome(cfg, metrics, scores["ndcg@10"], groups)
 
 
@@ -303,8 +307,12 @@ def render(es: EvalSet, split: str, outcomes: Sequence[Outcome]) -> str:
             f"{es.name} ({split}, {m['queries']} queries): nDCG@10 {m['ndcg@10']:.4f}  nDCG@5 {m['ndcg@5']:.4f}  "
             f"recall@100 {m['recall@100']:.4f}  MRR@10 {m['mrr@10']:.4f}"
         )
-        return "\n".join([line] + [f"  {g}: nDCG@10 {outcomes[0].groups[g]['ndcg@10']:.4f}" for g in groups])
-    head = ["configuration", "nDCG@10", "nDCG@5", "R@100", "MRR@10", "p50 ms", *(f"nDCG@10 {g}" for g in groups)]
+        per_group = [
+            f"  {g}: nDCG@10 {outcomes[0].groups[g]['ndcg@10']:.4f}  recall@5 {outcomes[0].groups[g]['recall@5']:.4f}"
+            for g in groups
+        ]
+        return "\n".join([line + f"  recall@5 {m['recall@5']:.4f}", *per_group])
+    head = ["configuration", "nDCG@10", "nDCG@5", "R@100", "MRR@10", "R@5", "p50 ms", *(f"nDCG@10 {g}" for g in groups)]
     lines = [f"{es.name} ({split}, {outcomes[0].metrics['queries']} queries)", "", "| " + " | ".join(head) + " |"]
     lines.append("|" + "---|" * len(head))
     for o in outcomes:

@@ -40,6 +40,9 @@ def render_matches(page: Image.Image, explanation: Any, out: Path, min_similarit
     font_size = max(12, page.height // 80)
     font = ImageFont.load_default(size=font_size)
     drawn = 0
+    if explanation.HasField("region"):  # the page was ranked by this region of it: outline it
+        r = explanation.region
+        draw.rectangle((r.x0 * sx, r.y0 * sy, r.x1 * sx, r.y1 * sy), outline=(0, 120, 255, 255), width=3)
     for m in sorted(explanation.matches, key=lambda m: m.similarity):
         b = m.box
         if m.similarity < min_similarity or (b.x1 <= b.x0 and b.y1 <= b.y0):

@@ -26,7 +26,7 @@ from mmsearch.v1 import common_pb2 as mmsearch_dot_v1_dot_common__pb2
 from mmsearch.v1 import search_pb2 as mmsearch_dot_v1_dot_search__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17mmsearch/v1/pages.proto\x12\x0bmmsearch.v1\x1a\x18mmsearch/v1/common.proto\x1a\x18mmsearch/v1/search.proto\"G\n\x0eGetPageRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x0c\n\x04page\x18\x03 \x01(\r\"M\n\x12GetDocumentRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x0e\n\x06images\x18\x03 \x01(\x08\"?\n\x08PageWord\x12\x0c\n\x04text\x18\x01 \x01(\t\x12%\n\x03\x62ox\x18\x02 \x01(\x0b\x32\x18.mmsearch.v1.BoundingBox\"\xb1\x01\n\x04Page\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0c\n\x04page\x18\x02 \x01(\r\x12\r\n\x05image\x18\x03 \x01(\x0c\x12\x11\n\tmime_type\x18\x04 \x01(\t\x12\r\n\x05width\x18\x05 \x01(\r\x12\x0e\n\x06height\x18\x06 \x01(\r\x12\x11\n\tthumbnail\x18\x07 \x01(\x0c\x12\x0c\n\x04text\x18\x08 \x01(\t\x12$\n\x05words\x18\t \x03(\x0b\x32\x15.mmsearch.v1.PageWord\"j\n\x08\x44ocument\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\'\n\x08metadata\x18\x02 \x01(\x0b\x32\x15.mmsearch.v1.Metadata\x12 \n\x05pages\x18\x03 \x03(\x0b\x32\x11.mmsearch.v1.Page2\x8f\x01\n\x0bPageService\x12\x39\n\x07GetPage\x12\x1b.mmsearch.v1.GetPageRequest\x1a\x11.mmsearch.v1.Page\x12\x45\n\x0bGetDocument\x12\x1f.mmsearch.v1.GetDocumentRequest\x1a\x15.mmsearch.v1.DocumentB?Z=github.com/mmsearch/mmsearch/clients/go/mmsearchv1;mmsearchv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17mmsearch/v1/pages.proto\x12\x0bmmsearch.v1\x1a\x18mmsearch/v1/common.proto\x1a\x18mmsearch/v1/search.proto\"_\n\x17GetSimilarityMapRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x0c\n\x04page\x18\x03 \x01(\r\x12\r\n\x05query\x18\x04 \x01(\t\"\x8a\x01\n\rSimilarityMap\x12\x0c\n\x04rows\x18\x01 \x01(\r\x12\x0c\n\x04\x63ols\x18\x02 \x01(\r\x12\x12\n\npage_width\x18\x03 \x01(\r\x12\x13\n\x0bpage_height\x18\x04 \x01(\r\x12\x14\n\x0cquery_tokens\x18\x05 \x03(\t\x12\x0e\n\x06scores\x18\x06 \x03(\x02\x12\x0e\n\x06source\x18\x07 \x01(\t\"G\n\x0eGetPageRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x0c\n\x04page\x18\x03 \x01(\r\"M\n\x12GetDocumentRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x0e\n\x06images\x18\x03 \x01(\x08\"?\n\x08PageWord\x12\x0c\n\x04text\x18\x01 \x01(\t\x12%\n\x03\x62ox\x18\x02 \x01(\x0b\x32\x18.mmsearch.v1.BoundingBox\"\xb1\x01\n\x04Page\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0c\n\x04page\x18\x02 \x01(\r\x12\r\n\x05image\x18\x03 \x01(\x0c\x12\x11\n\tmime_type\x18\x04 \x01(\t\x12\r\n\x05width\x18\x05 \x01(\r\x12\x0e\n\x06height\x18\x06 \x01(\r\x12\x11\n\tthumbnail\x18\x07 \x01(\x0c\x12\x0c\n\x04text\x18\x08 \x01(\t\x12$\n\x05words\x18\t \x03(\x0b\x32\x15.mmsearch.v1.PageWord\"j\n\x08\x44ocument\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\'\n\x08metadata\x18\x02 \x01(\x0b\x32\x15.mmsearch.v1.Metadata\x12 \n\x05pages\x18\x03 \x03(\x0b\x32\x11.mmsearch.v1.Page2\xe5\x01\n\x0bPageService\x12\x39\n\x07GetPage\x12\x1b.mmsearch.v1.GetPageRequest\x1a\x11.mmsearch.v1.Page\x12\x45\n\x0bGetDocument\x12\x1f.mmsearch.v1.GetDocumentRequest\x1a\x15.mmsearch.v1.Document\x12T\n\x10GetSimilarityMap\x12$.mmsearch.v1.GetSimilarityMapRequest\x1a\x1a.mmsearch.v1.SimilarityMapB?Z=github.com/mmsearch/mmsearch/clients/go/mmsearchv1;mmsearchv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,16 +34,20 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mmsearch.v1.pages_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z=github.com/mmsearch/mmsearch/clients/go/mmsearchv1;mmsearchv1'
-  _globals['_GETPAGEREQUEST']._serialized_start=92
-  _globals['_GETPAGEREQUEST']._serialized_end=163
-  _globals['_GETDOCUMENTREQUEST']._serialized_start=165
-  _globals['_GETDOCUMENTREQUEST']._serialized_end=242
-  _globals['_PAGEWORD']._serialized_start=244
-  _globals['_PAGEWORD']._serialized_end=307
-  _globals['_PAGE']._serialized_start=310
-  _globals['_PAGE']._serialized_end=487
-  _globals['_DOCUMENT']._serialized_start=489
-  _globals['_DOCUMENT']._serialized_end=595
-  _globals['_PAGESERVICE']._serialized_start=598
-  _globals['_PAGESERVICE']._serialized_end=741
+  _globals['_GETSIMILARITYMAPREQUEST']._serialized_start=92
+  _globals['_GETSIMILARITYMAPREQUEST']._serialized_end=187
+  _globals['_SIMILARITYMAP']._serialized_start=190
+  _globals['_SIMILARITYMAP']._serialized_end=328
+  _globals['_GETPAGEREQUEST']._serialized_start=330
+  _globals['_GETPAGEREQUEST']._serialized_end=401
+  _globals['_GETDOCUMENTREQUEST']._serialized_start=403
+  _globals['_GETDOCUMENTREQUEST']._serialized_end=480
+  _globals['_PAGEWORD']._serialized_start=482
+  _globals['_PAGEWORD']._serialized_end=545
+  _globals['_PAGE']._serialized_start=548
+  _globals['_PAGE']._serialized_end=725
+  _globals['_DOCUMENT']._serialized_start=727
+  _globals['_DOCUMENT']._serialized_end=833
+  _globals['_PAGESERVICE']._serialized_start=836
+  _globals['_PAGESERVICE']._serialized_end=1065
 # @@protoc_insertion_point(module_scope)

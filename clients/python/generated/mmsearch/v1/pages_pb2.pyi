@@ -8,6 +8,36 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class GetSimilarityMapRequest(_message.Message):
+    __slots__ = ("collection", "document_id", "page", "query")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    document_id: str
+    page: int
+    query: str
+    def __init__(self, collection: _Optional[str] = ..., document_id: _Optional[str] = ..., page: _Optional[int] = ..., query: _Optional[str] = ...) -> None: ...
+
+class SimilarityMap(_message.Message):
+    __slots__ = ("rows", "cols", "page_width", "page_height", "query_tokens", "scores", "source")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    COLS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    PAGE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    QUERY_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    rows: int
+    cols: int
+    page_width: int
+    page_height: int
+    query_tokens: _containers.RepeatedScalarFieldContainer[str]
+    scores: _containers.RepeatedScalarFieldContainer[float]
+    source: str
+    def __init__(self, rows: _Optional[int] = ..., cols: _Optional[int] = ..., page_width: _Optional[int] = ..., page_height: _Optional[int] = ..., query_tokens: _Optional[_Iterable[str]] = ..., scores: _Optional[_Iterable[float]] = ..., source: _Optional[str] = ...) -> None: ...
+
 class GetPageRequest(_message.Message):
     __slots__ = ("collection", "document_id", "page")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]

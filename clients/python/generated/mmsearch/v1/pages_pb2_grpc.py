@@ -46,6 +46,11 @@ class PageServiceStub:
                 request_serializer=mmsearch_dot_v1_dot_pages__pb2.GetDocumentRequest.SerializeToString,
                 response_deserializer=mmsearch_dot_v1_dot_pages__pb2.Document.FromString,
                 _registered_method=True)
+        self.GetSimilarityMap = channel.unary_unary(
+                '/mmsearch.v1.PageService/GetSimilarityMap',
+                request_serializer=mmsearch_dot_v1_dot_pages__pb2.GetSimilarityMapRequest.SerializeToString,
+                response_deserializer=mmsearch_dot_v1_dot_pages__pb2.SimilarityMap.FromString,
+                _registered_method=True)
 
 
 class PageServiceServicer:
@@ -67,6 +72,14 @@ class PageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSimilarityMap(self, request, context):
+        """How each patch of a page (ColPali-family page space) answers each query token: the heat map
+        colpali-engine's interpretability module draws. FAILED_PRECONDITION for a page without patches.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +92,11 @@ def add_PageServiceServicer_to_server(servicer, server):
                     servicer.GetDocument,
                     request_deserializer=mmsearch_dot_v1_dot_pages__pb2.GetDocumentRequest.FromString,
                     response_serializer=mmsearch_dot_v1_dot_pages__pb2.Document.SerializeToString,
+            ),
+            'GetSimilarityMap': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSimilarityMap,
+                    request_deserializer=mmsearch_dot_v1_dot_pages__pb2.GetSimilarityMapRequest.FromString,
+                    response_serializer=mmsearch_dot_v1_dot_pages__pb2.SimilarityMap.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -137,6 +155,33 @@ class PageService:
             '/mmsearch.v1.PageService/GetDocument',
             mmsearch_dot_v1_dot_pages__pb2.GetDocumentRequest.SerializeToString,
             mmsearch_dot_v1_dot_pages__pb2.Document.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSimilarityMap(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mmsearch.v1.PageService/GetSimilarityMap',
+            mmsearch_dot_v1_dot_pages__pb2.GetSimilarityMapRequest.SerializeToString,
+            mmsearch_dot_v1_dot_pages__pb2.SimilarityMap.FromString,
             options,
             channel_credentials,
             insecure,

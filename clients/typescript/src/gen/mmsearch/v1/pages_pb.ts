@@ -14,7 +14,105 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mmsearch/v1/pages.proto.
  */
 export const file_mmsearch_v1_pages: GenFile = /*@__PURE__*/
-  fileDesc("ChdtbXNlYXJjaC92MS9wYWdlcy5wcm90bxILbW1zZWFyY2gudjEiRwoOR2V0UGFnZVJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRITCgtkb2N1bWVudF9pZBgCIAEoCRIMCgRwYWdlGAMgASgNIk0KEkdldERvY3VtZW50UmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJEhMKC2RvY3VtZW50X2lkGAIgASgJEg4KBmltYWdlcxgDIAEoCCI/CghQYWdlV29yZBIMCgR0ZXh0GAEgASgJEiUKA2JveBgCIAEoCzIYLm1tc2VhcmNoLnYxLkJvdW5kaW5nQm94IrEBCgRQYWdlEhMKC2RvY3VtZW50X2lkGAEgASgJEgwKBHBhZ2UYAiABKA0SDQoFaW1hZ2UYAyABKAwSEQoJbWltZV90eXBlGAQgASgJEg0KBXdpZHRoGAUgASgNEg4KBmhlaWdodBgGIAEoDRIRCgl0aHVtYm5haWwYByABKAwSDAoEdGV4dBgIIAEoCRIkCgV3b3JkcxgJIAMoCzIVLm1tc2VhcmNoLnYxLlBhZ2VXb3JkImoKCERvY3VtZW50EhMKC2RvY3VtZW50X2lkGAEgASgJEicKCG1ldGFkYXRhGAIgASgLMhUubW1zZWFyY2gudjEuTWV0YWRhdGESIAoFcGFnZXMYAyADKAsyES5tbXNlYXJjaC52MS5QYWdlMo8BCgtQYWdlU2VydmljZRI5CgdHZXRQYWdlEhsubW1zZWFyY2gudjEuR2V0UGFnZVJlcXVlc3QaES5tbXNlYXJjaC52MS5QYWdlEkUKC0dldERvY3VtZW50Eh8ubW1zZWFyY2gudjEuR2V0RG9jdW1lbnRSZXF1ZXN0GhUubW1zZWFyY2gudjEuRG9jdW1lbnRCP1o9Z2l0aHViLmNvbS9tbXNlYXJjaC9tbXNlYXJjaC9jbGllbnRzL2dvL21tc2VhcmNodjE7bW1zZWFyY2h2MWIGcHJvdG8z", [file_mmsearch_v1_common, file_mmsearch_v1_search]);
+  fileDesc("ChdtbXNlYXJjaC92MS9wYWdlcy5wcm90bxILbW1zZWFyY2gudjEiXwoXR2V0U2ltaWxhcml0eU1hcFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRITCgtkb2N1bWVudF9pZBgCIAEoCRIMCgRwYWdlGAMgASgNEg0KBXF1ZXJ5GAQgASgJIooBCg1TaW1pbGFyaXR5TWFwEgwKBHJvd3MYASABKA0SDAoEY29scxgCIAEoDRISCgpwYWdlX3dpZHRoGAMgASgNEhMKC3BhZ2VfaGVpZ2h0GAQgASgNEhQKDHF1ZXJ5X3Rva2VucxgFIAMoCRIOCgZzY29yZXMYBiADKAISDgoGc291cmNlGAcgASgJIkcKDkdldFBhZ2VSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkSEwoLZG9jdW1lbnRfaWQYAiABKAkSDAoEcGFnZRgDIAEoDSJNChJHZXREb2N1bWVudFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRITCgtkb2N1bWVudF9pZBgCIAEoCRIOCgZpbWFnZXMYAyABKAgiPwoIUGFnZVdvcmQSDAoEdGV4dBgBIAEoCRIlCgNib3gYAiABKAsyGC5tbXNlYXJjaC52MS5Cb3VuZGluZ0JveCKxAQoEUGFnZRITCgtkb2N1bWVudF9pZBgBIAEoCRIMCgRwYWdlGAIgASgNEg0KBWltYWdlGAMgASgMEhEKCW1pbWVfdHlwZRgEIAEoCRINCgV3aWR0aBgFIAEoDRIOCgZoZWlnaHQYBiABKA0SEQoJdGh1bWJuYWlsGAcgASgMEgwKBHRleHQYCCABKAkSJAoFd29yZHMYCSADKAsyFS5tbXNlYXJjaC52MS5QYWdlV29yZCJqCghEb2N1bWVudBITCgtkb2N1bWVudF9pZBgBIAEoCRInCghtZXRhZGF0YRgCIAEoCzIVLm1tc2VhcmNoLnYxLk1ldGFkYXRhEiAKBXBhZ2VzGAMgAygLMhEubW1zZWFyY2gudjEuUGFnZTLlAQoLUGFnZVNlcnZpY2USOQoHR2V0UGFnZRIbLm1tc2VhcmNoLnYxLkdldFBhZ2VSZXF1ZXN0GhEubW1zZWFyY2gudjEuUGFnZRJFCgtHZXREb2N1bWVudBIfLm1tc2VhcmNoLnYxLkdldERvY3VtZW50UmVxdWVzdBoVLm1tc2VhcmNoLnYxLkRvY3VtZW50ElQKEEdldFNpbWlsYXJpdHlNYXASJC5tbXNlYXJjaC52MS5HZXRTaW1pbGFyaXR5TWFwUmVxdWVzdBoaLm1tc2VhcmNoLnYxLlNpbWlsYXJpdHlNYXBCP1o9Z2l0aHViLmNvbS9tbXNlYXJjaC9tbXNlYXJjaC9jbGllbnRzL2dvL21tc2VhcmNodjE7bW1zZWFyY2h2MWIGcHJvdG8z", [file_mmsearch_v1_common, file_mmsearch_v1_search]);
+
+/**
+ * @generated from message mmsearch.v1.GetSimilarityMapRequest
+ */
+export type GetSimilarityMapRequest = Message<"mmsearch.v1.GetSimilarityMapRequest"> & {
+  /**
+   * @generated from field: string collection = 1;
+   */
+  collection: string;
+
+  /**
+   * @generated from field: string document_id = 2;
+   */
+  documentId: string;
+
+  /**
+   * 1-based page number.
+   *
+   * @generated from field: uint32 page = 3;
+   */
+  page: number;
+
+  /**
+   * The query text, encoded with the page space's query encoder.
+   *
+   * @generated from field: string query = 4;
+   */
+  query: string;
+};
+
+/**
+ * Describes the message mmsearch.v1.GetSimilarityMapRequest.
+ * Use `create(GetSimilarityMapRequestSchema)` to create a new message.
+ */
+export const GetSimilarityMapRequestSchema: GenMessage<GetSimilarityMapRequest> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_pages, 0);
+
+/**
+ * Scores of query tokens against the page's patch grid.
+ *
+ * @generated from message mmsearch.v1.SimilarityMap
+ */
+export type SimilarityMap = Message<"mmsearch.v1.SimilarityMap"> & {
+  /**
+   * The patch grid: rows from the top, columns from the left; patch (r, c) covers
+   * [c / cols, (c + 1) / cols) x [r / rows, (r + 1) / rows) of the page.
+   *
+   * @generated from field: uint32 rows = 1;
+   */
+  rows: number;
+
+  /**
+   * @generated from field: uint32 cols = 2;
+   */
+  cols: number;
+
+  /**
+   * The page's size in pixels (the frame of search explanations' boxes).
+   *
+   * @generated from field: uint32 page_width = 3;
+   */
+  pageWidth: number;
+
+  /**
+   * @generated from field: uint32 page_height = 4;
+   */
+  pageHeight: number;
+
+  /**
+   * The query tokens, in order.
+   *
+   * @generated from field: repeated string query_tokens = 5;
+   */
+  queryTokens: string[];
+
+  /**
+   * Cosine similarity of each query token with each patch: query token-major, then rows, then
+   * columns (len = query_tokens x rows x cols).
+   *
+   * @generated from field: repeated float scores = 6;
+   */
+  scores: number[];
+
+  /**
+   * "stored": the page's stored patch vectors (one per patch); "reencoded": the kept page image
+   * encoded again (the stored vectors are pooled, so not one per patch).
+   *
+   * @generated from field: string source = 7;
+   */
+  source: string;
+};
+
+/**
+ * Describes the message mmsearch.v1.SimilarityMap.
+ * Use `create(SimilarityMapSchema)` to create a new message.
+ */
+export const SimilarityMapSchema: GenMessage<SimilarityMap> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_pages, 1);
 
 /**
  * @generated from message mmsearch.v1.GetPageRequest
@@ -43,7 +141,7 @@ export type GetPageRequest = Message<"mmsearch.v1.GetPageRequest"> & {
  * Use `create(GetPageRequestSchema)` to create a new message.
  */
 export const GetPageRequestSchema: GenMessage<GetPageRequest> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_pages, 0);
+  messageDesc(file_mmsearch_v1_pages, 2);
 
 /**
  * @generated from message mmsearch.v1.GetDocumentRequest
@@ -72,7 +170,7 @@ export type GetDocumentRequest = Message<"mmsearch.v1.GetDocumentRequest"> & {
  * Use `create(GetDocumentRequestSchema)` to create a new message.
  */
 export const GetDocumentRequestSchema: GenMessage<GetDocumentRequest> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_pages, 1);
+  messageDesc(file_mmsearch_v1_pages, 3);
 
 /**
  * A word read from the page (text layer or OCR) and where it lies, in pixels of the stored image.
@@ -96,7 +194,7 @@ export type PageWord = Message<"mmsearch.v1.PageWord"> & {
  * Use `create(PageWordSchema)` to create a new message.
  */
 export const PageWordSchema: GenMessage<PageWord> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_pages, 2);
+  messageDesc(file_mmsearch_v1_pages, 4);
 
 /**
  * @generated from message mmsearch.v1.Page
@@ -157,7 +255,7 @@ export type Page = Message<"mmsearch.v1.Page"> & {
  * Use `create(PageSchema)` to create a new message.
  */
 export const PageSchema: GenMessage<Page> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_pages, 3);
+  messageDesc(file_mmsearch_v1_pages, 5);
 
 /**
  * @generated from message mmsearch.v1.Document
@@ -184,7 +282,7 @@ export type Document = Message<"mmsearch.v1.Document"> & {
  * Use `create(DocumentSchema)` to create a new message.
  */
 export const DocumentSchema: GenMessage<Document> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_pages, 4);
+  messageDesc(file_mmsearch_v1_pages, 6);
 
 /**
  * The pages mmsearch keeps: each ingested page image (bounded size, WebP) with a thumbnail, its text and
@@ -212,6 +310,17 @@ export const PageService: GenService<{
     methodKind: "unary";
     input: typeof GetDocumentRequestSchema;
     output: typeof DocumentSchema;
+  },
+  /**
+   * How each patch of a page (ColPali-family page space) answers each query token: the heat map
+   * colpali-engine's interpretability module draws. FAILED_PRECONDITION for a page without patches.
+   *
+   * @generated from rpc mmsearch.v1.PageService.GetSimilarityMap
+   */
+  getSimilarityMap: {
+    methodKind: "unary";
+    input: typeof GetSimilarityMapRequestSchema;
+    output: typeof SimilarityMapSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mmsearch_v1_pages, 0);
