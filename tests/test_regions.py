@@ -64,6 +64,9 @@ def test_search_ranks_a_page_by_its_best_region(regions_client: Client, shared_d
     data = (shared_data / "pdf_documents" / "attention.pdf").read_bytes()
     acks = list(fake_client.ingest("paper", [ingest_pb2.IngestItem(id="attention", pdf=data)]))
     assert acks[0].ok and acks[0].points == 15  # pages, as before: regions ride along with their page
+    regions = sum(len(page_regions(p.words or [])) for p in pdf_pages(data, PageLimits()))
+    got = fake_client.get_collection("paper")  # a point per page and one per region of each long page
+    assert regions > 15 and got.point_count == 15 + regions and got.document_count == 1
     query = "maximum path lengths per-layer complexity sequential operations for different layer types"
     r = fake_client.search("paper", query, top_k=10, all_passages=True, explain=True)
     pages = [x.page for x in r.results]

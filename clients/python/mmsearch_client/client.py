@@ -222,11 +222,6 @@ class Client:
         req = ingest_pb2.DeleteRequest(collection=collection, ids=list(ids), filter=make_filter(filter))
         return self._call(self.ingest_stub.Delete, req).deleted_points
 
-    def get_page(self, collection: str, document_id: str, page: int) -> pages_pb2.Page:
-        """A kept page: its image (WebP), text and words with boxes."""
-        req = pages_pb2.GetPageRequest(collection=collection, document_id=document_id, page=page)
-        return self._call(self.pages_stub.GetPage, req)
-
     def similarity_map(self, collection: str, document_id: str, page: int, query: str) -> pages_pb2.SimilarityMap:
         """How each patch of a ColPali page answers each query token (a heat map per token)."""
         req = pages_pb2.GetSimilarityMapRequest(collection=collection, document_id=document_id, page=page, query=query)
