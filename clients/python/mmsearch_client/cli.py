@@ -530,7 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .commands_classify import add_arguments, cmd_classify
 
-    add_arguments(client_cmd("classify", cmd_classify, "zero-shot classification of a text or page image"))
+    classify = client_cmd("classify", lambda a: cmd_classify(a, _client), "zero-shot classification of a text or image")
+    add_arguments(classify)
 
     sp = client_cmd(
         "explain", cmd_explain, "why a document matched: matched words/regions, optionally drawn on the page"

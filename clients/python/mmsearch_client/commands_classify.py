@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .client import Client
 
 
 def labels_from_args(labels: list[str], described: list[str]) -> list[tuple[str, str]]:
@@ -21,8 +25,8 @@ def labels_from_args(labels: list[str], described: list[str]) -> list[tuple[str,
     return out
 
 
-def cmd_classify(args: argparse.Namespace) -> int:
-    from .cli import _client
+def cmd_classify(args: argparse.Namespace, connect: Callable[[argparse.Namespace], Client]) -> int:
+    """`connect`: the CLI's client from the connection flags."""
     from .files import IMAGE_TYPES
 
     labels = labels_from_args(args.labels, args.label)
@@ -36,7 +40,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         if path.suffix.lower() not in IMAGE_TYPES:
             raise SystemExit(f"--image {args.image}: expected one of {', '.join(sorted(IMAGE_TYPES))}")
         image = (path.read_bytes(), IMAGE_TYPES[path.suffix.lower()])
-    with _client(args) as c:
+    with connect(args) as c:
         resp = c.classify(
             args.text or "", labels, image=image, collection=args.collection or "",
             threshold=args.threshold, cross_encoder=args.cross_encoder,
