@@ -10,6 +10,7 @@ Two engines, measured on 20 SROIE receipts and 10 FUNSD forms (docs/ocr.md):
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import shutil
@@ -167,7 +168,7 @@ def get_ocr(name: str = "rapidocr", workers: int = 0, device: str = "cpu") -> OC
                 from .ocr_pool import OCRPool
 
                 ocr_provider(device)  # a missing CUDA provider fails here, not in every worker
-                _LOADED[key] = OCRPool(workers, device)
+                _LOADED[key] = OCRPool(workers, functools.partial(RapidOCREngine, device=device))
             elif name == "rapidocr":
                 _LOADED[key] = RapidOCREngine(device=device)
             else:

@@ -17,10 +17,12 @@ per engine out of the server's heap, and a crash in native code kills a worker, 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import multiprocessing
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -48,16 +50,19 @@ def _watch_parent() -> None:
         os._exit(0)
 
 
-def _start_worker(device: str, params: dict[str, Any]) -> None:
+def _start_worker(engine: Callable[[], Any]) -> None:
     global _ENGINE
     threading.Thread(target=_watch_parent, name="ocr-parent-watch", daemon=True).start()
-    from .ocr import RapidOCREngine
-
-    _ENGINE = RapidOCREngine(params=params, device=device)
+    _ENGINE = engine()
 
 
 def _read(pixels: np.ndarray) -> list[tuple[str, tuple[float, float, float, float]]]:
     return [(w.text, w.box) for w in _ENGINE.words(Image.fromarray(pixels))]
+
+
+def _default_engine() -> Any:
+    module = importlib.import_module("mmsearch.server.ingest.ocr")  # in the worker: no import cycle here
+    return module.RapidOCREngine()
 
 
 class OCRPool:
@@ -65,12 +70,11 @@ class OCRPool:
 
     name = "rapidocr"
 
-    def __init__(
-        self, workers: int, device: str = "cpu", params: dict[str, Any] | None = None, page_timeout_s: float = 300.0
-    ) -> None:
+    def __init__(self, workers: int, engine: Callable[[], Any] | None = None, page_timeout_s: float = 300.0) -> None:
+        """engine: makes the worker's engine (picklable, e.g. a partial of RapidOCREngine; by reference,
+        so that this module does not import ocr.py, which imports it); default rapidocr on the CPU."""
         self.workers = workers
-        self.device = device
-        self.params = params or {}
+        self.engine = engine or _default_engine
         self.page_timeout_s = page_timeout_s
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
@@ -84,7 +88,7 @@ class OCRPool:
                     self.workers,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_start_worker,
-                    initargs=(self.device, self.params),
+                    initargs=(self.engine,),
                 )
             return self._pool
 
