@@ -26,7 +26,7 @@ class _Refusing:
     name = "refusing"
     calls = 0
 
-    def __init__(self) -> None:
+    def __init__(self, **_: object) -> None:  # rapidocr is made with device=...
         type(self).calls += 1
         raise FailedPrecondition("the OCR engine was asked for")  # fails the page's item, not the stream
 
@@ -36,6 +36,9 @@ class _Stamp:
 
     name = "stamp"
     pages = 0
+
+    def __init__(self, **_: object) -> None:
+        pass
 
     def words(self, image: Image.Image) -> list[Word]:
         type(self).pages += 1
@@ -54,7 +57,9 @@ def engines(monkeypatch: pytest.MonkeyPatch) -> dict[str, type]:
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[App]:
-    app = create_server(fake_settings(tmp_path, max_message_mb=8, allowed_models=["*"]))
+    # ocr_workers=0: OCR in this process, where the engines fixture replaces the engines (worker
+    # processes would load the real rapidocr).
+    app = create_server(fake_settings(tmp_path, max_message_mb=8, allowed_models=["*"], ocr_workers=0))
     yield app
     app.stop(grace=None)
 

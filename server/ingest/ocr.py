@@ -168,9 +168,9 @@ def get_ocr(name: str = "rapidocr", workers: int = 0, device: str = "cpu") -> OC
                 from .ocr_pool import OCRPool
 
                 ocr_provider(device)  # a missing CUDA provider fails here, not in every worker
-                _LOADED[key] = OCRPool(workers, functools.partial(RapidOCREngine, device=device))
+                _LOADED[key] = OCRPool(workers, functools.partial(ENGINES[name], device=device))
             elif name == "rapidocr":
-                _LOADED[key] = RapidOCREngine(device=device)
+                _LOADED[key] = ENGINES[name](device=device)
             else:
                 _LOADED[key] = ENGINES[name]()
         return _LOADED[key]
