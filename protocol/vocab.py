@@ -60,3 +60,11 @@ class RerankMethod(StrEnum):
 
     LATE_INTERACTION = "late_interaction"  # MaxSim blended with the pooled cosine (the default)
     CROSS_ENCODER = "cross_encoder"
+
+
+class OnDuplicate(StrEnum):
+    """What ingest does with an item that near-duplicates stored documents (server/dedup.py)."""
+
+    KEEP = "keep"  # the default: store it anyway
+    SKIP = "skip"  # do not store it
+    REPLACE = "replace"  # store it and delete the documents it duplicates

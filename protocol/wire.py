@@ -12,7 +12,7 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from mmsearch.v1 import collections_pb2, common_pb2, rerank_pb2, search_pb2
 
-from .vocab import FieldType, Fusion, Modality, RerankMethod, VectorStorage
+from .vocab import FieldType, Fusion, Modality, OnDuplicate, RerankMethod, VectorStorage
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -41,6 +41,7 @@ FIELD_TYPE = WireEnum(FieldType, common_pb2.FieldType, "FIELD_TYPE")
 FUSION = WireEnum(Fusion, search_pb2.FusionStrategy, "FUSION_STRATEGY")
 RERANK_METHOD = WireEnum(RerankMethod, rerank_pb2.RerankMethod, "RERANK_METHOD")
 VECTOR_STORAGE = WireEnum(VectorStorage, collections_pb2.VectorStorage, "VECTOR_STORAGE")
+DUPLICATE_POLICY = WireEnum(OnDuplicate, common_pb2.DuplicatePolicy, "DUPLICATE_POLICY")
 
 
 def struct_to_dict(struct: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from mmsearch.protocol.vocab import FieldType, Modality, VectorStorage
-from mmsearch.protocol.wire import FIELD_TYPE, MODALITY, VECTOR_STORAGE, make_filter
+from mmsearch.protocol.wire import DUPLICATE_POLICY, FIELD_TYPE, MODALITY, VECTOR_STORAGE, make_filter
 from mmsearch.v1 import (
     collections_pb2,
     collections_pb2_grpc,
@@ -122,6 +122,8 @@ class Client:
         max_words: int = 0,
         overlap_words: int | None = None,
         compression: Mapping[str, str | int] | None = None,
+        on_duplicate: str = "",
+        duplicate_threshold: float = 0.0,
     ) -> collections_pb2.Collection:
         """max_words 0 and overlap_words None take the server's defaults; overlap_words=0: no overlap.
 
@@ -129,7 +131,10 @@ class Client:
 
         compression: any of {"tokens": storage, "dense": storage, "token_pool_factor": n}, storage one
         of float32, float16, turbo8, turbo4; what is left out takes the server's default for each
-        encoder. Fixed at creation: to change it, delete the collection and create it again."""
+        encoder. Fixed at creation: to change it, delete the collection and create it again.
+
+        on_duplicate / duplicate_threshold: the default near-duplicate handling of its ingests
+        (keep, skip, replace; see `ingest`)."""
         chunking = collections_pb2.ChunkingOptions(max_words=max_words)
         if overlap_words is not None:
             chunking.overlap_words = overlap_words
@@ -141,9 +146,22 @@ class Client:
                 for k, v in (indexed_fields or {}).items()
             ],
             compression=compression_options(compression or {}),
+            on_duplicate=common_pb2.DuplicateOptions(
+                policy=DUPLICATE_POLICY.to_wire(on_duplicate), threshold=duplicate_threshold
+            ),
         )
         req = collections_pb2.CreateCollectionRequest(name=name, config=config)
         return self._call(self.collections.CreateCollection, req, retry=False)
+
+    def find_duplicates(
+        self, collection: str, *, threshold: float = 0.0, neighbours: int = 0, cross_document: bool = False
+    ) -> collections_pb2.FindDuplicatesResponse:
+        """Groups of near-duplicate passages/pages over the whole collection (threshold 0: the
+        server's default, 0.95 cosine)."""
+        req = collections_pb2.FindDuplicatesRequest(
+            collection=collection, threshold=threshold, neighbours=neighbours, cross_document=cross_document
+        )
+        return self._call(self.collections.FindDuplicates, req)
 
     def get_collection(self, name: str) -> collections_pb2.Collection:
         return self._call(self.collections.GetCollection, collections_pb2.GetCollectionRequest(name=name))
@@ -177,10 +195,19 @@ class Client:
         *,
         create: bool = True,
         timeout: float | None = None,
+        on_duplicate: str = "",
+        duplicate_threshold: float = 0.0,
     ) -> Iterator[ingest_pb2.IngestAck]:
         """Streams items; yields one acknowledgement per item, in order. Not retried (the stream
-        is not replayable); re-running an ingest is safe because ids replace."""
-        requests = (ingest_pb2.IngestRequest(collection=collection, item=i, create_collection=create) for i in items)
+        is not replayable); re-running an ingest is safe because ids replace.
+
+        on_duplicate: keep, skip or replace ("" : the collection's setting) an item whose every point
+        is at least duplicate_threshold (0: the server's default) similar to another document's."""
+        dup = common_pb2.DuplicateOptions(policy=DUPLICATE_POLICY.to_wire(on_duplicate), threshold=duplicate_threshold)
+        requests = (
+            ingest_pb2.IngestRequest(collection=collection, item=i, create_collection=create, on_duplicate=dup)
+            for i in items
+        )
         try:
             yield from self.ingest_stub.Ingest(requests, timeout=timeout)
         except grpc.RpcError as exc:
