@@ -195,7 +195,7 @@ def finetune(
                 columns = [[p.query for p in batch], [p.positive for p in batch]]
                 if batch[0].negative:
                     columns.append([p.negative or "" for p in batch])
-                features = [model.tokenize(c) for c in columns]
+                features = [model.preprocess(c) for c in columns]
                 value = loss(features, None)
                 value.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
