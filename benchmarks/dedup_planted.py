@@ -120,7 +120,8 @@ def main() -> int:
         started = time.monotonic()
         acks = list(c.ingest(args.collection, items))
         bad = [f"{a.id}: {a.error}" for a in acks if not a.ok]
-        print(f"ingested {len(acks) - len(bad)} items in {time.monotonic() - started:.0f} s; {bad[:5]}", file=sys.stderr)
+        took = time.monotonic() - started
+        print(f"ingested {len(acks) - len(bad)} items in {took:.0f} s; {bad[:5]}", file=sys.stderr)
         points = c.get_collection(args.collection).point_count
         rows = []
         for t in [float(x) for x in args.thresholds.split(",")]:
