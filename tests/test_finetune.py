@@ -94,3 +94,13 @@ def test_held_out_split_is_by_query_and_batches_never_repeat_a_text() -> None:
     for b in batches:
         texts = [t for p in b for t in {p.query, p.positive, p.negative or p.positive}]
         assert len(texts) == len(set(texts)) and len({p.negative is None for p in b}) == 1
+
+
+def test_mined_negative_skips_rank_one_and_the_positives() -> None:
+    from mmsearch.client.commands_finetune import mine_negatives
+
+    pairs = [Pair("owls", "Owls hunt mice at night."), Pair("trout", "Trout swim.", "given negative")]
+    hits = {"owls": ["Owls nest in barns.", "Owls hunt mice", "Cats purr at night.", "Dogs bark."]}
+    mined = mine_negatives(pairs, lambda q: hits.get(q, []), log=lambda s: None)
+    # rank 1 is skipped, rank 2 is a piece of the positive, so rank 3 is the negative
+    assert mined[0].negative == "Cats purr at night." and mined[1].negative == "given negative"
