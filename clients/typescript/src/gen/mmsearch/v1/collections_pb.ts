@@ -4,7 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { FieldType, Modality } from "./common_pb.js";
+import type { DuplicateOptions, FieldType, Modality } from "./common_pb.js";
 import { file_mmsearch_v1_common } from "./common_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mmsearch/v1/collections.proto.
  */
 export const file_mmsearch_v1_collections: GenFile = /*@__PURE__*/
-  fileDesc("Ch1tbXNlYXJjaC92MS9jb2xsZWN0aW9ucy5wcm90bxILbW1zZWFyY2gudjEiKgoLRW5jb2RlclNwZWMSDAoEa2luZBgBIAEoCRINCgVtb2RlbBgCIAEoCSJSCg9DaHVua2luZ09wdGlvbnMSEQoJbWF4X3dvcmRzGAEgASgNEhoKDW92ZXJsYXBfd29yZHMYAiABKA1IAIgBAUIQCg5fb3ZlcmxhcF93b3JkcyJBCgxJbmRleGVkRmllbGQSCwoDa2V5GAEgASgJEiQKBHR5cGUYAiABKA4yFi5tbXNlYXJjaC52MS5GaWVsZFR5cGUiiwIKEENvbGxlY3Rpb25Db25maWcSLgoMdGV4dF9lbmNvZGVyGAEgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoMcGFnZV9lbmNvZGVyGAIgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoIY2h1bmtpbmcYAyABKAsyHC5tbXNlYXJjaC52MS5DaHVua2luZ09wdGlvbnMSMQoOaW5kZXhlZF9maWVsZHMYBCADKAsyGS5tbXNlYXJjaC52MS5JbmRleGVkRmllbGQSNAoLY29tcHJlc3Npb24YBSABKAsyHy5tbXNlYXJjaC52MS5Db21wcmVzc2lvbk9wdGlvbnMioQEKEkNvbXByZXNzaW9uT3B0aW9ucxIqCgZ0b2tlbnMYASABKA4yGi5tbXNlYXJjaC52MS5WZWN0b3JTdG9yYWdlEikKBWRlbnNlGAIgASgOMhoubW1zZWFyY2gudjEuVmVjdG9yU3RvcmFnZRIeChF0b2tlbl9wb29sX2ZhY3RvchgDIAEoDUgAiAEBQhQKEl90b2tlbl9wb29sX2ZhY3RvciJ+CgtWZWN0b3JTcGFjZRIMCgRuYW1lGAEgASgJEikKB2VuY29kZXIYAiABKAsyGC5tbXNlYXJjaC52MS5FbmNvZGVyU3BlYxILCgNkaW0YAyABKA0SKQoKbW9kYWxpdGllcxgEIAMoDjIVLm1tc2VhcmNoLnYxLk1vZGFsaXR5IoACCgpDb2xsZWN0aW9uEgwKBG5hbWUYASABKAkSLQoGY29uZmlnGAIgASgLMh0ubW1zZWFyY2gudjEuQ29sbGVjdGlvbkNvbmZpZxIWCg5kb2N1bWVudF9jb3VudBgDIAEoBBITCgtwb2ludF9jb3VudBgEIAEoBBIoCgZzcGFjZXMYBSADKAsyGC5tbXNlYXJjaC52MS5WZWN0b3JTcGFjZRIbChNpbmRleGVkX3BvaW50X2NvdW50GAYgASgEEiwKC2luZGV4X3N0YXRlGAcgASgOMhcubW1zZWFyY2gudjEuSW5kZXhTdGF0ZRITCgtzaGFyZF9jb3VudBgIIAEoDSJWChdDcmVhdGVDb2xsZWN0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEi0KBmNvbmZpZxgCIAEoCzIdLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb25Db25maWciJAoUR2V0Q29sbGVjdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSIYChZMaXN0Q29sbGVjdGlvbnNSZXF1ZXN0IkcKF0xpc3RDb2xsZWN0aW9uc1Jlc3BvbnNlEiwKC2NvbGxlY3Rpb25zGAEgAygLMhcubW1zZWFyY2gudjEuQ29sbGVjdGlvbiInChdEZWxldGVDb2xsZWN0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJIhoKGERlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZSIrChVDcmVhdGVTbmFwc2hvdFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCSJACghTbmFwc2hvdBISCgpjb2xsZWN0aW9uGAEgASgJEgwKBG5hbWUYAiABKAkSEgoKc2l6ZV9ieXRlcxgDIAEoBCI6ChZSZXN0b3JlU25hcHNob3RSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkSDAoEbmFtZRgCIAEoCSIqChRMaXN0U25hcHNob3RzUmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJIkEKFUxpc3RTbmFwc2hvdHNSZXNwb25zZRIoCglzbmFwc2hvdHMYASADKAsyFS5tbXNlYXJjaC52MS5TbmFwc2hvdCqdAQoNVmVjdG9yU3RvcmFnZRIeChpWRUNUT1JfU1RPUkFHRV9VTlNQRUNJRklFRBAAEhoKFlZFQ1RPUl9TVE9SQUdFX0ZMT0FUMzIQARIaChZWRUNUT1JfU1RPUkFHRV9GTE9BVDE2EAISGQoVVkVDVE9SX1NUT1JBR0VfVFVSQk84EAMSGQoVVkVDVE9SX1NUT1JBR0VfVFVSQk80EAQqXAoKSW5kZXhTdGF0ZRIbChdJTkRFWF9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0lOREVYX1NUQVRFX0lOREVYRUQQARIYChRJTkRFWF9TVEFURV9JTkRFWElORxACMugEChFDb2xsZWN0aW9uU2VydmljZRJRChBDcmVhdGVDb2xsZWN0aW9uEiQubW1zZWFyY2gudjEuQ3JlYXRlQ29sbGVjdGlvblJlcXVlc3QaFy5tbXNlYXJjaC52MS5Db2xsZWN0aW9uEksKDUdldENvbGxlY3Rpb24SIS5tbXNlYXJjaC52MS5HZXRDb2xsZWN0aW9uUmVxdWVzdBoXLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb24SXAoPTGlzdENvbGxlY3Rpb25zEiMubW1zZWFyY2gudjEuTGlzdENvbGxlY3Rpb25zUmVxdWVzdBokLm1tc2VhcmNoLnYxLkxpc3RDb2xsZWN0aW9uc1Jlc3BvbnNlEl8KEERlbGV0ZUNvbGxlY3Rpb24SJC5tbXNlYXJjaC52MS5EZWxldGVDb2xsZWN0aW9uUmVxdWVzdBolLm1tc2VhcmNoLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZRJLCg5DcmVhdGVTbmFwc2hvdBIiLm1tc2VhcmNoLnYxLkNyZWF0ZVNuYXBzaG90UmVxdWVzdBoVLm1tc2VhcmNoLnYxLlNuYXBzaG90Ek8KD1Jlc3RvcmVTbmFwc2hvdBIjLm1tc2VhcmNoLnYxLlJlc3RvcmVTbmFwc2hvdFJlcXVlc3QaFy5tbXNlYXJjaC52MS5Db2xsZWN0aW9uElYKDUxpc3RTbmFwc2hvdHMSIS5tbXNlYXJjaC52MS5MaXN0U25hcHNob3RzUmVxdWVzdBoiLm1tc2VhcmNoLnYxLkxpc3RTbmFwc2hvdHNSZXNwb25zZUI/Wj1naXRodWIuY29tL21tc2VhcmNoL21tc2VhcmNoL2NsaWVudHMvZ28vbW1zZWFyY2h2MTttbXNlYXJjaHYxYgZwcm90bzM", [file_mmsearch_v1_common]);
+  fileDesc("Ch1tbXNlYXJjaC92MS9jb2xsZWN0aW9ucy5wcm90bxILbW1zZWFyY2gudjEiKgoLRW5jb2RlclNwZWMSDAoEa2luZBgBIAEoCRINCgVtb2RlbBgCIAEoCSJSCg9DaHVua2luZ09wdGlvbnMSEQoJbWF4X3dvcmRzGAEgASgNEhoKDW92ZXJsYXBfd29yZHMYAiABKA1IAIgBAUIQCg5fb3ZlcmxhcF93b3JkcyJBCgxJbmRleGVkRmllbGQSCwoDa2V5GAEgASgJEiQKBHR5cGUYAiABKA4yFi5tbXNlYXJjaC52MS5GaWVsZFR5cGUiwAIKEENvbGxlY3Rpb25Db25maWcSLgoMdGV4dF9lbmNvZGVyGAEgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoMcGFnZV9lbmNvZGVyGAIgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoIY2h1bmtpbmcYAyABKAsyHC5tbXNlYXJjaC52MS5DaHVua2luZ09wdGlvbnMSMQoOaW5kZXhlZF9maWVsZHMYBCADKAsyGS5tbXNlYXJjaC52MS5JbmRleGVkRmllbGQSNAoLY29tcHJlc3Npb24YBSABKAsyHy5tbXNlYXJjaC52MS5Db21wcmVzc2lvbk9wdGlvbnMSMwoMb25fZHVwbGljYXRlGAYgASgLMh0ubW1zZWFyY2gudjEuRHVwbGljYXRlT3B0aW9ucyKhAQoSQ29tcHJlc3Npb25PcHRpb25zEioKBnRva2VucxgBIAEoDjIaLm1tc2VhcmNoLnYxLlZlY3RvclN0b3JhZ2USKQoFZGVuc2UYAiABKA4yGi5tbXNlYXJjaC52MS5WZWN0b3JTdG9yYWdlEh4KEXRva2VuX3Bvb2xfZmFjdG9yGAMgASgNSACIAQFCFAoSX3Rva2VuX3Bvb2xfZmFjdG9yIn4KC1ZlY3RvclNwYWNlEgwKBG5hbWUYASABKAkSKQoHZW5jb2RlchgCIAEoCzIYLm1tc2VhcmNoLnYxLkVuY29kZXJTcGVjEgsKA2RpbRgDIAEoDRIpCgptb2RhbGl0aWVzGAQgAygOMhUubW1zZWFyY2gudjEuTW9kYWxpdHkigAIKCkNvbGxlY3Rpb24SDAoEbmFtZRgBIAEoCRItCgZjb25maWcYAiABKAsyHS5tbXNlYXJjaC52MS5Db2xsZWN0aW9uQ29uZmlnEhYKDmRvY3VtZW50X2NvdW50GAMgASgEEhMKC3BvaW50X2NvdW50GAQgASgEEigKBnNwYWNlcxgFIAMoCzIYLm1tc2VhcmNoLnYxLlZlY3RvclNwYWNlEhsKE2luZGV4ZWRfcG9pbnRfY291bnQYBiABKAQSLAoLaW5kZXhfc3RhdGUYByABKA4yFy5tbXNlYXJjaC52MS5JbmRleFN0YXRlEhMKC3NoYXJkX2NvdW50GAggASgNIlYKF0NyZWF0ZUNvbGxlY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSLQoGY29uZmlnGAIgASgLMh0ubW1zZWFyY2gudjEuQ29sbGVjdGlvbkNvbmZpZyIkChRHZXRDb2xsZWN0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJIhgKFkxpc3RDb2xsZWN0aW9uc1JlcXVlc3QiRwoXTGlzdENvbGxlY3Rpb25zUmVzcG9uc2USLAoLY29sbGVjdGlvbnMYASADKAsyFy5tbXNlYXJjaC52MS5Db2xsZWN0aW9uIicKF0RlbGV0ZUNvbGxlY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkiGgoYRGVsZXRlQ29sbGVjdGlvblJlc3BvbnNlIisKFUNyZWF0ZVNuYXBzaG90UmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJIkAKCFNuYXBzaG90EhIKCmNvbGxlY3Rpb24YASABKAkSDAoEbmFtZRgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgEIjoKFlJlc3RvcmVTbmFwc2hvdFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIMCgRuYW1lGAIgASgJIioKFExpc3RTbmFwc2hvdHNSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkiQQoVTGlzdFNuYXBzaG90c1Jlc3BvbnNlEigKCXNuYXBzaG90cxgBIAMoCzIVLm1tc2VhcmNoLnYxLlNuYXBzaG90ImoKFUZpbmREdXBsaWNhdGVzUmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJEhEKCXRocmVzaG9sZBgCIAEoAhISCgpuZWlnaGJvdXJzGAMgASgNEhYKDmNyb3NzX2RvY3VtZW50GAQgASgIIlIKD0R1cGxpY2F0ZU1lbWJlchITCgtkb2N1bWVudF9pZBgBIAEoCRILCgNzZXEYAiABKA0SDAoEcGFnZRgDIAEoDRIPCgdzbmlwcGV0GAQgASgJImkKDkR1cGxpY2F0ZUdyb3VwEi0KB21lbWJlcnMYASADKAsyHC5tbXNlYXJjaC52MS5EdXBsaWNhdGVNZW1iZXISEgoKc2ltaWxhcml0eRgCIAEoAhIUCgxkb2N1bWVudF9pZHMYAyADKAkiRQoWRmluZER1cGxpY2F0ZXNSZXNwb25zZRIrCgZncm91cHMYASADKAsyGy5tbXNlYXJjaC52MS5EdXBsaWNhdGVHcm91cCqdAQoNVmVjdG9yU3RvcmFnZRIeChpWRUNUT1JfU1RPUkFHRV9VTlNQRUNJRklFRBAAEhoKFlZFQ1RPUl9TVE9SQUdFX0ZMT0FUMzIQARIaChZWRUNUT1JfU1RPUkFHRV9GTE9BVDE2EAISGQoVVkVDVE9SX1NUT1JBR0VfVFVSQk84EAMSGQoVVkVDVE9SX1NUT1JBR0VfVFVSQk80EAQqXAoKSW5kZXhTdGF0ZRIbChdJTkRFWF9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0lOREVYX1NUQVRFX0lOREVYRUQQARIYChRJTkRFWF9TVEFURV9JTkRFWElORxACMsMFChFDb2xsZWN0aW9uU2VydmljZRJRChBDcmVhdGVDb2xsZWN0aW9uEiQubW1zZWFyY2gudjEuQ3JlYXRlQ29sbGVjdGlvblJlcXVlc3QaFy5tbXNlYXJjaC52MS5Db2xsZWN0aW9uEksKDUdldENvbGxlY3Rpb24SIS5tbXNlYXJjaC52MS5HZXRDb2xsZWN0aW9uUmVxdWVzdBoXLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb24SXAoPTGlzdENvbGxlY3Rpb25zEiMubW1zZWFyY2gudjEuTGlzdENvbGxlY3Rpb25zUmVxdWVzdBokLm1tc2VhcmNoLnYxLkxpc3RDb2xsZWN0aW9uc1Jlc3BvbnNlEl8KEERlbGV0ZUNvbGxlY3Rpb24SJC5tbXNlYXJjaC52MS5EZWxldGVDb2xsZWN0aW9uUmVxdWVzdBolLm1tc2VhcmNoLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZRJLCg5DcmVhdGVTbmFwc2hvdBIiLm1tc2VhcmNoLnYxLkNyZWF0ZVNuYXBzaG90UmVxdWVzdBoVLm1tc2VhcmNoLnYxLlNuYXBzaG90Ek8KD1Jlc3RvcmVTbmFwc2hvdBIjLm1tc2VhcmNoLnYxLlJlc3RvcmVTbmFwc2hvdFJlcXVlc3QaFy5tbXNlYXJjaC52MS5Db2xsZWN0aW9uElYKDUxpc3RTbmFwc2hvdHMSIS5tbXNlYXJjaC52MS5MaXN0U25hcHNob3RzUmVxdWVzdBoiLm1tc2VhcmNoLnYxLkxpc3RTbmFwc2hvdHNSZXNwb25zZRJZCg5GaW5kRHVwbGljYXRlcxIiLm1tc2VhcmNoLnYxLkZpbmREdXBsaWNhdGVzUmVxdWVzdBojLm1tc2VhcmNoLnYxLkZpbmREdXBsaWNhdGVzUmVzcG9uc2VCP1o9Z2l0aHViLmNvbS9tbXNlYXJjaC9tbXNlYXJjaC9jbGllbnRzL2dvL21tc2VhcmNodjE7bW1zZWFyY2h2MWIGcHJvdG8z", [file_mmsearch_v1_common]);
 
 /**
  * Which encoder a collection uses for a modality. Empty fields take the server's defaults.
@@ -129,6 +129,13 @@ export type CollectionConfig = Message<"mmsearch.v1.CollectionConfig"> & {
    * @generated from field: mmsearch.v1.CompressionOptions compression = 5;
    */
   compression?: CompressionOptions | undefined;
+
+  /**
+   * The default near-duplicate handling of ingest requests that do not set theirs.
+   *
+   * @generated from field: mmsearch.v1.DuplicateOptions on_duplicate = 6;
+   */
+  onDuplicate?: DuplicateOptions | undefined;
 };
 
 /**
@@ -476,6 +483,126 @@ export const ListSnapshotsResponseSchema: GenMessage<ListSnapshotsResponse> = /*
   messageDesc(file_mmsearch_v1_collections, 17);
 
 /**
+ * @generated from message mmsearch.v1.FindDuplicatesRequest
+ */
+export type FindDuplicatesRequest = Message<"mmsearch.v1.FindDuplicatesRequest"> & {
+  /**
+   * @generated from field: string collection = 1;
+   */
+  collection: string;
+
+  /**
+   * Cosine similarity in (0, 1]; 0 takes the server's default (0.95).
+   *
+   * @generated from field: float threshold = 2;
+   */
+  threshold: number;
+
+  /**
+   * Nearest neighbours asked per point (1-100; 0: 10).
+   *
+   * @generated from field: uint32 neighbours = 3;
+   */
+  neighbours: number;
+
+  /**
+   * Only links between different documents count (not repeated passages within one document).
+   *
+   * @generated from field: bool cross_document = 4;
+   */
+  crossDocument: boolean;
+};
+
+/**
+ * Describes the message mmsearch.v1.FindDuplicatesRequest.
+ * Use `create(FindDuplicatesRequestSchema)` to create a new message.
+ */
+export const FindDuplicatesRequestSchema: GenMessage<FindDuplicatesRequest> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_collections, 18);
+
+/**
+ * @generated from message mmsearch.v1.DuplicateMember
+ */
+export type DuplicateMember = Message<"mmsearch.v1.DuplicateMember"> & {
+  /**
+   * @generated from field: string document_id = 1;
+   */
+  documentId: string;
+
+  /**
+   * The point's position in its document (0-based passage or page).
+   *
+   * @generated from field: uint32 seq = 2;
+   */
+  seq: number;
+
+  /**
+   * 1-based page; 0 for a text passage.
+   *
+   * @generated from field: uint32 page = 3;
+   */
+  page: number;
+
+  /**
+   * @generated from field: string snippet = 4;
+   */
+  snippet: string;
+};
+
+/**
+ * Describes the message mmsearch.v1.DuplicateMember.
+ * Use `create(DuplicateMemberSchema)` to create a new message.
+ */
+export const DuplicateMemberSchema: GenMessage<DuplicateMember> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_collections, 19);
+
+/**
+ * @generated from message mmsearch.v1.DuplicateGroup
+ */
+export type DuplicateGroup = Message<"mmsearch.v1.DuplicateGroup"> & {
+  /**
+   * @generated from field: repeated mmsearch.v1.DuplicateMember members = 1;
+   */
+  members: DuplicateMember[];
+
+  /**
+   * The weakest similarity that joined the group.
+   *
+   * @generated from field: float similarity = 2;
+   */
+  similarity: number;
+
+  /**
+   * @generated from field: repeated string document_ids = 3;
+   */
+  documentIds: string[];
+};
+
+/**
+ * Describes the message mmsearch.v1.DuplicateGroup.
+ * Use `create(DuplicateGroupSchema)` to create a new message.
+ */
+export const DuplicateGroupSchema: GenMessage<DuplicateGroup> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_collections, 20);
+
+/**
+ * @generated from message mmsearch.v1.FindDuplicatesResponse
+ */
+export type FindDuplicatesResponse = Message<"mmsearch.v1.FindDuplicatesResponse"> & {
+  /**
+   * @generated from field: repeated mmsearch.v1.DuplicateGroup groups = 1;
+   */
+  groups: DuplicateGroup[];
+};
+
+/**
+ * Describes the message mmsearch.v1.FindDuplicatesResponse.
+ * Use `create(FindDuplicatesResponseSchema)` to create a new message.
+ */
+export const FindDuplicatesResponseSchema: GenMessage<FindDuplicatesResponse> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_collections, 21);
+
+/**
  * How a vector is stored on disk. UNSPECIFIED takes the server's measured default for that vector.
  *
  * @generated from enum mmsearch.v1.VectorStorage
@@ -620,6 +747,17 @@ export const CollectionService: GenService<{
     methodKind: "unary";
     input: typeof ListSnapshotsRequestSchema;
     output: typeof ListSnapshotsResponseSchema;
+  },
+  /**
+   * Groups of near-duplicate points over the whole collection (one nearest-neighbour query per point
+   * through the dense index, joined with a union-find: no pairwise comparison of all points).
+   *
+   * @generated from rpc mmsearch.v1.CollectionService.FindDuplicates
+   */
+  findDuplicates: {
+    methodKind: "unary";
+    input: typeof FindDuplicatesRequestSchema;
+    output: typeof FindDuplicatesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mmsearch_v1_collections, 0);
