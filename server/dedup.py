@@ -24,9 +24,9 @@ import numpy as np
 from .errors import InvalidArgument
 from .storage.base import Cond, Store, Where
 
-#: Similarity at or above which two points are duplicates unless the request says otherwise.
-#: MiniLM gives lightly edited passages and re-OCR'd pages 0.95-1.0 and distinct ones rarely over
-#: 0.9 (docs/dedup.md).
+#: Similarity at or above which two points are duplicates unless the request says otherwise. With
+#: MiniLM it found 93% of lightly edited passages with no false pair, and every re-saved, rescaled or
+#: rotated receipt scan with 4 false pairs in 40 (distinct receipts that read alike; docs/dedup.md).
 DEFAULT_THRESHOLD = 0.95
 MAX_NEIGHBOURS = 100
 _FIELDS = ("doc_id", "seq", "page", "text")
