@@ -1,4 +1,3 @@
-
 """Questions about the figures, tables and sections of the PDFs in ../shared/data/pdf_documents, written
 by hand after reading the pages, the way a reader would ask them (paraphrased: no sentence is copied
 from its page). Each is judged on the page(s) that hold what it asks about: for a figure or a table

@@ -83,3 +83,11 @@ class DecayFunction(StrEnum):
     EXP = "exp"
     GAUSS = "gauss"
     LINEAR = "linear"
+
+
+class OnDuplicate(StrEnum):
+    """What ingest does with an item that near-duplicates stored documents (server/dedup.py)."""
+
+    KEEP = "keep"  # the default: store it anyway
+    SKIP = "skip"  # do not store it
+    REPLACE = "replace"  # store it and delete the documents it duplicates

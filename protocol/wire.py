@@ -12,7 +12,17 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from mmsearch.v1 import collections_pb2, common_pb2, rerank_pb2, search_pb2
 
-from .vocab import BoostDirection, DecayFunction, FieldType, Fusion, Modality, OcrMode, RerankMethod, VectorStorage
+from .vocab import (
+    BoostDirection,
+    DecayFunction,
+    FieldType,
+    Fusion,
+    Modality,
+    OcrMode,
+    OnDuplicate,
+    RerankMethod,
+    VectorStorage,
+)
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -44,6 +54,7 @@ VECTOR_STORAGE = WireEnum(VectorStorage, collections_pb2.VectorStorage, "VECTOR_
 BOOST_DIRECTION = WireEnum(BoostDirection, search_pb2.BoostDirection, "BOOST_DIRECTION")
 DECAY_FUNCTION = WireEnum(DecayFunction, search_pb2.DecayFunction, "DECAY_FUNCTION")
 OCR_MODE = WireEnum(OcrMode, collections_pb2.OcrMode, "OCR_MODE")
+DUPLICATE_POLICY = WireEnum(OnDuplicate, common_pb2.DuplicatePolicy, "DUPLICATE_POLICY")
 
 
 def struct_to_dict(struct: Any) -> dict[str, Any]:

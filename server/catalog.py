@@ -12,6 +12,7 @@ from mmsearch.encoders.cross import CrossEncoderScorer
 from mmsearch.encoders.pool import EncoderPool
 from mmsearch.protocol.vocab import FieldType, Modality, OcrMode
 
+from .dedup import check_threshold
 from .errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from .ingest.ocr import OCREngine, get_ocr
 from .settings import Settings
@@ -37,6 +38,8 @@ class CollectionOptions:
     dense_storage: str = ""
     token_pool_factor: int | None = None
     ocr: str = ""  # an OcrMode value; "" takes auto
+    on_duplicate: str = ""  # an OnDuplicate value; "" keeps duplicates
+    duplicate_threshold: float = 0.0
 
 
 class Catalog:
@@ -110,6 +113,8 @@ class Catalog:
             chunk_overlap=overlap,
             indexed_fields=fields,
             ocr=ocr,
+            on_duplicate=opts.on_duplicate,
+            duplicate_threshold=check_threshold(opts.duplicate_threshold) if opts.on_duplicate else 0.0,
         )
         encoder = self.encoder(spec.text_kind, spec.text_model)
         # Pages without a ColPali model are OCR'd into the text space, beside the passages.

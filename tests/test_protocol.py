@@ -9,6 +9,7 @@ import pytest
 
 from mmsearch.protocol.vocab import FieldType, Fusion, Modality, RerankMethod, VectorStorage
 from mmsearch.protocol.wire import (
+    DUPLICATE_POLICY,
     FIELD_TYPE,
     FUSION,
     MODALITY,
@@ -31,6 +32,7 @@ from mmsearch.v1 import collections_pb2, common_pb2, rerank_pb2, search_pb2
         (FUSION, search_pb2.FusionStrategy),
         (RERANK_METHOD, rerank_pb2.RerankMethod),
         (VECTOR_STORAGE, collections_pb2.VectorStorage),
+        (DUPLICATE_POLICY, common_pb2.DuplicatePolicy),
     ],
 )
 def test_every_proto_value_has_its_member(table: WireEnum, proto: object) -> None:  # type: ignore[type-arg]

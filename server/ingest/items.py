@@ -56,6 +56,9 @@ class IngestItem:
     tenant: str | None = None
     #: False when the caller asked to create the collection without the right to (an admin key).
     may_create: bool = True
+    #: Near-duplicate handling (an OnDuplicate value; "": the collection's) and its threshold (0: default).
+    on_duplicate: str = ""
+    duplicate_threshold: float = 0.0
     #: Refused while it was read (e.g. metadata that cannot be stored, no room in the ingest budget):
     #: acknowledged with this error, nothing written.
     error: MMSearchError | None = None
@@ -70,6 +73,7 @@ class ItemResult:
     source: str
     points: int = 0
     error: MMSearchError | None = None
+    duplicate_of: tuple[str, ...] = ()  # the documents it duplicates: skipped for them, or replacing them
 
     @property
     def ok(self) -> bool:

@@ -22,10 +22,14 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 
+from mmsearch.protocol.vocab import OnDuplicate
+
 from ..catalog import Catalog, CollectionOptions
+from ..dedup import duplicate_of
 from ..errors import MMSearchError, NotFound, PermissionDenied
-from ..storage.base import CollectionSpec, PointData
+from ..storage.base import CollectionSpec, PointData, Where
 from .claims import DocumentClaims, claim_key
+from .deletes import delete_documents
 from .items import IngestCancelled, IngestItem, ItemResult
 from .pages import PageLimits
 from .points import PointBuilder
@@ -199,7 +203,11 @@ class _Stream:
         if item.error is not None or self.spec is None:
             return
         try:
-            item.version = plan(self.ing.store, self.spec.name, item.id, item.total, item.tenant)
+            # Skip and replace decide at commit, after the check: the points must stay hidden till then,
+            # so even a one-point item is written into the other slot, not over its old point.
+            checked = item.on_duplicate in (OnDuplicate.SKIP, OnDuplicate.REPLACE)
+            points = None if checked else item.total
+            item.version = plan(self.ing.store, self.spec.name, item.id, points, item.tenant)
         except Exception as exc:
             log.exception("looking up the stored version of %r failed", item.id)
             item.error = storage_error(item.id, exc)
@@ -219,8 +227,10 @@ class _Stream:
     def submit(self, points: list[tuple[Unit, PointData]]) -> list[tuple[Unit, PointData]]:
         """The points to write: those of items that are still good, counted against their items."""
         keep = [(u, p) for u, p in points if u.item.error is None]
-        for u, _ in keep:
+        for u, p in keep:
             u.item.submitted += 1
+            if u.item.on_duplicate in (OnDuplicate.SKIP, OnDuplicate.REPLACE):
+                u.item.vectors.append((p.space, p.dense))
         return keep
 
     @staticmethod
@@ -237,19 +247,29 @@ class _Stream:
         while self.items and (final or self.items[0].done):
             item = self.items.popleft()
             complete = item.error is None and item.written == item.produced and item.produced > 0
+            dup: list[str] = []
+            points = item.written
             if self.spec is not None and (complete or item.written):
+                store, name = self.ing.store, self.spec.name
                 try:
-                    if complete:
-                        commit(self.ing.store, self.spec.name, item.id, item.version, item.written, item.tenant)
+                    if complete and item.vectors:  # only kept under skip / replace
+                        dup = duplicate_of(store, name, item.vectors, item.id, item.duplicate_threshold, item.tenant)
+                    if complete and dup and item.on_duplicate == OnDuplicate.SKIP:
+                        abort(store, name, item.id, item.version, item.tenant)  # its old version stays
+                        points = 0
+                    elif complete:
+                        commit(store, name, item.id, item.version, item.written, item.tenant)
+                        if dup:  # replace: the new document stands for the ones it duplicates
+                            delete_documents(store, name, dup, Where(), item.tenant)
                     else:
-                        abort(self.ing.store, self.spec.name, item.id, item.version, item.tenant)
+                        abort(store, name, item.id, item.version, item.tenant)
                 except Exception as exc:
                     log.exception("%s of %r failed", "committing" if complete else "removing the points", item.id)
                     complete = False
                     item.error = item.error or storage_error(item.id, exc)
             self._release(claim_key(item.tenant, item.id))
             if complete:
-                yield ItemResult(item.seq, item.id, item.source, points=item.written)
+                yield ItemResult(item.seq, item.id, item.source, points=points, duplicate_of=tuple(dup))
             else:
                 error = item.error or MMSearchError(f"item {item.id!r} was not fully stored")
                 yield ItemResult(item.seq, item.id, item.source, error=error)

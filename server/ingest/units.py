@@ -10,8 +10,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from mmsearch.protocol.vocab import Modality, OcrMode
 
+from ..dedup import DEFAULT_THRESHOLD
 from ..errors import InvalidArgument, MMSearchError
 from ..storage.base import CollectionSpec
 from .items import ImageFile, IngestItem, PdfFile, Text, TextFile
@@ -41,6 +44,9 @@ class ItemState:
     submitted: int = 0  # units handed to the writer
     settled: int = 0  # units whose write has finished (stored or failed)
     written: int = 0  # units durably stored
+    on_duplicate: str = ""  # the item's OnDuplicate policy, resolved against its collection's
+    duplicate_threshold: float = 0.0
+    vectors: list[tuple[str, np.ndarray]] = field(default_factory=list)  # (space, pooled (dim,)), kept to check
 
     @property
     def done(self) -> bool:
@@ -64,7 +70,14 @@ class Unit:
 
 def expand(seq: int, it: IngestItem, spec: CollectionSpec, limits: PageLimits) -> ItemState:
     """Validates the item and prepares its lazy unit iterator (errors land in item.error)."""
-    item = ItemState(seq=seq, id=it.id, source=it.source, tenant=it.tenant)
+    item = ItemState(
+        seq=seq,
+        id=it.id,
+        source=it.source,
+        tenant=it.tenant,
+        on_duplicate=it.on_duplicate or spec.on_duplicate,
+        duplicate_threshold=it.duplicate_threshold or spec.duplicate_threshold or DEFAULT_THRESHOLD,
+    )
     try:
         if it.error is not None:
             raise it.error

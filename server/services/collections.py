@@ -5,10 +5,11 @@ from __future__ import annotations
 import grpc
 
 from mmsearch.protocol.vocab import FieldType
-from mmsearch.protocol.wire import FIELD_TYPE, MODALITY, OCR_MODE, VECTOR_STORAGE
-from mmsearch.v1 import collections_pb2, collections_pb2_grpc
+from mmsearch.protocol.wire import DUPLICATE_POLICY, FIELD_TYPE, MODALITY, OCR_MODE, VECTOR_STORAGE
+from mmsearch.v1 import collections_pb2, collections_pb2_grpc, common_pb2
 
 from ..catalog import Catalog, CollectionOptions
+from ..dedup import find_duplicates
 from ..errors import InvalidArgument
 from ..security.principal import current_principal, current_tenant
 from ..storage.base import CollectionSpec, SnapshotInfo, StoreStats
@@ -32,6 +33,16 @@ def _ocr(value: int) -> str:
     if mode is None:
         raise InvalidArgument(f"ocr has an unknown mode ({value})")
     return mode
+
+
+def duplicate_policy(value: int) -> str:
+    """ "" for UNSPECIFIED; an unknown number is the client's mistake."""
+    if value == 0:
+        return ""
+    policy = DUPLICATE_POLICY.from_wire(value)
+    if policy is None:
+        raise InvalidArgument(f"on_duplicate.policy has an unknown value ({value})")
+    return policy
 
 
 def compression_message(spec: CollectionSpec) -> collections_pb2.CompressionOptions:
@@ -62,6 +73,9 @@ def collection_message(
         ],
         compression=compression_message(spec),
         ocr=OCR_MODE.to_wire(spec.ocr),
+        on_duplicate=common_pb2.DuplicateOptions(
+            policy=DUPLICATE_POLICY.to_wire(spec.on_duplicate), threshold=spec.duplicate_threshold
+        ),
     )
     spaces = [
         collections_pb2.VectorSpace(
@@ -116,6 +130,8 @@ class CollectionServicer(collections_pb2_grpc.CollectionServiceServicer):
             dense_storage=_storage(c.compression.dense, "dense"),
             token_pool_factor=c.compression.token_pool_factor if c.compression.HasField("token_pool_factor") else None,
             ocr=_ocr(c.ocr),
+            on_duplicate=duplicate_policy(c.on_duplicate.policy),
+            duplicate_threshold=c.on_duplicate.threshold,
         )
         return self._message(self.catalog.create(request.name, opts))
 
@@ -153,6 +169,35 @@ class CollectionServicer(collections_pb2_grpc.CollectionServiceServicer):
     ) -> collections_pb2.Collection:
         self.catalog.store.restore_snapshot(request.collection, request.name)
         return self._message(self.catalog.store.get_spec(request.collection))
+
+    def FindDuplicates(  # noqa: N802
+        self, request: collections_pb2.FindDuplicatesRequest, context: grpc.ServicerContext
+    ) -> collections_pb2.FindDuplicatesResponse:
+        spec = self.catalog.store.get_spec(request.collection)
+        groups = find_duplicates(
+            self.catalog.store,
+            spec.name,
+            list(spec.spaces),
+            threshold=request.threshold,
+            neighbours=request.neighbours or 10,
+            tenant=current_tenant(),
+            cross_document=request.cross_document,
+        )
+        return collections_pb2.FindDuplicatesResponse(
+            groups=[
+                collections_pb2.DuplicateGroup(
+                    members=[
+                        collections_pb2.DuplicateMember(
+                            document_id=m.document_id, seq=m.seq, page=m.page, snippet=m.snippet
+                        )
+                        for m in g.members
+                    ],
+                    similarity=g.similarity,
+                    document_ids=g.document_ids,
+                )
+                for g in groups
+            ]
+        )
 
 
 def _snapshot(s: SnapshotInfo) -> collections_pb2.Snapshot:

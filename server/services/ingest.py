@@ -14,6 +14,7 @@ from mmsearch.protocol.wire import metadata_to_dict
 from mmsearch.v1 import ingest_pb2, ingest_pb2_grpc
 
 from ..catalog import Catalog
+from ..dedup import check_threshold
 from ..errors import InvalidArgument, PermissionDenied, ResourceExhausted, status_code
 from ..ingest.deletes import delete_documents
 from ..ingest.items import Content, ImageFile, IngestItem, ItemResult, PdfFile, Text, TextFile
@@ -22,6 +23,7 @@ from ..ingest.pipeline import IngestCancelled, Ingestor
 from ..limits import ByteBudget, IdleTimeoutIterator, StreamBytes
 from ..security.principal import Role, current_principal, current_tenant
 from ..settings import Settings
+from .collections import duplicate_policy
 from .filters import to_where
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,13 @@ def item_from_request(req: ingest_pb2.IngestRequest, tenant: str | None = None) 
         return IngestItem(
             req.collection, it.id, it.source, create_collection=req.create_collection, tenant=tenant, error=exc
         )
+    try:
+        on_duplicate = duplicate_policy(req.on_duplicate.policy)
+        threshold = check_threshold(req.on_duplicate.threshold) if req.on_duplicate.threshold else 0.0
+    except InvalidArgument as exc:
+        return IngestItem(
+            req.collection, it.id, it.source, create_collection=req.create_collection, tenant=tenant, error=exc
+        )
     kind = it.WhichOneof("content")
     content: Content | None = None
     if kind == "text":
@@ -62,6 +71,8 @@ def item_from_request(req: ingest_pb2.IngestRequest, tenant: str | None = None) 
         metadata=metadata,
         create_collection=req.create_collection,
         tenant=tenant,
+        on_duplicate=on_duplicate,
+        duplicate_threshold=threshold,
     )
 
 
@@ -70,6 +81,7 @@ def ack_from_result(r: ItemResult) -> ingest_pb2.IngestAck:
     if r.error is None:
         ack.ok = True
         ack.points = r.points
+        ack.duplicate_of.extend(r.duplicate_of)
     else:
         ack.error_code = status_code(r.error).name
         ack.error = str(r.error)

@@ -127,6 +127,8 @@ class CollectionSpec:
     indexed_fields: dict[str, str] = field(default_factory=dict)  # user key -> a FieldType value
     ocr: str = "auto"  # an OcrMode value; collections from before the setting read "auto" (what they did)
     spaces: dict[str, SpaceSpec] = field(default_factory=dict)
+    on_duplicate: str = ""  # an OnDuplicate value; "" keeps duplicates (server/dedup.py)
+    duplicate_threshold: float = 0.0  # 0: the default threshold
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -238,6 +240,7 @@ class Hit:
     id: str
     payload: dict[str, Any]
     tokens: np.ndarray | None = None  # (n, dim) when vectors were asked for
+    dense: np.ndarray | None = None  # (dim,) pooled vector, from `scan` when a space was asked for
 
 
 @dataclass
@@ -337,6 +340,19 @@ class Store(ABC):
     def _set_payload(self, name: str, where: Where, payload: dict[str, Any]) -> None:
         """Sets these payload keys on every point matching `where`: after a crash, all or none of
         them have it. Returns once durable."""
+
+    @abstractmethod
+    def _scroll(
+        self,
+        name: str,
+        flt: Any | None,
+        offset: Any,
+        limit: int,
+        with_payload: list[str] | bool,
+        with_vector: list[str],
+    ) -> tuple[Sequence[Record], Any]:
+        """One page of the points matching `flt` from `offset` (None: the start), and the offset of
+        the next page (None: no more)."""
 
     def _check_space(self) -> None:  # noqa: B027 - optional hook
         """Raises ResourceExhausted when storage has no room for another write."""
@@ -450,6 +466,29 @@ class Store(ABC):
             tokens = np.asarray(vectors[using], dtype=np.float32) if using and using in vectors else None
             hits.append(Hit(str(r.id), got, tokens))
         return hits
+
+    def scan(
+        self, name: str, where: Where, fields: Sequence[str], space: str | None = None, batch: int = 256
+    ) -> Iterator[list[Hit]]:
+        """Every visible point matching `where`, a page at a time, with the payload `fields` and the
+        pooled vector of `space` when given (Hit.dense). A point may come twice when an index build
+        swaps shards during the scan (never missed); callers must not mind."""
+        using = [f"{space}_dense"] if space else []
+        flt = self.dialect.filter(visible(where))
+        offset: Any = None
+        while True:
+            with self._engine(name):
+                records, offset = self._scroll(name, flt, offset, batch, [*fields, SLOT, LIVE], using)
+            hits = []
+            for r in records:
+                got = dict(r.payload or {})
+                vectors = r.vector if isinstance(r.vector, dict) else {}
+                dense = np.asarray(vectors[using[0]], dtype=np.float32) if using and using[0] in vectors else None
+                hits.append(Hit(str(r.id), {k: v for k, v in got.items() if k in fields}, dense=dense))
+            if hits:
+                yield hits
+            if offset is None:
+                return
 
     def versions(self, name: str, ids: Sequence[str]) -> dict[str, tuple[int | None, int | None]]:
         """Point id -> (slot, live) of the points that exist among `ids`, hidden ones too (None:

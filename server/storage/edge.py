@@ -194,6 +194,17 @@ class EdgeStore(Store):
     ) -> Sequence[qe.Record]:
         return self._get(name).retrieve(ids, with_payload, with_vector)
 
+    def _scroll(
+        self,
+        name: str,
+        flt: Any | None,
+        offset: Any,
+        limit: int,
+        with_payload: list[str] | bool,
+        with_vector: list[str],
+    ) -> tuple[Sequence[qe.Record], Any]:
+        return self._get(name).scroll(flt, offset, limit, with_payload, with_vector)
+
     def _upsert(self, name: str, points: list[Any]) -> None:
         self._get(name).upsert(points)
 

@@ -129,6 +129,25 @@ class RemoteStore(Store):
     ) -> Sequence[Record]:
         return self.client.retrieve(PREFIX + name, ids, with_payload=with_payload, with_vectors=with_vector)
 
+    def _scroll(
+        self,
+        name: str,
+        flt: Any | None,
+        offset: Any,
+        limit: int,
+        with_payload: list[str] | bool,
+        with_vector: list[str],
+    ) -> tuple[Sequence[Record], Any]:
+        vectors: list[str] | bool = with_vector or False
+        return self.client.scroll(
+            PREFIX + name,
+            scroll_filter=flt,
+            limit=limit,
+            offset=offset,
+            with_payload=with_payload,
+            with_vectors=vectors,
+        )
+
     def _upsert(self, name: str, points: list[Any]) -> None:
         # wait=True: Qdrant answers after the write is in its WAL, so an ack means durable.
         self.client.upsert(PREFIX + name, points, wait=True)

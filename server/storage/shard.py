@@ -62,6 +62,11 @@ class Shard:
         with self._inside() as engine:
             return engine.retrieve(ids, with_payload, with_vector)  # type: ignore[arg-type]
 
+    def scroll(self, request: qe.ScrollRequest) -> tuple[list[Any], Any]:
+        with self._inside() as engine:
+            records, offset = engine.scroll(request)
+            return list(records), offset
+
     def count(self, flt: qe.Filter | None = None) -> int:
         with self._inside() as engine:
             return int(engine.count(qe.CountRequest(exact=True, filter=flt)))

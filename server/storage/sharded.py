@@ -101,6 +101,32 @@ class ShardedCollection:
     def retrieve(self, ids: list[str], with_payload: list[str] | bool, with_vector: list[str] | bool) -> list[Any]:
         return [r for records in self._each(lambda s: s.retrieve(ids, with_payload, with_vector)) for r in records]
 
+    def scroll(
+        self, flt: qe.Filter | None, offset: Any, limit: int, with_payload: list[str] | bool, with_vector: list[str]
+    ) -> tuple[list[Any], Any]:
+        """One page of one shard at a time. offset: (ids of the shards read whole, the shard being
+        read, its own offset) or None. A shard swapped out by a build mid-read is not resumed: the
+        build's result (a new id) is read whole later, so points may come twice but none is missed."""
+        done, sid, inner = offset or ((), None, None)
+        while True:
+            left = [s for s in self._current() if s.id not in done]
+            if not left:
+                return [], None
+            shard = next((s for s in left if s.id == sid), left[0])
+            start = inner if shard.id == sid else None
+            request = qe.ScrollRequest(
+                offset=start, limit=limit, filter=flt, with_payload=with_payload, with_vector=with_vector or False
+            )
+            try:
+                records, after = shard.scroll(request)
+            except ShardClosed:
+                continue
+            if after is not None:
+                return records, (done, shard.id, after)
+            done = (*done, shard.id)
+            more = any(s.id not in done for s in self._current())
+            return records, ((done, None, None) if more else None)
+
     def count(self, flt: qe.Filter | None) -> int:
         return sum(self._each(lambda s: s.count(flt)))
 

@@ -31,6 +31,9 @@ type CollectionServiceClient interface {
 	// NOT_FOUND for an unknown snapshot.
 	RestoreSnapshot(ctx context.Context, in *RestoreSnapshotRequest, opts ...grpc.CallOption) (*Collection, error)
 	ListSnapshots(ctx context.Context, in *ListSnapshotsRequest, opts ...grpc.CallOption) (*ListSnapshotsResponse, error)
+	// Groups of near-duplicate points over the whole collection (one nearest-neighbour query per point
+	// through the dense index, joined with a union-find: no pairwise comparison of all points).
+	FindDuplicates(ctx context.Context, in *FindDuplicatesRequest, opts ...grpc.CallOption) (*FindDuplicatesResponse, error)
 }
 
 type collectionServiceClient struct {
@@ -104,6 +107,15 @@ func (c *collectionServiceClient) ListSnapshots(ctx context.Context, in *ListSna
 	return out, nil
 }
 
+func (c *collectionServiceClient) FindDuplicates(ctx context.Context, in *FindDuplicatesRequest, opts ...grpc.CallOption) (*FindDuplicatesResponse, error) {
+	out := new(FindDuplicatesResponse)
+	err := c.cc.Invoke(ctx, "/mmsearch.v1.CollectionService/FindDuplicates", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CollectionServiceServer is the server API for CollectionService service.
 // All implementations must embed UnimplementedCollectionServiceServer
 // for forward compatibility
@@ -122,6 +134,9 @@ type CollectionServiceServer interface {
 	// NOT_FOUND for an unknown snapshot.
 	RestoreSnapshot(context.Context, *RestoreSnapshotRequest) (*Collection, error)
 	ListSnapshots(context.Context, *ListSnapshotsRequest) (*ListSnapshotsResponse, error)
+	// Groups of near-duplicate points over the whole collection (one nearest-neighbour query per point
+	// through the dense index, joined with a union-find: no pairwise comparison of all points).
+	FindDuplicates(context.Context, *FindDuplicatesRequest) (*FindDuplicatesResponse, error)
 	mustEmbedUnimplementedCollectionServiceServer()
 }
 
@@ -149,6 +164,9 @@ func (UnimplementedCollectionServiceServer) RestoreSnapshot(context.Context, *Re
 }
 func (UnimplementedCollectionServiceServer) ListSnapshots(context.Context, *ListSnapshotsRequest) (*ListSnapshotsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListSnapshots not implemented")
+}
+func (UnimplementedCollectionServiceServer) FindDuplicates(context.Context, *FindDuplicatesRequest) (*FindDuplicatesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method FindDuplicates not implemented")
 }
 func (UnimplementedCollectionServiceServer) mustEmbedUnimplementedCollectionServiceServer() {}
 
@@ -289,6 +307,24 @@ func _CollectionService_ListSnapshots_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CollectionService_FindDuplicates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FindDuplicatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CollectionServiceServer).FindDuplicates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/mmsearch.v1.CollectionService/FindDuplicates",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CollectionServiceServer).FindDuplicates(ctx, req.(*FindDuplicatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _CollectionService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "mmsearch.v1.CollectionService",
 	HandlerType: (*CollectionServiceServer)(nil),
@@ -320,6 +356,10 @@ var _CollectionService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListSnapshots",
 			Handler:    _CollectionService_ListSnapshots_Handler,
+		},
+		{
+			MethodName: "FindDuplicates",
+			Handler:    _CollectionService_FindDuplicates_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -121,8 +121,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     with _client(args) as client, Progress(*columns, disable=args.quiet, transient=True) as progress:
         task = progress.add_task("ingest", total=_count_items(files))
         try:
-            for ack in client.ingest(args.collection, items()):
+            dup = {"on_duplicate": args.on_duplicate or "", "duplicate_threshold": args.duplicate_threshold}
+            for ack in client.ingest(args.collection, items(), **dup):
                 progress.advance(task)
+                if ack.duplicate_of:
+                    verb = "skipped" if ack.ok and not ack.points else "replaced"
+                    print(f"{verb} {ack.source or ack.id}: duplicate of {', '.join(ack.duplicate_of)}", file=sys.stderr)
                 if ack.ok:
                     ok += 1
                     points += ack.points
@@ -502,6 +506,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("paths", nargs="+")
     sp.add_argument("--collection", "-c", required=True)
     sp.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    sp.add_argument(
+        "--on-duplicate",
+        choices=["keep", "skip", "replace"],
+        help="an item near-duplicating stored documents: keep it, skip it, or replace them (default: the collection's)",
+    )
+    sp.add_argument("--duplicate-threshold", type=float, default=0.0, help="cosine similarity (default: 0.95)")
 
     sp = client_cmd("search", cmd_search, "search a collection")
     sp.add_argument("query", nargs="?")
@@ -671,6 +681,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--collection", "-c", required=True)
 
     client_cmd("info", cmd_info, "server version, storage and loaded models")
+    from .commands_finetune import register as register_finetune
+
+    register_finetune(client_cmd("finetune", None, "fine-tune a text model on (query, positive) pairs (local)"))
+    from .commands_dedup import register as register_duplicates
+
+    register_duplicates(client_cmd("duplicates", None, "groups of near-duplicate passages/pages in a collection"))
     return p
 
 

@@ -12,7 +12,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from mmsearch.protocol.vocab import FieldType, Modality, VectorStorage
-from mmsearch.protocol.wire import FIELD_TYPE, MODALITY, OCR_MODE, VECTOR_STORAGE, make_filter
+from mmsearch.protocol.wire import DUPLICATE_POLICY, FIELD_TYPE, MODALITY, OCR_MODE, VECTOR_STORAGE, make_filter
 from mmsearch.v1 import (
     classify_pb2,
     classify_pb2_grpc,
@@ -132,6 +132,8 @@ class Client:
         page_kind: str = "",
         page_model: str = "",
         ocr: str = "",
+        on_duplicate: str = "",
+        duplicate_threshold: float = 0.0,
     ) -> collections_pb2.Collection:
         """max_words 0 and overlap_words None take the server's defaults; overlap_words=0: no overlap.
 
@@ -143,7 +145,9 @@ class Client:
 
         page_kind/page_model: a page encoder ("colpali" and its model; default: OCR + the text model).
         ocr: "auto" (default), "always" or "never" (README, "OCR"); an unknown mode raises ValueError
-        here (as UNSPECIFIED it would silently mean auto)."""
+        here (as UNSPECIFIED it would silently mean auto).
+        on_duplicate / duplicate_threshold: the default near-duplicate handling of its ingests
+        (keep, skip, replace; see `ingest`)."""
         if ocr and OCR_MODE.to_wire(ocr) == 0:
             raise ValueError(f"ocr {ocr!r} is not one of auto, always, never")
         chunking = collections_pb2.ChunkingOptions(max_words=max_words)
@@ -159,9 +163,22 @@ class Client:
             compression=compression_options(compression or {}),
             page_encoder=collections_pb2.EncoderSpec(kind=page_kind, model=page_model),
             ocr=OCR_MODE.to_wire(ocr) if ocr else 0,
+            on_duplicate=common_pb2.DuplicateOptions(
+                policy=DUPLICATE_POLICY.to_wire(on_duplicate), threshold=duplicate_threshold
+            ),
         )
         req = collections_pb2.CreateCollectionRequest(name=name, config=config)
         return self._call(self.collections.CreateCollection, req, retry=False)
+
+    def find_duplicates(
+        self, collection: str, *, threshold: float = 0.0, neighbours: int = 0, cross_document: bool = False
+    ) -> collections_pb2.FindDuplicatesResponse:
+        """Groups of near-duplicate passages/pages over the whole collection (threshold 0: the
+        server's default, 0.95 cosine)."""
+        req = collections_pb2.FindDuplicatesRequest(
+            collection=collection, threshold=threshold, neighbours=neighbours, cross_document=cross_document
+        )
+        return self._call(self.collections.FindDuplicates, req)
 
     def get_collection(self, name: str) -> collections_pb2.Collection:
         return self._call(self.collections.GetCollection, collections_pb2.GetCollectionRequest(name=name))
@@ -207,10 +224,19 @@ class Client:
         *,
         create: bool = True,
         timeout: float | None = None,
+        on_duplicate: str = "",
+        duplicate_threshold: float = 0.0,
     ) -> Iterator[ingest_pb2.IngestAck]:
         """Streams items; yields one acknowledgement per item, in order. Not retried (the stream
-        is not replayable); re-running an ingest is safe because ids replace."""
-        requests = (ingest_pb2.IngestRequest(collection=collection, item=i, create_collection=create) for i in items)
+        is not replayable); re-running an ingest is safe because ids replace.
+
+        on_duplicate: keep, skip or replace ("" : the collection's setting) an item whose every point
+        is at least duplicate_threshold (0: the server's default) similar to another document's."""
+        dup = common_pb2.DuplicateOptions(policy=DUPLICATE_POLICY.to_wire(on_duplicate), threshold=duplicate_threshold)
+        requests = (
+            ingest_pb2.IngestRequest(collection=collection, item=i, create_collection=create, on_duplicate=dup)
+            for i in items
+        )
         try:
             yield from self.ingest_stub.Ingest(requests, timeout=timeout)
         except grpc.RpcError as exc:

@@ -66,20 +66,22 @@ class IndexedField(_message.Message):
     def __init__(self, key: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.FieldType, str]] = ...) -> None: ...
 
 class CollectionConfig(_message.Message):
-    __slots__ = ("text_encoder", "page_encoder", "chunking", "indexed_fields", "compression", "ocr")
+    __slots__ = ("text_encoder", "page_encoder", "chunking", "indexed_fields", "compression", "ocr", "on_duplicate")
     TEXT_ENCODER_FIELD_NUMBER: _ClassVar[int]
     PAGE_ENCODER_FIELD_NUMBER: _ClassVar[int]
     CHUNKING_FIELD_NUMBER: _ClassVar[int]
     INDEXED_FIELDS_FIELD_NUMBER: _ClassVar[int]
     COMPRESSION_FIELD_NUMBER: _ClassVar[int]
     OCR_FIELD_NUMBER: _ClassVar[int]
+    ON_DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     text_encoder: EncoderSpec
     page_encoder: EncoderSpec
     chunking: ChunkingOptions
     indexed_fields: _containers.RepeatedCompositeFieldContainer[IndexedField]
     compression: CompressionOptions
     ocr: OcrMode
-    def __init__(self, text_encoder: _Optional[_Union[EncoderSpec, _Mapping]] = ..., page_encoder: _Optional[_Union[EncoderSpec, _Mapping]] = ..., chunking: _Optional[_Union[ChunkingOptions, _Mapping]] = ..., indexed_fields: _Optional[_Iterable[_Union[IndexedField, _Mapping]]] = ..., compression: _Optional[_Union[CompressionOptions, _Mapping]] = ..., ocr: _Optional[_Union[OcrMode, str]] = ...) -> None: ...
+    on_duplicate: _common_pb2.DuplicateOptions
+    def __init__(self, text_encoder: _Optional[_Union[EncoderSpec, _Mapping]] = ..., page_encoder: _Optional[_Union[EncoderSpec, _Mapping]] = ..., chunking: _Optional[_Union[ChunkingOptions, _Mapping]] = ..., indexed_fields: _Optional[_Iterable[_Union[IndexedField, _Mapping]]] = ..., compression: _Optional[_Union[CompressionOptions, _Mapping]] = ..., ocr: _Optional[_Union[OcrMode, str]] = ..., on_duplicate: _Optional[_Union[_common_pb2.DuplicateOptions, _Mapping]] = ...) -> None: ...
 
 class CompressionOptions(_message.Message):
     __slots__ = ("tokens", "dense", "token_pool_factor")
@@ -192,3 +194,43 @@ class ListSnapshotsResponse(_message.Message):
     SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
     snapshots: _containers.RepeatedCompositeFieldContainer[Snapshot]
     def __init__(self, snapshots: _Optional[_Iterable[_Union[Snapshot, _Mapping]]] = ...) -> None: ...
+
+class FindDuplicatesRequest(_message.Message):
+    __slots__ = ("collection", "threshold", "neighbours", "cross_document")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    NEIGHBOURS_FIELD_NUMBER: _ClassVar[int]
+    CROSS_DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    threshold: float
+    neighbours: int
+    cross_document: bool
+    def __init__(self, collection: _Optional[str] = ..., threshold: _Optional[float] = ..., neighbours: _Optional[int] = ..., cross_document: _Optional[bool] = ...) -> None: ...
+
+class DuplicateMember(_message.Message):
+    __slots__ = ("document_id", "seq", "page", "snippet")
+    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    PAGE_FIELD_NUMBER: _ClassVar[int]
+    SNIPPET_FIELD_NUMBER: _ClassVar[int]
+    document_id: str
+    seq: int
+    page: int
+    snippet: str
+    def __init__(self, document_id: _Optional[str] = ..., seq: _Optional[int] = ..., page: _Optional[int] = ..., snippet: _Optional[str] = ...) -> None: ...
+
+class DuplicateGroup(_message.Message):
+    __slots__ = ("members", "similarity", "document_ids")
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    members: _containers.RepeatedCompositeFieldContainer[DuplicateMember]
+    similarity: float
+    document_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, members: _Optional[_Iterable[_Union[DuplicateMember, _Mapping]]] = ..., similarity: _Optional[float] = ..., document_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class FindDuplicatesResponse(_message.Message):
+    __slots__ = ("groups",)
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    groups: _containers.RepeatedCompositeFieldContainer[DuplicateGroup]
+    def __init__(self, groups: _Optional[_Iterable[_Union[DuplicateGroup, _Mapping]]] = ...) -> None: ...

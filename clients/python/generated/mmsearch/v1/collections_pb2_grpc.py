@@ -70,6 +70,11 @@ class CollectionServiceStub:
                 request_serializer=mmsearch_dot_v1_dot_collections__pb2.ListSnapshotsRequest.SerializeToString,
                 response_deserializer=mmsearch_dot_v1_dot_collections__pb2.ListSnapshotsResponse.FromString,
                 _registered_method=True)
+        self.FindDuplicates = channel.unary_unary(
+                '/mmsearch.v1.CollectionService/FindDuplicates',
+                request_serializer=mmsearch_dot_v1_dot_collections__pb2.FindDuplicatesRequest.SerializeToString,
+                response_deserializer=mmsearch_dot_v1_dot_collections__pb2.FindDuplicatesResponse.FromString,
+                _registered_method=True)
 
 
 class CollectionServiceServicer:
@@ -125,6 +130,14 @@ class CollectionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FindDuplicates(self, request, context):
+        """Groups of near-duplicate points over the whole collection (one nearest-neighbour query per point
+        through the dense index, joined with a union-find: no pairwise comparison of all points).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CollectionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +175,11 @@ def add_CollectionServiceServicer_to_server(servicer, server):
                     servicer.ListSnapshots,
                     request_deserializer=mmsearch_dot_v1_dot_collections__pb2.ListSnapshotsRequest.FromString,
                     response_serializer=mmsearch_dot_v1_dot_collections__pb2.ListSnapshotsResponse.SerializeToString,
+            ),
+            'FindDuplicates': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindDuplicates,
+                    request_deserializer=mmsearch_dot_v1_dot_collections__pb2.FindDuplicatesRequest.FromString,
+                    response_serializer=mmsearch_dot_v1_dot_collections__pb2.FindDuplicatesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +372,33 @@ class CollectionService:
             '/mmsearch.v1.CollectionService/ListSnapshots',
             mmsearch_dot_v1_dot_collections__pb2.ListSnapshotsRequest.SerializeToString,
             mmsearch_dot_v1_dot_collections__pb2.ListSnapshotsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindDuplicates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mmsearch.v1.CollectionService/FindDuplicates',
+            mmsearch_dot_v1_dot_collections__pb2.FindDuplicatesRequest.SerializeToString,
+            mmsearch_dot_v1_dot_collections__pb2.FindDuplicatesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mmsearch/v1/common.proto\x12\x0bmmsearch.v1\x1a\x1cgoogle/protobuf/struct.proto\"(\n\x05Image\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\"X\n\x0b\x46ilterValue\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x14\n\nbool_value\x18\x03 \x01(\x08H\x00\x42\x06\n\x04kind\"8\n\x0c\x46ilterValues\x12(\n\x06values\x18\x01 \x03(\x0b\x32\x18.mmsearch.v1.FilterValue\"k\n\x05Range\x12\x0f\n\x02gt\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03gte\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x0f\n\x02lt\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x10\n\x03lte\x18\x04 \x01(\x01H\x03\x88\x01\x01\x42\x05\n\x03_gtB\x06\n\x04_gteB\x05\n\x03_ltB\x06\n\x04_lte\"\xa7\x01\n\x0e\x46ieldCondition\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05match\x18\x02 \x01(\x0b\x32\x18.mmsearch.v1.FilterValueH\x00\x12+\n\x06\x61ny_of\x18\x03 \x01(\x0b\x32\x19.mmsearch.v1.FilterValuesH\x00\x12#\n\x05range\x18\x04 \x01(\x0b\x32\x12.mmsearch.v1.RangeH\x00\x42\x0b\n\tcondition\"\x8f\x01\n\x06\x46ilter\x12)\n\x04must\x18\x01 \x03(\x0b\x32\x1b.mmsearch.v1.FieldCondition\x12-\n\x08must_not\x18\x02 \x03(\x0b\x32\x1b.mmsearch.v1.FieldCondition\x12+\n\x06should\x18\x03 \x03(\x0b\x32\x1b.mmsearch.v1.FieldCondition\"3\n\x08Metadata\x12\'\n\x06\x66ields\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct*J\n\x08Modality\x12\x18\n\x14MODALITY_UNSPECIFIED\x10\x00\x12\x11\n\rMODALITY_TEXT\x10\x01\x12\x11\n\rMODALITY_PAGE\x10\x02*\x82\x01\n\tFieldType\x12\x1a\n\x16\x46IELD_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46IELD_TYPE_KEYWORD\x10\x01\x12\x16\n\x12\x46IELD_TYPE_INTEGER\x10\x02\x12\x14\n\x10\x46IELD_TYPE_FLOAT\x10\x03\x12\x13\n\x0f\x46IELD_TYPE_BOOL\x10\x04\x42?Z=github.com/mmsearch/mmsearch/clients/go/mmsearchv1;mmsearchv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mmsearch/v1/common.proto\x12\x0bmmsearch.v1\x1a\x1cgoogle/protobuf/struct.proto\"(\n\x05Image\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\"X\n\x0b\x46ilterValue\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x14\n\nbool_value\x18\x03 \x01(\x08H\x00\x42\x06\n\x04kind\"8\n\x0c\x46ilterValues\x12(\n\x06values\x18\x01 \x03(\x0b\x32\x18.mmsearch.v1.FilterValue\"k\n\x05Range\x12\x0f\n\x02gt\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03gte\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x0f\n\x02lt\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x10\n\x03lte\x18\x04 \x01(\x01H\x03\x88\x01\x01\x42\x05\n\x03_gtB\x06\n\x04_gteB\x05\n\x03_ltB\x06\n\x04_lte\"\xa7\x01\n\x0e\x46ieldCondition\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05match\x18\x02 \x01(\x0b\x32\x18.mmsearch.v1.FilterValueH\x00\x12+\n\x06\x61ny_of\x18\x03 \x01(\x0b\x32\x19.mmsearch.v1.FilterValuesH\x00\x12#\n\x05range\x18\x04 \x01(\x0b\x32\x12.mmsearch.v1.RangeH\x00\x42\x0b\n\tcondition\"\x8f\x01\n\x06\x46ilter\x12)\n\x04must\x18\x01 \x03(\x0b\x32\x1b.mmsearch.v1.FieldCondition\x12-\n\x08must_not\x18\x02 \x03(\x0b\x32\x1b.mmsearch.v1.FieldCondition\x12+\n\x06should\x18\x03 \x03(\x0b\x32\x1b.mmsearch.v1.FieldCondition\"3\n\x08Metadata\x12\'\n\x06\x66ields\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"S\n\x10\x44uplicateOptions\x12,\n\x06policy\x18\x01 \x01(\x0e\x32\x1c.mmsearch.v1.DuplicatePolicy\x12\x11\n\tthreshold\x18\x02 \x01(\x02*J\n\x08Modality\x12\x18\n\x14MODALITY_UNSPECIFIED\x10\x00\x12\x11\n\rMODALITY_TEXT\x10\x01\x12\x11\n\rMODALITY_PAGE\x10\x02*\x82\x01\n\tFieldType\x12\x1a\n\x16\x46IELD_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46IELD_TYPE_KEYWORD\x10\x01\x12\x16\n\x12\x46IELD_TYPE_INTEGER\x10\x02\x12\x14\n\x10\x46IELD_TYPE_FLOAT\x10\x03\x12\x13\n\x0f\x46IELD_TYPE_BOOL\x10\x04*\x87\x01\n\x0f\x44uplicatePolicy\x12 \n\x1c\x44UPLICATE_POLICY_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44UPLICATE_POLICY_KEEP\x10\x01\x12\x19\n\x15\x44UPLICATE_POLICY_SKIP\x10\x02\x12\x1c\n\x18\x44UPLICATE_POLICY_REPLACE\x10\x03\x42?Z=github.com/mmsearch/mmsearch/clients/go/mmsearchv1;mmsearchv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,10 +33,12 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mmsearch.v1.common_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z=github.com/mmsearch/mmsearch/clients/go/mmsearchv1;mmsearchv1'
-  _globals['_MODALITY']._serialized_start=739
-  _globals['_MODALITY']._serialized_end=813
-  _globals['_FIELDTYPE']._serialized_start=816
-  _globals['_FIELDTYPE']._serialized_end=946
+  _globals['_MODALITY']._serialized_start=824
+  _globals['_MODALITY']._serialized_end=898
+  _globals['_FIELDTYPE']._serialized_start=901
+  _globals['_FIELDTYPE']._serialized_end=1031
+  _globals['_DUPLICATEPOLICY']._serialized_start=1034
+  _globals['_DUPLICATEPOLICY']._serialized_end=1169
   _globals['_IMAGE']._serialized_start=71
   _globals['_IMAGE']._serialized_end=111
   _globals['_FILTERVALUE']._serialized_start=113
@@ -51,4 +53,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FILTER']._serialized_end=684
   _globals['_METADATA']._serialized_start=686
   _globals['_METADATA']._serialized_end=737
+  _globals['_DUPLICATEOPTIONS']._serialized_start=739
+  _globals['_DUPLICATEOPTIONS']._serialized_end=822
 # @@protoc_insertion_point(module_scope)

@@ -21,6 +21,13 @@ class FieldType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FIELD_TYPE_INTEGER: _ClassVar[FieldType]
     FIELD_TYPE_FLOAT: _ClassVar[FieldType]
     FIELD_TYPE_BOOL: _ClassVar[FieldType]
+
+class DuplicatePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DUPLICATE_POLICY_UNSPECIFIED: _ClassVar[DuplicatePolicy]
+    DUPLICATE_POLICY_KEEP: _ClassVar[DuplicatePolicy]
+    DUPLICATE_POLICY_SKIP: _ClassVar[DuplicatePolicy]
+    DUPLICATE_POLICY_REPLACE: _ClassVar[DuplicatePolicy]
 MODALITY_UNSPECIFIED: Modality
 MODALITY_TEXT: Modality
 MODALITY_PAGE: Modality
@@ -29,6 +36,10 @@ FIELD_TYPE_KEYWORD: FieldType
 FIELD_TYPE_INTEGER: FieldType
 FIELD_TYPE_FLOAT: FieldType
 FIELD_TYPE_BOOL: FieldType
+DUPLICATE_POLICY_UNSPECIFIED: DuplicatePolicy
+DUPLICATE_POLICY_KEEP: DuplicatePolicy
+DUPLICATE_POLICY_SKIP: DuplicatePolicy
+DUPLICATE_POLICY_REPLACE: DuplicatePolicy
 
 class Image(_message.Message):
     __slots__ = ("data", "mime_type")
@@ -93,3 +104,11 @@ class Metadata(_message.Message):
     FIELDS_FIELD_NUMBER: _ClassVar[int]
     fields: _struct_pb2.Struct
     def __init__(self, fields: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class DuplicateOptions(_message.Message):
+    __slots__ = ("policy", "threshold")
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    policy: DuplicatePolicy
+    threshold: float
+    def __init__(self, policy: _Optional[_Union[DuplicatePolicy, str]] = ..., threshold: _Optional[float] = ...) -> None: ...

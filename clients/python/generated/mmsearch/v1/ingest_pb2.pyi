@@ -34,17 +34,19 @@ class IngestItem(_message.Message):
     def __init__(self, id: _Optional[str] = ..., metadata: _Optional[_Union[_common_pb2.Metadata, _Mapping]] = ..., text: _Optional[str] = ..., image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., pdf: _Optional[bytes] = ..., text_file: _Optional[_Union[TextFile, _Mapping]] = ..., source: _Optional[str] = ...) -> None: ...
 
 class IngestRequest(_message.Message):
-    __slots__ = ("collection", "item", "create_collection")
+    __slots__ = ("collection", "item", "create_collection", "on_duplicate")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     ITEM_FIELD_NUMBER: _ClassVar[int]
     CREATE_COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    ON_DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     collection: str
     item: IngestItem
     create_collection: bool
-    def __init__(self, collection: _Optional[str] = ..., item: _Optional[_Union[IngestItem, _Mapping]] = ..., create_collection: _Optional[bool] = ...) -> None: ...
+    on_duplicate: _common_pb2.DuplicateOptions
+    def __init__(self, collection: _Optional[str] = ..., item: _Optional[_Union[IngestItem, _Mapping]] = ..., create_collection: _Optional[bool] = ..., on_duplicate: _Optional[_Union[_common_pb2.DuplicateOptions, _Mapping]] = ...) -> None: ...
 
 class IngestAck(_message.Message):
-    __slots__ = ("sequence", "id", "source", "ok", "error_code", "error", "points")
+    __slots__ = ("sequence", "id", "source", "ok", "error_code", "error", "points", "duplicate_of")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +54,7 @@ class IngestAck(_message.Message):
     ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_OF_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     id: str
     source: str
@@ -59,7 +62,8 @@ class IngestAck(_message.Message):
     error_code: str
     error: str
     points: int
-    def __init__(self, sequence: _Optional[int] = ..., id: _Optional[str] = ..., source: _Optional[str] = ..., ok: _Optional[bool] = ..., error_code: _Optional[str] = ..., error: _Optional[str] = ..., points: _Optional[int] = ...) -> None: ...
+    duplicate_of: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, sequence: _Optional[int] = ..., id: _Optional[str] = ..., source: _Optional[str] = ..., ok: _Optional[bool] = ..., error_code: _Optional[str] = ..., error: _Optional[str] = ..., points: _Optional[int] = ..., duplicate_of: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
     __slots__ = ("collection", "ids", "filter")

@@ -4,7 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { FieldType, Modality } from "./common_pb.js";
+import type { DuplicateOptions, FieldType, Modality } from "./common_pb.js";
 import { file_mmsearch_v1_common } from "./common_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mmsearch/v1/collections.proto.
  */
 export const file_mmsearch_v1_collections: GenFile = /*@__PURE__*/
-  fileDesc("Ch1tbXNlYXJjaC92MS9jb2xsZWN0aW9ucy5wcm90bxILbW1zZWFyY2gudjEiKgoLRW5jb2RlclNwZWMSDAoEa2luZBgBIAEoCRINCgVtb2RlbBgCIAEoCSJSCg9DaHVua2luZ09wdGlvbnMSEQoJbWF4X3dvcmRzGAEgASgNEhoKDW92ZXJsYXBfd29yZHMYAiABKA1IAIgBAUIQCg5fb3ZlcmxhcF93b3JkcyJBCgxJbmRleGVkRmllbGQSCwoDa2V5GAEgASgJEiQKBHR5cGUYAiABKA4yFi5tbXNlYXJjaC52MS5GaWVsZFR5cGUirgIKEENvbGxlY3Rpb25Db25maWcSLgoMdGV4dF9lbmNvZGVyGAEgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoMcGFnZV9lbmNvZGVyGAIgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoIY2h1bmtpbmcYAyABKAsyHC5tbXNlYXJjaC52MS5DaHVua2luZ09wdGlvbnMSMQoOaW5kZXhlZF9maWVsZHMYBCADKAsyGS5tbXNlYXJjaC52MS5JbmRleGVkRmllbGQSNAoLY29tcHJlc3Npb24YBSABKAsyHy5tbXNlYXJjaC52MS5Db21wcmVzc2lvbk9wdGlvbnMSIQoDb2NyGAYgASgOMhQubW1zZWFyY2gudjEuT2NyTW9kZSKhAQoSQ29tcHJlc3Npb25PcHRpb25zEioKBnRva2VucxgBIAEoDjIaLm1tc2VhcmNoLnYxLlZlY3RvclN0b3JhZ2USKQoFZGVuc2UYAiABKA4yGi5tbXNlYXJjaC52MS5WZWN0b3JTdG9yYWdlEh4KEXRva2VuX3Bvb2xfZmFjdG9yGAMgASgNSACIAQFCFAoSX3Rva2VuX3Bvb2xfZmFjdG9yIn4KC1ZlY3RvclNwYWNlEgwKBG5hbWUYASABKAkSKQoHZW5jb2RlchgCIAEoCzIYLm1tc2VhcmNoLnYxLkVuY29kZXJTcGVjEgsKA2RpbRgDIAEoDRIpCgptb2RhbGl0aWVzGAQgAygOMhUubW1zZWFyY2gudjEuTW9kYWxpdHkigAIKCkNvbGxlY3Rpb24SDAoEbmFtZRgBIAEoCRItCgZjb25maWcYAiABKAsyHS5tbXNlYXJjaC52MS5Db2xsZWN0aW9uQ29uZmlnEhYKDmRvY3VtZW50X2NvdW50GAMgASgEEhMKC3BvaW50X2NvdW50GAQgASgEEigKBnNwYWNlcxgFIAMoCzIYLm1tc2VhcmNoLnYxLlZlY3RvclNwYWNlEhsKE2luZGV4ZWRfcG9pbnRfY291bnQYBiABKAQSLAoLaW5kZXhfc3RhdGUYByABKA4yFy5tbXNlYXJjaC52MS5JbmRleFN0YXRlEhMKC3NoYXJkX2NvdW50GAggASgNIlYKF0NyZWF0ZUNvbGxlY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSLQoGY29uZmlnGAIgASgLMh0ubW1zZWFyY2gudjEuQ29sbGVjdGlvbkNvbmZpZyIkChRHZXRDb2xsZWN0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJIhgKFkxpc3RDb2xsZWN0aW9uc1JlcXVlc3QiRwoXTGlzdENvbGxlY3Rpb25zUmVzcG9uc2USLAoLY29sbGVjdGlvbnMYASADKAsyFy5tbXNlYXJjaC52MS5Db2xsZWN0aW9uIicKF0RlbGV0ZUNvbGxlY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkiGgoYRGVsZXRlQ29sbGVjdGlvblJlc3BvbnNlIisKFUNyZWF0ZVNuYXBzaG90UmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJIkAKCFNuYXBzaG90EhIKCmNvbGxlY3Rpb24YASABKAkSDAoEbmFtZRgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgEIjoKFlJlc3RvcmVTbmFwc2hvdFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIMCgRuYW1lGAIgASgJIioKFExpc3RTbmFwc2hvdHNSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkiQQoVTGlzdFNuYXBzaG90c1Jlc3BvbnNlEigKCXNuYXBzaG90cxgBIAMoCzIVLm1tc2VhcmNoLnYxLlNuYXBzaG90Kl8KB09jck1vZGUSGAoUT0NSX01PREVfVU5TUEVDSUZJRUQQABIRCg1PQ1JfTU9ERV9BVVRPEAESEwoPT0NSX01PREVfQUxXQVlTEAISEgoOT0NSX01PREVfTkVWRVIQAyqdAQoNVmVjdG9yU3RvcmFnZRIeChpWRUNUT1JfU1RPUkFHRV9VTlNQRUNJRklFRBAAEhoKFlZFQ1RPUl9TVE9SQUdFX0ZMT0FUMzIQARIaChZWRUNUT1JfU1RPUkFHRV9GTE9BVDE2EAISGQoVVkVDVE9SX1NUT1JBR0VfVFVSQk84EAMSGQoVVkVDVE9SX1NUT1JBR0VfVFVSQk80EAQqXAoKSW5kZXhTdGF0ZRIbChdJTkRFWF9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0lOREVYX1NUQVRFX0lOREVYRUQQARIYChRJTkRFWF9TVEFURV9JTkRFWElORxACMugEChFDb2xsZWN0aW9uU2VydmljZRJRChBDcmVhdGVDb2xsZWN0aW9uEiQubW1zZWFyY2gudjEuQ3JlYXRlQ29sbGVjdGlvblJlcXVlc3QaFy5tbXNlYXJjaC52MS5Db2xsZWN0aW9uEksKDUdldENvbGxlY3Rpb24SIS5tbXNlYXJjaC52MS5HZXRDb2xsZWN0aW9uUmVxdWVzdBoXLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb24SXAoPTGlzdENvbGxlY3Rpb25zEiMubW1zZWFyY2gudjEuTGlzdENvbGxlY3Rpb25zUmVxdWVzdBokLm1tc2VhcmNoLnYxLkxpc3RDb2xsZWN0aW9uc1Jlc3BvbnNlEl8KEERlbGV0ZUNvbGxlY3Rpb24SJC5tbXNlYXJjaC52MS5EZWxldGVDb2xsZWN0aW9uUmVxdWVzdBolLm1tc2VhcmNoLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZRJLCg5DcmVhdGVTbmFwc2hvdBIiLm1tc2VhcmNoLnYxLkNyZWF0ZVNuYXBzaG90UmVxdWVzdBoVLm1tc2VhcmNoLnYxLlNuYXBzaG90Ek8KD1Jlc3RvcmVTbmFwc2hvdBIjLm1tc2VhcmNoLnYxLlJlc3RvcmVTbmFwc2hvdFJlcXVlc3QaFy5tbXNlYXJjaC52MS5Db2xsZWN0aW9uElYKDUxpc3RTbmFwc2hvdHMSIS5tbXNlYXJjaC52MS5MaXN0U25hcHNob3RzUmVxdWVzdBoiLm1tc2VhcmNoLnYxLkxpc3RTbmFwc2hvdHNSZXNwb25zZUI/Wj1naXRodWIuY29tL21tc2VhcmNoL21tc2VhcmNoL2NsaWVudHMvZ28vbW1zZWFyY2h2MTttbXNlYXJjaHYxYgZwcm90bzM", [file_mmsearch_v1_common]);
+  fileDesc("Ch1tbXNlYXJjaC92MS9jb2xsZWN0aW9ucy5wcm90bxILbW1zZWFyY2gudjEiKgoLRW5jb2RlclNwZWMSDAoEa2luZBgBIAEoCRINCgVtb2RlbBgCIAEoCSJSCg9DaHVua2luZ09wdGlvbnMSEQoJbWF4X3dvcmRzGAEgASgNEhoKDW92ZXJsYXBfd29yZHMYAiABKA1IAIgBAUIQCg5fb3ZlcmxhcF93b3JkcyJBCgxJbmRleGVkRmllbGQSCwoDa2V5GAEgASgJEiQKBHR5cGUYAiABKA4yFi5tbXNlYXJjaC52MS5GaWVsZFR5cGUi4wIKEENvbGxlY3Rpb25Db25maWcSLgoMdGV4dF9lbmNvZGVyGAEgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoMcGFnZV9lbmNvZGVyGAIgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoIY2h1bmtpbmcYAyABKAsyHC5tbXNlYXJjaC52MS5DaHVua2luZ09wdGlvbnMSMQoOaW5kZXhlZF9maWVsZHMYBCADKAsyGS5tbXNlYXJjaC52MS5JbmRleGVkRmllbGQSNAoLY29tcHJlc3Npb24YBSABKAsyHy5tbXNlYXJjaC52MS5Db21wcmVzc2lvbk9wdGlvbnMSIQoDb2NyGAYgASgOMhQubW1zZWFyY2gudjEuT2NyTW9kZRIzCgxvbl9kdXBsaWNhdGUYByABKAsyHS5tbXNlYXJjaC52MS5EdXBsaWNhdGVPcHRpb25zIqEBChJDb21wcmVzc2lvbk9wdGlvbnMSKgoGdG9rZW5zGAEgASgOMhoubW1zZWFyY2gudjEuVmVjdG9yU3RvcmFnZRIpCgVkZW5zZRgCIAEoDjIaLm1tc2VhcmNoLnYxLlZlY3RvclN0b3JhZ2USHgoRdG9rZW5fcG9vbF9mYWN0b3IYAyABKA1IAIgBAUIUChJfdG9rZW5fcG9vbF9mYWN0b3IifgoLVmVjdG9yU3BhY2USDAoEbmFtZRgBIAEoCRIpCgdlbmNvZGVyGAIgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSCwoDZGltGAMgASgNEikKCm1vZGFsaXRpZXMYBCADKA4yFS5tbXNlYXJjaC52MS5Nb2RhbGl0eSKAAgoKQ29sbGVjdGlvbhIMCgRuYW1lGAEgASgJEi0KBmNvbmZpZxgCIAEoCzIdLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb25Db25maWcSFgoOZG9jdW1lbnRfY291bnQYAyABKAQSEwoLcG9pbnRfY291bnQYBCABKAQSKAoGc3BhY2VzGAUgAygLMhgubW1zZWFyY2gudjEuVmVjdG9yU3BhY2USGwoTaW5kZXhlZF9wb2ludF9jb3VudBgGIAEoBBIsCgtpbmRleF9zdGF0ZRgHIAEoDjIXLm1tc2VhcmNoLnYxLkluZGV4U3RhdGUSEwoLc2hhcmRfY291bnQYCCABKA0iVgoXQ3JlYXRlQ29sbGVjdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCRItCgZjb25maWcYAiABKAsyHS5tbXNlYXJjaC52MS5Db2xsZWN0aW9uQ29uZmlnIiQKFEdldENvbGxlY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkiGAoWTGlzdENvbGxlY3Rpb25zUmVxdWVzdCJHChdMaXN0Q29sbGVjdGlvbnNSZXNwb25zZRIsCgtjb2xsZWN0aW9ucxgBIAMoCzIXLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb24iJwoXRGVsZXRlQ29sbGVjdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSIaChhEZWxldGVDb2xsZWN0aW9uUmVzcG9uc2UiKwoVQ3JlYXRlU25hcHNob3RSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkiQAoIU25hcHNob3QSEgoKY29sbGVjdGlvbhgBIAEoCRIMCgRuYW1lGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAQiOgoWUmVzdG9yZVNuYXBzaG90UmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJEgwKBG5hbWUYAiABKAkiKgoUTGlzdFNuYXBzaG90c1JlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCSJBChVMaXN0U25hcHNob3RzUmVzcG9uc2USKAoJc25hcHNob3RzGAEgAygLMhUubW1zZWFyY2gudjEuU25hcHNob3QiagoVRmluZER1cGxpY2F0ZXNSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkSEQoJdGhyZXNob2xkGAIgASgCEhIKCm5laWdoYm91cnMYAyABKA0SFgoOY3Jvc3NfZG9jdW1lbnQYBCABKAgiUgoPRHVwbGljYXRlTWVtYmVyEhMKC2RvY3VtZW50X2lkGAEgASgJEgsKA3NlcRgCIAEoDRIMCgRwYWdlGAMgASgNEg8KB3NuaXBwZXQYBCABKAkiaQoORHVwbGljYXRlR3JvdXASLQoHbWVtYmVycxgBIAMoCzIcLm1tc2VhcmNoLnYxLkR1cGxpY2F0ZU1lbWJlchISCgpzaW1pbGFyaXR5GAIgASgCEhQKDGRvY3VtZW50X2lkcxgDIAMoCSJFChZGaW5kRHVwbGljYXRlc1Jlc3BvbnNlEisKBmdyb3VwcxgBIAMoCzIbLm1tc2VhcmNoLnYxLkR1cGxpY2F0ZUdyb3VwKl8KB09jck1vZGUSGAoUT0NSX01PREVfVU5TUEVDSUZJRUQQABIRCg1PQ1JfTU9ERV9BVVRPEAESEwoPT0NSX01PREVfQUxXQVlTEAISEgoOT0NSX01PREVfTkVWRVIQAyqdAQoNVmVjdG9yU3RvcmFnZRIeChpWRUNUT1JfU1RPUkFHRV9VTlNQRUNJRklFRBAAEhoKFlZFQ1RPUl9TVE9SQUdFX0ZMT0FUMzIQARIaChZWRUNUT1JfU1RPUkFHRV9GTE9BVDE2EAISGQoVVkVDVE9SX1NUT1JBR0VfVFVSQk84EAMSGQoVVkVDVE9SX1NUT1JBR0VfVFVSQk80EAQqXAoKSW5kZXhTdGF0ZRIbChdJTkRFWF9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0lOREVYX1NUQVRFX0lOREVYRUQQARIYChRJTkRFWF9TVEFURV9JTkRFWElORxACMsMFChFDb2xsZWN0aW9uU2VydmljZRJRChBDcmVhdGVDb2xsZWN0aW9uEiQubW1zZWFyY2gudjEuQ3JlYXRlQ29sbGVjdGlvblJlcXVlc3QaFy5tbXNlYXJjaC52MS5Db2xsZWN0aW9uEksKDUdldENvbGxlY3Rpb24SIS5tbXNlYXJjaC52MS5HZXRDb2xsZWN0aW9uUmVxdWVzdBoXLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb24SXAoPTGlzdENvbGxlY3Rpb25zEiMubW1zZWFyY2gudjEuTGlzdENvbGxlY3Rpb25zUmVxdWVzdBokLm1tc2VhcmNoLnYxLkxpc3RDb2xsZWN0aW9uc1Jlc3BvbnNlEl8KEERlbGV0ZUNvbGxlY3Rpb24SJC5tbXNlYXJjaC52MS5EZWxldGVDb2xsZWN0aW9uUmVxdWVzdBolLm1tc2VhcmNoLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZRJLCg5DcmVhdGVTbmFwc2hvdBIiLm1tc2VhcmNoLnYxLkNyZWF0ZVNuYXBzaG90UmVxdWVzdBoVLm1tc2VhcmNoLnYxLlNuYXBzaG90Ek8KD1Jlc3RvcmVTbmFwc2hvdBIjLm1tc2VhcmNoLnYxLlJlc3RvcmVTbmFwc2hvdFJlcXVlc3QaFy5tbXNlYXJjaC52MS5Db2xsZWN0aW9uElYKDUxpc3RTbmFwc2hvdHMSIS5tbXNlYXJjaC52MS5MaXN0U25hcHNob3RzUmVxdWVzdBoiLm1tc2VhcmNoLnYxLkxpc3RTbmFwc2hvdHNSZXNwb25zZRJZCg5GaW5kRHVwbGljYXRlcxIiLm1tc2VhcmNoLnYxLkZpbmREdXBsaWNhdGVzUmVxdWVzdBojLm1tc2VhcmNoLnYxLkZpbmREdXBsaWNhdGVzUmVzcG9uc2VCP1o9Z2l0aHViLmNvbS9tbXNlYXJjaC9tbXNlYXJjaC9jbGllbnRzL2dvL21tc2VhcmNodjE7bW1zZWFyY2h2MWIGcHJvdG8z", [file_mmsearch_v1_common]);
 
 /**
  * Which encoder a collection uses for a modality. Empty fields take the server's defaults.
@@ -136,6 +136,13 @@ export type CollectionConfig = Message<"mmsearch.v1.CollectionConfig"> & {
    * @generated from field: mmsearch.v1.OcrMode ocr = 6;
    */
   ocr: OcrMode;
+
+  /**
+   * The default near-duplicate handling of ingest requests that do not set theirs.
+   *
+   * @generated from field: mmsearch.v1.DuplicateOptions on_duplicate = 7;
+   */
+  onDuplicate?: DuplicateOptions | undefined;
 };
 
 /**
@@ -483,6 +490,126 @@ export const ListSnapshotsResponseSchema: GenMessage<ListSnapshotsResponse> = /*
   messageDesc(file_mmsearch_v1_collections, 17);
 
 /**
+ * @generated from message mmsearch.v1.FindDuplicatesRequest
+ */
+export type FindDuplicatesRequest = Message<"mmsearch.v1.FindDuplicatesRequest"> & {
+  /**
+   * @generated from field: string collection = 1;
+   */
+  collection: string;
+
+  /**
+   * Cosine similarity in (0, 1]; 0 takes the server's default (0.95).
+   *
+   * @generated from field: float threshold = 2;
+   */
+  threshold: number;
+
+  /**
+   * Nearest neighbours asked per point (1-100; 0: 10).
+   *
+   * @generated from field: uint32 neighbours = 3;
+   */
+  neighbours: number;
+
+  /**
+   * Only links between different documents count (not repeated passages within one document).
+   *
+   * @generated from field: bool cross_document = 4;
+   */
+  crossDocument: boolean;
+};
+
+/**
+ * Describes the message mmsearch.v1.FindDuplicatesRequest.
+ * Use `create(FindDuplicatesRequestSchema)` to create a new message.
+ */
+export const FindDuplicatesRequestSchema: GenMessage<FindDuplicatesRequest> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_collections, 18);
+
+/**
+ * @generated from message mmsearch.v1.DuplicateMember
+ */
+export type DuplicateMember = Message<"mmsearch.v1.DuplicateMember"> & {
+  /**
+   * @generated from field: string document_id = 1;
+   */
+  documentId: string;
+
+  /**
+   * The point's position in its document (0-based passage or page).
+   *
+   * @generated from field: uint32 seq = 2;
+   */
+  seq: number;
+
+  /**
+   * 1-based page; 0 for a text passage.
+   *
+   * @generated from field: uint32 page = 3;
+   */
+  page: number;
+
+  /**
+   * @generated from field: string snippet = 4;
+   */
+  snippet: string;
+};
+
+/**
+ * Describes the message mmsearch.v1.DuplicateMember.
+ * Use `create(DuplicateMemberSchema)` to create a new message.
+ */
+export const DuplicateMemberSchema: GenMessage<DuplicateMember> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_collections, 19);
+
+/**
+ * @generated from message mmsearch.v1.DuplicateGroup
+ */
+export type DuplicateGroup = Message<"mmsearch.v1.DuplicateGroup"> & {
+  /**
+   * @generated from field: repeated mmsearch.v1.DuplicateMember members = 1;
+   */
+  members: DuplicateMember[];
+
+  /**
+   * The weakest similarity that joined the group.
+   *
+   * @generated from field: float similarity = 2;
+   */
+  similarity: number;
+
+  /**
+   * @generated from field: repeated string document_ids = 3;
+   */
+  documentIds: string[];
+};
+
+/**
+ * Describes the message mmsearch.v1.DuplicateGroup.
+ * Use `create(DuplicateGroupSchema)` to create a new message.
+ */
+export const DuplicateGroupSchema: GenMessage<DuplicateGroup> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_collections, 20);
+
+/**
+ * @generated from message mmsearch.v1.FindDuplicatesResponse
+ */
+export type FindDuplicatesResponse = Message<"mmsearch.v1.FindDuplicatesResponse"> & {
+  /**
+   * @generated from field: repeated mmsearch.v1.DuplicateGroup groups = 1;
+   */
+  groups: DuplicateGroup[];
+};
+
+/**
+ * Describes the message mmsearch.v1.FindDuplicatesResponse.
+ * Use `create(FindDuplicatesResponseSchema)` to create a new message.
+ */
+export const FindDuplicatesResponseSchema: GenMessage<FindDuplicatesResponse> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_collections, 21);
+
+/**
  * When a collection's pages are read by OCR (their words feed BM25, snippets and explanations).
  *
  * @generated from enum mmsearch.v1.OcrMode
@@ -669,6 +796,17 @@ export const CollectionService: GenService<{
     methodKind: "unary";
     input: typeof ListSnapshotsRequestSchema;
     output: typeof ListSnapshotsResponseSchema;
+  },
+  /**
+   * Groups of near-duplicate points over the whole collection (one nearest-neighbour query per point
+   * through the dense index, joined with a union-find: no pairwise comparison of all points).
+   *
+   * @generated from rpc mmsearch.v1.CollectionService.FindDuplicates
+   */
+  findDuplicates: {
+    methodKind: "unary";
+    input: typeof FindDuplicatesRequestSchema;
+    output: typeof FindDuplicatesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mmsearch_v1_collections, 0);

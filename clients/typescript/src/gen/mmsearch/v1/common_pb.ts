@@ -11,7 +11,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file mmsearch/v1/common.proto.
  */
 export const file_mmsearch_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChhtbXNlYXJjaC92MS9jb21tb24ucHJvdG8SC21tc2VhcmNoLnYxIigKBUltYWdlEgwKBGRhdGEYASABKAwSEQoJbWltZV90eXBlGAIgASgJIlgKC0ZpbHRlclZhbHVlEhYKDHN0cmluZ192YWx1ZRgBIAEoCUgAEhMKCWludF92YWx1ZRgCIAEoA0gAEhQKCmJvb2xfdmFsdWUYAyABKAhIAEIGCgRraW5kIjgKDEZpbHRlclZhbHVlcxIoCgZ2YWx1ZXMYASADKAsyGC5tbXNlYXJjaC52MS5GaWx0ZXJWYWx1ZSJrCgVSYW5nZRIPCgJndBgBIAEoAUgAiAEBEhAKA2d0ZRgCIAEoAUgBiAEBEg8KAmx0GAMgASgBSAKIAQESEAoDbHRlGAQgASgBSAOIAQFCBQoDX2d0QgYKBF9ndGVCBQoDX2x0QgYKBF9sdGUipwEKDkZpZWxkQ29uZGl0aW9uEgsKA2tleRgBIAEoCRIpCgVtYXRjaBgCIAEoCzIYLm1tc2VhcmNoLnYxLkZpbHRlclZhbHVlSAASKwoGYW55X29mGAMgASgLMhkubW1zZWFyY2gudjEuRmlsdGVyVmFsdWVzSAASIwoFcmFuZ2UYBCABKAsyEi5tbXNlYXJjaC52MS5SYW5nZUgAQgsKCWNvbmRpdGlvbiKPAQoGRmlsdGVyEikKBG11c3QYASADKAsyGy5tbXNlYXJjaC52MS5GaWVsZENvbmRpdGlvbhItCghtdXN0X25vdBgCIAMoCzIbLm1tc2VhcmNoLnYxLkZpZWxkQ29uZGl0aW9uEisKBnNob3VsZBgDIAMoCzIbLm1tc2VhcmNoLnYxLkZpZWxkQ29uZGl0aW9uIjMKCE1ldGFkYXRhEicKBmZpZWxkcxgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QqSgoITW9kYWxpdHkSGAoUTU9EQUxJVFlfVU5TUEVDSUZJRUQQABIRCg1NT0RBTElUWV9URVhUEAESEQoNTU9EQUxJVFlfUEFHRRACKoIBCglGaWVsZFR5cGUSGgoWRklFTERfVFlQRV9VTlNQRUNJRklFRBAAEhYKEkZJRUxEX1RZUEVfS0VZV09SRBABEhYKEkZJRUxEX1RZUEVfSU5URUdFUhACEhQKEEZJRUxEX1RZUEVfRkxPQVQQAxITCg9GSUVMRF9UWVBFX0JPT0wQBEI/Wj1naXRodWIuY29tL21tc2VhcmNoL21tc2VhcmNoL2NsaWVudHMvZ28vbW1zZWFyY2h2MTttbXNlYXJjaHYxYgZwcm90bzM", [file_google_protobuf_struct]);
+  fileDesc("ChhtbXNlYXJjaC92MS9jb21tb24ucHJvdG8SC21tc2VhcmNoLnYxIigKBUltYWdlEgwKBGRhdGEYASABKAwSEQoJbWltZV90eXBlGAIgASgJIlgKC0ZpbHRlclZhbHVlEhYKDHN0cmluZ192YWx1ZRgBIAEoCUgAEhMKCWludF92YWx1ZRgCIAEoA0gAEhQKCmJvb2xfdmFsdWUYAyABKAhIAEIGCgRraW5kIjgKDEZpbHRlclZhbHVlcxIoCgZ2YWx1ZXMYASADKAsyGC5tbXNlYXJjaC52MS5GaWx0ZXJWYWx1ZSJrCgVSYW5nZRIPCgJndBgBIAEoAUgAiAEBEhAKA2d0ZRgCIAEoAUgBiAEBEg8KAmx0GAMgASgBSAKIAQESEAoDbHRlGAQgASgBSAOIAQFCBQoDX2d0QgYKBF9ndGVCBQoDX2x0QgYKBF9sdGUipwEKDkZpZWxkQ29uZGl0aW9uEgsKA2tleRgBIAEoCRIpCgVtYXRjaBgCIAEoCzIYLm1tc2VhcmNoLnYxLkZpbHRlclZhbHVlSAASKwoGYW55X29mGAMgASgLMhkubW1zZWFyY2gudjEuRmlsdGVyVmFsdWVzSAASIwoFcmFuZ2UYBCABKAsyEi5tbXNlYXJjaC52MS5SYW5nZUgAQgsKCWNvbmRpdGlvbiKPAQoGRmlsdGVyEikKBG11c3QYASADKAsyGy5tbXNlYXJjaC52MS5GaWVsZENvbmRpdGlvbhItCghtdXN0X25vdBgCIAMoCzIbLm1tc2VhcmNoLnYxLkZpZWxkQ29uZGl0aW9uEisKBnNob3VsZBgDIAMoCzIbLm1tc2VhcmNoLnYxLkZpZWxkQ29uZGl0aW9uIjMKCE1ldGFkYXRhEicKBmZpZWxkcxgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiUwoQRHVwbGljYXRlT3B0aW9ucxIsCgZwb2xpY3kYASABKA4yHC5tbXNlYXJjaC52MS5EdXBsaWNhdGVQb2xpY3kSEQoJdGhyZXNob2xkGAIgASgCKkoKCE1vZGFsaXR5EhgKFE1PREFMSVRZX1VOU1BFQ0lGSUVEEAASEQoNTU9EQUxJVFlfVEVYVBABEhEKDU1PREFMSVRZX1BBR0UQAiqCAQoJRmllbGRUeXBlEhoKFkZJRUxEX1RZUEVfVU5TUEVDSUZJRUQQABIWChJGSUVMRF9UWVBFX0tFWVdPUkQQARIWChJGSUVMRF9UWVBFX0lOVEVHRVIQAhIUChBGSUVMRF9UWVBFX0ZMT0FUEAMSEwoPRklFTERfVFlQRV9CT09MEAQqhwEKD0R1cGxpY2F0ZVBvbGljeRIgChxEVVBMSUNBVEVfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGQoVRFVQTElDQVRFX1BPTElDWV9LRUVQEAESGQoVRFVQTElDQVRFX1BPTElDWV9TS0lQEAISHAoYRFVQTElDQVRFX1BPTElDWV9SRVBMQUNFEANCP1o9Z2l0aHViLmNvbS9tbXNlYXJjaC9tbXNlYXJjaC9jbGllbnRzL2dvL21tc2VhcmNodjE7bW1zZWFyY2h2MWIGcHJvdG8z", [file_google_protobuf_struct]);
 
 /**
  * Raw image bytes. mime_type is one of image/png, image/jpeg, image/tiff, image/webp;
@@ -225,6 +225,30 @@ export const MetadataSchema: GenMessage<Metadata> = /*@__PURE__*/
   messageDesc(file_mmsearch_v1_common, 6);
 
 /**
+ * @generated from message mmsearch.v1.DuplicateOptions
+ */
+export type DuplicateOptions = Message<"mmsearch.v1.DuplicateOptions"> & {
+  /**
+   * @generated from field: mmsearch.v1.DuplicatePolicy policy = 1;
+   */
+  policy: DuplicatePolicy;
+
+  /**
+   * Cosine similarity in (0, 1]; 0 takes the server's default (0.95).
+   *
+   * @generated from field: float threshold = 2;
+   */
+  threshold: number;
+};
+
+/**
+ * Describes the message mmsearch.v1.DuplicateOptions.
+ * Use `create(DuplicateOptionsSchema)` to create a new message.
+ */
+export const DuplicateOptionsSchema: GenMessage<DuplicateOptions> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_common, 7);
+
+/**
  * What kind of thing a stored point or a search result is.
  *
  * @generated from enum mmsearch.v1.Modality
@@ -293,4 +317,44 @@ export enum FieldType {
  */
 export const FieldTypeSchema: GenEnum<FieldType> = /*@__PURE__*/
   enumDesc(file_mmsearch_v1_common, 1);
+
+/**
+ * What ingest does with an item whose every point is a near-duplicate of points of other
+ * documents already stored (cosine similarity of pooled vectors at least the threshold).
+ *
+ * @generated from enum mmsearch.v1.DuplicatePolicy
+ */
+export enum DuplicatePolicy {
+  /**
+   * @generated from enum value: DUPLICATE_POLICY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Store it anyway (the default).
+   *
+   * @generated from enum value: DUPLICATE_POLICY_KEEP = 1;
+   */
+  KEEP = 1,
+
+  /**
+   * Do not store it; its ack is ok with `duplicate_of` set and no points.
+   *
+   * @generated from enum value: DUPLICATE_POLICY_SKIP = 2;
+   */
+  SKIP = 2,
+
+  /**
+   * Store it and delete the documents it duplicates (named in `duplicate_of`).
+   *
+   * @generated from enum value: DUPLICATE_POLICY_REPLACE = 3;
+   */
+  REPLACE = 3,
+}
+
+/**
+ * Describes the enum mmsearch.v1.DuplicatePolicy.
+ */
+export const DuplicatePolicySchema: GenEnum<DuplicatePolicy> = /*@__PURE__*/
+  enumDesc(file_mmsearch_v1_common, 2);
 

@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Filter, Image, Metadata } from "./common_pb.js";
+import type { DuplicateOptions, Filter, Image, Metadata } from "./common_pb.js";
 import { file_mmsearch_v1_common } from "./common_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mmsearch/v1/ingest.proto.
  */
 export const file_mmsearch_v1_ingest: GenFile = /*@__PURE__*/
-  fileDesc("ChhtbXNlYXJjaC92MS9pbmdlc3QucHJvdG8SC21tc2VhcmNoLnYxIisKCFRleHRGaWxlEgwKBGRhdGEYASABKAwSEQoJbWltZV90eXBlGAIgASgJIswBCgpJbmdlc3RJdGVtEgoKAmlkGAEgASgJEicKCG1ldGFkYXRhGAIgASgLMhUubW1zZWFyY2gudjEuTWV0YWRhdGESDgoEdGV4dBgDIAEoCUgAEiMKBWltYWdlGAQgASgLMhIubW1zZWFyY2gudjEuSW1hZ2VIABINCgNwZGYYBSABKAxIABIqCgl0ZXh0X2ZpbGUYBiABKAsyFS5tbXNlYXJjaC52MS5UZXh0RmlsZUgAEg4KBnNvdXJjZRgHIAEoCUIJCgdjb250ZW50ImUKDUluZ2VzdFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIlCgRpdGVtGAIgASgLMhcubW1zZWFyY2gudjEuSW5nZXN0SXRlbRIZChFjcmVhdGVfY29sbGVjdGlvbhgDIAEoCCJ4CglJbmdlc3RBY2sSEAoIc2VxdWVuY2UYASABKAQSCgoCaWQYAiABKAkSDgoGc291cmNlGAMgASgJEgoKAm9rGAQgASgIEhIKCmVycm9yX2NvZGUYBSABKAkSDQoFZXJyb3IYBiABKAkSDgoGcG9pbnRzGAcgASgNIlUKDURlbGV0ZVJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRILCgNpZHMYAiADKAkSIwoGZmlsdGVyGAMgASgLMhMubW1zZWFyY2gudjEuRmlsdGVyIigKDkRlbGV0ZVJlc3BvbnNlEhYKDmRlbGV0ZWRfcG9pbnRzGAEgASgEIkIKEkluZ2VzdEJhdGNoUmVxdWVzdBIsCghyZXF1ZXN0cxgBIAMoCzIaLm1tc2VhcmNoLnYxLkluZ2VzdFJlcXVlc3QiOwoTSW5nZXN0QmF0Y2hSZXNwb25zZRIkCgRhY2tzGAEgAygLMhYubW1zZWFyY2gudjEuSW5nZXN0QWNrMuYBCg1Jbmdlc3RTZXJ2aWNlEkAKBkluZ2VzdBIaLm1tc2VhcmNoLnYxLkluZ2VzdFJlcXVlc3QaFi5tbXNlYXJjaC52MS5Jbmdlc3RBY2soATABEkEKBkRlbGV0ZRIaLm1tc2VhcmNoLnYxLkRlbGV0ZVJlcXVlc3QaGy5tbXNlYXJjaC52MS5EZWxldGVSZXNwb25zZRJQCgtJbmdlc3RCYXRjaBIfLm1tc2VhcmNoLnYxLkluZ2VzdEJhdGNoUmVxdWVzdBogLm1tc2VhcmNoLnYxLkluZ2VzdEJhdGNoUmVzcG9uc2VCP1o9Z2l0aHViLmNvbS9tbXNlYXJjaC9tbXNlYXJjaC9jbGllbnRzL2dvL21tc2VhcmNodjE7bW1zZWFyY2h2MWIGcHJvdG8z", [file_mmsearch_v1_common]);
+  fileDesc("ChhtbXNlYXJjaC92MS9pbmdlc3QucHJvdG8SC21tc2VhcmNoLnYxIisKCFRleHRGaWxlEgwKBGRhdGEYASABKAwSEQoJbWltZV90eXBlGAIgASgJIswBCgpJbmdlc3RJdGVtEgoKAmlkGAEgASgJEicKCG1ldGFkYXRhGAIgASgLMhUubW1zZWFyY2gudjEuTWV0YWRhdGESDgoEdGV4dBgDIAEoCUgAEiMKBWltYWdlGAQgASgLMhIubW1zZWFyY2gudjEuSW1hZ2VIABINCgNwZGYYBSABKAxIABIqCgl0ZXh0X2ZpbGUYBiABKAsyFS5tbXNlYXJjaC52MS5UZXh0RmlsZUgAEg4KBnNvdXJjZRgHIAEoCUIJCgdjb250ZW50IpoBCg1Jbmdlc3RSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkSJQoEaXRlbRgCIAEoCzIXLm1tc2VhcmNoLnYxLkluZ2VzdEl0ZW0SGQoRY3JlYXRlX2NvbGxlY3Rpb24YAyABKAgSMwoMb25fZHVwbGljYXRlGAQgASgLMh0ubW1zZWFyY2gudjEuRHVwbGljYXRlT3B0aW9ucyKOAQoJSW5nZXN0QWNrEhAKCHNlcXVlbmNlGAEgASgEEgoKAmlkGAIgASgJEg4KBnNvdXJjZRgDIAEoCRIKCgJvaxgEIAEoCBISCgplcnJvcl9jb2RlGAUgASgJEg0KBWVycm9yGAYgASgJEg4KBnBvaW50cxgHIAEoDRIUCgxkdXBsaWNhdGVfb2YYCCADKAkiVQoNRGVsZXRlUmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJEgsKA2lkcxgCIAMoCRIjCgZmaWx0ZXIYAyABKAsyEy5tbXNlYXJjaC52MS5GaWx0ZXIiKAoORGVsZXRlUmVzcG9uc2USFgoOZGVsZXRlZF9wb2ludHMYASABKAQiQgoSSW5nZXN0QmF0Y2hSZXF1ZXN0EiwKCHJlcXVlc3RzGAEgAygLMhoubW1zZWFyY2gudjEuSW5nZXN0UmVxdWVzdCI7ChNJbmdlc3RCYXRjaFJlc3BvbnNlEiQKBGFja3MYASADKAsyFi5tbXNlYXJjaC52MS5Jbmdlc3RBY2sy5gEKDUluZ2VzdFNlcnZpY2USQAoGSW5nZXN0EhoubW1zZWFyY2gudjEuSW5nZXN0UmVxdWVzdBoWLm1tc2VhcmNoLnYxLkluZ2VzdEFjaygBMAESQQoGRGVsZXRlEhoubW1zZWFyY2gudjEuRGVsZXRlUmVxdWVzdBobLm1tc2VhcmNoLnYxLkRlbGV0ZVJlc3BvbnNlElAKC0luZ2VzdEJhdGNoEh8ubW1zZWFyY2gudjEuSW5nZXN0QmF0Y2hSZXF1ZXN0GiAubW1zZWFyY2gudjEuSW5nZXN0QmF0Y2hSZXNwb25zZUI/Wj1naXRodWIuY29tL21tc2VhcmNoL21tc2VhcmNoL2NsaWVudHMvZ28vbW1zZWFyY2h2MTttbXNlYXJjaHYxYgZwcm90bzM", [file_mmsearch_v1_common]);
 
 /**
  * A raw text file (.txt, .md): its bytes must be valid UTF-8.
@@ -130,6 +130,13 @@ export type IngestRequest = Message<"mmsearch.v1.IngestRequest"> & {
    * @generated from field: bool create_collection = 3;
    */
   createCollection: boolean;
+
+  /**
+   * Near-duplicate handling for this item; unset (policy UNSPECIFIED) takes the collection's.
+   *
+   * @generated from field: mmsearch.v1.DuplicateOptions on_duplicate = 4;
+   */
+  onDuplicate?: DuplicateOptions | undefined;
 };
 
 /**
@@ -185,6 +192,13 @@ export type IngestAck = Message<"mmsearch.v1.IngestAck"> & {
    * @generated from field: uint32 points = 7;
    */
   points: number;
+
+  /**
+   * The documents the item duplicates: skipped in their favour, or deleted in its favour (replace).
+   *
+   * @generated from field: repeated string duplicate_of = 8;
+   */
+  duplicateOf: string[];
 };
 
 /**

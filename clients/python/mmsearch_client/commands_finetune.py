@@ -1,0 +1,106 @@
+"""`mmsearch finetune`: trains a text model on the user's (query, positive[, negative]) pairs, locally
+(no server needed unless hard negatives are mined from a collection)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from local folders only, never the hub
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def mine_negatives(
+    pairs: Sequence[Any], search: Callable[[str], Sequence[str]], log: Callable[[str], None] = print
+) -> list[Any]:
+    """For each pair without a negative: the best-ranked hit of its query (passage snippets, as
+    `search` returns them) that is no part of any positive of that query. Rank 1 is skipped, being
+    the likeliest unjudged relevant passage."""
+    from mmsearch.encoders.finetune import Pair
+
+    positives: dict[str, list[str]] = {}
+    for p in pairs:
+        positives.setdefault(p.query, []).append(_norm(p.positive))
+    out, mined = [], 0
+    for p in pairs:
+        if p.negative:
+            out.append(p)
+            continue
+        negative = None
+        for hit in list(search(p.query))[1:]:
+            text = _norm(hit.removesuffix("…").removesuffix("..."))
+            if text and not any(text in pos or pos in text for pos in positives[p.query]):
+                negative = hit
+                break
+        mined += negative is not None
+        out.append(Pair(p.query, p.positive, negative))
+    log(f"mined hard negatives for {mined} of {len(pairs)} pairs")
+    return out
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from mmsearch.encoders.base import EncoderError
+    from mmsearch.encoders.finetune import PairsError, finetune, load_pairs, prepare_output
+
+    say = (lambda s: print(s, file=sys.stderr)) if not args.json else (lambda s: None)
+    try:
+        pairs = load_pairs(Path(args.pairs))
+        prepare_output(Path(args.out))  # refuse a used output before any slow work
+        if args.collection:
+            from .cli import _client  # the server is needed only to mine
+
+            with _client(args, timeout=600) as c:
+
+                def search(q: str) -> list[str]:
+                    return [r.snippet for r in c.search(args.collection, q, top_k=10).results]
+
+                pairs = mine_negatives(pairs, search, say)
+        report = finetune(
+            pairs,
+            Path(args.out),
+            base=args.base,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            held_out=args.held_out,
+            max_seq_length=args.max_seq_length,
+            learning_rate=args.learning_rate,
+            max_steps=args.max_steps,
+            progress=not args.quiet,
+            log=say,
+        )
+    except (PairsError, EncoderError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report))
+    else:
+        say(f"saved {args.out} ({report['steps']} steps, {report['seconds']} s); serve it with "
+            f"`mmsearch serve --text-model {args.out}`")  # fmt: skip
+    return 0
+
+
+def register(sp: argparse.ArgumentParser) -> None:
+    """The flags of `mmsearch finetune` (sp carries the usual --server flags, used only to mine)."""
+    sp.add_argument("--pairs", required=True, help='JSONL, one {"query", "positive"[, "negative"]} per line')
+    sp.add_argument("--out", required=True, help="folder to write the model to (must not exist or be empty)")
+    sp.add_argument("--base", default="all-MiniLM-L6-v2", help="model to start from: a folder or the bundled name")
+    sp.add_argument("--epochs", type=int, default=1)
+    sp.add_argument("--batch-size", type=int, default=32, help="pairs per step (each is a negative for the others)")
+    sp.add_argument("--held-out", type=float, default=0.1, help="fraction of queries held out for the check")
+    sp.add_argument(
+        "--max-seq-length", type=int, default=128, help="tokens per text while training (0: the model's own)"
+    )
+    sp.add_argument("--learning-rate", type=float, default=3e-5)
+    sp.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: all epochs)")
+    sp.add_argument("--collection", "-c", help="mine a hard negative per pair from this collection (needs a server)")
+    sp.add_argument("--json", action="store_true", help="print the report as one JSON line")
+    sp.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    sp.set_defaults(fn=cmd_finetune)
