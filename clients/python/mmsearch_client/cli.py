@@ -18,6 +18,7 @@ from mmsearch.protocol.wire import FUSION, MODALITY, metadata_to_dict
 from mmsearch.v1 import collections_pb2
 
 from .client import Client, MMSearchError
+from .connect import client_from_args as _client
 from .files import Rejected, expand, items_from_file
 
 DEFAULT_SERVER = os.environ.get("MMSEARCH_SERVER", "127.0.0.1:50051")
@@ -466,19 +467,6 @@ def cmd_info(args: argparse.Namespace) -> int:
     with _client(args) as c:
         print(json.dumps(json_format.MessageToDict(c.info(), preserving_proto_field_name=True), indent=2))
     return 0
-
-
-def _client(args: argparse.Namespace, **kw: Any) -> Client:
-    """A client with the command's connection flags (server, key, TLS)."""
-    return Client(
-        args.server,
-        api_key=args.api_key,
-        tls=args.tls,
-        tls_ca=args.tls_ca,
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
-        **kw,
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ from google.protobuf import json_format
 
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
-    from .cli import _client
+    from .connect import client_from_args as _client
 
     with _client(args, timeout=args.timeout) as c:
         found = c.find_duplicates(

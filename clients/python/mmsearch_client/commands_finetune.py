@@ -55,7 +55,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         pairs = load_pairs(Path(args.pairs))
         prepare_output(Path(args.out))  # refuse a used output before any slow work
         if args.collection:
-            from .cli import _client  # the server is needed only to mine
+            from .connect import client_from_args as _client  # the server is needed only to mine
 
             with _client(args, timeout=600) as c:
 
