@@ -86,6 +86,22 @@ def test_dropping_the_collection_drops_its_images(http_app: App, http: httpx.Cli
     assert images is not None and images.get("kb", "invoice", 1) is None
 
 
+def test_a_filter_delete_takes_the_matching_documents_images(http_app: App, http: httpx.Client) -> None:
+    for doc_id, team in (("a", "red"), ("b", "red"), ("c", "blue")):
+        png = base64.b64encode(text_page([f"page {doc_id}"])).decode()
+        item = {"id": doc_id, "image": {"data": png, "mimeType": "image/png"}, "metadata": {"fields": {"team": team}}}
+        r = call(http, "IngestService/IngestBatch", {"requests": [{"collection": "kb", "createCollection": True,
+                                                                    "item": item}]})  # fmt: skip
+        assert r.json()["acks"][0].get("ok"), r.text
+    images = http_app.store.page_images
+    assert images is not None and all(images.get("kb", d, 1) is not None for d in "abc")
+    r = call(http, "IngestService/Delete", {"collection": "kb", "filter": {"must": [
+        {"key": "team", "match": {"stringValue": "red"}}]}})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert images.get("kb", "a", 1) is None and images.get("kb", "b", 1) is None
+    assert images.get("kb", "c", 1) is not None  # not matched: kept
+
+
 def test_a_page_that_cannot_be_stored_leaves_no_image(
     http_app: App, http: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
