@@ -118,6 +118,25 @@ def test_bench_text_report_names_floors_and_target(fake_app: App, tmp_path: Path
 
 
 @pytest.mark.slow
+def test_bench_reports_the_disk_of_kept_page_images(fake_app: App, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from .pagegen import text_page
+
+    source = tmp_path / "scans"
+    source.mkdir()
+    for i in range(2):
+        (source / f"scan{i}.png").write_bytes(text_page([f"INVOICE {i}", "TOTAL DUE 42"], size=(1200, 1600)))
+    args = ["bench", "--server", f"127.0.0.1:{fake_app.port}", "--passages", "0", "--pages", "2", "--json"]
+    queries = tmp_path / "q.txt"
+    queries.write_text("invoice total due\n")
+    args += ["--page-source", str(source), "--queries", str(queries), "--requests", "2", "--concurrency", "1"]
+    assert main(args) == 0
+    ing = json.loads(capsys.readouterr().out)["pages"][0]["ingest"]
+    if fake_app.store.backend == "edge":  # a remote Qdrant keeps them where the server cannot measure
+        assert 0 < ing["image_bytes_per_item"] < ing["disk_bytes_per_item"]
+    else:
+        assert ing["image_bytes_per_item"] == 0
+
+
 def test_bench_pages(fake_app: App, tmp_path: Path, shared_data: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     source = tmp_path / "pdfs"
     source.mkdir()

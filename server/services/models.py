@@ -96,6 +96,7 @@ class ModelServicer(
             # ru_maxrss is in KiB on Linux, and the kernel updates it lazily (it can trail the current RSS)
             peak_resident_memory_bytes=max(rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024),
             storage_bytes=_disk_usage(s.data_dir) if self.catalog.store.backend == "edge" else 0,
+            page_image_bytes=_disk_usage(s.data_dir / "page_images") if self.catalog.store.backend == "edge" else 0,
             # Linux: `shared` is the resident part backed by files (statm), so the rest is the process's
             # own memory; other systems do not report it (0).
             anonymous_memory_bytes=rss - getattr(mem, "shared", rss),

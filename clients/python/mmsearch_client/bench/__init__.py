@@ -159,6 +159,8 @@ class Bench:
             "per_second": points / seconds,
             "points": points,
             "disk_bytes_per_item": (after.storage_bytes - before.storage_bytes) / max(1, points),
+            # of which kept page images and thumbnails (0 for text; a page is one point)
+            "image_bytes_per_item": (after.page_image_bytes - before.page_image_bytes) / max(1, points),
             "server_rss_bytes": after.resident_memory_bytes,
             "server_anonymous_bytes": after.anonymous_memory_bytes,
             "server_peak_rss_bytes": after.peak_resident_memory_bytes,

@@ -43,8 +43,14 @@ def _ingest(r: dict[str, Any], unit: str) -> list[str]:
         f"  memory        server RSS {_mb(ing['server_rss_bytes'])} after ingest, of which "
         f"{_mb(ing.get('server_anonymous_bytes', 0))} its own (the rest: mapped files, reclaimable); peak RSS "
         f"{_mb(ing['server_peak_rss_bytes'])}; disk {ing['disk_bytes_per_item'] / 1024:,.1f} KiB per "
-        f"{unit.rstrip('s')}",
+        f"{unit.rstrip('s')}" + _images(ing),
     ]
+
+
+def _images(ing: dict[str, Any]) -> str:
+    """The kept page images' part of the disk per page (reports from before it was measured have none)."""
+    per = ing.get("image_bytes_per_item") or 0
+    return f", of which {per / 1024:,.1f} KiB kept image + thumbnail" if per else ""
 
 
 def render(report: dict[str, Any]) -> str:

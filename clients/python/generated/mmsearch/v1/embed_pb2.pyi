@@ -78,7 +78,7 @@ class EncoderInfo(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., model: _Optional[str] = ..., dim: _Optional[int] = ..., modalities: _Optional[_Iterable[_Union[_common_pb2.Modality, str]]] = ..., capabilities: _Optional[_Iterable[str]] = ..., loaded: _Optional[bool] = ...) -> None: ...
 
 class GetInfoResponse(_message.Message):
-    __slots__ = ("version", "storage_backend", "encoders", "max_message_bytes", "max_top_k", "max_rerank_documents", "resident_memory_bytes", "peak_resident_memory_bytes", "storage_bytes", "anonymous_memory_bytes")
+    __slots__ = ("version", "storage_backend", "encoders", "max_message_bytes", "max_top_k", "max_rerank_documents", "resident_memory_bytes", "peak_resident_memory_bytes", "storage_bytes", "anonymous_memory_bytes", "page_image_bytes")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STORAGE_BACKEND_FIELD_NUMBER: _ClassVar[int]
     ENCODERS_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +89,7 @@ class GetInfoResponse(_message.Message):
     PEAK_RESIDENT_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     STORAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     ANONYMOUS_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PAGE_IMAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     version: str
     storage_backend: str
     encoders: _containers.RepeatedCompositeFieldContainer[EncoderInfo]
@@ -99,4 +100,5 @@ class GetInfoResponse(_message.Message):
     peak_resident_memory_bytes: int
     storage_bytes: int
     anonymous_memory_bytes: int
-    def __init__(self, version: _Optional[str] = ..., storage_backend: _Optional[str] = ..., encoders: _Optional[_Iterable[_Union[EncoderInfo, _Mapping]]] = ..., max_message_bytes: _Optional[int] = ..., max_top_k: _Optional[int] = ..., max_rerank_documents: _Optional[int] = ..., resident_memory_bytes: _Optional[int] = ..., peak_resident_memory_bytes: _Optional[int] = ..., storage_bytes: _Optional[int] = ..., anonymous_memory_bytes: _Optional[int] = ...) -> None: ...
+    page_image_bytes: int
+    def __init__(self, version: _Optional[str] = ..., storage_backend: _Optional[str] = ..., encoders: _Optional[_Iterable[_Union[EncoderInfo, _Mapping]]] = ..., max_message_bytes: _Optional[int] = ..., max_top_k: _Optional[int] = ..., max_rerank_documents: _Optional[int] = ..., resident_memory_bytes: _Optional[int] = ..., peak_resident_memory_bytes: _Optional[int] = ..., storage_bytes: _Optional[int] = ..., anonymous_memory_bytes: _Optional[int] = ..., page_image_bytes: _Optional[int] = ...) -> None: ...
