@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 from mmsearch.protocol.vocab import FieldType
-from mmsearch.protocol.wire import DUPLICATE_POLICY, FIELD_TYPE, MODALITY, OCR_MODE, VECTOR_STORAGE
+from mmsearch.protocol.wire import DUPLICATE_POLICY, FIELD_TYPE, MODALITY, OCR_MODE, VECTOR_STORAGE, WireEnum
 from mmsearch.v1 import collections_pb2, collections_pb2_grpc, common_pb2
 
 from ..catalog import Catalog, CollectionOptions
@@ -15,34 +17,19 @@ from ..security.principal import current_principal, current_tenant
 from ..storage.base import CollectionSpec, SnapshotInfo, StoreStats
 
 
-def _storage(value: int, what: str) -> str:
-    """ "" (the default) for UNSPECIFIED; an enum number this server does not know is the client's mistake."""
+def _optional_enum(wire: WireEnum[Any], value: int, field: str, noun: str) -> str:
+    """ "" (the server's default) for UNSPECIFIED; an enum number this server does not know is the
+    client's mistake."""
     if value == 0:
         return ""
-    storage = VECTOR_STORAGE.from_wire(value)
-    if storage is None:
-        raise InvalidArgument(f"compression.{what} has an unknown vector storage ({value})")
-    return storage
-
-
-def _ocr(value: int) -> str:
-    """ "" (auto) for UNSPECIFIED; an unknown number is the client's mistake."""
-    if value == 0:
-        return ""
-    mode = OCR_MODE.from_wire(value)
-    if mode is None:
-        raise InvalidArgument(f"ocr has an unknown mode ({value})")
-    return mode
+    found = wire.from_wire(value)
+    if found is None:
+        raise InvalidArgument(f"{field} has an unknown {noun} ({value})")
+    return found
 
 
 def duplicate_policy(value: int) -> str:
-    """ "" for UNSPECIFIED; an unknown number is the client's mistake."""
-    if value == 0:
-        return ""
-    policy = DUPLICATE_POLICY.from_wire(value)
-    if policy is None:
-        raise InvalidArgument(f"on_duplicate.policy has an unknown value ({value})")
-    return policy
+    return _optional_enum(DUPLICATE_POLICY, value, "on_duplicate.policy", "value")
 
 
 def compression_message(spec: CollectionSpec) -> collections_pb2.CompressionOptions:
@@ -126,10 +113,10 @@ class CollectionServicer(collections_pb2_grpc.CollectionServiceServicer):
             chunk_words=c.chunking.max_words or None,
             chunk_overlap=c.chunking.overlap_words if c.chunking.HasField("overlap_words") else None,
             indexed_fields=fields,
-            token_storage=_storage(c.compression.tokens, "tokens"),
-            dense_storage=_storage(c.compression.dense, "dense"),
+            token_storage=_optional_enum(VECTOR_STORAGE, c.compression.tokens, "compression.tokens", "vector storage"),
+            dense_storage=_optional_enum(VECTOR_STORAGE, c.compression.dense, "compression.dense", "vector storage"),
             token_pool_factor=c.compression.token_pool_factor if c.compression.HasField("token_pool_factor") else None,
-            ocr=_ocr(c.ocr),
+            ocr=_optional_enum(OCR_MODE, c.ocr, "ocr", "mode"),
             on_duplicate=duplicate_policy(c.on_duplicate.policy),
             duplicate_threshold=c.on_duplicate.threshold,
         )

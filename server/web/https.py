@@ -18,7 +18,7 @@ from typing import Any
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
-from ..security.tls import TLSConfigError, check_files
+from ..security.tls import CertificateWatcher
 
 log = logging.getLogger("mmsearch.http")
 
@@ -36,31 +36,22 @@ def server_context(cert: Path, key: Path, client_ca: Path | None) -> ssl.SSLCont
 
 
 class _ReloadingAdapter(BuiltinSSLAdapter):  # type: ignore[misc]
-    def __init__(self, cert: Path, key: Path, client_ca: Path | None) -> None:
-        super().__init__(str(cert), str(key))
-        self.files = (cert, key, client_ca)
-        self.context = server_context(cert, key, client_ca)
-        self._stamp = self._mtimes()
-        self._lock = threading.Lock()
+    """cheroot's adapter with a context rebuilt when the gRPC port's CertificateWatcher (its own
+    instance: each watcher remembers what it last saw) finds the files replaced and usable."""
 
-    def _mtimes(self) -> tuple[int, ...]:
-        try:
-            return tuple(p.stat().st_mtime_ns for p in self.files if p is not None)
-        except OSError:
-            return ()
+    def __init__(self, watcher: CertificateWatcher) -> None:
+        super().__init__(str(watcher.cert), str(watcher.key))
+        self.watcher = watcher
+        self.context = server_context(watcher.cert, watcher.key, watcher.client_ca)
+        self._lock = threading.Lock()  # cheroot wraps sockets from several threads
 
     def wrap(self, sock: Any) -> Any:
-        stamp = self._mtimes()
-        if stamp != self._stamp:
-            with self._lock:
-                if stamp != self._stamp:
-                    self._stamp = stamp
-                    try:
-                        check_files(*self.files)
-                        self.context = server_context(*self.files)
-                        log.info("HTTPS certificate reloaded from %s", self.files[0])
-                    except (TLSConfigError, OSError, ssl.SSLError) as exc:
-                        log.error("TLS files changed but unusable; HTTPS keeps the previous certificate: %s", exc)
+        with self._lock:
+            if self.watcher.fetch() is not None:  # changed, and checked by the watcher
+                try:
+                    self.context = server_context(self.watcher.cert, self.watcher.key, self.watcher.client_ca)
+                except (OSError, ssl.SSLError) as exc:  # replaced again between the check and this load
+                    log.error("TLS files changed but unusable; HTTPS keeps the previous certificate: %s", exc)
         return super().wrap(sock)
 
 
@@ -74,7 +65,7 @@ class HttpsServer:
         # thread, unlike waitress, so this is what bounds a slow client there).
         self._server = wsgi.Server((host, port), app, numthreads=threads, server_name="mmsearch", timeout=30)
         self._server.max_request_body_size = 2 * app.max_body_bytes  # as waitress's limit on the HTTP port
-        self._server.ssl_adapter = _ReloadingAdapter(*tls)
+        self._server.ssl_adapter = _ReloadingAdapter(CertificateWatcher(*tls))
         self._server.prepare()  # binds now: a taken port fails here, in the caller's thread
         self.port = int(self._server.bind_addr[1])
         self._thread = threading.Thread(target=self._server.serve, name="https", daemon=True)

@@ -183,14 +183,9 @@ def cmd_search(args: argparse.Namespace) -> int:
                     resp = c.search(args.collection, text, **kwargs)  # type: ignore[arg-type]
                     print(json.dumps({"id": qid, "results": [result_dict(r) for r in resp.results]}))
             return 0
-        image = None
-        if args.image:
-            from .files import IMAGE_TYPES
+        from .files import read_image_arg
 
-            path = Path(args.image)
-            if path.suffix.lower() not in IMAGE_TYPES:
-                raise SystemExit(f"--image {args.image}: expected one of {', '.join(sorted(IMAGE_TYPES))}")
-            image = (path.read_bytes(), IMAGE_TYPES[path.suffix.lower()])
+        image = read_image_arg(args.image) if args.image else None
         resp = c.search(args.collection, args.query or "", image=image, **kwargs)  # type: ignore[arg-type]
     results = [result_dict(r) for r in resp.results]
     if args.json:

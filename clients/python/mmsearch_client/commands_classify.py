@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,19 +26,14 @@ def labels_from_args(labels: list[str], described: list[str]) -> list[tuple[str,
 
 def cmd_classify(args: argparse.Namespace, connect: Callable[[argparse.Namespace], Client]) -> int:
     """`connect`: the CLI's client from the connection flags."""
-    from .files import IMAGE_TYPES
+    from .files import read_image_arg
 
     labels = labels_from_args(args.labels, args.label)
     if not labels:
         raise SystemExit("give labels: --labels a,b,c and/or --label NAME=DESCRIPTION")
     if (args.text is None) == (args.image is None):
         raise SystemExit("give the TEXT to classify or --image FILE (one of them)")
-    image = None
-    if args.image:
-        path = Path(args.image)
-        if path.suffix.lower() not in IMAGE_TYPES:
-            raise SystemExit(f"--image {args.image}: expected one of {', '.join(sorted(IMAGE_TYPES))}")
-        image = (path.read_bytes(), IMAGE_TYPES[path.suffix.lower()])
+    image = read_image_arg(args.image) if args.image else None
     with connect(args) as c:
         resp = c.classify(
             args.text or "", labels, image=image, collection=args.collection or "",

@@ -21,6 +21,14 @@ IMAGE_TYPES = {
 SUPPORTED = {*TEXT_TYPES, *IMAGE_TYPES, ".pdf", ".jsonl"}
 
 
+def read_image_arg(arg: str, flag: str = "--image") -> tuple[bytes, str]:
+    """(bytes, MIME type) of an image named on the command line; SystemExit naming the types otherwise."""
+    path = Path(arg)
+    if path.suffix.lower() not in IMAGE_TYPES:
+        raise SystemExit(f"{flag} {arg}: expected one of {', '.join(sorted(IMAGE_TYPES))}")
+    return path.read_bytes(), IMAGE_TYPES[path.suffix.lower()]
+
+
 @dataclass
 class Rejected:
     """An input the client could not turn into an item (the server never saw it)."""
