@@ -162,6 +162,42 @@ def test_bench_pages(fake_app: App, tmp_path: Path, shared_data: Path, capsys) -
     assert json.loads(capsys.readouterr().out)["pages"][0]["search"]["levels"][0]["requests"] == 4
 
 
+def test_bench_pages_with_and_without_ocr(tmp_path: Path, tiny_colpali_dir: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """--page-ocr auto,never: the same pages ingested once per OCR mode into a ColPali collection, so
+    one report shows pages/s with and without OCR, each beside its own floor (OCR + text model; the page
+    model alone)."""
+    from mmsearch.client.bench.report import render
+
+    from .pagegen import text_page
+    from .tiny_colpali import build_tiny
+
+    model = str(build_tiny("colpali", tiny_colpali_dir))
+    source = tmp_path / "scans"
+    source.mkdir()
+    for i in range(2):
+        (source / f"scan{i}.png").write_bytes(text_page([f"INVOICE {i}", "TOTAL DUE 42"], size=(600, 800)))
+    queries = tmp_path / "q.txt"
+    queries.write_text("invoice total due\n")
+    app = create_server(fake_settings(tmp_path / "data", max_message_mb=8, allowed_models=["*"], ocr_workers=0))
+    try:
+        args = ["bench", "--server", f"127.0.0.1:{app.port}", "--passages", "0", "--pages", "2"]
+        args += ["--page-source", str(source), "--queries", str(queries), "--requests", "2", "--concurrency", "1"]
+        args += ["--page-ocr", "auto,never", "--page-model", f"colpali:{model}"]
+        assert main([*args, "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        auto, never = report["pages"]
+        assert (auto["ocr"], never["ocr"]) == ("auto", "never")
+        assert auto["collection"].endswith("-ocr-auto") and never["collection"].endswith("-ocr-never")
+        for r in (auto, never):
+            assert r["pages"] == r["ingest"]["points"] == 2 and r["ingest"]["per_second"] > 0
+            assert r["page_encoder"] == f"colpali:{model}" and r["encoder_floor"]["pages"] == 2
+        assert never["encoder_floor"]["of"] == f"colpali:{model}"  # the page model alone
+        assert auto["encoder_floor"]["of"].startswith("rapidocr + ")  # OCR and the text model
+        assert "2 pages, ingest by OCR mode: ocr auto " in render(report)
+    finally:
+        app.stop(grace=None)
+
+
 def test_bench_long_pdf_memory(fake_app: App, tmp_path: Path, shared_data: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     """--pdf-pages: one PDF cycled from the source's PDFs to the asked length, ingested as one document,
     with the server's memory sampled while it is."""
@@ -205,6 +241,10 @@ def test_bench_bad_input_is_named(tmp_path: Path, capsys) -> None:  # type: igno
         main(["bench", "--passages", "10"])
     with pytest.raises(SystemExit, match="--pages and --pdf-pages need --page-source"):
         main(["bench", "--passages", "0", "--pdf-pages", "10"])
+    with pytest.raises(SystemExit, match="--page-ocr never needs --page-model"):
+        main(["bench", "--passages", "0", "--pages", "2", "--page-source", str(tmp_path), "--page-ocr", "auto,never"])
+    with pytest.raises(SystemExit, match="'sometimes' is not one of auto, always, never"):
+        main(["bench", "--passages", "0", "--pages", "2", "--page-source", str(tmp_path), "--page-ocr", "sometimes"])
     with pytest.raises(SystemExit, match="bad --concurrency '1,x'"):
         main(["bench", "--corpus", str(corpus), "--concurrency", "1,x"])
 

@@ -370,6 +370,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         reuse=args.reuse,
         keep=args.keep,
         ocr_engine=args.ocr_engine,
+        page_ocr=[m.strip() for m in args.page_ocr.split(",")] if args.page_ocr else [""],
+        page_model=args.page_model,
         storage_only=args.storage_only,
         dim=args.dim,
         index_timeout_s=args.index_timeout,
@@ -380,6 +382,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise SystemExit("--passages needs --corpus (a BEIR folder, a JSONL file, .txt/.md files or a folder of them)")
     if (opts.pages or opts.pdf_pages) and opts.page_source is None:
         raise SystemExit("--pages and --pdf-pages need --page-source (a folder of page images or PDFs)")
+    if bad := [m for m in opts.page_ocr if m not in ("", "auto", "always", "never")]:
+        raise SystemExit(f"--page-ocr: {', '.join(map(repr, bad))} is not one of auto, always, never")
+    if "never" in opts.page_ocr and not opts.page_model:
+        raise SystemExit(
+            "--page-ocr never needs --page-model KIND:MODEL (e.g. colpali:DIR): without OCR a page "
+            "is found only through its page model"
+        )
+    if opts.page_model and ":" not in opts.page_model:
+        raise SystemExit("--page-model must be KIND:MODEL, e.g. colpali:/models/colqwen2")
     if opts.storage_only and not 8 <= opts.dim <= 4096:
         raise SystemExit("--dim must be between 8 and 4096")
     if opts.words < 8 or args.requests < 1 or args.exact_queries < 0:
@@ -598,6 +609,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["rapidocr", "tesseract"],
         help="the page floor's OCR (match the server's)",
     )
+    sp.add_argument(
+        "--page-ocr",
+        default="",
+        help="page sizes once per OCR mode, e.g. auto,never: pages/s with and without OCR in one report "
+        "(collection setting ocr; never needs --page-model)",
+    )
+    sp.add_argument("--page-model", default="", help="the page collections' page encoder KIND:MODEL, e.g. colpali:DIR")
     sp.add_argument(
         "--storage-only",
         action="store_true",

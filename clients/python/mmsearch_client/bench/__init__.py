@@ -55,6 +55,10 @@ class BenchOptions:
     dim: int = 384
     index_timeout_s: float = 3600.0
     ocr_engine: str = "rapidocr"  # the page floor's OCR; match the server's --ocr-engine
+    # Page sizes are measured once per OCR mode (collection setting `ocr`; "" = the server's default),
+    # so one report shows pages/s with and without OCR; "never" needs a page model.
+    page_ocr: list[str] = field(default_factory=lambda: [""])
+    page_model: str = ""  # "KIND:MODEL" of the page collections' page encoder (e.g. colpali:DIR)
     # The floors' text runtime (match the server's --text-backend) and where its ONNX export is cached
     # (the server's data_dir/models reuses the server's export).
     text_backend: str = "onnx"
@@ -108,8 +112,9 @@ class Bench:
                 report["passages"].append(self.passages(texts, n))
             on_size(report)
         for n in self.o.pages:
-            report["pages"].append(self.pages(files, n, texts))
-            on_size(report)
+            for mode in self.o.page_ocr:
+                report["pages"].append(self.pages(files, n, texts, mode))
+                on_size(report)
         for n in self.o.pdf_pages:
             report["long_pdfs"].append(self.long_pdf(pdfs, n))
             on_size(report)
@@ -117,13 +122,17 @@ class Bench:
         return report
 
     # -- shared steps
-    def _collection(self, name: str, max_words: int = 0) -> tuple[bool, Any]:
-        """(reused, encoder spec of the text space); creates the collection unless reusing it."""
+    def _collection(self, name: str, max_words: int = 0, **config: str) -> tuple[bool, Any]:
+        """(reused, encoder spec of the text space); creates the collection (with `config`, e.g. its
+        page encoder and OCR mode) unless reusing it."""
         existing = {c.name: c for c in self.client.list_collections()}
         if name in existing and not self.o.reuse:
             self.client.delete_collection(name)
         if name not in existing or not self.o.reuse:
-            self.client.create_collection(name, max_words=max_words)
+            try:
+                self.client.create_collection(name, max_words=max_words, **config)  # type: ignore[arg-type]
+            except MMSearchError as exc:
+                raise BenchError(f"cannot create {name!r} with {config}: {exc}") from None
         col = self.client.get_collection(name)
         space = next(s for s in col.spaces if s.name == "text")
         return name in existing and self.o.reuse, space.encoder
@@ -261,22 +270,38 @@ class Bench:
         return {"queries": m, "exact_p50_ms": statistics.median(exact_ms), "runs": runs}
 
     # -- pages
-    def pages(self, files: list[PageFile], n: int, texts: list[str]) -> dict[str, Any]:
+    def pages(self, files: list[PageFile], n: int, texts: list[str], ocr: str = "") -> dict[str, Any]:
         o = self.o
-        name = f"{o.prefix}-pg{n}"
-        self.say.section(f"{n:,} pages from {o.page_source} -> collection {name!r}")
+        name = f"{o.prefix}-pg{n}" + (f"-ocr-{ocr}" if ocr else "")
+        page_kind, _, page_model = o.page_model.partition(":")
+        self.say.section(f"{n:,} pages from {o.page_source} -> collection {name!r}" + (f" (ocr {ocr})" if ocr else ""))
         plan = page_plan(files, n)
         total = sum(f.pages for _, f in plan)
         qs = queries(o.corpus or Path("."), o.queries_file, texts, o.requests)
-        reused, spec = self._collection(name)
+        reused, spec = self._collection(name, ocr=ocr, page_kind=page_kind, page_model=page_model)
         encoder = self._encoder(spec)
-        result: dict[str, Any] = {"pages": total, "files": len(files), "collection": name, "encoder": spec.model}
+        result: dict[str, Any] = {
+            "pages": total,
+            "files": len(files),
+            "collection": name,
+            "encoder": spec.model,
+            "page_encoder": o.page_model or "ocr+text",
+            "ocr": ocr or "default",
+        }
         if reused:
             result["ingest"] = None
         else:
             result["ingest"] = self._ingest(name, page_items(plan), total, "pages")
-        floor = encode_pages(encoder, [f.path for f in files], o.page_floor_pages, o.ocr_engine)
-        result["encoder_floor"] = {"pages": floor.pages, "seconds": floor.seconds, "per_second": floor.per_second}
+        # The floor is what the collection's page path costs without the server: the page model over the
+        # images when OCR is off, else OCR (or the text layer) and the text model.
+        page_encoder = self._page_encoder(page_kind, page_model) if ocr == "never" else None
+        floor = encode_pages(encoder, [f.path for f in files], o.page_floor_pages, o.ocr_engine, page_encoder)
+        result["encoder_floor"] = {
+            "pages": floor.pages,
+            "seconds": floor.seconds,
+            "per_second": floor.per_second,
+            "of": o.page_model if page_encoder is not None else f"{o.ocr_engine} + {spec.model}",
+        }
         if result["ingest"]:
             result["ingest_over_encoder"] = result["ingest"]["per_second"] / floor.per_second
         _, encode_ms = encode_queries(encoder, qs)
@@ -284,6 +309,15 @@ class Bench:
         if not o.keep:
             self.client.delete_collection(name)
         return result
+
+    def _page_encoder(self, kind: str, model: str) -> Any:
+        from mmsearch.encoders.base import EncoderError
+        from mmsearch.encoders.registry import create
+
+        try:
+            return create(kind, model, self.o.device)
+        except EncoderError as exc:
+            raise BenchError(f"the page floor needs the page model here ({kind}:{model}): {exc}") from None
 
     # -- one long PDF
     def long_pdf(self, pdfs: list[Path], n: int) -> dict[str, Any]:

@@ -5,6 +5,7 @@ whole collection with torch (no index, no candidates: the answer a two-stage sea
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -111,28 +112,33 @@ class PageFloor:
         return self.pages / self.seconds
 
 
-def encode_pages(encoder: Encoder, files: Sequence[Path], limit: int, ocr_engine: str) -> PageFloor:
-    """The server's offline page path without the server: PDF text layer or OCR, then the text model
-    over the page's words, for the first `limit` pages of `files`."""
+def encode_pages(
+    encoder: Encoder, files: Sequence[Path], limit: int, ocr_engine: str, page_encoder: Encoder | None = None
+) -> PageFloor:
+    """The server's page path without the server, for the first `limit` pages of `files`: with a page
+    encoder (ColPali), that model over the page images alone (the floor of `ocr: never`); otherwise the
+    offline path: PDF text layer or OCR, then the text model over the page's words."""
     from mmsearch.server.ingest.ocr import get_ocr
     from mmsearch.server.ingest.page_encoding import encode_word_pages
     from mmsearch.server.ingest.pages import PageLimits, image_pages, pdf_pages, sniff
 
     limits = PageLimits()
-    ocr = get_ocr(ocr_engine)
+    ocr = get_ocr(ocr_engine) if page_encoder is None else None
     done = 0
     t0 = time.perf_counter()
     for f in files:
         data = f.read_bytes()
         mime = sniff(data)
-        pages = pdf_pages(data, limits) if mime == "application/pdf" else image_pages(data, mime, limits)
-        words: list[list[Any]] = []
-        for page in pages:
-            if done + len(words) >= limit:
-                break
-            words.append(page.words if page.words is not None else ocr.words(page.image))  # type: ignore[arg-type]
-        encode_word_pages(encoder, words)
-        done += len(words)
+        render = page_encoder is not None
+        pages = pdf_pages(data, limits, render) if mime == "application/pdf" else image_pages(data, mime, limits)
+        taken = list(itertools.islice(pages, max(0, limit - done)))
+        if page_encoder is not None:
+            page_encoder.encode_images([p.image for p in taken])
+        else:
+            assert ocr is not None
+            words: list[list[Any]] = [p.words if p.words is not None else ocr.words(p.image) for p in taken]
+            encode_word_pages(encoder, words)
+        done += len(taken)
         if done >= limit:
             break
     return PageFloor(done, time.perf_counter() - t0)

@@ -53,6 +53,22 @@ def _images(ing: dict[str, Any]) -> str:
     return f", of which {per / 1024:,.1f} KiB kept image + thumbnail" if per else ""
 
 
+def _ocr_modes(pages: list[dict[str, Any]]) -> list[str]:
+    """One line per page size measured under several OCR modes: ingest pages/s side by side."""
+    out = []
+    for n in dict.fromkeys(r["pages"] for r in pages):
+        runs = [r for r in pages if r["pages"] == n and r.get("ingest")]
+        if len({r.get("ocr", "default") for r in runs}) < 2:
+            continue
+        base = runs[0]["ingest"]["per_second"]
+        parts = [
+            f"ocr {r['ocr']} {r['ingest']['per_second']:.2f} pages/s ({r['ingest']['per_second'] / base:.2f}x)"
+            for r in runs
+        ]
+        out += ["", f"{n:,} pages, ingest by OCR mode: " + "; ".join(parts)]
+    return out
+
+
 def render(report: dict[str, Any]) -> str:
     backend = report.get("floor_text_backend")
     floors = f", floors on text backend {backend}" if backend else ""
@@ -83,9 +99,13 @@ def render(report: dict[str, Any]) -> str:
         out += storage_render(r)
     for r in report["pages"]:
         out.append("")
-        out.append(f"{r['pages']:,} pages from {r['files']} files ({r['encoder']})")
+        mode = f"; ocr {r['ocr']}" if r.get("ocr", "default") != "default" else ""
+        out.append(
+            f"{r['pages']:,} pages from {r['files']} files ({r.get('page_encoder', 'ocr+text')}, {r['encoder']}{mode})"
+        )
         out += _ingest(r, "pages")
         out += _searches(r["search"])
+    out += _ocr_modes(report["pages"])
     for r in report.get("long_pdfs", []):
         ing = r["ingest"]
         out.append("")
