@@ -18,6 +18,7 @@ Weights come from a local directory or the local Hugging Face cache only (`resol
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import numpy as np
 
 from .base import Capability, Encoded, Encoder, EncoderError, normalise
 from .models import resolve_model_dir
+from .page_budget import page_cost, plan_batches
 from .text import pick_device
 
 if TYPE_CHECKING:
@@ -83,7 +85,9 @@ class ColPaliEncoder(Encoder):
     kind = "colpali"
     capabilities = frozenset({Capability.TEXT, Capability.IMAGE, Capability.LATE_INTERACTION})
 
-    def __init__(self, model: str, device: str = "cpu", batch_size: int = 4) -> None:
+    def __init__(self, model: str, device: str = "cpu", batch_size: int = 4, page_batch_mb: float = 0) -> None:
+        """batch_size: at most this many pages or texts per forward pass; page_batch_mb > 0 also bounds a
+        batch of pages by its estimated activation memory (page_budget.py), whatever their sizes."""
         path = resolve_model_dir(model)
         self.family = detect_family(path, model)
         try:
@@ -107,6 +111,9 @@ class ColPaliEncoder(Encoder):
         self.model = model
         self.dim = int(getattr(self._model, "dim", 128))
         self.batch_size = batch_size
+        self.page_batch_bytes = int(page_batch_mb * 2**20)
+        dtype_bytes = 2 if self.dtype == torch.bfloat16 else 4
+        self.page_cost = page_cost(self.family.grid, self._processor, self._model.config, dtype_bytes)
         self._tokenizer = self._processor.tokenizer
         self._lock = threading.Lock()
 
@@ -115,8 +122,11 @@ class ColPaliEncoder(Encoder):
     def encode_images(self, images: Sequence[Image]) -> list[Encoded]:
         """Pages -> per page tokens (n_patches, dim) and pooled (dim,); boxes where the grid is known."""
         out: list[Encoded] = []
-        for start in range(0, len(images), self.batch_size):
-            batch = [im.convert("RGB") for im in images[start : start + self.batch_size]]
+        sizes = [im.size for im in images]
+        budget = self.page_batch_bytes or sys.maxsize  # 0: pages are bounded by batch_size alone
+        for pages in plan_batches(sizes, self.page_cost, budget, self.batch_size):
+            start = pages.start
+            batch = [im.convert("RGB") for im in images[pages.start : pages.stop]]
             with self._lock:
                 inputs = self._processor.process_images(batch)
                 embeddings = self._forward(inputs)
@@ -230,8 +240,8 @@ def _encoded(rows: np.ndarray, strings: list[str], boxes: np.ndarray | None) -> 
     return Encoded(pooled=normalise(tokens.mean(axis=0)), tokens=tokens, token_strings=strings, token_boxes=boxes)
 
 
-def create(model: str, device: str) -> Encoder:
+def create(model: str, device: str, page_batch_mb: float = 0) -> Encoder:
     """The factory of kind "colpali" (registry.FACTORIES)."""
     if not model:
         raise EncoderError("the colpali encoder needs a model: a local checkpoint folder or a cached Hugging Face id")
-    return ColPaliEncoder(model, device)
+    return ColPaliEncoder(model, device, page_batch_mb=page_batch_mb)

@@ -35,10 +35,13 @@ class EncoderPool:
         factory: Callable[..., Encoder] = create,
         max_encoders: int = 4,
         pinned: Iterable[Key] = (),
+        devices: Mapping[str, str] | None = None,
     ) -> None:
         """options: per encoder kind, keyword arguments of its factory, e.g.
-        {"sentence-transformers": {"backend": "onnx", "cache_dir": Path(...)}}."""
+        {"sentence-transformers": {"backend": "onnx", "cache_dir": Path(...)}}.
+        devices: per encoder kind, its device when not `device` (empty values mean `device`)."""
         self.device = device
+        self.devices = {k: v for k, v in (devices or {}).items() if v}
         self.options = {k: dict(v) for k, v in (options or {}).items()}
         self._factory = factory  # (kind, model, device, **options) -> Encoder
         self.max_encoders = max_encoders
@@ -65,7 +68,8 @@ class EncoderPool:
         if first:
             try:
                 # One thread per encoder, concurrent queries batched: see batching.py.
-                loading.set_result(EncoderThread(self._factory(kind, model, self.device, **self.options.get(kind, {}))))
+                device = self.devices.get(kind, self.device)
+                loading.set_result(EncoderThread(self._factory(kind, model, device, **self.options.get(kind, {}))))
             except BaseException as exc:
                 with self._lock:
                     del self._encoders[key]

@@ -78,7 +78,12 @@ def make_encoders(settings: Settings) -> EncoderPool:
     text = {"backend": settings.text_backend, "cache_dir": settings.data_dir / "models"}
     return EncoderPool(
         settings.device,
-        {"sentence-transformers": text},
+        {"sentence-transformers": text, "colpali": {"page_batch_mb": settings.page_batch_mb}},
+        devices={
+            "sentence-transformers": settings.text_device,
+            "fake": settings.text_device,
+            "colpali": settings.page_device,
+        },
         max_encoders=settings.max_encoders,
         pinned=[(settings.text_kind, settings.text_model)],
     )

@@ -184,7 +184,7 @@ class Catalog:
         with self._ce_lock:
             if self._ce is None:
                 try:
-                    self._ce = CrossEncoderScorer(model, self.encoders.device)
+                    self._ce = CrossEncoderScorer(model, self.settings.rerank_device or self.encoders.device)
                 except EncoderError as exc:
                     raise FailedPrecondition(str(exc)) from exc
             return self._ce

@@ -74,6 +74,15 @@ class Settings(BaseSettings):
         "from the local weights on first start and cached in data_dir/models/. On a CUDA device torch is used.",
     )
     device: str = Field("auto", description="Torch device for encoders: auto, cpu, cuda, cuda:N.")
+    text_device: str = Field("", description="Device of the text models (empty: `device`).")
+    page_device: str = Field("", description="Device of the page (ColPali-family) models (empty: `device`).")
+    rerank_device: str = Field("", description="Device of the cross-encoder (empty: `device`).")
+    page_batch_mb: float = Field(
+        2048,
+        ge=0,
+        description="Activation-memory budget of one batch of pages in a page model, in MiB (an estimate from "
+        "each page's size and the model's widths; 0: batches of 4 pages whatever their size).",
+    )
     encode_batch_size: int = Field(32, ge=1, le=1024, description="Items per encoder batch at ingest.")
 
     max_message_mb: int = Field(64, ge=1, le=2000, description="Largest accepted gRPC message, in MiB.")

@@ -127,3 +127,18 @@ def test_spellings_of_one_folder_are_one_encoder(tmp_path: Path) -> None:
     for spelling in (f"{folder}/", f"{folder}/../model", f"{tmp_path}//model"):
         assert pool.get("fake", spelling) is first
     assert len(factory.loads) == 1
+
+
+def test_each_encoder_kind_loads_on_its_own_device() -> None:
+    """--text-device / --page-device: a kind with a device of its own gets it; others get --device."""
+    seen: dict[str, str] = {}
+
+    def factory(kind: str, model: str, device: str) -> Encoder:
+        seen[kind] = device
+        return FakeEncoder(model, 8)
+
+    pool = EncoderPool("cpu", factory=factory, devices={"colpali": "cuda:1", "fake": ""})
+    pool.get("colpali", "m1")
+    pool.get("fake", "m2")
+    pool.get("sentence-transformers", "m3")
+    assert seen == {"colpali": "cuda:1", "fake": "cpu", "sentence-transformers": "cpu"}
