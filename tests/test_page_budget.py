@@ -50,6 +50,7 @@ def test_budget_batches_give_the_same_vectors(family: str, tiny_colpali_dir: Pat
         np.testing.assert_allclose(a.tokens, b.tokens, atol=2e-4)
     if family == "colqwen2":  # dynamic resolution: bigger pages are estimated (and are) longer sequences
         est = [tight.page_cost.tokens_of(w, h) for w, h in sizes]
-        assert est[2] > est[0] and [len(e.tokens) for e in alone][2] > [len(e.tokens) for e in alone][0]
+        lengths = [len(e.tokens) for e in alone]
+        assert est[2] > est[0] and lengths[2] > lengths[0]
     # the estimate covers each page's own sequence (its kept patch rows are part of it)
     assert all(tight.page_cost.tokens_of(w, h) >= len(e.tokens) for (w, h), e in zip(sizes, alone, strict=True))
