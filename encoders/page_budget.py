@@ -43,12 +43,12 @@ class PageCost:
 def plan_batches(sizes: Sequence[tuple[int, int]], cost: PageCost, budget_bytes: int, max_pages: int) -> list[range]:
     """Consecutive ranges of `sizes` (page order kept) under `budget_bytes` and `max_pages` each."""
     batches: list[range] = []
-    start, tokens = 0, []
+    start, tokens = 0, list[int]()
     for i, (w, h) in enumerate(sizes):
         t = cost.tokens_of(w, h)
         if tokens and (len(tokens) >= max_pages or cost.batch_bytes([*tokens, t]) > budget_bytes):
             batches.append(range(start, i))
-            start, tokens = i, []
+            start, tokens = i, list[int]()
         tokens.append(t)
         if len(tokens) == 1 and cost.batch_bytes(tokens) > budget_bytes:
             log.warning(
