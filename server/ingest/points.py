@@ -98,8 +98,8 @@ class PointBuilder:
 
     @staticmethod
     def _keep_images(pages: list[Unit]) -> None:
-        """WebP copies of the pages that have pixels (PDF pages read from their text layer are not
-        rendered, so they have none)."""
+        """WebP copies of the pages (with images kept, every page has pixels: PDF pages read from
+        their text layer are rendered for this, units.expand)."""
         for u in pages:
             if u.page is not None and u.page.image is not None:
                 u.image, u.thumbnail = encode_page_image(u.page.image)
