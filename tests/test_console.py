@@ -202,7 +202,8 @@ def test_a_dropped_folder_uploads_every_file_in_it(console: tuple[App, str], pag
     for kind in ("dragEnter", "dragOver", "drop"):
         cdp.send("Input.dispatchDragEvent", {"type": kind, "x": x, "y": y, "data": data})
     rows = page.locator("#uploads li")
-    page.wait_for_function("document.querySelectorAll('#uploads li.ok, #uploads li.error').length === 3", timeout=60_000)
+    settled = "document.querySelectorAll('#uploads li.ok, #uploads li.error').length === 3"
+    page.wait_for_function(settled, timeout=60_000)
     text = {rows.nth(i).locator(".name").inner_text(): rows.nth(i) for i in range(rows.count())}
     assert set(text) == {"handbook/leave.txt", "handbook/travel/trains.md", "handbook/travel/map.key"}
     assert text["handbook/travel/trains.md"].get_attribute("class") == "ok"
