@@ -20,7 +20,7 @@ class PageView:
     height: int
     text: str
     words: list[tuple[str, tuple[float, float, float, float]]]
-    image: bytes = b""  # WebP; empty when the page's pixels were never rendered (a PDF's text layer)
+    image: bytes = b""  # WebP; empty when none is kept (a text-layer PDF page ingested before they were)
     thumbnail: bytes = b""
     metadata: dict[str, Any] = field(default_factory=dict)
 

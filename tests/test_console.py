@@ -114,3 +114,101 @@ def test_query_by_example_image(console: tuple[App, str], page, tmp_path: Path, 
     page.set_input_files("#qimage", str(photo))
     page.locator('.card[data-doc="receipt-002"]').wait_for(timeout=60_000)
     assert "photo.jpg" in page.locator("#qimage-name").inner_text()
+
+
+@pytest.fixture
+def colpali_console(tmp_path: Path, tiny_colpali_dir: Path) -> Iterator[str]:
+    """A collection of pages searched by a tiny random ColPali model alone (ocr: never)."""
+    from .pagegen import text_page
+    from .tiny_colpali import build_tiny
+
+    model = str(build_tiny("colpali", tiny_colpali_dir))
+    app = create_server(fake_settings(tmp_path / "data", http_port=free_port(), allowed_models=["*"]))
+    assert app.http is not None
+    base = f"http://127.0.0.1:{app.http.port}"
+    config = {"pageEncoder": {"kind": "colpali", "model": model}, "ocr": "OCR_MODE_NEVER"}
+    r = httpx.post(f"{base}/mmsearch.v1.CollectionService/CreateCollection", json={"name": "cp", "config": config})
+    assert r.status_code == 200, r.text
+    pages = [text_page([f"quarterly report {i}", "revenue by region"], size=(900, 600)) for i in range(2)]
+    items = [{"id": f"scan-{i}", "image": {"data": base64.b64encode(p).decode(), "mimeType": "image/png"}}
+             for i, p in enumerate(pages)]  # fmt: skip
+    r = httpx.post(f"{base}/mmsearch.v1.IngestService/IngestBatch", timeout=300,
+                   json={"requests": [{"collection": "cp", "item": it} for it in items]})  # fmt: skip
+    assert all(a.get("ok") for a in r.json()["acks"]), r.text
+    yield base
+    app.stop(grace=None)
+
+
+def test_colpali_cards_show_matched_patches_and_the_similarity_map(colpali_console: str, page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    base = colpali_console
+    body = {"collection": "cp", "query": {"text": "quarterly report"}, "explain": True, "topK": 2}
+    found = httpx.post(f"{base}/mmsearch.v1.SearchService/Search", json=body, timeout=60).json()["results"]
+    for r in found:  # the explanation names patches with their boxes, inside the page
+        ex = r["explanation"]
+        boxes = [m["box"] for m in ex["matches"] if m["documentToken"].startswith("patch")]
+        assert boxes and len(boxes) == len(ex["matches"])
+        for b in boxes:
+            x0, y0, x1, y1 = (b.get(k, 0.0) for k in ("x0", "y0", "x1", "y1"))  # proto3 JSON omits zeros
+            assert 0 <= x0 < x1 <= ex["pageWidth"] and 0 <= y0 < y1 <= ex["pageHeight"]
+
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/?collection=cp&q=quarterly%20report")
+    card = page.locator('.card[data-doc="scan-0"]')
+    card.wait_for(timeout=60_000)
+    patches = card.locator(".thumb .patch")
+    assert 1 <= patches.count() <= 5  # the strongest patches, each drawn once
+    thumb = card.locator(".thumb img").bounding_box()
+    for i in range(patches.count()):
+        b = patches.nth(i).bounding_box()
+        assert thumb["x"] - 1 <= b["x"] and b["x"] + b["width"] <= thumb["x"] + thumb["width"] + 1
+        assert thumb["y"] - 1 <= b["y"] and b["y"] + b["height"] <= thumb["y"] + thumb["height"] + 1
+        assert "patch r" in (patches.nth(i).get_attribute("title") or "")
+    card.click()
+    dialog = page.locator("#page-view")
+    dialog.locator(".page-image img").wait_for(timeout=10_000)
+    assert dialog.locator(".page-image .patch").count() == patches.count()
+    dialog.locator("#heat-toggle").check()
+    heat = dialog.locator(".page-image canvas.heat")
+    heat.wait_for(timeout=30_000)
+    grid = httpx.post(f"{base}/mmsearch.v1.PageService/GetSimilarityMap", timeout=60, json={
+        "collection": "cp", "documentId": "scan-0", "page": 1, "query": "quarterly report"}).json()  # fmt: skip
+    assert (heat.get_attribute("width"), heat.get_attribute("height")) == (str(grid["cols"]), str(grid["rows"]))
+    assert dialog.locator("#heat-token option").count() == len(grid["queryTokens"]) + 1
+    dialog.locator("#heat-token").select_option("1")  # one query token's map
+    dialog.locator(".page-image canvas.heat").wait_for()
+    page.screenshot(path=str(shots(tmp_path) / "console-colpali.png"))
+    dialog.locator("#heat-toggle").uncheck()
+    assert dialog.locator(".page-image canvas.heat").count() == 0
+    assert errors == []
+
+
+def test_a_dropped_folder_uploads_every_file_in_it(console: tuple[App, str], page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A real folder drop through Chromium's own drag-and-drop input (DevTools Input.dispatchDragEvent
+    with a folder's path, as the OS hands one over): the console walks the folder, uploads each file
+    with its own row and names the one it cannot take."""
+    _, base = console
+    folder = tmp_path / "handbook"
+    (folder / "travel").mkdir(parents=True)
+    (folder / "leave.txt").write_text("Annual leave requests go to the team lead two weeks ahead.")
+    (folder / "travel" / "trains.md").write_text("Train travel over four hours may be booked in first class.")
+    (folder / "travel" / "map.key").write_bytes(b"not a document")
+    page.goto(f"{base}/?collection=kb")
+    page.locator("#collection option").first.wait_for(state="attached")
+    drop = page.locator("#drop").bounding_box()
+    x, y = drop["x"] + drop["width"] / 2, drop["y"] + drop["height"] / 2
+    cdp = page.context.new_cdp_session(page)
+    data = {"items": [], "files": [str(folder)], "dragOperationsMask": 1}
+    for kind in ("dragEnter", "dragOver", "drop"):
+        cdp.send("Input.dispatchDragEvent", {"type": kind, "x": x, "y": y, "data": data})
+    rows = page.locator("#uploads li")
+    settled = "document.querySelectorAll('#uploads li.ok, #uploads li.error').length === 3"
+    page.wait_for_function(settled, timeout=60_000)
+    text = {rows.nth(i).locator(".name").inner_text(): rows.nth(i) for i in range(rows.count())}
+    assert set(text) == {"handbook/leave.txt", "handbook/travel/trains.md", "handbook/travel/map.key"}
+    assert text["handbook/travel/trains.md"].get_attribute("class") == "ok"
+    assert "unsupported file type" in text["handbook/travel/map.key"].inner_text()
+    page.fill("#q", "first class train travel")
+    page.press("#q", "Enter")
+    page.locator('.card[data-doc="handbook/travel/trains"]').wait_for(timeout=30_000)
+    page.screenshot(path=str(shots(tmp_path) / "console-folder-drop.png"))

@@ -100,12 +100,34 @@ def test_wrong_content_type_is_415_with_a_message(http: httpx.Client) -> None:
     assert "application/json" in r.json()["message"]
 
 
-def test_oversized_body_is_resource_exhausted(http: httpx.Client) -> None:
-    big = {"collection": "kb", "query": {"text": "x" * (3 * 1024 * 1024 // 2)}}  # limit: 1 MiB
-    r = call(http, "SearchService/Search", big)
+@pytest.mark.parametrize("chunked", [False, True])
+def test_oversized_body_is_resource_exhausted(http: httpx.Client, chunked: bool) -> None:
+    """3x the limit: refused in the Connect shape by its Content-Length before it is read, or, sent
+    chunked (no length), once the limit is passed."""
+    big = b'{"collection": "kb", "query": {"text": "' + b"x" * (3 * 1024 * 1024) + b'"}}'  # limit: 1 MiB
+    content = (big[i : i + 65536] for i in range(0, len(big), 65536)) if chunked else big
+    r = http.post("/mmsearch.v1.SearchService/Search", content=content, headers={"content-type": "application/json"})
     assert r.status_code == 413
+    assert r.headers["content-type"] == "application/json"
     assert r.json()["code"] == "resource_exhausted"
-    assert "limit" in r.json()["message"]
+    assert "over the limit of 1048576 (max_message_mb)" in r.json()["message"]
+    assert call(http, "CollectionService/ListCollections", {}).status_code == 200  # the port still serves
+
+
+def test_a_malformed_request_gets_the_connect_shape(http_app: App) -> None:
+    """Requests waitress itself refuses, before any handler, answer like the rest."""
+    import json
+    import socket
+
+    assert http_app.http is not None
+    with socket.create_connection(("127.0.0.1", http_app.http.port), timeout=10) as s:
+        s.sendall(b"POST /mmsearch.v1.SearchService/Search HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n")
+        answer = b""
+        while chunk := s.recv(65536):  # waitress closes the connection after such an answer
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head
+    assert json.loads(body)["code"] == "invalid_argument"
 
 
 def test_authorization_header_reaches_the_handlers_as_metadata(http_app: App, http: httpx.Client) -> None:
@@ -247,3 +269,31 @@ def test_http_port_taken_fails_start_cleanly(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         with pytest.raises(OSError):
             create_server(fake_settings(tmp_path, http_port=port))
+
+
+def test_oversized_body_over_https_is_resource_exhausted_too(tmp_path: Path) -> None:
+    """cheroot (the HTTPS port) leaves the limit to the gateway and connectrpc: the same answer."""
+    import ssl
+
+    from .certs import CA
+    from .conftest import fake_settings
+
+    ca = CA(tmp_path / "pki")
+    cert = ca.issue("server", server=True)
+    settings = fake_settings(
+        tmp_path / "data", http_port=free_port(), max_message_mb=1, tls_cert=cert.cert, tls_key=cert.key
+    )
+    app = create_server(settings)
+    try:
+        assert app.http is not None and app.http.scheme == "https"
+        ctx = ssl.create_default_context(cafile=str(ca.path))
+        big = b'{"collection": "kb", "query": {"text": "' + b"x" * (3 * 1024 * 1024) + b'"}}'
+        with httpx.Client(base_url=f"https://127.0.0.1:{app.http.port}", verify=ctx, timeout=30) as http:
+            for content in (big, (big[i : i + 65536] for i in range(0, len(big), 65536))):
+                r = http.post(
+                    "/mmsearch.v1.SearchService/Search", content=content, headers={"content-type": "application/json"}
+                )
+                assert r.status_code == 413 and r.json()["code"] == "resource_exhausted", r.text
+                assert "1048576" in r.json()["message"]
+    finally:
+        app.stop(grace=None)

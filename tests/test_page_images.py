@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -47,6 +48,44 @@ def test_page_is_kept_and_read_back_with_words(http: httpx.Client) -> None:
     assert "Harbour" in page["text"]
     freight = next(w for w in page["words"] if "Freight" in w["text"])
     assert 0 <= freight["box"]["x0"] < freight["box"]["x1"] <= 2400
+
+
+def _first_page_twice_second_turned(pdf: bytes) -> bytes:
+    """A real paper's first page, then the same page with /Rotate 90 (as scanners and some exports write)."""
+    import pypdfium2 as pdfium
+
+    src, out = pdfium.PdfDocument(pdf), pdfium.PdfDocument.new()
+    out.import_pages(src, [0, 0])
+    out[1].set_rotation(90)
+    buf = io.BytesIO()
+    out.save(buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("http_app", ["edge"], indirect=True)  # rendering is the same on both backends
+def test_pdf_pages_read_from_their_text_layer_are_rendered_and_kept(http: httpx.Client, shared_data: Path) -> None:
+    pdf = _first_page_twice_second_turned(
+        (shared_data / "pdf_documents" / "layout-parser-paper-with-empty-pages.pdf").read_bytes()
+    )
+    item = {"id": "paper", "pdf": base64.b64encode(pdf).decode()}
+    r = call(http, "IngestService/IngestBatch", {"requests": [{"collection": "kb", "createCollection": True,
+                                                              "item": item}]})  # fmt: skip
+    assert r.json()["acks"][0]["points"] == 2, r.text
+    for number, size in ((1, (1275, 1650)), (2, (1650, 1275))):  # US Letter at 150 dpi, upright and turned
+        page = call(http, "PageService/GetPage", {"collection": "kb", "documentId": "paper", "page": number}).json()
+        assert (page["width"], page["height"]) == size  # the frame of the word boxes
+        image = _image(page["image"])
+        assert max(image.size) == 1600 and max(_image(page["thumbnail"]).size) == 320
+        # The text layer's boxes lie on the rendered words: ink inside each box, in the image's pixels.
+        ink = np.asarray(image.convert("L").resize(size)) < 128
+        boxes = [w["box"] for w in page["words"] if len(w["text"]) >= 4]
+        assert len(boxes) > 100
+        inked = [ink[round(b["y0"]) : round(b["y1"]) + 1, round(b["x0"]) : round(b["x1"]) + 1].mean() > 0.05
+                 for b in boxes]  # fmt: skip
+        assert sum(inked) / len(inked) > 0.95, (number, sum(inked) / len(inked))
+    body = {"collection": "kb", "query": {"text": "layoutparser toolkit"}, "topK": 1, "thumbnails": True}
+    hit = call(http, "SearchService/Search", body).json()["results"][0]
+    assert hit["documentId"] == "paper" and max(_image(hit["thumbnail"]).size) == 320
 
 
 def test_search_returns_thumbnails_when_asked(http: httpx.Client) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageSequence, UnidentifiedImageError
@@ -130,7 +130,9 @@ def _open_pdf(data: bytes):  # type: ignore[no-untyped-def]
 
 def pdf_pages(data: bytes, limits: PageLimits, always_render: bool = False) -> Iterator[Page]:
     """One page at a time, with its text-layer words when it has any. The page is rendered only when
-    something needs pixels: OCR (no text layer) or an image encoder (`always_render`)."""
+    something needs pixels: OCR (no text layer), an image encoder or kept page images (`always_render`).
+    Rendering happens here, in the thread reading the PDF, because pdfium is not thread-safe; the
+    costly WebP encoding of a kept copy runs beside the encoder (ingest/points.py)."""
     doc = _open_pdf(data)
     scale = limits.pdf_dpi / 72
     try:
@@ -142,9 +144,9 @@ def pdf_pages(data: bytes, limits: PageLimits, always_render: bool = False) -> I
                     scale_page = (limits.max_pixels / (width_pt * height_pt)) ** 0.5
                 else:
                     scale_page = scale
-                words = _text_layer(page, scale_page, height_pt)
-                image = page.render(scale=scale_page).to_pil().convert("RGB") if always_render or not words else None
                 size = (round(width_pt * scale_page), round(height_pt * scale_page))
+                words = _text_layer(page, _to_pixels(page, size))
+                image = page.render(scale=scale_page).to_pil().convert("RGB") if always_render or not words else None
             finally:
                 page.close()
             PAGES_READ.inc()
@@ -153,7 +155,28 @@ def pdf_pages(data: bytes, limits: PageLimits, always_render: bool = False) -> I
         doc.close()
 
 
-def _text_layer(page, scale: float, height_pt: float) -> list[Word] | None:  # type: ignore[no-untyped-def]
+def _to_pixels(page, size: tuple[int, int]) -> Callable[[float, float], tuple[float, float]]:  # type: ignore[no-untyped-def]
+    """Page space (points, bottom-left origin) to the pixels of `page.render` at `size`: pdfium's own
+    mapping, so the page's /Rotate and a crop box not at the origin place boxes where the words are
+    drawn. It is affine; taken once per page from three points rather than a call per character."""
+    import ctypes
+
+    import pypdfium2.raw as raw
+
+    def device(x: float, y: float) -> tuple[float, float]:
+        dx, dy = ctypes.c_int(), ctypes.c_int()
+        raw.FPDF_PageToDevice(page.raw, 0, 0, size[0], size[1], 0, x, y, ctypes.byref(dx), ctypes.byref(dy))
+        return float(dx.value), float(dy.value)
+
+    far = 100_000.0  # long baselines: the integer rounding of device pixels is negligible
+    ox, oy = device(0, 0)
+    xx, xy = device(far, 0)
+    yx, yy = device(0, far)
+    a, b, c, d = (xx - ox) / far, (yx - ox) / far, (xy - oy) / far, (yy - oy) / far
+    return lambda x, y: (ox + a * x + b * y, oy + c * x + d * y)
+
+
+def _text_layer(page, to_pixels: Callable[[float, float], tuple[float, float]]) -> list[Word] | None:  # type: ignore[no-untyped-def]
     """Words of the page's text layer with boxes in rendered pixels, or None when it has no text."""
     tp = page.get_textpage()
     try:
@@ -172,9 +195,9 @@ def _text_layer(page, scale: float, height_pt: float) -> list[Word] | None:  # t
                     cur, box = [], [1e9, 1e9, -1e9, -1e9]
                 continue
             left, bottom, right, top = tp.get_charbox(i)
+            (x0, y0), (x1, y1) = to_pixels(left, top), to_pixels(right, bottom)
             cur.append(ch)
-            box = [min(box[0], left * scale), min(box[1], (height_pt - top) * scale),
-                   max(box[2], right * scale), max(box[3], (height_pt - bottom) * scale)]  # fmt: skip
+            box = [min(box[0], x0, x1), min(box[1], y0, y1), max(box[2], x0, x1), max(box[3], y0, y1)]
         if cur:
             words.append(Word("".join(cur), (box[0], box[1], box[2], box[3])))
         return words or None

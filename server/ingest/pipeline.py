@@ -167,7 +167,9 @@ class _Stream:
                     self.parked = got
                     break
                 self.claimed.add(claim_key(got.tenant, got.id))
-                self.current = expand(self.seq, got, self.spec, self.ing.limits)
+                self.current = expand(
+                    self.seq, got, self.spec, self.ing.limits, keep_images=self.ing.store.page_images is not None
+                )
                 self.seq += 1
                 self.items.append(self.current)
                 self._plan(self.current)

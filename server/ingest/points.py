@@ -62,16 +62,17 @@ class PointBuilder:
             check()
             # The kept WebP copies are made beside the model's encoding, not before it (PIL's encoder
             # releases the GIL): in sequence they slowed ColPali ingest (docs/benchmarks.md).
-            kept = None
+            # A page per task: the copies of a batch are made on every thread of the pool at once.
+            kept = []
             if self.catalog.store.page_images is not None:
-                kept = self._ocr_pool.submit(self._keep_images, pages)
+                kept = [self._ocr_pool.submit(self._keep_image, u) for u in pages]
             readable = [u for u in pages if u.item.error is None]
             encode = self._colpali_pages if spec.page_kind else self._pages
             try:
                 self._guarded(readable, lambda batch: encode(batch, spec), points)
             finally:
-                if kept is not None:
-                    kept.result()
+                for copy in kept:
+                    copy.result()
                 for u in pages:  # pixels are released once encoded and kept
                     if u.page is not None:
                         u.page.image = None
@@ -97,12 +98,11 @@ class PointBuilder:
                 u.item.error = InvalidArgument(f"item {u.item.id!r} could not be encoded: {unit_exc}")
 
     @staticmethod
-    def _keep_images(pages: list[Unit]) -> None:
-        """WebP copies of the pages that have pixels (PDF pages read from their text layer are not
-        rendered, so they have none)."""
-        for u in pages:
-            if u.page is not None and u.page.image is not None:
-                u.image, u.thumbnail = encode_page_image(u.page.image)
+    def _keep_image(u: Unit) -> None:
+        """The page's WebP copies (with images kept, every page has pixels: PDF pages read from their
+        text layer are rendered for this, units.expand)."""
+        if u.page is not None and u.page.image is not None:
+            u.image, u.thumbnail = encode_page_image(u.page.image)
 
     def _read_words(self, pages: list[Unit], spec: CollectionSpec, cancelled: threading.Event) -> None:
         """Pages are OCR'd as the collection's `ocr` mode says (auto: those without a text layer), in

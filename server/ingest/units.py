@@ -68,8 +68,9 @@ class Unit:
     thumbnail: bytes = b""
 
 
-def expand(seq: int, it: IngestItem, spec: CollectionSpec, limits: PageLimits) -> ItemState:
-    """Validates the item and prepares its lazy unit iterator (errors land in item.error)."""
+def expand(seq: int, it: IngestItem, spec: CollectionSpec, limits: PageLimits, keep_images: bool = False) -> ItemState:
+    """Validates the item and prepares its lazy unit iterator (errors land in item.error).
+    `keep_images`: the store keeps page images, so every PDF page is rendered, text-layer ones too."""
     item = ItemState(
         seq=seq,
         id=it.id,
@@ -104,8 +105,10 @@ def expand(seq: int, it: IngestItem, spec: CollectionSpec, limits: PageLimits) -
         elif isinstance(content, PdfFile):
             # broken, encrypted, empty or too long: refused before any write
             item.total = pdf_page_count(content.data, limits)
-            # Pixels are needed by an image encoder, and by OCR of every page (ocr: always).
-            rendered = pdf_pages(content.data, limits, always_render=bool(spec.page_kind) or spec.ocr == OcrMode.ALWAYS)
+            # Pixels are needed by an image encoder, by OCR of every page (ocr: always), and for the
+            # kept image of a page read from its text layer (GetPage, thumbnails in results).
+            render = keep_images or bool(spec.page_kind) or spec.ocr == OcrMode.ALWAYS
+            rendered = pdf_pages(content.data, limits, always_render=render)
             item.units = (Unit(item, p.number - 1, Modality.PAGE, page=p) for p in rendered)
         else:
             raise InvalidArgument(f"item {it.id!r} has no content (set text, text_file, image or pdf)")

@@ -6,6 +6,7 @@ call reaches the same catalog, encoders and store as the gRPC port.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import mimetypes
@@ -18,6 +19,10 @@ from typing import Any
 import grpc
 from connectrpc.compat import google_protobuf_binary_codec, google_protobuf_json_codec
 from connectrpc.server import ConnectWSGIApplication
+from waitress.channel import HTTPChannel
+from waitress.server import BaseWSGIServer, create_server
+from waitress.task import ErrorTask
+from waitress.utilities import RequestEntityTooLarge
 
 from .connect import HandlerRegistry, endpoints
 
@@ -66,6 +71,11 @@ class Gateway:
                     f"content type {content_type!r} is not supported: send application/json (Connect) "
                     "or application/proto",
                 )  # fmt: skip
+            if not environ.get("CONTENT_LENGTH") and not self._take_unsized_body(environ):
+                return _error(
+                    start_response, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "resource_exhausted",
+                    f"request body is over the limit of {self.max_body_bytes} (max_message_mb)",
+                )  # fmt: skip
             length = int(environ.get("CONTENT_LENGTH") or 0)
             if length > self.max_body_bytes:
                 return _error(
@@ -80,6 +90,16 @@ class Gateway:
             )
         return self._console(path, start_response)
 
+    def _take_unsized_body(self, environ: dict[str, Any]) -> bool:
+        """A body sent without a length (chunked; waitress hands every body over with one, cheroot
+        does not) is read here up to one byte past the limit: False when it is longer, else it
+        becomes a sized body, so an oversized one is answered the same way on both servers."""
+        body = environ["wsgi.input"].read(self.max_body_bytes + 1)
+        if len(body) > self.max_body_bytes:
+            return False
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+        return True
+
     def _console(self, path: str, start_response: StartResponse) -> list[bytes]:
         name = "index.html" if path in ("/", "/index.html") else path.lstrip("/")
         file = (CONSOLE_DIR / name).resolve()
@@ -91,21 +111,52 @@ class Gateway:
         return [body]
 
 
+class _ConnectErrorTask(ErrorTask):  # type: ignore[misc]
+    """waitress refuses some requests before the application sees them: a body over the limit (by its
+    Content-Length, before any of it is read; a chunked one once the limit is passed) or a malformed
+    request. It answers those here, in the Connect error shape like every other refusal."""
+
+    def execute(self) -> None:
+        e = self.request.error
+        if isinstance(e, RequestEntityTooLarge):
+            limit = self.channel.server.adj.max_request_body_size - 1  # waitress refuses at >= its setting
+            size = f"of {self.request.content_length} bytes " if self.request.content_length else ""
+            code, message = "resource_exhausted", f"request body {size}is over the limit of {limit} (max_message_mb)"
+        else:
+            code = _WAITRESS_CODES.get(e.code, "invalid_argument")
+            message = f"{e.reason}: {e.body}"
+        body = json.dumps({"code": code, "message": message}).encode()
+        self.status = f"{e.code} {e.reason}"
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+_WAITRESS_CODES = {413: "resource_exhausted", 431: "resource_exhausted", 501: "unimplemented", 500: "internal"}
+
+
+class _ConnectChannel(HTTPChannel):  # type: ignore[misc]
+    error_task_class = _ConnectErrorTask
+
+
 class HttpServer:
     """waitress on a background thread; `port` is the bound port (0 in settings picks a free one)."""
 
     scheme = "http"
 
     def __init__(self, app: Gateway, host: str, port: int, threads: int) -> None:
-        from waitress.server import create_server
-
+        sockets: dict[int, Any] = {}
         self._server: Any = create_server(
-            # waitress buffers a body before the app sees it, and answers one over its own limit with
-            # plain text; twice the message limit leaves the gateway to answer most oversized calls in
-            # the Connect shape while bounding what waitress buffers.
-            app, host=host, port=port, threads=threads, max_request_body_size=2 * app.max_body_bytes,
+            # waitress reads a whole body before the app sees it (spooled to a temporary file once
+            # large); its limit is the message limit, so an oversized body is refused by its length
+            # alone, with the error task above, and never read.
+            app, map=sockets, host=host, port=port, threads=threads, max_request_body_size=app.max_body_bytes + 1,
             ident="mmsearch", clear_untrusted_proxy_headers=True,
         )  # fmt: skip
+        for listener in sockets.values():  # one per address the host resolves to; nothing accepted yet
+            if isinstance(listener, BaseWSGIServer):
+                listener.channel_class = _ConnectChannel
         self.port = int(self._server.effective_port)  # waitress reports a configured port as a string
         self._thread = threading.Thread(target=self._run, name="http", daemon=True)
         self._thread.start()

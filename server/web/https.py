@@ -64,7 +64,10 @@ class HttpsServer:
         # timeout: seconds a silent connection may hold a worker thread (cheroot serves a connection per
         # thread, unlike waitress, so this is what bounds a slow client there).
         self._server = wsgi.Server((host, port), app, numthreads=threads, server_name="mmsearch", timeout=30)
-        self._server.max_request_body_size = 2 * app.max_body_bytes  # as waitress's limit on the HTTP port
+        # No body limit in cheroot itself (it would answer in plain text): cheroot hands the app the
+        # body unread, and the gateway refuses an oversized Content-Length before reading, while
+        # connectrpc stops reading a chunked body at the limit; both answer in the Connect shape.
+        self._server.max_request_body_size = 0
         self._server.ssl_adapter = _ReloadingAdapter(CertificateWatcher(*tls))
         self._server.prepare()  # binds now: a taken port fails here, in the caller's thread
         self.port = int(self._server.bind_addr[1])

@@ -4,9 +4,10 @@ import { ConnectError } from "@connectrpc/connect";
 
 import { type Collection, IndexState } from "../src/gen/mmsearch/v1/collections_pb.js";
 import { Modality } from "../src/gen/mmsearch/v1/common_pb.js";
-import { type Page } from "../src/gen/mmsearch/v1/pages_pb.js";
-import { FusionStrategy, type SearchResult, type TokenMatch } from "../src/gen/mmsearch/v1/search_pb.js";
+import { type Page, type SimilarityMap } from "../src/gen/mmsearch/v1/pages_pb.js";
+import { type BoundingBox, FusionStrategy, type SearchResult, type TokenMatch } from "../src/gen/mmsearch/v1/search_pb.js";
 import { collections, imageMime, ingest, pages, search, uploadFile, webpUrl } from "./api.js";
+import { type Dropped, dropped } from "./drop.js";
 import { parseFilter } from "./filter.js";
 
 type Child = Node | string;
@@ -73,15 +74,43 @@ function snippet(text: string, words: Set<string>): HTMLElement {
   return p;
 }
 
-/** Boxes of matched words over an image, positioned in percent of the page so they scale with it. */
+/** A box over an image, positioned in percent of the page so that it scales with it. */
+function box(b: BoundingBox, width: number, height: number, cls: string, title: string): HTMLElement {
+  const style = `left:${(100 * b.x0) / width}%;top:${(100 * b.y0) / height}%;width:${(100 * (b.x1 - b.x0)) / width}%;height:${(100 * (b.y1 - b.y0)) / height}%`;
+  return el("span", { class: cls, style, title });
+}
+
+/** ColPali explanations name a matched patch "patch r<row>c<col>" (words are named by their text). */
+const isPatch = (m: TokenMatch) => m.documentToken.startsWith("patch");
+
+/** Boxes of matched words over an image. */
 function boxes(matches: TokenMatch[], width: number, height: number, cls = "hit"): HTMLElement[] {
   if (!width || !height) return [];
   return matches
-    .filter((m) => m.box)
-    .map((m) => {
-      const b = m.box!;
-      const style = `left:${(100 * b.x0) / width}%;top:${(100 * b.y0) / height}%;width:${(100 * (b.x1 - b.x0)) / width}%;height:${(100 * (b.y1 - b.y0)) / height}%`;
-      return el("span", { class: cls, style, title: `${m.queryToken} → ${m.documentToken} (${m.similarity.toFixed(2)})` });
+    .filter((m) => m.box && !isPatch(m))
+    .map((m) => box(m.box!, width, height, cls, `${m.queryToken} → ${m.documentToken} (${m.similarity.toFixed(2)})`));
+}
+
+/** The page's best-matching patches (several query tokens often pick the same patch: it is drawn once,
+ * with the tokens it answered), strongest first, shaded by rank. */
+function patches(matches: TokenMatch[], width: number, height: number, top = 5): HTMLElement[] {
+  if (!width || !height) return [];
+  const best = new Map<string, { m: TokenMatch; tokens: string[] }>();
+  for (const m of matches.filter((m) => m.box && isPatch(m))) {
+    const seen = best.get(m.documentToken);
+    if (!seen) best.set(m.documentToken, { m, tokens: [m.queryToken] });
+    else {
+      seen.tokens.push(m.queryToken);
+      if (m.similarity > seen.m.similarity) seen.m = m;
+    }
+  }
+  return [...best.values()]
+    .sort((a, b) => b.m.similarity - a.m.similarity)
+    .slice(0, top)
+    .map(({ m, tokens }, rank) => {
+      const node = box(m.box!, width, height, "patch", `${m.documentToken} ← ${tokens.join(" ")} (${m.similarity.toFixed(2)})`);
+      node.style.opacity = String(1 - rank * 0.15);
+      return node;
     });
 }
 
@@ -121,6 +150,7 @@ function card(r: SearchResult, words: Set<string>): HTMLElement {
         { class: "thumb" },
         el("img", { src: webpUrl(r.thumbnail), alt: `${r.documentId} page ${r.page}` }),
         ...boxes(ex?.matches ?? [], ex?.pageWidth ?? 0, ex?.pageHeight ?? 0),
+        ...patches(ex?.matches ?? [], ex?.pageWidth ?? 0, ex?.pageHeight ?? 0),
       ),
     );
   }
@@ -177,6 +207,55 @@ async function runSearch(): Promise<void> {
   }
 }
 
+/** The similarity map as a heat overlay: one canvas pixel per patch, stretched over the page. Each
+ * patch shows its best score over the chosen query tokens (all of them: the page's answer to the
+ * whole query), scaled from the page's coldest to its hottest patch. */
+function heat(map: SimilarityMap, token: number): HTMLCanvasElement {
+  const { rows, cols } = map;
+  const canvas = el("canvas", { class: "heat", width: String(cols), height: String(rows) });
+  const cell = rows * cols;
+  const tokens = token < 0 ? map.queryTokens.map((_, i) => i) : [token];
+  const values = Array.from({ length: cell }, (_, p) => Math.max(...tokens.map((t) => map.scores[t * cell + p])));
+  const lo = Math.min(...values);
+  const span = Math.max(...values) - lo || 1;
+  const ctx = canvas.getContext("2d")!;
+  const img = ctx.createImageData(cols, rows);
+  values.forEach((v, p) => {
+    const x = (v - lo) / span;
+    img.data.set([255, Math.round(200 * (1 - x)), 0, Math.round(20 + 130 * x)], 4 * p); // the page stays readable under it
+  });
+  ctx.putImageData(img, 0, 0);
+  return canvas;
+}
+
+/** The "similarity map" control of a ColPali page: a toggle and the query token to show. */
+function similarityControl(r: SearchResult, view: HTMLElement, query: string): HTMLElement {
+  const toggle = el("input", { type: "checkbox", id: "heat-toggle" });
+  const token = el("select", { id: "heat-token", hidden: "" }, el("option", { value: "-1" }, "all query tokens"));
+  const label = el("label", { class: "heat-control", title: "How each patch of the page answers the query (GetSimilarityMap)" }, toggle, " similarity map ", token);
+  let map: SimilarityMap | null = null;
+  const draw = () => {
+    view.querySelector(".heat")?.remove();
+    if (toggle.checked && map) view.append(heat(map, Number(token.value)));
+  };
+  toggle.addEventListener("change", async () => {
+    if (toggle.checked && !map) {
+      try {
+        map = await pages.getSimilarityMap({ collection: ui.collection.value, documentId: r.documentId, page: r.page, query });
+      } catch (e) {
+        toggle.checked = false;
+        ui.status.textContent = `No similarity map: ${message(e)}`;
+        return;
+      }
+      token.append(...map.queryTokens.map((t, i) => el("option", { value: String(i) }, t)));
+      token.hidden = false;
+    }
+    draw();
+  });
+  token.addEventListener("change", draw);
+  return label;
+}
+
 async function openPage(r: SearchResult): Promise<void> {
   let page: Page;
   try {
@@ -186,17 +265,21 @@ async function openPage(r: SearchResult): Promise<void> {
     return;
   }
   const all = page.words.map((w) => ({ box: w.box, queryToken: "", documentToken: w.text, similarity: 0 }));
+  const matches = r.explanation?.matches ?? [];
   const view = el(
     "div",
     { class: "page-image" },
     ...(page.image.length ? [el("img", { src: webpUrl(page.image), alt: `${page.documentId} page ${page.page}` })] : []),
     ...boxes(all as TokenMatch[], page.width, page.height, "word"),
-    ...boxes(r.explanation?.matches ?? [], page.width, page.height),
+    ...boxes(matches, page.width, page.height),
+    ...patches(matches, page.width, page.height),
   );
   const close = el("button", { class: "close" }, "Close");
   close.addEventListener("click", () => ui.pageView.close());
+  const query = ui.q.value.trim();
+  const controls = matches.some(isPatch) && query ? [similarityControl(r, view, query)] : [];
   ui.pageView.replaceChildren(
-    el("div", { class: "page-head" }, el("strong", {}, `${page.documentId} — page ${page.page}`), close),
+    el("div", { class: "page-head" }, el("strong", {}, `${page.documentId} — page ${page.page}`), ...controls, close),
     el("div", { class: "page-body" }, view, el("div", { class: "page-text" }, snippet(page.text, queryWords(ui.q.value)))),
   );
   ui.pageView.showModal();
@@ -214,20 +297,25 @@ async function deleteDocument(id: string): Promise<void> {
   }
 }
 
-async function upload(files: { file: File; path: string }[]): Promise<void> {
+async function upload(files: Dropped[]): Promise<void> {
   const collection = ui.collection.value || prompt("Collection to add the files to:", "kb") || "";
-  if (!collection) return;
+  if (!collection || !files.length) return;
   const rows = files.map(({ path }) => {
     const row = el("li", { class: "pending" }, el("span", { class: "name" }, path), el("span", { class: "state" }, "waiting"));
     ui.uploads.prepend(row);
     return row;
   });
-  for (const [i, { file, path }] of files.entries()) {
+  for (const [i, got] of files.entries()) {
     const row = rows[i];
     const state = row.querySelector(".state")!;
+    if ("error" in got) {
+      row.className = "error";
+      state.textContent = got.error;
+      continue;
+    }
     state.textContent = "uploading…";
     try {
-      const ack = await uploadFile(collection, file, path);
+      const ack = await uploadFile(collection, got.file, got.path);
       row.className = ack?.ok ? "ok" : "error";
       state.textContent = ack?.ok ? `ok · ${ack.points} points` : `${ack?.errorCode}: ${ack?.error}`;
     } catch (e) {
@@ -236,20 +324,6 @@ async function upload(files: { file: File; path: string }[]): Promise<void> {
     }
   }
   await loadCollections(collection);
-}
-
-async function filesOf(entry: FileSystemEntry, prefix = ""): Promise<{ file: File; path: string }[]> {
-  if (entry.isFile) {
-    const file = await new Promise<File>((ok, fail) => (entry as FileSystemFileEntry).file(ok, fail));
-    return [{ file, path: prefix + file.name }];
-  }
-  const reader = (entry as FileSystemDirectoryEntry).createReader();
-  const out: { file: File; path: string }[] = [];
-  for (;;) {
-    const batch = await new Promise<FileSystemEntry[]>((ok, fail) => reader.readEntries(ok, fail));
-    if (!batch.length) return out;
-    for (const e of batch) out.push(...(await filesOf(e, `${prefix}${entry.name}/`)));
-  }
 }
 
 function wire(): void {
@@ -287,8 +361,7 @@ function wire(): void {
   ui.drop.addEventListener("drop", (ev) => {
     ev.preventDefault();
     ui.drop.classList.remove("over");
-    const entries = [...(ev.dataTransfer?.items ?? [])].map((i) => i.webkitGetAsEntry()).filter((e) => e !== null);
-    void Promise.all(entries.map((e) => filesOf(e))).then((lists) => upload(lists.flat()));
+    void dropped(ev.dataTransfer).then(upload);
   });
   for (const [label, value] of [
     ["weighted z-score", FusionStrategy.WEIGHTED_ZSCORE],
