@@ -98,6 +98,18 @@ class Settings(BaseSettings):
         4, ge=1, description="Other streaming calls open at once (health Watch, server reflection)."
     )
     health_threads: int = Field(4, ge=1, description="Threads kept for health checks, which are never queued.")
+    request_read_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="gRPC port: a unary call whose request message has not arrived this long after the call "
+        "started is ended (DEADLINE_EXCEEDED); until then it holds one of the max_pending_reads slots.",
+    )
+    max_pending_reads: int = Field(
+        128,
+        ge=1,
+        description="gRPC port: calls that may wait at once for their request message (each holds a thread); "
+        "more: RESOURCE_EXHAUSTED. Health checks do not count.",
+    )
     stream_idle_timeout_s: float = Field(
         60.0,
         gt=0,
