@@ -45,6 +45,7 @@ def make_store(settings: Settings) -> Store:
             settings.qdrant_api_key,
             settings.qdrant_prefer_grpc,
             settings.qdrant_replication_factor,
+            sweep_grace_s=settings.remote_sweep_grace_s,
         )
     from .storage.edge import EdgeStore, ShardOptions
 

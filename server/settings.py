@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     qdrant_api_key: str = Field("", description="API key for the remote Qdrant.")
     qdrant_prefer_grpc: bool = Field(True, description="Talk gRPC to the remote Qdrant.")
     qdrant_replication_factor: int = Field(1, ge=1, description="Replication factor of new remote collections.")
+    remote_sweep_grace_s: float = Field(
+        3600.0,
+        ge=0,
+        description="Remote storage: the startup sweep of hidden points (versions a crash cut short) spares those "
+        "written in the last this many seconds, which another mmsearch server on the same cluster may still be "
+        "writing. Longer than your longest ingest of one document and any clock skew between servers.",
+    )
 
     text_kind: str = Field("sentence-transformers", description="Default text encoder kind (see `mmsearch info`).")
     text_model: str = Field(

@@ -31,7 +31,7 @@ from mmsearch.protocol.vocab import FieldType
 from ..errors import AlreadyExists, NotFound, Unimplemented
 from .engine_errors import engine_errors
 from .records import Hit, PointData, Query, Record, Scores, SnapshotInfo, StoreStats
-from .slots import HIDDEN, LIVE, SLOT, is_visible, point_id, region_point_id, visible
+from .slots import HIDDEN, LIVE, SLOT, is_visible, point_id, region_point_id, stamp_hidden, sweepable, visible
 from .spec import STORAGES, CollectionSpec, Compression, SpaceSpec
 from .where import TENANT_FIELD, Cond, Where
 
@@ -75,6 +75,8 @@ class Store(ABC):
 
     backend: str
     dialect: Dialect
+    #: `sweep` spares hidden points younger than this (storage/slots.py); 0: sweeps them all.
+    sweep_grace_s: float = 0.0
     #: Where the backend keeps page images (storage/page_images.py); None: they are not kept.
     page_images: PageImages | None = None
 
@@ -182,6 +184,7 @@ class Store(ABC):
         if not points:
             return
         self._check_space()
+        stamp_hidden(points)
         with self._engine(name):
             self._upsert(name, [self.dialect.point(p) for p in points])
 
@@ -203,8 +206,9 @@ class Store(ABC):
 
     def sweep(self, name: str) -> int:
         """Deletes the hidden points (versions a crash cut short, or replaced ones whose delete it
-        cut short); returns how many. Only while nothing writes the collection: at startup."""
-        where = Where(should=list(HIDDEN))
+        cut short); returns how many. At startup: while this server writes nothing, and (with a
+        grace period) while other servers on the same cluster may."""
+        where = sweepable(self.sweep_grace_s)
         n = self.count(name, where, hidden=True)
         if n:
             self.delete(name, where)

@@ -47,9 +47,12 @@ class RemoteStore(Store):
         prefer_grpc: bool = True,
         replication_factor: int = 1,
         client: QdrantClient | None = None,
+        sweep_grace_s: float = 0.0,
     ) -> None:
-        """Connects to the Qdrant at `url`, or uses `client` as it is."""
+        """Connects to the Qdrant at `url`, or uses `client` as it is. sweep_grace_s: see
+        Store.sweep (other mmsearch servers may be writing hidden points on the same cluster)."""
         super().__init__()
+        self.sweep_grace_s = sweep_grace_s
         if client is None:
             if not url:
                 raise ValueError("RemoteStore needs the url of a Qdrant server, or a client")

@@ -8,17 +8,29 @@ the slot that is not live, so its points are hidden while they are written, and 
 over the document's points (`_live` := new slot; `Store.set_payload`, all or nothing) hides the old
 version and shows the new one at once. Points hidden at startup are left over from writes a crash
 cut short: `Store.sweep` deletes them.
+
+Hidden points also carry the time they were written (`_written`, Unix seconds). Several mmsearch
+servers may share one Qdrant cluster (remote storage), and one server's start must not sweep the
+hidden points of a version another is writing: there the sweep spares points written within a grace
+period (`remote_sweep_grace_s`). The embedded store is one process's alone and sweeps them all.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from .where import Cond, Where
 
+if TYPE_CHECKING:
+    from .records import PointData
+
 #: The version keys: the point's slot, and the slot its document had live.
 SLOT, LIVE = "_slot", "_live"
+#: When a hidden point was written (Unix seconds).
+WRITTEN_AT = "_written"
 _ID_NAMESPACE = uuid.UUID("5b1f2d7e-6f0c-4c57-9a53-2a0d6e1c9b11")
 _TENANT_NAMESPACE = uuid.UUID("0c9e4f43-3a4e-4d7c-8f0e-6a8d2b7c1e55")
 
@@ -53,3 +65,21 @@ def visible(where: Where | None) -> Where:
 
 def is_visible(payload: dict[str, Any]) -> bool:
     return LIVE not in payload or payload.get(SLOT) == payload[LIVE]
+
+
+def stamp_hidden(points: Iterable[PointData]) -> None:
+    """Marks the hidden ones among `points` (and their companions) with the time of writing."""
+    now = int(time.time())
+    for p in points:
+        if SLOT in p.payload and p.payload[SLOT] != p.payload.get(LIVE):
+            p.payload[WRITTEN_AT] = now
+        stamp_hidden(p.companions)
+
+
+def sweepable(grace_s: float) -> Where:
+    """The hidden points a sweep deletes: all of them, or (grace_s > 0) those written before the grace
+    period or without a write time (written before times were kept)."""
+    if grace_s <= 0:
+        return Where(should=list(HIDDEN))
+    recent = Cond(WRITTEN_AT, range={"gte": time.time() - grace_s})
+    return Where(should=list(HIDDEN), must_not=[recent])
