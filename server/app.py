@@ -46,6 +46,7 @@ def make_store(settings: Settings) -> Store:
             settings.qdrant_prefer_grpc,
             settings.qdrant_replication_factor,
             sweep_grace_s=settings.remote_sweep_grace_s,
+            data_dir=settings.data_dir,
         )
     from .storage.edge import EdgeStore, ShardOptions
 
