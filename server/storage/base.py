@@ -214,19 +214,24 @@ class Store(ABC):
             self.delete(name, where)
         return n
 
-    def _search(self, name: str, using: str, query: Query, limit: int, flt: Any | None) -> Scores:
+    def _query_visible(self, name: str, using: str, vector: Any, limit: int, where: Where) -> Scores:
+        """`_query` over the visible points matching `where`. A backend that knows where no hidden
+        point is may leave the visibility condition out there (storage/edge.py)."""
+        return self._query(name, using, vector, limit, self.dialect.filter(visible(where)))
+
+    def _search(self, name: str, using: str, query: Query, limit: int, where: Where) -> Scores:
         if isinstance(query, tuple) and not query[0]:
             return {}  # an empty sparse query matches nothing
         with self._engine(name):
-            return self._query(name, using, self.dialect.vector(query), limit, flt)
+            return self._query_visible(name, using, self.dialect.vector(query), limit, where)
 
     def dense_search(self, name: str, space: str, vector: np.ndarray, limit: int, where: Where) -> Scores:
         """Nearest visible points by pooled vector (cosine). No payload: see `retrieve`."""
-        return self._search(name, f"{space}_dense", vector, limit, self.dialect.filter(visible(where)))
+        return self._search(name, f"{space}_dense", vector, limit, where)
 
     def lexical_search(self, name: str, terms: tuple[list[int], list[float]], limit: int, where: Where) -> Scores:
         """Best visible points by BM25 (IDF-weighted sparse dot product). No payload: see `retrieve`."""
-        return self._search(name, "lexical", terms, limit, self.dialect.filter(visible(where)))
+        return self._search(name, "lexical", terms, limit, where)
 
     def score_ids(self, name: str, using: str, query: Query, ids: Sequence[str]) -> Scores:
         """Scores exactly the given points against one query vector. using: `<space>_dense` (query
@@ -234,8 +239,7 @@ class Store(ABC):
         Points lacking that vector or scoring nothing are absent from the result."""
         if not ids:
             return {}
-        flt = self.dialect.filter(visible(Where(must=[Cond(ids=list(ids))])))
-        return self._search(name, using, query, len(ids), flt)
+        return self._search(name, using, query, len(ids), Where(must=[Cond(ids=list(ids))]))
 
     def retrieve(
         self, name: str, ids: Sequence[str], space: str | None = None, fields: Sequence[str] | None = None
