@@ -1,5 +1,5 @@
 """Embedded shards that hold no hidden point are searched without the visibility condition
-(storage/sharded.py): a count clears the mark, a write that may hide points sets it first, a search
+(storage/hidden.py): a count clears the mark, a write that may hide points sets it first, a search
 racing such a write asks again with the condition, and a reopened store assumes hidden points until
 a count finds none."""
 
@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mmsearch.server.storage import sharded
+from mmsearch.server.storage import hidden
 from mmsearch.server.storage.base import LIVE, SLOT, PointData, Where, point_id
 from mmsearch.server.storage.edge import EdgeStore, ShardOptions
 
@@ -30,7 +30,7 @@ def _unit(rng: np.random.Generator) -> np.ndarray:
 
 @pytest.fixture(autouse=True)
 def recheck_always(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sharded, "RECHECK_S", 0.0)
+    monkeypatch.setattr(hidden, "RECHECK_S", 0.0)
 
 
 def _open(tmp_path: Path) -> EdgeStore:

@@ -26,13 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mmsearch.protocol.vocab import FieldType
-
 from ..errors import AlreadyExists, NotFound, Unimplemented
 from .engine_errors import engine_errors
-from .records import Hit, PointData, Query, Record, Scores, SnapshotInfo, StoreStats
+from .records import HIT_FIELDS, Hit, PointData, Query, Record, Scores, SnapshotInfo, StoreStats
 from .slots import HIDDEN, LIVE, SLOT, is_visible, point_id, region_point_id, stamp_hidden, sweepable, visible
-from .spec import STORAGES, CollectionSpec, Compression, SpaceSpec
+from .spec import CORE_INDEXES, STORAGES, CollectionSpec, Compression, SpaceSpec
 from .where import TENANT_FIELD, Cond, Where
 
 if TYPE_CHECKING:
@@ -41,25 +39,10 @@ if TYPE_CHECKING:
 
 #: Re-exported: these lived here before storage/records.py, slots.py, spec.py and where.py.
 __all__ = [
-    "HIDDEN", "LIVE", "SLOT", "STORAGES", "TENANT_FIELD", "CollectionSpec", "Compression", "Cond", "Hit",
-    "PointData", "Query", "Record", "Scores", "SnapshotInfo", "SpaceSpec", "Store", "StoreStats", "Where",
-    "is_visible", "point_id", "region_point_id", "visible",
+    "CORE_INDEXES", "HIDDEN", "HIT_FIELDS", "LIVE", "SLOT", "STORAGES", "TENANT_FIELD", "CollectionSpec",
+    "Compression", "Cond", "Hit", "PointData", "Query", "Record", "Scores", "SnapshotInfo", "SpaceSpec", "Store",
+    "StoreStats", "Where", "is_visible", "point_id", "region_point_id", "visible",
 ]  # fmt: skip
-
-#: Payload fields a returned result needs. Candidates are found and scored without any payload: the
-#: engine reads a point's whole payload (with its token strings, words and boxes) to return even one
-#: field, which cost more than the rest of a search; only the results that are returned pay for it.
-HIT_FIELDS = ["doc_id", "seq", "space", "modality", "passage", "page", "text", "meta"]
-
-#: Payload fields every point carries, indexed for filtering (the tenant only on tenants' points).
-CORE_INDEXES = {
-    "doc_id": FieldType.KEYWORD,
-    "modality": FieldType.KEYWORD,
-    "seq": FieldType.INTEGER,
-    TENANT_FIELD: FieldType.KEYWORD,
-    SLOT: FieldType.INTEGER,
-    LIVE: FieldType.INTEGER,
-}
 
 
 class Store(ABC):

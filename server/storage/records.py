@@ -7,6 +7,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+#: Payload fields a returned result needs. Candidates are found and scored without any payload: the
+#: engine reads a point's whole payload (with its token strings, words and boxes) to return even one
+#: field, which cost more than the rest of a search; only the results that are returned pay for it.
+HIT_FIELDS = ["doc_id", "seq", "space", "modality", "passage", "page", "text", "meta"]
+
 
 @dataclass
 class PointData:

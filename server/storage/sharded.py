@@ -22,7 +22,6 @@ import heapq
 import logging
 import shutil
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +32,12 @@ import qdrant_edge as qe
 from ..errors import NotFound
 from . import manifest as mf
 from .base import CollectionSpec, Scores
+from .hidden import HiddenMarks
 from .shard import ACTIVE, INDEXED, SEALED, Shard, ShardClosed
 
 log = logging.getLogger("mmsearch.storage")
 COMMIT = "commit.json"  # a payload change over several shards, until every shard has it
 T = TypeVar("T")
-RECHECK_S = 1.0  # how often searches may count a collection's hidden points
 
 
 @dataclass
@@ -61,7 +60,7 @@ class ShardedCollection:
         hidden: qe.Filter | None = None,
     ) -> None:
         """Opens the shards manifest.json names (deleting folders it does not name). hidden: the
-        filter of hidden points (storage/slots.py), for skipping the visibility condition on
+        filter of hidden points (storage/hidden.py), for skipping the visibility condition on
         shards that hold none; None: never skipped."""
         self.spec = spec
         self.folder = folder
@@ -77,9 +76,7 @@ class ShardedCollection:
         self._write = threading.Lock()  # writes, seals and swaps, one at a time
         self._state = threading.Lock()  # the shard list and `closed`
         self.closed = False
-        self._hidden = hidden
-        self._hide_gen = 0  # +1 before any write that may hide points (upsert, set_payload)
-        self._rechecked = 0.0
+        self._marks = HiddenMarks(hidden)
 
     # -- reads: every shard --
 
@@ -99,9 +96,9 @@ class ShardedCollection:
         self, using: str, vector: Any, limit: int, flt: qe.Filter | None, plain: qe.Filter | bool | None = False
     ) -> Scores:
         """The best `limit` of every shard's best `limit`, by score. plain (when not False): `flt`
-        without the visibility condition, used on shards that hold no hidden point."""
+        without the visibility condition, used on shards that hold no hidden point (storage/hidden.py)."""
         if plain is not False:
-            self._recheck_hidden()
+            self._marks.recheck(self._current, self._write)
 
         def run(shard: Shard, f: qe.Filter | None) -> list[qe.ScoredPoint]:
             params = self._ef if shard.state == INDEXED and using.endswith("_dense") else None
@@ -109,38 +106,12 @@ class ShardedCollection:
             return shard.query(qe.QueryRequest(limit=limit, query=query, filter=f, with_payload=False, params=params))
 
         def one(shard: Shard) -> list[qe.ScoredPoint]:
-            gen = self._hide_gen  # read before may_hide: a writer sets may_hide, then bumps gen, then writes
-            if plain is False or shard.may_hide:
+            if isinstance(plain, bool):  # not given
                 return run(shard, flt)
-            found = run(shard, plain)  # type: ignore[arg-type]
-            # A write that may hide points started meanwhile: its points may be in `found`; ask again.
-            return found if self._hide_gen == gen else run(shard, flt)
+            return self._marks.search(shard, lambda f: run(shard, f), flt, plain)
 
         found = [p for points in self._each(one) for p in points]
         return {str(p.id): float(p.score) for p in heapq.nlargest(limit, found, key=lambda p: p.score)}
-
-    def _recheck_hidden(self) -> None:
-        """Clears `may_hide` on shards a count finds without hidden points: at most once a second,
-        and only while no write runs (writers set it, under the same lock, before they write)."""
-        if self._hidden is None or time.monotonic() - self._rechecked < RECHECK_S:
-            return
-        if not any(s.may_hide for s in self._current()) or not self._write.acquire(blocking=False):
-            return
-        try:
-            self._rechecked = time.monotonic()
-            for shard in self._current():
-                if shard.may_hide and not shard.count(self._hidden):
-                    shard.may_hide = False
-        except ShardClosed:
-            pass  # swapped out meanwhile: its successor starts with may_hide
-        finally:
-            self._write.release()
-
-    def _may_hide(self, shards: Sequence[Shard]) -> None:
-        """Before a write that may leave hidden points in `shards` (under the write lock)."""
-        for shard in shards:
-            shard.may_hide = True
-        self._hide_gen += 1
 
     def retrieve(self, ids: list[str], with_payload: list[str] | bool, with_vector: list[str] | bool) -> list[Any]:
         return [r for records in self._each(lambda s: s.retrieve(ids, with_payload, with_vector)) for r in records]
@@ -200,7 +171,7 @@ class ShardedCollection:
                 same_ids = qe.Filter(must=[qe.HasIdCondition({str(p.id) for p in points})])
                 for shard in older:
                     shard.delete(same_ids, only_if_matched=True)
-            self._may_hide([active])
+            self._marks.mark([active])
             active.upsert(points)
             if active.count() >= self._seal_points:
                 self._seal(active)
@@ -220,7 +191,7 @@ class ShardedCollection:
             journal = self.folder / COMMIT if len(shards) > 1 else None
             if journal is not None:
                 mf.write_durably(journal, record)
-            self._may_hide(shards)
+            self._marks.mark(shards)
             for shard in shards:
                 shard.set_payload(flt, payload)
             (self.folder / COMMIT).unlink(missing_ok=True)  # also a replayed one that now fits one shard

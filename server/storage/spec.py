@@ -7,7 +7,20 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mmsearch.protocol.vocab import VectorStorage
+from mmsearch.protocol.vocab import FieldType, VectorStorage
+
+from .slots import LIVE, SLOT
+from .where import TENANT_FIELD
+
+#: Payload fields every point carries, indexed for filtering (the tenant only on tenants' points).
+CORE_INDEXES = {
+    "doc_id": FieldType.KEYWORD,
+    "modality": FieldType.KEYWORD,
+    "seq": FieldType.INTEGER,
+    TENANT_FIELD: FieldType.KEYWORD,
+    SLOT: FieldType.INTEGER,
+    LIVE: FieldType.INTEGER,
+}
 
 #: How a vector can be stored, least to most compressed.
 STORAGES: tuple[str, ...] = tuple(VectorStorage)
