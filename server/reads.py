@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
@@ -77,11 +78,13 @@ class UnaryReadInterceptor(grpc.ServerInterceptor):
         # The message is read on a thread of its own so that waiting for it can time out; that thread
         # ends when the call does (a timed-out call is ended by the abort below).
         reader = IdleTimeoutIterator(requests, self.timeout_s)
+        deadline = time.monotonic() + self.timeout_s
         try:
             request = next(reader, _NOTHING)
             if request is _NOTHING:  # grpcio's own answer to a unary call without a message
                 missing = f'"{method}" requires exactly one request message.'
                 _abort(context, method, grpc.StatusCode.UNIMPLEMENTED, missing)
+            reader.timeout_s = max(0.001, deadline - time.monotonic())  # the end of the stream, by the same time
             if next(reader, _NOTHING) is not _NOTHING:
                 _abort(
                     context, method, grpc.StatusCode.INVALID_ARGUMENT,
@@ -91,7 +94,7 @@ class UnaryReadInterceptor(grpc.ServerInterceptor):
         except DeadlineExceeded:
             _abort(
                 context, method, grpc.StatusCode.DEADLINE_EXCEEDED,
-                f"the request message did not arrive within {self.timeout_s:g} s of the call's start "
+                f"the request message (and the end of the request stream) did not arrive within {self.timeout_s:g} s "
                 "(setting request_read_timeout_s); send the request with the call",
             )  # fmt: skip
         except grpc.RpcError:  # the client cancelled or its deadline passed: nobody hears the answer
