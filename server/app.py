@@ -19,6 +19,7 @@ from .catalog import Catalog
 from .ingest.ocr import close_ocr
 from .interceptors import ErrorInterceptor
 from .limits import Admission, AdmissionInterceptor, ClassLimit
+from .reads import UnaryReadInterceptor
 from .security.interceptor import SecurityInterceptor
 from .security.listener import bind, certificates, check_exposure, preflight, security_interceptor
 from .services import SERVICE_NAMES, add_services
@@ -44,6 +45,8 @@ def make_store(settings: Settings) -> Store:
             settings.qdrant_api_key,
             settings.qdrant_prefer_grpc,
             settings.qdrant_replication_factor,
+            sweep_grace_s=settings.remote_sweep_grace_s,
+            data_dir=settings.data_dir,
         )
     from .storage.edge import EdgeStore, ShardOptions
 
@@ -96,6 +99,7 @@ def make_admission(settings: Settings) -> Admission:
         ingest=ClassLimit("ingest streams", s.max_ingest_streams, setting="max_ingest_streams"),
         streams=ClassLimit("streaming calls", s.max_other_streams, setting="max_other_streams"),
         health_threads=s.health_threads,
+        pending_reads=s.max_pending_reads,
     )
 
 
@@ -116,9 +120,12 @@ def create_server(settings: Settings, store: Store | None = None, encoders: Enco
     # Refusals first: nothing runs for a refused call; the security interceptor records the status the
     # error interceptor inside it set. The HTTP port runs the same list.
     interceptors: list[grpc.ServerInterceptor] = [security, ErrorInterceptor(), AdmissionInterceptor(admission)]
+    # The gRPC port alone reads unary requests itself, with a timeout (server/reads.py): grpcio would
+    # wait for them on a pool thread without one. The HTTP port reads its bodies itself.
+    reads = UnaryReadInterceptor(settings.request_read_timeout_s, settings.max_pending_reads)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=admission.threads, thread_name_prefix="rpc"),
-        interceptors=interceptors,
+        interceptors=[reads, *interceptors],
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),

@@ -90,15 +90,19 @@ class Admission:
         ingest: ClassLimit,
         streams: ClassLimit,
         health_threads: int = 4,
+        pending_reads: int = 0,
     ) -> None:
         self.classes = {c.name: Slots(c) for c in (requests, ingest, streams)}
         self._requests, self._ingest, self._streams = requests.name, ingest.name, streams.name
         self.health_threads = health_threads
+        self.pending_reads = pending_reads  # calls still waiting for their request (server/reads.py)
 
     @property
     def threads(self) -> int:
-        """Pool size: a thread for every running or queued slot, and the health checks' own."""
-        return self.health_threads + sum(s.limit.running + s.limit.queued for s in self.classes.values())
+        """Pool size: a thread for every running or queued slot, every pending read, and the health
+        checks' own."""
+        slots = sum(s.limit.running + s.limit.queued for s in self.classes.values())
+        return self.health_threads + self.pending_reads + slots
 
     def slots_for(self, method: str, streaming: bool) -> Slots | None:
         if method == HEALTH_CHECK:

@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     qdrant_api_key: str = Field("", description="API key for the remote Qdrant.")
     qdrant_prefer_grpc: bool = Field(True, description="Talk gRPC to the remote Qdrant.")
     qdrant_replication_factor: int = Field(1, ge=1, description="Replication factor of new remote collections.")
+    remote_sweep_grace_s: float = Field(
+        3600.0,
+        ge=0,
+        description="Remote storage: the startup sweep of hidden points (versions a crash cut short) spares those "
+        "written in the last this many seconds, which another mmsearch server on the same cluster may still be "
+        "writing. Longer than your longest ingest of one document and any clock skew between servers.",
+    )
 
     text_kind: str = Field("sentence-transformers", description="Default text encoder kind (see `mmsearch info`).")
     text_model: str = Field(
@@ -107,6 +114,18 @@ class Settings(BaseSettings):
         4, ge=1, description="Other streaming calls open at once (health Watch, server reflection)."
     )
     health_threads: int = Field(4, ge=1, description="Threads kept for health checks, which are never queued.")
+    request_read_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="gRPC port: a unary call whose request message has not arrived this long after the call "
+        "started is ended (DEADLINE_EXCEEDED); until then it holds one of the max_pending_reads slots.",
+    )
+    max_pending_reads: int = Field(
+        128,
+        ge=1,
+        description="gRPC port: calls that may wait at once for their request message (each holds a thread); "
+        "more: RESOURCE_EXHAUSTED. Health checks do not count.",
+    )
     stream_idle_timeout_s: float = Field(
         60.0,
         gt=0,

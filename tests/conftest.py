@@ -44,7 +44,7 @@ def fake_settings(tmp: Path, **kw: object) -> Settings:
 def fake_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
     """A server with the fake encoder on each storage backend."""
     settings = fake_settings(tmp_path, max_message_mb=8)
-    store = memory_store() if request.param == "remote" else None
+    store = memory_store(tmp_path) if request.param == "remote" else None
     app = create_server(settings, store=store)
     yield app
     app.stop(grace=None)
@@ -94,7 +94,7 @@ def free_port() -> int:
 @pytest.fixture(params=["edge", "remote"])
 def http_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
     settings = fake_settings(tmp_path, max_message_mb=1, http_port=free_port())
-    store = memory_store() if request.param == "remote" else None
+    store = memory_store(tmp_path) if request.param == "remote" else None
     app = create_server(settings, store=store)
     yield app
     app.stop(grace=None)

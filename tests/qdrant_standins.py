@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from concurrent import futures
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -38,9 +39,11 @@ class SerializedClient:
         return call
 
 
-def memory_store() -> RemoteStore:
-    """A RemoteStore over qdrant-client's in-memory engine: the remote backend without a server."""
-    return RemoteStore(client=SerializedClient(QdrantClient(location=":memory:")))  # type: ignore[arg-type]
+def memory_store(data_dir: Path | None = None) -> RemoteStore:
+    """A RemoteStore over qdrant-client's in-memory engine: the remote backend without a server
+    (with snapshots in data_dir/snapshots when given)."""
+    client = SerializedClient(QdrantClient(location=":memory:"))
+    return RemoteStore(client=client, data_dir=data_dir)  # type: ignore[arg-type]
 
 
 @contextmanager

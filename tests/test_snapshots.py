@@ -1,6 +1,6 @@
 """Backup and restore: a snapshot taken through the API (and the CLI) brings back exactly the
 collection it copied: the same search results after later writes, and after the collection was
-deleted. Fake encoder; the remote backend answers UNIMPLEMENTED."""
+deleted. Fake encoder, both backends (remote: portable snapshots, storage/portable.py)."""
 
 from __future__ import annotations
 
@@ -35,11 +35,6 @@ def test_restore_brings_back_identical_search_results(
 ) -> None:
     fake_client.create_collection("c", max_words=10, overlap_words=2)
     _ingest(fake_client, {k: text for k, (text, _) in ANIMALS.items()})
-    if fake_app.store.backend == "remote":
-        with pytest.raises(MMSearchError) as refused:
-            fake_client.create_snapshot("c")
-        assert refused.value.code == grpc.StatusCode.UNIMPLEMENTED
-        return
     before = _results(fake_client)
     snap = fake_client.create_snapshot("c")
     assert snap.collection == "c" and snap.size_bytes > 0

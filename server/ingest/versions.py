@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import Unavailable
 from ..storage.base import LIVE, SLOT, Cond, Store, Where, point_id, region_point_id
 from ..storage.page_images import image_key
 
@@ -58,6 +59,15 @@ def commit(
         _delete(
             store, collection, doc.and_(Cond(key=SLOT, match=version.slot), Cond(key="seq", range={"gte": written}))
         )
+        # Every point of the new version must still be there: on a shared cluster another server's
+        # startup sweep could have taken some (storage/slots.py), and the switch would show the rest.
+        mine = doc.and_(Cond(key=SLOT, match=version.slot), Cond(key="seq", range={"gte": 0, "lt": written}))
+        if (found := store.count(collection, mine, hidden=True)) != written:
+            abort(store, collection, doc_id, version, tenant)
+            raise Unavailable(
+                f"document {doc_id!r}: {written - found} of its {written} new points vanished before it was "
+                "shown (swept by another server? see remote_sweep_grace_s); its previous version stays; send it again"
+            )
         store.set_payload(collection, doc, {LIVE: version.slot})  # the switch: all or nothing
         _delete(store, collection, Where(must=doc.must, must_not=[Cond(key=SLOT, match=version.slot)]))
     if store.page_images is not None:  # page n is point seq n - 1

@@ -6,16 +6,8 @@ Layout of a collection (the same on both backends):
 - one sparse vector `lexical` (BM25 term frequencies, IDF applied by the engine);
 - payload: doc_id, seq (point number within its document), modality, passage, page, text, tokens
   (token strings for explanations), meta (the user's metadata; filters address `meta.<key>`), and
-  the two version keys below.
+  the two version keys of storage/slots.py.
 
-Documents are all or nothing. A document has two version slots (0 and 1); a point stores its own
-slot (`_slot`) and the slot its document had live when the point was last written or committed
-(`_live`). A point is visible only when `_slot == _live` (or it has neither key: points written
-before versions existed); every read adds that condition (`visible`). A new version is written into
-the slot that is not live, so its points are hidden while they are written, and one payload change
-over the document's points (`_live` := new slot; `Store.set_payload`, all or nothing) hides the old
-version and shows the new one at once. Points hidden at startup are left over from writes a crash
-cut short: `sweep` deletes them.
 
 Each space's `Compression` (fixed at creation) says how its vectors are stored: float32, float16 or
 Qdrant's TurboQuant at 8 or 4 bits per dimension, and whether token vectors are pooled at ingest
@@ -26,251 +18,31 @@ time: float32 pooled vectors, float16 token vectors, no pooling.
 
 from __future__ import annotations
 
-import json
 import threading
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mmsearch.protocol.vocab import FieldType, VectorStorage
-
 from ..errors import AlreadyExists, NotFound, Unimplemented
 from .engine_errors import engine_errors
+from .records import HIT_FIELDS, Hit, PointData, Query, Record, Scores, SnapshotInfo, StoreStats
+from .slots import HIDDEN, LIVE, SLOT, is_visible, point_id, region_point_id, stamp_hidden, sweepable, visible
+from .spec import CORE_INDEXES, STORAGES, CollectionSpec, Compression, SpaceSpec
+from .where import TENANT_FIELD, Cond, Where
 
 if TYPE_CHECKING:
     from .dialect import Dialect
     from .page_images import PageImages
 
-#: Payload fields a returned result needs. Candidates are found and scored without any payload: the
-#: engine reads a point's whole payload (with its token strings, words and boxes) to return even one
-#: field, which cost more than the rest of a search; only the results that are returned pay for it.
-HIT_FIELDS = ["doc_id", "seq", "space", "modality", "passage", "page", "text", "meta"]
-
-#: The reserved payload field of a tenant's documents (written by a key bound to a tenant). User
-#: metadata lives under `meta.`, so no request filter can name it.
-TENANT_FIELD = "_tenant"
-
-#: The version keys (see above): the point's slot, and the slot its document had live.
-SLOT, LIVE = "_slot", "_live"
-
-#: Payload fields every point carries, indexed for filtering (the tenant only on tenants' points).
-CORE_INDEXES = {
-    "doc_id": FieldType.KEYWORD,
-    "modality": FieldType.KEYWORD,
-    "seq": FieldType.INTEGER,
-    TENANT_FIELD: FieldType.KEYWORD,
-    SLOT: FieldType.INTEGER,
-    LIVE: FieldType.INTEGER,
-}
-_ID_NAMESPACE = uuid.UUID("5b1f2d7e-6f0c-4c57-9a53-2a0d6e1c9b11")
-_TENANT_NAMESPACE = uuid.UUID("0c9e4f43-3a4e-4d7c-8f0e-6a8d2b7c1e55")
-
-
-def point_id(doc_id: str, seq: int, tenant: str | None = None, slot: int = 0) -> str:
-    """Deterministic point id per document, point number, tenant and version slot: writing a slot
-    again overwrites its points in place. Tenants' ids live in a namespace of their own, so two
-    tenants' documents of the same id never share a point (a tenant name holds no NUL:
-    security/principal.py). Slot 0 keeps the ids of the time before slots."""
-    name = f"{doc_id}\x00{seq}" if slot == 0 else f"{doc_id}\x00{seq}\x00{slot}"
-    if tenant:
-        return str(uuid.uuid5(_TENANT_NAMESPACE, f"{tenant}\x00{name}"))
-    return str(uuid.uuid5(_ID_NAMESPACE, name))
-
-
-def region_point_id(doc_id: str, seq: int, region: int, tenant: str | None = None, slot: int = 0) -> str:
-    """Deterministic id of region `region` of point `seq` (a long page's region, stored beside the
-    page's own point and grouped back to it at search time)."""
-    return point_id(f"{doc_id}\x00region{region}", seq, tenant, slot)
-
-
-#: How a vector can be stored, least to most compressed.
-STORAGES: tuple[str, ...] = tuple(VectorStorage)
-
-
-@dataclass
-class Compression:
-    """How one space's vectors are stored. The defaults are the layout before compression existed."""
-
-    tokens: str = "float16"  # one of STORAGES
-    dense: str = "float32"
-    token_pool_factor: int = 1  # token vectors pooled to about 1/factor of their number; 1 keeps all
-
-
-@dataclass
-class SpaceSpec:
-    """One vector space: what fills it, its dimension and how its vectors are stored."""
-
-    name: str
-    kind: str
-    model: str
-    dim: int
-    modalities: list[str]
-    compression: Compression = field(default_factory=Compression)
-
-
-@dataclass
-class CollectionSpec:
-    """Everything about a collection that must survive restarts (stored beside its data)."""
-
-    name: str
-    text_kind: str
-    text_model: str
-    page_kind: str = ""
-    page_model: str = ""
-    chunk_words: int = 180
-    chunk_overlap: int = 40
-    indexed_fields: dict[str, str] = field(default_factory=dict)  # user key -> a FieldType value
-    ocr: str = "auto"  # an OcrMode value; collections from before the setting read "auto" (what they did)
-    spaces: dict[str, SpaceSpec] = field(default_factory=dict)
-    on_duplicate: str = ""  # an OnDuplicate value; "" keeps duplicates (server/dedup.py)
-    duplicate_threshold: float = 0.0  # 0: the default threshold
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> CollectionSpec:
-        raw = json.loads(text)
-        raw["spaces"] = {k: _space(v) for k, v in raw.get("spaces", {}).items()}
-        return cls(**raw)
-
-
-def _space(raw: dict[str, Any]) -> SpaceSpec:
-    return SpaceSpec(**{**raw, "compression": Compression(**raw.get("compression", {}))})
-
-
-@dataclass
-class Cond:
-    """One condition on a payload key; exactly one of match / any_of / range / ids / empty / where
-    is set (where: a nested group of conditions)."""
-
-    key: str = ""
-    match: str | int | bool | None = None
-    any_of: list[str] | list[int] | None = None
-    range: dict[str, float] | None = None  # gt/gte/lt/lte
-    ids: list[str] | None = None
-    empty: bool = False  # the key is absent (or null, or an empty list)
-    where: Where | None = None
-
-
-@dataclass
-class Where:
-    must: list[Cond] = field(default_factory=list)
-    must_not: list[Cond] = field(default_factory=list)
-    should: list[Cond] = field(default_factory=list)
-
-    def and_(self, *conds: Cond) -> Where:
-        return Where(must=[*self.must, *conds], must_not=list(self.must_not), should=list(self.should))
-
-    def is_empty(self) -> bool:
-        return not (self.must or self.must_not or self.should)
-
-    def for_tenant(self, tenant: str | None) -> Where:
-        """This condition narrowed to one tenant's points (a `must`, so no `should` can widen it);
-        unchanged for None (a caller bound to no tenant sees every point)."""
-        return self.and_(Cond(key=TENANT_FIELD, match=tenant)) if tenant else self
-
-    def owned_by(self, tenant: str | None) -> Where:
-        """Narrowed to the points written under exactly `tenant`, None meaning no tenant: a writer
-        replacing or rolling back its own version of a document touches no other tenant's."""
-        return self.and_(Cond(key=TENANT_FIELD, match=tenant) if tenant else Cond(key=TENANT_FIELD, empty=True))
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> Where:
-        return _where(json.loads(text))
-
-
-def _where(raw: dict[str, Any]) -> Where:
-    def cond(c: dict[str, Any]) -> Cond:
-        return Cond(**{**c, "where": _where(c["where"]) if c.get("where") else None})
-
-    return Where(**{k: [cond(c) for c in raw.get(k, [])] for k in ("must", "must_not", "should")})
-
-
-#: A point is hidden when its document's live slot is not its own (or, for a point from before
-#: slots, when its document has a live slot at all: a newer version replaced it).
-HIDDEN = [Cond(where=Where(must=[Cond(LIVE, match=s)], must_not=[Cond(SLOT, match=s)])) for s in (0, 1)]
-
-
-def visible(where: Where | None) -> Where:
-    """`where`, restricted to visible points."""
-    where = where or Where()
-    return Where(must=list(where.must), must_not=[*where.must_not, *HIDDEN], should=list(where.should))
-
-
-def is_visible(payload: dict[str, Any]) -> bool:
-    return LIVE not in payload or payload.get(SLOT) == payload[LIVE]
-
-
-@dataclass
-class PointData:
-    """A point to store.
-
-    dense: (dim,) float32 unit norm; tokens: (n, dim) float32 unit rows;
-    lexical: BM25 term weights (indices, values) or None.
-    """
-
-    id: str
-    space: str
-    dense: np.ndarray
-    tokens: np.ndarray
-    lexical: tuple[list[int], list[float]] | None
-    payload: dict[str, Any]
-    #: Points stored with this one and counted as part of it: a long page's regions (ingest/regions.py).
-    companions: list[PointData] = field(default_factory=list)
-
-
-#: A query vector: dense (dim,), multi-vector (n, dim), or sparse (indices, values).
-Query = np.ndarray | tuple[list[int], list[float]]
-
-#: Point id -> score, best first.
-Scores = dict[str, float]
-
-
-@dataclass
-class Hit:
-    id: str
-    payload: dict[str, Any]
-    tokens: np.ndarray | None = None  # (n, dim) when vectors were asked for
-    dense: np.ndarray | None = None  # (dim,) pooled vector, from `scan` when a space was asked for
-
-
-@dataclass
-class StoreStats:
-    """A collection's size and index state, as its backend reports them."""
-
-    points: int
-    indexed_points: int  # points whose vectors are in a built index; the rest are searched exactly
-    shards: int
-    indexing: bool  # an index build is waiting or running
-
-
-@dataclass
-class SnapshotInfo:
-    collection: str
-    name: str
-    size_bytes: int
-
-
-class Record(Protocol):
-    """A stored point as both engines return it: payload a dict (or None), vector a dict by name."""
-
-    @property
-    def id(self) -> Any: ...
-
-    @property
-    def payload(self) -> Any: ...
-
-    @property
-    def vector(self) -> Any: ...
+#: Re-exported: these lived here before storage/records.py, slots.py, spec.py and where.py.
+__all__ = [
+    "CORE_INDEXES", "HIDDEN", "HIT_FIELDS", "LIVE", "SLOT", "STORAGES", "TENANT_FIELD", "CollectionSpec",
+    "Compression", "Cond", "Hit", "PointData", "Query", "Record", "Scores", "SnapshotInfo", "SpaceSpec", "Store",
+    "StoreStats", "Where", "is_visible", "point_id", "region_point_id", "visible",
+]  # fmt: skip
 
 
 class Store(ABC):
@@ -286,6 +58,8 @@ class Store(ABC):
 
     backend: str
     dialect: Dialect
+    #: `sweep` spares hidden points younger than this (storage/slots.py); 0: sweeps them all.
+    sweep_grace_s: float = 0.0
     #: Where the backend keeps page images (storage/page_images.py); None: they are not kept.
     page_images: PageImages | None = None
 
@@ -393,6 +167,7 @@ class Store(ABC):
         if not points:
             return
         self._check_space()
+        stamp_hidden(points)
         with self._engine(name):
             self._upsert(name, [self.dialect.point(p) for p in points])
 
@@ -414,26 +189,32 @@ class Store(ABC):
 
     def sweep(self, name: str) -> int:
         """Deletes the hidden points (versions a crash cut short, or replaced ones whose delete it
-        cut short); returns how many. Only while nothing writes the collection: at startup."""
-        where = Where(should=list(HIDDEN))
+        cut short); returns how many. At startup: while this server writes nothing, and (with a
+        grace period) while other servers on the same cluster may."""
+        where = sweepable(self.sweep_grace_s)
         n = self.count(name, where, hidden=True)
         if n:
             self.delete(name, where)
         return n
 
-    def _search(self, name: str, using: str, query: Query, limit: int, flt: Any | None) -> Scores:
+    def _query_visible(self, name: str, using: str, vector: Any, limit: int, where: Where) -> Scores:
+        """`_query` over the visible points matching `where`. A backend that knows where no hidden
+        point is may leave the visibility condition out there (storage/edge.py)."""
+        return self._query(name, using, vector, limit, self.dialect.filter(visible(where)))
+
+    def _search(self, name: str, using: str, query: Query, limit: int, where: Where) -> Scores:
         if isinstance(query, tuple) and not query[0]:
             return {}  # an empty sparse query matches nothing
         with self._engine(name):
-            return self._query(name, using, self.dialect.vector(query), limit, flt)
+            return self._query_visible(name, using, self.dialect.vector(query), limit, where)
 
     def dense_search(self, name: str, space: str, vector: np.ndarray, limit: int, where: Where) -> Scores:
         """Nearest visible points by pooled vector (cosine). No payload: see `retrieve`."""
-        return self._search(name, f"{space}_dense", vector, limit, self.dialect.filter(visible(where)))
+        return self._search(name, f"{space}_dense", vector, limit, where)
 
     def lexical_search(self, name: str, terms: tuple[list[int], list[float]], limit: int, where: Where) -> Scores:
         """Best visible points by BM25 (IDF-weighted sparse dot product). No payload: see `retrieve`."""
-        return self._search(name, "lexical", terms, limit, self.dialect.filter(visible(where)))
+        return self._search(name, "lexical", terms, limit, where)
 
     def score_ids(self, name: str, using: str, query: Query, ids: Sequence[str]) -> Scores:
         """Scores exactly the given points against one query vector. using: `<space>_dense` (query
@@ -441,8 +222,7 @@ class Store(ABC):
         Points lacking that vector or scoring nothing are absent from the result."""
         if not ids:
             return {}
-        flt = self.dialect.filter(visible(Where(must=[Cond(ids=list(ids))])))
-        return self._search(name, using, query, len(ids), flt)
+        return self._search(name, using, query, len(ids), Where(must=[Cond(ids=list(ids))]))
 
     def retrieve(
         self, name: str, ids: Sequence[str], space: str | None = None, fields: Sequence[str] | None = None

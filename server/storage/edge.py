@@ -26,7 +26,7 @@ import qdrant_edge as qe
 
 from ..errors import NotFound, ResourceExhausted
 from . import manifest as mf
-from .base import CollectionSpec, Scores, SnapshotInfo, Store, StoreStats, Where
+from .base import HIDDEN, CollectionSpec, Scores, SnapshotInfo, Store, StoreStats, Where, visible
 from .build import IndexBuilder
 from .dialect import Dialect
 from .page_images import DirPageImages
@@ -114,8 +114,10 @@ class EdgeStore(Store):
             shard.flush()
             return shard
 
+        hidden = d.filter(Where(should=list(HIDDEN)))  # shards without such points skip the visibility condition
+        options = self.options
         return ShardedCollection(
-            spec, self.root / spec.name, new_engine, self.options.seal_points, self.options.hnsw_ef, self._sealed
+            spec, self.root / spec.name, new_engine, options.seal_points, options.hnsw_ef, self._sealed, hidden
         )
 
     def _sealed(self) -> None:
@@ -188,6 +190,10 @@ class EdgeStore(Store):
 
     def _query(self, name: str, using: str, vector: Any, limit: int, flt: Any | None) -> Scores:
         return self._get(name).query(using, vector, limit, flt)
+
+    def _query_visible(self, name: str, using: str, vector: Any, limit: int, where: Where) -> Scores:
+        d = self.dialect
+        return self._get(name).query(using, vector, limit, d.filter(visible(where)), plain=d.filter(where))
 
     def _retrieve(
         self, name: str, ids: list[str], with_payload: list[str] | bool, with_vector: list[str] | bool

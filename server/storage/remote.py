@@ -9,16 +9,18 @@ tests/qdrant_standins.py (the engine itself is not, and a real server needs no s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
-from ..errors import NotFound
-from .base import CollectionSpec, Record, Scores, Store, StoreStats, Where
+from ..errors import NotFound, Unimplemented
+from .base import CollectionSpec, Record, Scores, SnapshotInfo, Store, StoreStats, Where
 from .dialect import Dialect
 from .engine_errors import engine_errors
 from .page_images import QdrantPageImages
+from .portable import PortableSnapshots
 
 PREFIX = "mmsearch-"
 PAGES_PREFIX = "mmsearch_pages-"  # companion collections of page images (not PREFIX: never listed as ours)
@@ -47,9 +49,15 @@ class RemoteStore(Store):
         prefer_grpc: bool = True,
         replication_factor: int = 1,
         client: QdrantClient | None = None,
+        sweep_grace_s: float = 0.0,
+        data_dir: Path | None = None,
     ) -> None:
-        """Connects to the Qdrant at `url`, or uses `client` as it is."""
+        """Connects to the Qdrant at `url`, or uses `client` as it is. sweep_grace_s: see
+        Store.sweep (other mmsearch servers may be writing hidden points on the same cluster).
+        data_dir: portable snapshots go in data_dir/snapshots (storage/portable.py); None: none."""
         super().__init__()
+        self.sweep_grace_s = sweep_grace_s
+        self.snapshots = PortableSnapshots(data_dir) if data_dir is not None else None
         if client is None:
             if not url:
                 raise ValueError("RemoteStore needs the url of a Qdrant server, or a client")
@@ -162,6 +170,39 @@ class RemoteStore(Store):
 
     def _count(self, name: str, flt: Any | None) -> int:
         return int(self.client.count(PREFIX + name, count_filter=flt, exact=True).count)
+
+    # -- portable snapshots (storage/portable.py)
+
+    def qdrant_name(self, name: str) -> str:
+        return PREFIX + name
+
+    def _snapshots(self, name: str) -> PortableSnapshots:
+        if self.snapshots is None:
+            raise Unimplemented("snapshots of remote collections need a data_dir to keep them in")
+        return self.snapshots
+
+    def create_snapshot(self, name: str) -> SnapshotInfo:
+        return self._snapshots(name).create(self, name)
+
+    def list_snapshots(self, name: str) -> list[SnapshotInfo]:
+        return self._snapshots(name).list(name)
+
+    def restore_snapshot(self, name: str, snapshot: str) -> None:
+        self._snapshots(name).restore(self, name, snapshot)
+
+    def replace_collection(self, spec: CollectionSpec) -> None:
+        """Drops the collection if it exists and creates it empty from `spec` (a restore)."""
+        d = self.dialect
+        with self._lock, self._engine(spec.name):
+            if self._has(spec.name):
+                self._drop(spec.name)
+            self._create(spec, d.vectors(spec), d.sparse_vectors(), d.indexes(spec))
+
+    def upsert_raw(self, name: str, points: list[Any]) -> None:
+        """Engine points as they are (no write time stamped: a restore keeps the stored payload)."""
+        if points:
+            with self._engine(name):
+                self._upsert(name, points)
 
     def close(self) -> None:
         self.client.close()

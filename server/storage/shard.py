@@ -40,6 +40,9 @@ class Shard:
         #: While an index build works on a copy of this shard: the deletes and payload changes
         #: applied since the copy, replayed onto the build's result before it replaces this shard.
         self.changes: list[qe.UpdateOperation] | None = None
+        #: False only once a count found no hidden point here (storage/hidden.py):
+        #: searches then leave out the visibility condition. True on open, after a crash too.
+        self.may_hide = True
 
     @contextmanager
     def _inside(self) -> Iterator[qe.EdgeShard]:

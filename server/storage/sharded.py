@@ -32,6 +32,7 @@ import qdrant_edge as qe
 from ..errors import NotFound
 from . import manifest as mf
 from .base import CollectionSpec, Scores
+from .hidden import HiddenMarks
 from .shard import ACTIVE, INDEXED, SEALED, Shard, ShardClosed
 
 log = logging.getLogger("mmsearch.storage")
@@ -56,8 +57,11 @@ class ShardedCollection:
         seal_points: int,
         hnsw_ef: int = 0,
         on_seal: Callable[[], None] = lambda: None,
+        hidden: qe.Filter | None = None,
     ) -> None:
-        """Opens the shards manifest.json names (deleting folders it does not name)."""
+        """Opens the shards manifest.json names (deleting folders it does not name). hidden: the
+        filter of hidden points (storage/hidden.py), for skipping the visibility condition on
+        shards that hold none; None: never skipped."""
         self.spec = spec
         self.folder = folder
         self._new_engine = new_engine
@@ -72,6 +76,7 @@ class ShardedCollection:
         self._write = threading.Lock()  # writes, seals and swaps, one at a time
         self._state = threading.Lock()  # the shard list and `closed`
         self.closed = False
+        self._marks = HiddenMarks(hidden)
 
     # -- reads: every shard --
 
@@ -87,13 +92,23 @@ class ShardedCollection:
             except ShardClosed:
                 continue
 
-    def query(self, using: str, vector: Any, limit: int, flt: qe.Filter | None) -> Scores:
-        """The best `limit` of every shard's best `limit`, by score."""
+    def query(
+        self, using: str, vector: Any, limit: int, flt: qe.Filter | None, plain: qe.Filter | bool | None = False
+    ) -> Scores:
+        """The best `limit` of every shard's best `limit`, by score. plain (when not False): `flt`
+        without the visibility condition, used on shards that hold no hidden point (storage/hidden.py)."""
+        if plain is not False:
+            self._marks.recheck(self._current, self._write)
 
-        def one(shard: Shard) -> list[qe.ScoredPoint]:
+        def run(shard: Shard, f: qe.Filter | None) -> list[qe.ScoredPoint]:
             params = self._ef if shard.state == INDEXED and using.endswith("_dense") else None
             query = qe.Query.Nearest(vector, using=using)
-            return shard.query(qe.QueryRequest(limit=limit, query=query, filter=flt, with_payload=False, params=params))
+            return shard.query(qe.QueryRequest(limit=limit, query=query, filter=f, with_payload=False, params=params))
+
+        def one(shard: Shard) -> list[qe.ScoredPoint]:
+            if isinstance(plain, bool):  # not given
+                return run(shard, flt)
+            return self._marks.search(shard, lambda f: run(shard, f), flt, plain)
 
         found = [p for points in self._each(one) for p in points]
         return {str(p.id): float(p.score) for p in heapq.nlargest(limit, found, key=lambda p: p.score)}
@@ -156,6 +171,7 @@ class ShardedCollection:
                 same_ids = qe.Filter(must=[qe.HasIdCondition({str(p.id) for p in points})])
                 for shard in older:
                     shard.delete(same_ids, only_if_matched=True)
+            self._marks.mark([active])
             active.upsert(points)
             if active.count() >= self._seal_points:
                 self._seal(active)
@@ -175,6 +191,7 @@ class ShardedCollection:
             journal = self.folder / COMMIT if len(shards) > 1 else None
             if journal is not None:
                 mf.write_durably(journal, record)
+            self._marks.mark(shards)
             for shard in shards:
                 shard.set_payload(flt, payload)
             (self.folder / COMMIT).unlink(missing_ok=True)  # also a replayed one that now fits one shard
@@ -203,6 +220,7 @@ class ShardedCollection:
         sid = self._manifest.new_id()
         path = mf.shard_path(self.folder, sid)
         shard = Shard(sid, path, ACTIVE, self._new_engine(path))
+        shard.may_hide = False  # empty; the upsert that follows marks it
         self._manifest.shards.append(mf.ShardEntry(sid, ACTIVE))
         mf.save(self.folder, self._manifest)  # after the shard exists: a crash before leaves a stray folder
         with self._state:
