@@ -20,6 +20,7 @@ import os
 import re
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -56,6 +57,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "w48_arena": {**BEFORE, "Rec.rec_img_shape": [3, 48, 48], "EngineConfig.onnxruntime.enable_cpu_mem_arena": True},
     "w48_det736": {**BEFORE, "Det.limit_side_len": 736, "Rec.rec_img_shape": [3, 48, 48]},
 }
+# The server's default with an int8 recogniser built here (ocr_quant.py): Conv static, the output
+# classifier dynamic, or both.
+INT8 = {"int8_conv": "conv", "int8_cls": "cls", "int8_all": "all"}
+INT8_DIR = Path(tempfile.gettempdir()) / "mmsearch_ocr_int8"
 
 
 def tokens(text: str) -> list[str]:
@@ -179,6 +184,11 @@ def make_engine(name: str) -> Any:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from mmsearch.server.ingest.ocr import RapidOCREngine
 
+    if name in INT8:
+        from ocr_quant import quantize_rec
+
+        model = quantize_rec(INT8[name], INT8_DIR / f"rec_{INT8[name]}.onnx")
+        return RapidOCREngine(params={"Rec.model_path": str(model)})
     return RapidOCREngine(params=CONFIGS[name]) if name in CONFIGS else RapidOCREngine()
 
 
@@ -225,7 +235,9 @@ def throughput(pages: list[dict[str, Any]], workers: int, rounds: int) -> dict[s
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--configs", default="before,default", help=f"comma list of: default, {', '.join(CONFIGS)}")
+    ap.add_argument(
+        "--configs", default="before,default", help=f"comma list of: default, {', '.join([*CONFIGS, *INT8])}"
+    )
     ap.add_argument("--receipts", type=int, default=20)
     ap.add_argument("--forms", type=int, default=10)
     ap.add_argument("--out", type=Path)
@@ -267,7 +279,14 @@ def main() -> None:
     result = {
         "machine": {"cpus": os.cpu_count(), "loadavg_end": [round(x, 2) for x in load]},
         "configs": {
-            n: {"params": CONFIGS.get(n, "server default"), "init_s": init[n], **summarise(rows[n])} for n in names
+            n: {
+                "params": CONFIGS.get(
+                    n, f"server default, int8 recogniser {INT8[n]}" if n in INT8 else "server default"
+                ),
+                "init_s": init[n],
+                **summarise(rows[n]),
+            }
+            for n in names
         },
         "pages": rows,
     }
