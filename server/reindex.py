@@ -99,10 +99,12 @@ class Reindexer:
         return replace(job)
 
     def status(self, name: str) -> ReindexStatus:
-        self.store.get_spec(name)  # NotFound
         with self._lock:
             job = self._jobs.get(name)
-            return replace(job) if job is not None else ReindexStatus(name)
+        if job is not None:  # answered during the swap too, when the collection is briefly closed
+            return replace(job)
+        self.store.get_spec(name)  # NotFound
+        return ReindexStatus(name)
 
     # -- the run --
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -234,5 +235,32 @@ def test_a_stop_during_the_switch_is_finished_on_start(
         assert _dims(app) == {48}
         assert not (tmp_path / "reindex" / "c").exists()
         assert not list((tmp_path / "snapshots" / "c").glob("*"))
+    finally:
+        app.stop(grace=None)
+
+
+def test_reindex_over_http(tmp_path: Path) -> None:
+    import httpx
+
+    from .conftest import free_port
+
+    app = create_server(fake_settings(tmp_path, allowed_models=[NEW], http_port=free_port()))
+    try:
+        with Client(f"127.0.0.1:{app.port}", timeout=20, retries=0) as c:
+            c.create_collection("c")
+            assert all(a.ok for a in c.ingest("c", [text_item("trout", ANIMALS["trout"][0])]))
+        assert app.http is not None
+        with httpx.Client(base_url=f"http://127.0.0.1:{app.http.port}", timeout=30) as h:
+            url = "/mmsearch.v1.CollectionService/"
+            r = h.post(url + "StartReindex", json={"collection": "c", "textModel": NEW})
+            assert r.status_code == 200 and r.json().get("state") == "copying", r.text
+            for _ in range(200):
+                state = h.post(url + "GetReindexStatus", json={"collection": "c"}).json()
+                if state.get("state") not in ("copying", "switching"):
+                    break
+                time.sleep(0.05)
+            assert state.get("state") == "done" and state["newModel"] == NEW, state
+            r = h.post(url + "StartReindex", json={"collection": "c", "textModel": "fake-64"})
+            assert r.status_code == 403, r.text
     finally:
         app.stop(grace=None)
