@@ -139,12 +139,12 @@ class Reindexer:
                      job.points_done)  # fmt: skip
         except Exception as exc:
             log.exception("collection %s: re-encoding with %s failed; it keeps %s", name, job.new_model, job.old_model)
-            switching = job.state == "switching"
-            job.state, job.error = "failed", str(exc) or type(exc).__name__
             if shadow is not None:
                 shadow.close()
-            if not switching:  # a switch that began is finished by the next start (`recover`)
+            if job.state != "switching":  # a switch that began is finished by the next start (`recover`)
                 shutil.rmtree(folder, ignore_errors=True)
+            # last: a new run may start once this says failed, and must not find this one cleaning up
+            job.state, job.error = "failed", str(exc) or type(exc).__name__
 
     def _sync(
         self, shadow: Store, new: CollectionSpec, encoder: Any, copied: dict[str, str], job: ReindexStatus
