@@ -147,6 +147,7 @@ def finetune(
     seed: int = 0,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    on_epoch: Callable[[int, Any], None] | None = None,
 ) -> dict[str, Any]:
     """Trains `base` on `pairs` and saves the result as a sentence-transformers folder at `out`.
     max_seq_length: tokens per text while training (0: the model's own; shorter is much faster on
@@ -188,7 +189,11 @@ def finetune(
     step = 0
     bar = tqdm(total=total, desc="fine-tuning", unit="step", disable=not progress)
     try:
-        for batches in plan:
+        for epoch, batches in enumerate(plan, start=1):
+            if epoch > 1 and on_epoch is not None and step < total:
+                model.eval()
+                on_epoch(epoch - 1, model)
+                model.train()
             for batch in batches:
                 if step >= total:
                     break

@@ -104,3 +104,17 @@ def test_mined_negative_skips_rank_one_and_the_positives() -> None:
     mined = mine_negatives(pairs, lambda q: hits.get(q, []), log=lambda s: None)
     # rank 1 is skipped, rank 2 is a piece of the positive, so rank 3 is the negative
     assert mined[0].negative == "Cats purr at night." and mined[1].negative == "given negative"
+
+
+def test_on_epoch_sees_each_epoch_but_the_last(tiny_model: Path, tmp_path: Path) -> None:
+    """What benchmarks/finetune_scifact_epochs.py saves checkpoints with."""
+    from mmsearch.encoders.finetune import finetune
+
+    seen: list[tuple[int, bool]] = []
+    pairs = parse_pairs([json.dumps(p) for p in PAIRS])
+    report = finetune(
+        pairs, tmp_path / "out", base=str(tiny_model), epochs=3, batch_size=4, held_out=0.0, progress=False,
+        log=lambda s: None, on_epoch=lambda n, model: seen.append((n, model.training)),
+    )  # fmt: skip
+    assert seen == [(1, False), (2, False)]  # in eval mode while called
+    assert report["steps"] == 6 and (tmp_path / "out" / "modules.json").exists()

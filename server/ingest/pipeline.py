@@ -109,6 +109,7 @@ class _Stream:
         self.finished = False
         self.parked: IngestItem | None = None  # its document is claimed by another stream's item
         self.claimed: set[str] = set()
+        self.generation = 0  # of the collection's write pauses when `spec` was read (ingest/claims.py)
 
     def check(self) -> None:
         if self.cancelled.is_set():
@@ -160,6 +161,7 @@ class _Stream:
                 if got is None:
                     break
                 if self.spec is None:
+                    self.generation = self.ing.claims.generation(got.collection)
                     self.spec = self._resolve(got)
                 # Another item (of any stream) is writing this document: finish and acknowledge our own
                 # items first, releasing their claims, then wait for it (never wait holding a claim).
@@ -167,6 +169,11 @@ class _Stream:
                     self.parked = got
                     break
                 self.claimed.add(claim_key(got.tenant, got.id))
+                if self.ing.claims.generation(self.spec.name) != self.generation:
+                    # A reindex switched the collection since it was resolved (it waited for our
+                    # items, so none is in flight): encode with its new spec.
+                    self.generation = self.ing.claims.generation(self.spec.name)
+                    self.spec = self.ing.store.get_spec(self.spec.name)
                 self.current = expand(
                     self.seq, got, self.spec, self.ing.limits, keep_images=self.ing.store.page_images is not None
                 )

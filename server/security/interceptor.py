@@ -50,6 +50,9 @@ RULES: dict[str, Rule] = {
     f"{_V1}CollectionService/ListSnapshots": Rule(Role.ADMIN, "collection"),
     f"{_V1}CollectionService/RestoreSnapshot": Rule(Role.ADMIN, "collection", mutating=True),
     f"{_V1}CollectionService/FindDuplicates": Rule(Role.READ, "collection"),
+    # Re-encoding replaces every tenant's vectors with another model's: admin keys only.
+    f"{_V1}CollectionService/StartReindex": Rule(Role.ADMIN, "collection", mutating=True),
+    f"{_V1}CollectionService/GetReindexStatus": Rule(Role.ADMIN, "collection"),
     f"{_V1}CollectionService/ListCollections": Rule(Role.READ),  # filtered to the key's collections
     f"{_V1}IngestService/Ingest": Rule(Role.WRITE, "collection", mutating=True),
     f"{_V1}IngestService/Delete": Rule(Role.WRITE, "collection", mutating=True),

@@ -24,13 +24,14 @@ from mmsearch.v1 import (
 
 from ..catalog import Catalog
 from ..classify import Classifier
+from ..reindex import Reindexer
 from ..search import Searcher
 from ..settings import Settings
 from .classify import ClassifyServicer
-from .collections import CollectionServicer
 from .ingest import IngestServicer
 from .models import ModelServicer
 from .pages import PageServicer
+from .reindex import ReindexingCollectionServicer
 from .search import SearchServicer
 
 #: Full names of the services, for health and reflection.
@@ -47,8 +48,12 @@ SERVICE_NAMES = [
 
 
 def add_services(server: grpc.Server, catalog: Catalog, settings: Settings) -> None:
-    collections_pb2_grpc.add_CollectionServiceServicer_to_server(CollectionServicer(catalog), server)
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(catalog, settings), server)
+    ingest = IngestServicer(catalog, settings)
+    # The reindexer pauses a collection's ingest (its document claims) to switch it to new vectors.
+    reindexer = Reindexer(catalog, ingest.ingestor.claims, settings.data_dir)
+    collections = ReindexingCollectionServicer(catalog, reindexer)
+    collections_pb2_grpc.add_CollectionServiceServicer_to_server(collections, server)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(ingest, server)
     search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(Searcher(catalog, settings)), server)
     models = ModelServicer(catalog, settings)
     rerank_pb2_grpc.add_RerankServiceServicer_to_server(models, server)

@@ -164,5 +164,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     def Delete(self, request: ingest_pb2.DeleteRequest, context: grpc.ServicerContext) -> ingest_pb2.DeleteResponse:  # noqa: N802
         where = to_where(request.filter if request.HasField("filter") else None)
-        deleted = delete_documents(self.catalog.store, request.collection, list(request.ids), where, current_tenant())
+        tenant = current_tenant()
+        with self.ingestor.claims.hold(request.collection):  # never while a reindex switches it (server/reindex.py)
+            deleted = delete_documents(self.catalog.store, request.collection, list(request.ids), where, tenant)
         return ingest_pb2.DeleteResponse(deleted_points=deleted)

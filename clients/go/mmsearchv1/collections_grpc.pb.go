@@ -34,6 +34,14 @@ type CollectionServiceClient interface {
 	// Groups of near-duplicate points over the whole collection (one nearest-neighbour query per point
 	// through the dense index, joined with a union-find: no pairwise comparison of all points).
 	FindDuplicates(ctx context.Context, in *FindDuplicatesRequest, opts ...grpc.CallOption) (*FindDuplicatesResponse, error)
+	// Starts re-encoding the collection's text space with another text model (docs/finetune.md). The
+	// collection keeps serving its old vectors until the new ones are complete, then switches at once.
+	// NOT_FOUND for an unknown collection; PERMISSION_DENIED for a model the server does not offer;
+	// INVALID_ARGUMENT for the model it already uses; FAILED_PRECONDITION while one runs for it;
+	// UNIMPLEMENTED on remote storage.
+	StartReindex(ctx context.Context, in *StartReindexRequest, opts ...grpc.CallOption) (*ReindexStatus, error)
+	// The state of the collection's latest re-encode since the server started (state "none": none).
+	GetReindexStatus(ctx context.Context, in *GetReindexStatusRequest, opts ...grpc.CallOption) (*ReindexStatus, error)
 }
 
 type collectionServiceClient struct {
@@ -116,6 +124,24 @@ func (c *collectionServiceClient) FindDuplicates(ctx context.Context, in *FindDu
 	return out, nil
 }
 
+func (c *collectionServiceClient) StartReindex(ctx context.Context, in *StartReindexRequest, opts ...grpc.CallOption) (*ReindexStatus, error) {
+	out := new(ReindexStatus)
+	err := c.cc.Invoke(ctx, "/mmsearch.v1.CollectionService/StartReindex", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *collectionServiceClient) GetReindexStatus(ctx context.Context, in *GetReindexStatusRequest, opts ...grpc.CallOption) (*ReindexStatus, error) {
+	out := new(ReindexStatus)
+	err := c.cc.Invoke(ctx, "/mmsearch.v1.CollectionService/GetReindexStatus", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CollectionServiceServer is the server API for CollectionService service.
 // All implementations must embed UnimplementedCollectionServiceServer
 // for forward compatibility
@@ -137,6 +163,14 @@ type CollectionServiceServer interface {
 	// Groups of near-duplicate points over the whole collection (one nearest-neighbour query per point
 	// through the dense index, joined with a union-find: no pairwise comparison of all points).
 	FindDuplicates(context.Context, *FindDuplicatesRequest) (*FindDuplicatesResponse, error)
+	// Starts re-encoding the collection's text space with another text model (docs/finetune.md). The
+	// collection keeps serving its old vectors until the new ones are complete, then switches at once.
+	// NOT_FOUND for an unknown collection; PERMISSION_DENIED for a model the server does not offer;
+	// INVALID_ARGUMENT for the model it already uses; FAILED_PRECONDITION while one runs for it;
+	// UNIMPLEMENTED on remote storage.
+	StartReindex(context.Context, *StartReindexRequest) (*ReindexStatus, error)
+	// The state of the collection's latest re-encode since the server started (state "none": none).
+	GetReindexStatus(context.Context, *GetReindexStatusRequest) (*ReindexStatus, error)
 	mustEmbedUnimplementedCollectionServiceServer()
 }
 
@@ -167,6 +201,12 @@ func (UnimplementedCollectionServiceServer) ListSnapshots(context.Context, *List
 }
 func (UnimplementedCollectionServiceServer) FindDuplicates(context.Context, *FindDuplicatesRequest) (*FindDuplicatesResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method FindDuplicates not implemented")
+}
+func (UnimplementedCollectionServiceServer) StartReindex(context.Context, *StartReindexRequest) (*ReindexStatus, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method StartReindex not implemented")
+}
+func (UnimplementedCollectionServiceServer) GetReindexStatus(context.Context, *GetReindexStatusRequest) (*ReindexStatus, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetReindexStatus not implemented")
 }
 func (UnimplementedCollectionServiceServer) mustEmbedUnimplementedCollectionServiceServer() {}
 
@@ -325,6 +365,42 @@ func _CollectionService_FindDuplicates_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CollectionService_StartReindex_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartReindexRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CollectionServiceServer).StartReindex(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/mmsearch.v1.CollectionService/StartReindex",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CollectionServiceServer).StartReindex(ctx, req.(*StartReindexRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CollectionService_GetReindexStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetReindexStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CollectionServiceServer).GetReindexStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/mmsearch.v1.CollectionService/GetReindexStatus",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CollectionServiceServer).GetReindexStatus(ctx, req.(*GetReindexStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _CollectionService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "mmsearch.v1.CollectionService",
 	HandlerType: (*CollectionServiceServer)(nil),
@@ -360,6 +436,14 @@ var _CollectionService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "FindDuplicates",
 			Handler:    _CollectionService_FindDuplicates_Handler,
+		},
+		{
+			MethodName: "StartReindex",
+			Handler:    _CollectionService_StartReindex_Handler,
+		},
+		{
+			MethodName: "GetReindexStatus",
+			Handler:    _CollectionService_GetReindexStatus_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -688,6 +688,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .commands_dedup import register as register_duplicates
 
     register_duplicates(client_cmd("duplicates", None, "groups of near-duplicate passages/pages in a collection"))
+    from .commands_reindex import register as register_reindex
+
+    register_reindex(client_cmd("reindex", None, "re-encode a collection with another text model (on the server)"))
     return p
 
 

@@ -234,3 +234,35 @@ class FindDuplicatesResponse(_message.Message):
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     groups: _containers.RepeatedCompositeFieldContainer[DuplicateGroup]
     def __init__(self, groups: _Optional[_Iterable[_Union[DuplicateGroup, _Mapping]]] = ...) -> None: ...
+
+class StartReindexRequest(_message.Message):
+    __slots__ = ("collection", "text_model")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    TEXT_MODEL_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    text_model: str
+    def __init__(self, collection: _Optional[str] = ..., text_model: _Optional[str] = ...) -> None: ...
+
+class GetReindexStatusRequest(_message.Message):
+    __slots__ = ("collection",)
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    def __init__(self, collection: _Optional[str] = ...) -> None: ...
+
+class ReindexStatus(_message.Message):
+    __slots__ = ("collection", "state", "old_model", "new_model", "points_done", "points_total", "error")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    OLD_MODEL_FIELD_NUMBER: _ClassVar[int]
+    NEW_MODEL_FIELD_NUMBER: _ClassVar[int]
+    POINTS_DONE_FIELD_NUMBER: _ClassVar[int]
+    POINTS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    state: str
+    old_model: str
+    new_model: str
+    points_done: int
+    points_total: int
+    error: str
+    def __init__(self, collection: _Optional[str] = ..., state: _Optional[str] = ..., old_model: _Optional[str] = ..., new_model: _Optional[str] = ..., points_done: _Optional[int] = ..., points_total: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...

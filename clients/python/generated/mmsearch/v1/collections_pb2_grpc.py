@@ -75,6 +75,16 @@ class CollectionServiceStub:
                 request_serializer=mmsearch_dot_v1_dot_collections__pb2.FindDuplicatesRequest.SerializeToString,
                 response_deserializer=mmsearch_dot_v1_dot_collections__pb2.FindDuplicatesResponse.FromString,
                 _registered_method=True)
+        self.StartReindex = channel.unary_unary(
+                '/mmsearch.v1.CollectionService/StartReindex',
+                request_serializer=mmsearch_dot_v1_dot_collections__pb2.StartReindexRequest.SerializeToString,
+                response_deserializer=mmsearch_dot_v1_dot_collections__pb2.ReindexStatus.FromString,
+                _registered_method=True)
+        self.GetReindexStatus = channel.unary_unary(
+                '/mmsearch.v1.CollectionService/GetReindexStatus',
+                request_serializer=mmsearch_dot_v1_dot_collections__pb2.GetReindexStatusRequest.SerializeToString,
+                response_deserializer=mmsearch_dot_v1_dot_collections__pb2.ReindexStatus.FromString,
+                _registered_method=True)
 
 
 class CollectionServiceServicer:
@@ -138,6 +148,24 @@ class CollectionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartReindex(self, request, context):
+        """Starts re-encoding the collection's text space with another text model (docs/finetune.md). The
+        collection keeps serving its old vectors until the new ones are complete, then switches at once.
+        NOT_FOUND for an unknown collection; PERMISSION_DENIED for a model the server does not offer;
+        INVALID_ARGUMENT for the model it already uses; FAILED_PRECONDITION while one runs for it;
+        UNIMPLEMENTED on remote storage.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReindexStatus(self, request, context):
+        """The state of the collection's latest re-encode since the server started (state "none": none).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CollectionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -180,6 +208,16 @@ def add_CollectionServiceServicer_to_server(servicer, server):
                     servicer.FindDuplicates,
                     request_deserializer=mmsearch_dot_v1_dot_collections__pb2.FindDuplicatesRequest.FromString,
                     response_serializer=mmsearch_dot_v1_dot_collections__pb2.FindDuplicatesResponse.SerializeToString,
+            ),
+            'StartReindex': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartReindex,
+                    request_deserializer=mmsearch_dot_v1_dot_collections__pb2.StartReindexRequest.FromString,
+                    response_serializer=mmsearch_dot_v1_dot_collections__pb2.ReindexStatus.SerializeToString,
+            ),
+            'GetReindexStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReindexStatus,
+                    request_deserializer=mmsearch_dot_v1_dot_collections__pb2.GetReindexStatusRequest.FromString,
+                    response_serializer=mmsearch_dot_v1_dot_collections__pb2.ReindexStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -399,6 +437,60 @@ class CollectionService:
             '/mmsearch.v1.CollectionService/FindDuplicates',
             mmsearch_dot_v1_dot_collections__pb2.FindDuplicatesRequest.SerializeToString,
             mmsearch_dot_v1_dot_collections__pb2.FindDuplicatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartReindex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mmsearch.v1.CollectionService/StartReindex',
+            mmsearch_dot_v1_dot_collections__pb2.StartReindexRequest.SerializeToString,
+            mmsearch_dot_v1_dot_collections__pb2.ReindexStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReindexStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mmsearch.v1.CollectionService/GetReindexStatus',
+            mmsearch_dot_v1_dot_collections__pb2.GetReindexStatusRequest.SerializeToString,
+            mmsearch_dot_v1_dot_collections__pb2.ReindexStatus.FromString,
             options,
             channel_credentials,
             insecure,

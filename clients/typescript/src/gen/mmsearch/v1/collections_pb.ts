@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mmsearch/v1/collections.proto.
  */
 export const file_mmsearch_v1_collections: GenFile = /*@__PURE__*/
-  fileDesc("Ch1tbXNlYXJjaC92MS9jb2xsZWN0aW9ucy5wcm90bxILbW1zZWFyY2gudjEiKgoLRW5jb2RlclNwZWMSDAoEa2luZBgBIAEoCRINCgVtb2RlbBgCIAEoCSJSCg9DaHVua2luZ09wdGlvbnMSEQoJbWF4X3dvcmRzGAEgASgNEhoKDW92ZXJsYXBfd29yZHMYAiABKA1IAIgBAUIQCg5fb3ZlcmxhcF93b3JkcyJBCgxJbmRleGVkRmllbGQSCwoDa2V5GAEgASgJEiQKBHR5cGUYAiABKA4yFi5tbXNlYXJjaC52MS5GaWVsZFR5cGUi4wIKEENvbGxlY3Rpb25Db25maWcSLgoMdGV4dF9lbmNvZGVyGAEgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoMcGFnZV9lbmNvZGVyGAIgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoIY2h1bmtpbmcYAyABKAsyHC5tbXNlYXJjaC52MS5DaHVua2luZ09wdGlvbnMSMQoOaW5kZXhlZF9maWVsZHMYBCADKAsyGS5tbXNlYXJjaC52MS5JbmRleGVkRmllbGQSNAoLY29tcHJlc3Npb24YBSABKAsyHy5tbXNlYXJjaC52MS5Db21wcmVzc2lvbk9wdGlvbnMSIQoDb2NyGAYgASgOMhQubW1zZWFyY2gudjEuT2NyTW9kZRIzCgxvbl9kdXBsaWNhdGUYByABKAsyHS5tbXNlYXJjaC52MS5EdXBsaWNhdGVPcHRpb25zIqEBChJDb21wcmVzc2lvbk9wdGlvbnMSKgoGdG9rZW5zGAEgASgOMhoubW1zZWFyY2gudjEuVmVjdG9yU3RvcmFnZRIpCgVkZW5zZRgCIAEoDjIaLm1tc2VhcmNoLnYxLlZlY3RvclN0b3JhZ2USHgoRdG9rZW5fcG9vbF9mYWN0b3IYAyABKA1IAIgBAUIUChJfdG9rZW5fcG9vbF9mYWN0b3IifgoLVmVjdG9yU3BhY2USDAoEbmFtZRgBIAEoCRIpCgdlbmNvZGVyGAIgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSCwoDZGltGAMgASgNEikKCm1vZGFsaXRpZXMYBCADKA4yFS5tbXNlYXJjaC52MS5Nb2RhbGl0eSKAAgoKQ29sbGVjdGlvbhIMCgRuYW1lGAEgASgJEi0KBmNvbmZpZxgCIAEoCzIdLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb25Db25maWcSFgoOZG9jdW1lbnRfY291bnQYAyABKAQSEwoLcG9pbnRfY291bnQYBCABKAQSKAoGc3BhY2VzGAUgAygLMhgubW1zZWFyY2gudjEuVmVjdG9yU3BhY2USGwoTaW5kZXhlZF9wb2ludF9jb3VudBgGIAEoBBIsCgtpbmRleF9zdGF0ZRgHIAEoDjIXLm1tc2VhcmNoLnYxLkluZGV4U3RhdGUSEwoLc2hhcmRfY291bnQYCCABKA0iVgoXQ3JlYXRlQ29sbGVjdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCRItCgZjb25maWcYAiABKAsyHS5tbXNlYXJjaC52MS5Db2xsZWN0aW9uQ29uZmlnIiQKFEdldENvbGxlY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkiGAoWTGlzdENvbGxlY3Rpb25zUmVxdWVzdCJHChdMaXN0Q29sbGVjdGlvbnNSZXNwb25zZRIsCgtjb2xsZWN0aW9ucxgBIAMoCzIXLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb24iJwoXRGVsZXRlQ29sbGVjdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSIaChhEZWxldGVDb2xsZWN0aW9uUmVzcG9uc2UiKwoVQ3JlYXRlU25hcHNob3RSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkiQAoIU25hcHNob3QSEgoKY29sbGVjdGlvbhgBIAEoCRIMCgRuYW1lGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAQiOgoWUmVzdG9yZVNuYXBzaG90UmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJEgwKBG5hbWUYAiABKAkiKgoUTGlzdFNuYXBzaG90c1JlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCSJBChVMaXN0U25hcHNob3RzUmVzcG9uc2USKAoJc25hcHNob3RzGAEgAygLMhUubW1zZWFyY2gudjEuU25hcHNob3QiagoVRmluZER1cGxpY2F0ZXNSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkSEQoJdGhyZXNob2xkGAIgASgCEhIKCm5laWdoYm91cnMYAyABKA0SFgoOY3Jvc3NfZG9jdW1lbnQYBCABKAgiUgoPRHVwbGljYXRlTWVtYmVyEhMKC2RvY3VtZW50X2lkGAEgASgJEgsKA3NlcRgCIAEoDRIMCgRwYWdlGAMgASgNEg8KB3NuaXBwZXQYBCABKAkiaQoORHVwbGljYXRlR3JvdXASLQoHbWVtYmVycxgBIAMoCzIcLm1tc2VhcmNoLnYxLkR1cGxpY2F0ZU1lbWJlchISCgpzaW1pbGFyaXR5GAIgASgCEhQKDGRvY3VtZW50X2lkcxgDIAMoCSJFChZGaW5kRHVwbGljYXRlc1Jlc3BvbnNlEisKBmdyb3VwcxgBIAMoCzIbLm1tc2VhcmNoLnYxLkR1cGxpY2F0ZUdyb3VwKl8KB09jck1vZGUSGAoUT0NSX01PREVfVU5TUEVDSUZJRUQQABIRCg1PQ1JfTU9ERV9BVVRPEAESEwoPT0NSX01PREVfQUxXQVlTEAISEgoOT0NSX01PREVfTkVWRVIQAyqdAQoNVmVjdG9yU3RvcmFnZRIeChpWRUNUT1JfU1RPUkFHRV9VTlNQRUNJRklFRBAAEhoKFlZFQ1RPUl9TVE9SQUdFX0ZMT0FUMzIQARIaChZWRUNUT1JfU1RPUkFHRV9GTE9BVDE2EAISGQoVVkVDVE9SX1NUT1JBR0VfVFVSQk84EAMSGQoVVkVDVE9SX1NUT1JBR0VfVFVSQk80EAQqXAoKSW5kZXhTdGF0ZRIbChdJTkRFWF9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0lOREVYX1NUQVRFX0lOREVYRUQQARIYChRJTkRFWF9TVEFURV9JTkRFWElORxACMsMFChFDb2xsZWN0aW9uU2VydmljZRJRChBDcmVhdGVDb2xsZWN0aW9uEiQubW1zZWFyY2gudjEuQ3JlYXRlQ29sbGVjdGlvblJlcXVlc3QaFy5tbXNlYXJjaC52MS5Db2xsZWN0aW9uEksKDUdldENvbGxlY3Rpb24SIS5tbXNlYXJjaC52MS5HZXRDb2xsZWN0aW9uUmVxdWVzdBoXLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb24SXAoPTGlzdENvbGxlY3Rpb25zEiMubW1zZWFyY2gudjEuTGlzdENvbGxlY3Rpb25zUmVxdWVzdBokLm1tc2VhcmNoLnYxLkxpc3RDb2xsZWN0aW9uc1Jlc3BvbnNlEl8KEERlbGV0ZUNvbGxlY3Rpb24SJC5tbXNlYXJjaC52MS5EZWxldGVDb2xsZWN0aW9uUmVxdWVzdBolLm1tc2VhcmNoLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZRJLCg5DcmVhdGVTbmFwc2hvdBIiLm1tc2VhcmNoLnYxLkNyZWF0ZVNuYXBzaG90UmVxdWVzdBoVLm1tc2VhcmNoLnYxLlNuYXBzaG90Ek8KD1Jlc3RvcmVTbmFwc2hvdBIjLm1tc2VhcmNoLnYxLlJlc3RvcmVTbmFwc2hvdFJlcXVlc3QaFy5tbXNlYXJjaC52MS5Db2xsZWN0aW9uElYKDUxpc3RTbmFwc2hvdHMSIS5tbXNlYXJjaC52MS5MaXN0U25hcHNob3RzUmVxdWVzdBoiLm1tc2VhcmNoLnYxLkxpc3RTbmFwc2hvdHNSZXNwb25zZRJZCg5GaW5kRHVwbGljYXRlcxIiLm1tc2VhcmNoLnYxLkZpbmREdXBsaWNhdGVzUmVxdWVzdBojLm1tc2VhcmNoLnYxLkZpbmREdXBsaWNhdGVzUmVzcG9uc2VCP1o9Z2l0aHViLmNvbS9tbXNlYXJjaC9tbXNlYXJjaC9jbGllbnRzL2dvL21tc2VhcmNodjE7bW1zZWFyY2h2MWIGcHJvdG8z", [file_mmsearch_v1_common]);
+  fileDesc("Ch1tbXNlYXJjaC92MS9jb2xsZWN0aW9ucy5wcm90bxILbW1zZWFyY2gudjEiKgoLRW5jb2RlclNwZWMSDAoEa2luZBgBIAEoCRINCgVtb2RlbBgCIAEoCSJSCg9DaHVua2luZ09wdGlvbnMSEQoJbWF4X3dvcmRzGAEgASgNEhoKDW92ZXJsYXBfd29yZHMYAiABKA1IAIgBAUIQCg5fb3ZlcmxhcF93b3JkcyJBCgxJbmRleGVkRmllbGQSCwoDa2V5GAEgASgJEiQKBHR5cGUYAiABKA4yFi5tbXNlYXJjaC52MS5GaWVsZFR5cGUi4wIKEENvbGxlY3Rpb25Db25maWcSLgoMdGV4dF9lbmNvZGVyGAEgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoMcGFnZV9lbmNvZGVyGAIgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSLgoIY2h1bmtpbmcYAyABKAsyHC5tbXNlYXJjaC52MS5DaHVua2luZ09wdGlvbnMSMQoOaW5kZXhlZF9maWVsZHMYBCADKAsyGS5tbXNlYXJjaC52MS5JbmRleGVkRmllbGQSNAoLY29tcHJlc3Npb24YBSABKAsyHy5tbXNlYXJjaC52MS5Db21wcmVzc2lvbk9wdGlvbnMSIQoDb2NyGAYgASgOMhQubW1zZWFyY2gudjEuT2NyTW9kZRIzCgxvbl9kdXBsaWNhdGUYByABKAsyHS5tbXNlYXJjaC52MS5EdXBsaWNhdGVPcHRpb25zIqEBChJDb21wcmVzc2lvbk9wdGlvbnMSKgoGdG9rZW5zGAEgASgOMhoubW1zZWFyY2gudjEuVmVjdG9yU3RvcmFnZRIpCgVkZW5zZRgCIAEoDjIaLm1tc2VhcmNoLnYxLlZlY3RvclN0b3JhZ2USHgoRdG9rZW5fcG9vbF9mYWN0b3IYAyABKA1IAIgBAUIUChJfdG9rZW5fcG9vbF9mYWN0b3IifgoLVmVjdG9yU3BhY2USDAoEbmFtZRgBIAEoCRIpCgdlbmNvZGVyGAIgASgLMhgubW1zZWFyY2gudjEuRW5jb2RlclNwZWMSCwoDZGltGAMgASgNEikKCm1vZGFsaXRpZXMYBCADKA4yFS5tbXNlYXJjaC52MS5Nb2RhbGl0eSKAAgoKQ29sbGVjdGlvbhIMCgRuYW1lGAEgASgJEi0KBmNvbmZpZxgCIAEoCzIdLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb25Db25maWcSFgoOZG9jdW1lbnRfY291bnQYAyABKAQSEwoLcG9pbnRfY291bnQYBCABKAQSKAoGc3BhY2VzGAUgAygLMhgubW1zZWFyY2gudjEuVmVjdG9yU3BhY2USGwoTaW5kZXhlZF9wb2ludF9jb3VudBgGIAEoBBIsCgtpbmRleF9zdGF0ZRgHIAEoDjIXLm1tc2VhcmNoLnYxLkluZGV4U3RhdGUSEwoLc2hhcmRfY291bnQYCCABKA0iVgoXQ3JlYXRlQ29sbGVjdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCRItCgZjb25maWcYAiABKAsyHS5tbXNlYXJjaC52MS5Db2xsZWN0aW9uQ29uZmlnIiQKFEdldENvbGxlY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkiGAoWTGlzdENvbGxlY3Rpb25zUmVxdWVzdCJHChdMaXN0Q29sbGVjdGlvbnNSZXNwb25zZRIsCgtjb2xsZWN0aW9ucxgBIAMoCzIXLm1tc2VhcmNoLnYxLkNvbGxlY3Rpb24iJwoXRGVsZXRlQ29sbGVjdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSIaChhEZWxldGVDb2xsZWN0aW9uUmVzcG9uc2UiKwoVQ3JlYXRlU25hcHNob3RSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkiQAoIU25hcHNob3QSEgoKY29sbGVjdGlvbhgBIAEoCRIMCgRuYW1lGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAQiOgoWUmVzdG9yZVNuYXBzaG90UmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJEgwKBG5hbWUYAiABKAkiKgoUTGlzdFNuYXBzaG90c1JlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCSJBChVMaXN0U25hcHNob3RzUmVzcG9uc2USKAoJc25hcHNob3RzGAEgAygLMhUubW1zZWFyY2gudjEuU25hcHNob3QiagoVRmluZER1cGxpY2F0ZXNSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkSEQoJdGhyZXNob2xkGAIgASgCEhIKCm5laWdoYm91cnMYAyABKA0SFgoOY3Jvc3NfZG9jdW1lbnQYBCABKAgiUgoPRHVwbGljYXRlTWVtYmVyEhMKC2RvY3VtZW50X2lkGAEgASgJEgsKA3NlcRgCIAEoDRIMCgRwYWdlGAMgASgNEg8KB3NuaXBwZXQYBCABKAkiaQoORHVwbGljYXRlR3JvdXASLQoHbWVtYmVycxgBIAMoCzIcLm1tc2VhcmNoLnYxLkR1cGxpY2F0ZU1lbWJlchISCgpzaW1pbGFyaXR5GAIgASgCEhQKDGRvY3VtZW50X2lkcxgDIAMoCSJFChZGaW5kRHVwbGljYXRlc1Jlc3BvbnNlEisKBmdyb3VwcxgBIAMoCzIbLm1tc2VhcmNoLnYxLkR1cGxpY2F0ZUdyb3VwIj0KE1N0YXJ0UmVpbmRleFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRISCgp0ZXh0X21vZGVsGAIgASgJIi0KF0dldFJlaW5kZXhTdGF0dXNSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkikgEKDVJlaW5kZXhTdGF0dXMSEgoKY29sbGVjdGlvbhgBIAEoCRINCgVzdGF0ZRgCIAEoCRIRCglvbGRfbW9kZWwYAyABKAkSEQoJbmV3X21vZGVsGAQgASgJEhMKC3BvaW50c19kb25lGAUgASgEEhQKDHBvaW50c190b3RhbBgGIAEoBBINCgVlcnJvchgHIAEoCSpfCgdPY3JNb2RlEhgKFE9DUl9NT0RFX1VOU1BFQ0lGSUVEEAASEQoNT0NSX01PREVfQVVUTxABEhMKD09DUl9NT0RFX0FMV0FZUxACEhIKDk9DUl9NT0RFX05FVkVSEAMqnQEKDVZlY3RvclN0b3JhZ2USHgoaVkVDVE9SX1NUT1JBR0VfVU5TUEVDSUZJRUQQABIaChZWRUNUT1JfU1RPUkFHRV9GTE9BVDMyEAESGgoWVkVDVE9SX1NUT1JBR0VfRkxPQVQxNhACEhkKFVZFQ1RPUl9TVE9SQUdFX1RVUkJPOBADEhkKFVZFQ1RPUl9TVE9SQUdFX1RVUkJPNBAEKlwKCkluZGV4U3RhdGUSGwoXSU5ERVhfU1RBVEVfVU5TUEVDSUZJRUQQABIXChNJTkRFWF9TVEFURV9JTkRFWEVEEAESGAoUSU5ERVhfU1RBVEVfSU5ERVhJTkcQAjLnBgoRQ29sbGVjdGlvblNlcnZpY2USUQoQQ3JlYXRlQ29sbGVjdGlvbhIkLm1tc2VhcmNoLnYxLkNyZWF0ZUNvbGxlY3Rpb25SZXF1ZXN0GhcubW1zZWFyY2gudjEuQ29sbGVjdGlvbhJLCg1HZXRDb2xsZWN0aW9uEiEubW1zZWFyY2gudjEuR2V0Q29sbGVjdGlvblJlcXVlc3QaFy5tbXNlYXJjaC52MS5Db2xsZWN0aW9uElwKD0xpc3RDb2xsZWN0aW9ucxIjLm1tc2VhcmNoLnYxLkxpc3RDb2xsZWN0aW9uc1JlcXVlc3QaJC5tbXNlYXJjaC52MS5MaXN0Q29sbGVjdGlvbnNSZXNwb25zZRJfChBEZWxldGVDb2xsZWN0aW9uEiQubW1zZWFyY2gudjEuRGVsZXRlQ29sbGVjdGlvblJlcXVlc3QaJS5tbXNlYXJjaC52MS5EZWxldGVDb2xsZWN0aW9uUmVzcG9uc2USSwoOQ3JlYXRlU25hcHNob3QSIi5tbXNlYXJjaC52MS5DcmVhdGVTbmFwc2hvdFJlcXVlc3QaFS5tbXNlYXJjaC52MS5TbmFwc2hvdBJPCg9SZXN0b3JlU25hcHNob3QSIy5tbXNlYXJjaC52MS5SZXN0b3JlU25hcHNob3RSZXF1ZXN0GhcubW1zZWFyY2gudjEuQ29sbGVjdGlvbhJWCg1MaXN0U25hcHNob3RzEiEubW1zZWFyY2gudjEuTGlzdFNuYXBzaG90c1JlcXVlc3QaIi5tbXNlYXJjaC52MS5MaXN0U25hcHNob3RzUmVzcG9uc2USWQoORmluZER1cGxpY2F0ZXMSIi5tbXNlYXJjaC52MS5GaW5kRHVwbGljYXRlc1JlcXVlc3QaIy5tbXNlYXJjaC52MS5GaW5kRHVwbGljYXRlc1Jlc3BvbnNlEkwKDFN0YXJ0UmVpbmRleBIgLm1tc2VhcmNoLnYxLlN0YXJ0UmVpbmRleFJlcXVlc3QaGi5tbXNlYXJjaC52MS5SZWluZGV4U3RhdHVzElQKEEdldFJlaW5kZXhTdGF0dXMSJC5tbXNlYXJjaC52MS5HZXRSZWluZGV4U3RhdHVzUmVxdWVzdBoaLm1tc2VhcmNoLnYxLlJlaW5kZXhTdGF0dXNCP1o9Z2l0aHViLmNvbS9tbXNlYXJjaC9tbXNlYXJjaC9jbGllbnRzL2dvL21tc2VhcmNodjE7bW1zZWFyY2h2MWIGcHJvdG8z", [file_mmsearch_v1_common]);
 
 /**
  * Which encoder a collection uses for a modality. Empty fields take the server's defaults.
@@ -610,6 +610,100 @@ export const FindDuplicatesResponseSchema: GenMessage<FindDuplicatesResponse> = 
   messageDesc(file_mmsearch_v1_collections, 21);
 
 /**
+ * @generated from message mmsearch.v1.StartReindexRequest
+ */
+export type StartReindexRequest = Message<"mmsearch.v1.StartReindexRequest"> & {
+  /**
+   * @generated from field: string collection = 1;
+   */
+  collection: string;
+
+  /**
+   * The new text model: one the server offers (its default or allowed_models).
+   *
+   * @generated from field: string text_model = 2;
+   */
+  textModel: string;
+};
+
+/**
+ * Describes the message mmsearch.v1.StartReindexRequest.
+ * Use `create(StartReindexRequestSchema)` to create a new message.
+ */
+export const StartReindexRequestSchema: GenMessage<StartReindexRequest> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_collections, 22);
+
+/**
+ * @generated from message mmsearch.v1.GetReindexStatusRequest
+ */
+export type GetReindexStatusRequest = Message<"mmsearch.v1.GetReindexStatusRequest"> & {
+  /**
+   * @generated from field: string collection = 1;
+   */
+  collection: string;
+};
+
+/**
+ * Describes the message mmsearch.v1.GetReindexStatusRequest.
+ * Use `create(GetReindexStatusRequestSchema)` to create a new message.
+ */
+export const GetReindexStatusRequestSchema: GenMessage<GetReindexStatusRequest> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_collections, 23);
+
+/**
+ * @generated from message mmsearch.v1.ReindexStatus
+ */
+export type ReindexStatus = Message<"mmsearch.v1.ReindexStatus"> & {
+  /**
+   * @generated from field: string collection = 1;
+   */
+  collection: string;
+
+  /**
+   * "none", "copying" (the old vectors serve), "switching", "done", or "failed" (the old ones still serve).
+   *
+   * @generated from field: string state = 2;
+   */
+  state: string;
+
+  /**
+   * @generated from field: string old_model = 3;
+   */
+  oldModel: string;
+
+  /**
+   * @generated from field: string new_model = 4;
+   */
+  newModel: string;
+
+  /**
+   * Points re-encoded or copied so far, and the collection's points when the copy started.
+   *
+   * @generated from field: uint64 points_done = 5;
+   */
+  pointsDone: bigint;
+
+  /**
+   * @generated from field: uint64 points_total = 6;
+   */
+  pointsTotal: bigint;
+
+  /**
+   * Why it failed (state "failed").
+   *
+   * @generated from field: string error = 7;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message mmsearch.v1.ReindexStatus.
+ * Use `create(ReindexStatusSchema)` to create a new message.
+ */
+export const ReindexStatusSchema: GenMessage<ReindexStatus> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_collections, 24);
+
+/**
  * When a collection's pages are read by OCR (their words feed BM25, snippets and explanations).
  *
  * @generated from enum mmsearch.v1.OcrMode
@@ -807,6 +901,30 @@ export const CollectionService: GenService<{
     methodKind: "unary";
     input: typeof FindDuplicatesRequestSchema;
     output: typeof FindDuplicatesResponseSchema;
+  },
+  /**
+   * Starts re-encoding the collection's text space with another text model (docs/finetune.md). The
+   * collection keeps serving its old vectors until the new ones are complete, then switches at once.
+   * NOT_FOUND for an unknown collection; PERMISSION_DENIED for a model the server does not offer;
+   * INVALID_ARGUMENT for the model it already uses; FAILED_PRECONDITION while one runs for it;
+   * UNIMPLEMENTED on remote storage.
+   *
+   * @generated from rpc mmsearch.v1.CollectionService.StartReindex
+   */
+  startReindex: {
+    methodKind: "unary";
+    input: typeof StartReindexRequestSchema;
+    output: typeof ReindexStatusSchema;
+  },
+  /**
+   * The state of the collection's latest re-encode since the server started (state "none": none).
+   *
+   * @generated from rpc mmsearch.v1.CollectionService.GetReindexStatus
+   */
+  getReindexStatus: {
+    methodKind: "unary";
+    input: typeof GetReindexStatusRequestSchema;
+    output: typeof ReindexStatusSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mmsearch_v1_collections, 0);
