@@ -3,6 +3,9 @@
 Layout of a collection (the same on both backends):
 - one dense vector `<space>_dense` (HNSW, cosine) and one multivector `<space>_tokens` (MaxSim, no
   HNSW: only ever scored exactly over candidates) per vector space ("text", later "page");
+- a ColPali page space made since rows and columns were stored (`SpaceSpec.prefetch == ROWCOL`) has a
+  third, multivector `<space>_rowcol`: the mean-pooled rows and columns of each page's patch grid, a
+  cheap first stage for exact MaxSim (Qdrant's recipe for ColPali; server/search.py);
 - one sparse vector `lexical` (BM25 term frequencies, IDF applied by the engine);
 - payload: doc_id, seq (point number within its document), modality, passage, page, text, tokens
   (token strings for explanations), meta (the user's metadata; filters address `meta.<key>`), and
@@ -111,6 +114,11 @@ class SpaceSpec:
     dim: int
     modalities: list[str]
     compression: Compression = field(default_factory=Compression)
+    prefetch: str = ""  # ROWCOL: points also store pooled rows and columns; "" (and older specs): none
+
+
+#: The prefetch vector of ColPali page spaces: pooled rows and columns of the patch grid.
+ROWCOL = "rowcol"
 
 
 @dataclass
@@ -226,6 +234,8 @@ class PointData:
     payload: dict[str, Any]
     #: Points stored with this one and counted as part of it: a long page's regions (ingest/regions.py).
     companions: list[PointData] = field(default_factory=list)
+    #: (m, dim) unit rows of the space's prefetch vector (ROWCOL), when the space has one.
+    prefetch: np.ndarray | None = None
 
 
 #: A query vector: dense (dim,), multi-vector (n, dim), or sparse (indices, values).
@@ -430,6 +440,11 @@ class Store(ABC):
     def dense_search(self, name: str, space: str, vector: np.ndarray, limit: int, where: Where) -> Scores:
         """Nearest visible points by pooled vector (cosine). No payload: see `retrieve`."""
         return self._search(name, f"{space}_dense", vector, limit, self.dialect.filter(visible(where)))
+
+    def vector_search(self, name: str, using: str, query: Query, limit: int, where: Where) -> Scores:
+        """Best visible points by any named vector (`<space>_tokens`: exact MaxSim over every point
+        the filter lets through; `<space>_rowcol`: MaxSim over pooled rows and columns). No payload."""
+        return self._search(name, using, query, limit, self.dialect.filter(visible(where)))
 
     def lexical_search(self, name: str, terms: tuple[list[int], list[float]], limit: int, where: Where) -> Scores:
         """Best visible points by BM25 (IDF-weighted sparse dot product). No payload: see `retrieve`."""
