@@ -46,10 +46,10 @@ def _splice(inner, plan: dict) -> None:  # type: ignore[no-untyped-def]
         rows = torch.cat([ea[:cut], eb[cut:patches]]).float().numpy()
         rows = rows + np.random.default_rng(seed).normal(0, plan["noise"], rows.shape)
         rows /= np.linalg.norm(rows, axis=1, keepdims=True)
-        inner.indexed_embeddings.append(torch.cat([torch.from_numpy(rows.astype(np.float32)), ea[patches:]]))
-        doc = 10_000_000 + n  # byaldi's doc ids are integers
-        inner.embed_id_to_doc_id[base + n] = {"doc_id": doc, "page_id": 1}
-        inner.doc_ids_to_file_names[doc] = f"s{n:05d}.png"
+        new = torch.from_numpy(rows.astype(np.float32)).to(ea.dtype)  # byaldi keeps the model's dtype (bfloat16)
+        inner.embed_id_to_doc_id[base + n] = {"doc_id": 10_000_000 + n, "page_id": 1}
+        inner.indexed_embeddings.append(torch.cat([new, ea[patches:]]))
+        inner.doc_ids_to_file_names[10_000_000 + n] = f"s{n:05d}.png"  # byaldi's doc ids are integers
 
 
 def main() -> None:

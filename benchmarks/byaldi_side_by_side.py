@@ -129,6 +129,7 @@ def main() -> None:
     ap.add_argument("--splice", default="", help="comma-separated totals beyond --pages, e.g. 10000")
     ap.add_argument("--byaldi-python", default="/tmp/byaldi-env/bin/python")
     ap.add_argument("--byaldi-threads", type=int, default=1)
+    ap.add_argument("--splice-only", action="store_true", help="run only the --splice sizes")
     ap.add_argument("--token-storage", default="float32", help="mmsearch's patch storage (byaldi keeps float32)")
     ap.add_argument("--out")
     args = ap.parse_args()
@@ -167,7 +168,8 @@ def main() -> None:
     byaldi = None
     try:
         with Client(f"127.0.0.1:{app.port}", timeout=3600, retries=0) as client:
-            for total in [args.pages, *(int(x) for x in args.splice.split(",") if x)]:
+            sizes = [] if args.splice_only else [args.pages]
+            for total in [*sizes, *(int(x) for x in args.splice.split(",") if x)]:
                 plan = splice_plan(args.pages, total, len(tokens[0]), side)
                 plan_file = work / f"splice-{total}.json"
                 plan_file.write_text(json.dumps(plan))
