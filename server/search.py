@@ -1,4 +1,5 @@
-"""Search: per vector space, candidates from the pooled vectors; across spaces, candidates from BM25;
+"""Search: per vector space, candidates from the pooled vectors (a ColPali space: from MaxSim itself, exact
+or after a rows/columns prefetch: `_late_first_stage`); across spaces, candidates from BM25;
 exact late interaction over every candidate in its own space; one fused score; one result per
 document (its best passage or page); filters and threshold; optional explanations."""
 
