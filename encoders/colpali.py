@@ -36,6 +36,14 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 
+#: A model below this many parameters runs on one intra-op thread on a CPU. Its operations are too
+#: small to split: OpenMP's hand-off and spin-waits cost more than the work, the more so when other
+#: processes hold the cores. The tiny test ColPali (0.1M parameters) on 2 loaded cores: a query took
+#: 18-26 ms (p50) on one thread against 73-135 ms on two, pages encoded at 32-36/s against 4-10/s
+#: (benchmarks/results/colpali-search-profile.json). A real ColPali (3B) keeps every thread.
+SMALL_MODEL_PARAMS = 50_000_000
+
+
 @dataclass(frozen=True)
 class Family:
     """How to load and read one backbone. `grid` names how image tokens map onto the page."""
@@ -114,6 +122,8 @@ class ColPaliEncoder(Encoder):
         self.page_batch_bytes = int(page_batch_mb * 2**20)
         dtype_bytes = 2 if self.dtype == torch.bfloat16 else 4
         self.page_cost = page_cost(self.family.grid, self._processor, self._model.config, dtype_bytes)
+        params = sum(p.numel() for p in self._model.parameters())
+        self._one_thread = not self.device.startswith("cuda") and params < SMALL_MODEL_PARAMS
         self._tokenizer = self._processor.tokenizer
         self._lock = threading.Lock()
 
@@ -181,8 +191,15 @@ class ColPaliEncoder(Encoder):
             # bidirectionally when not (SDPA skips the mask). All-prefix types give bidirectional attention either
             # way, which is what transformers 4 (where ColPali was trained) did at inference.
             kwargs.setdefault("token_type_ids", self._torch.zeros_like(kwargs["input_ids"]))
-        with torch.inference_mode():
-            embeddings = self._model(**kwargs)
+        threads = torch.get_num_threads()
+        if self._one_thread and threads > 1:
+            torch.set_num_threads(1)  # see SMALL_MODEL_PARAMS; per calling thread (OpenMP), restored below
+        try:
+            with torch.inference_mode():
+                embeddings = self._model(**kwargs)
+        finally:
+            if self._one_thread and threads > 1:
+                torch.set_num_threads(threads)
         result: np.ndarray = embeddings.float().cpu().numpy()
         return result
 

@@ -7,7 +7,7 @@ import re
 import threading
 from dataclasses import dataclass
 
-from mmsearch.encoders.base import Encoder, EncoderError
+from mmsearch.encoders.base import Capability, Encoder, EncoderError
 from mmsearch.encoders.cross import CrossEncoderScorer
 from mmsearch.encoders.pool import EncoderPool
 from mmsearch.protocol.vocab import FieldType, Modality, OcrMode
@@ -16,7 +16,7 @@ from .dedup import check_threshold
 from .errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from .ingest.ocr import OCREngine, get_ocr
 from .settings import Settings
-from .storage.base import STORAGES, CollectionSpec, Compression, Cond, SpaceSpec, Store, Where
+from .storage.base import ROWCOL, STORAGES, CollectionSpec, Compression, Cond, SpaceSpec, Store, Where
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")  # fullmatch: `$` would let a trailing newline in
 
@@ -125,8 +125,9 @@ class Catalog:
         if page_kind:
             page_encoder = self.encoder(page_kind, spec.page_model)
             spec.spaces["page"] = SpaceSpec(
-                "page", page_kind, spec.page_model, page_encoder.dim, [Modality.PAGE], self._compression("page", opts)
-            )
+                "page", page_kind, spec.page_model, page_encoder.dim, [Modality.PAGE], self._compression("page", opts),
+                prefetch=ROWCOL if Capability.LATE_INTERACTION in page_encoder.capabilities else "",
+            )  # fmt: skip
         self.store.create_collection(spec)
         return spec
 

@@ -1,9 +1,11 @@
-"""Search: per vector space, candidates from the pooled vectors; across spaces, candidates from BM25;
+"""Search: per vector space, candidates from the pooled vectors (a ColPali space: from MaxSim itself, exact
+or after a rows/columns prefetch: `_late_first_stage`); across spaces, candidates from BM25;
 exact late interaction over every candidate in its own space; one fused score; one result per
 document (its best passage or page); filters and threshold; optional explanations."""
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from dataclasses import dataclass, field
@@ -11,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from mmsearch.encoders.base import Encoded
 from mmsearch.protocol.vocab import FUSED_SIGNALS, Fusion, Modality, Signal
 
 from .catalog import Catalog
@@ -20,7 +23,15 @@ from .ingest.pages import PageLimits
 from .query import EncodedQuery, encode_query
 from .ranking import boosts, fusion
 from .settings import Settings
-from .storage.base import HIT_FIELDS, SLOT, CollectionSpec, Cond, Scores, Where
+from .storage.base import HIT_FIELDS, ROWCOL, SLOT, CollectionSpec, Cond, Scores, Where
+
+
+def rowcol_prefetch(points: int, k: int) -> int:
+    """Candidates the rows/columns first stage passes to exact MaxSim in a space of `points`: 5% of
+    them, at least `k`, at most 1,000. Measured on the tiny ColPali (benchmarks/results/
+    colpali-first-stage.json): the top 100 of 1,000 pages kept 0.98 of exact MaxSim's top 10, the
+    top 500 of 10,000 kept 0.97 (the top 100 of 10,000: 0.82)."""
+    return max(k, min(1000, points // 20))
 
 
 @dataclass
@@ -119,15 +130,27 @@ class Searcher:
             where = where.and_(Cond(key="modality", any_of=list(p.modalities)))
         # Passages are grouped per document after fusion, so fetch more than top_k candidates.
         k = max(p.prefetch_k or self.settings.prefetch_k, p.top_k)
+        late = {
+            s: self._late_first_stage(spec, s, q, k, sizes, where)
+            for s, q in query.spaces.items()
+            if s in query.late_interaction
+        }
+        late_hits = {s: hits for s, hits in late.items() if hits is not None}
+        # Fused by MaxSim alone (and nothing to explain), a space whose first stage is MaxSim needs no
+        # pooled-vector candidates, and BM25 candidates only when some space has no MaxSim first stage.
+        maxsim_only = p.fusion == Fusion.MAXSIM and not p.explain
         dense_hits = {
-            s: self.store.dense_search(spec.name, s, q.pooled, self._first_stage_k(s, k, query, sizes), where)
+            s: {} if maxsim_only and s in late_hits else self.store.dense_search(spec.name, s, q.pooled, k, where)
             for s, q in query.spaces.items()
         }
-        lexical_hits = self.store.lexical_search(spec.name, query.lexical, k, where)
+        lexical_hits = (
+            {} if maxsim_only and late_hits.keys() == query.spaces.keys()
+            else self.store.lexical_search(spec.name, query.lexical, k, where)
+        )  # fmt: skip
         t2 = time.perf_counter()
         timings.retrieve_ms = (t2 - t1) * 1000
 
-        results = self._rank(p, spec, query, dense_hits, lexical_hits)
+        results = self._rank(p, spec, query, dense_hits, lexical_hits, late_hits)
         if p.cross_encoder and results:
             results = self._cross_encode(query.text, results, p.rerank_k or self.settings.rerank_k)
         if p.score_threshold is not None:
@@ -153,23 +176,38 @@ class Searcher:
             sizes[space.name] = self.store.count(spec.name, where, True) if modalities else 0
         return sizes
 
-    def _first_stage_k(self, space: str, k: int, query: EncodedQuery, sizes: dict[str, int] | None) -> int:
-        """Candidates of a space's first stage. A late-interaction space small enough takes all its
-        points, so MaxSim ranks them exactly: on ColPali pages the mean-pooled vector's top 100 kept
-        only 0.9 of exact MaxSim's top 10 at 200 pages (docs/benchmarks.md)."""
+    def _late_first_stage(
+        self, spec: CollectionSpec, space: str, q: Encoded, k: int, sizes: dict[str, int] | None, where: Where
+    ) -> Scores | None:  # fmt: skip
+        """The best `k` points of a late-interaction space by exact MaxSim (raw sums), found without the
+        mean-pooled vector, which is a poor first stage for ColPali (its top 100 kept 0.77 of exact
+        MaxSim's top 10 at 1,000 pages, 0.42 at 10,000: benchmarks/results/colpali-first-stage.json).
+        Up to `exact_maxsim_points` points: MaxSim over all of them, in one engine call. Above, when
+        the space stores pooled rows and columns of each page's patch grid (`SpaceSpec.prefetch`):
+        those (MaxSim over a few dozen vectors a page) pick `rowcol_prefetch` candidates, which exact
+        MaxSim ranks. None: the space keeps the mean-pooled first stage (other spaces, and ColPali
+        collections made before rows and columns were stored)."""
         n = (sizes or {}).get(space, 0)
-        if space in query.late_interaction and k < n <= self.settings.exact_maxsim_points:
-            return n
-        return k
+        if sizes is None or not n or q.tokens is None or not len(q.tokens):
+            return None
+        using = f"{space}_tokens"
+        if n <= self.settings.exact_maxsim_points:
+            return self.store.vector_search(spec.name, using, q.tokens, k, where)
+        if spec.spaces[space].prefetch != ROWCOL:
+            return None
+        wide = self.store.vector_search(spec.name, f"{space}_{ROWCOL}", q.tokens, rowcol_prefetch(n, k), where)
+        exact = self.store.score_ids(spec.name, using, q.tokens, list(wide))
+        return dict(heapq.nlargest(k, exact.items(), key=lambda kv: kv[1]))
 
     def _spaces(
-        self, spec: CollectionSpec, query: EncodedQuery, dense: dict[str, Scores], lexical: Scores
-    ) -> dict[str, str]:
+        self, spec: CollectionSpec, query: EncodedQuery, dense: dict[str, Scores], lexical: Scores,
+        late: dict[str, Scores],
+    ) -> dict[str, str]:  # fmt: skip
         """Candidate id -> its vector space. Dense hits come from one space's search; a point found
         only by BM25 is in the space whose dense vector scores it (a point has vectors in its own
         space alone), which also gives its dense score. Candidates of a space the query has no
         vectors for are not in the map: they stay candidates, ranked by BM25 alone."""
-        space_of = {cid: space for space, scores in dense.items() for cid in scores}
+        space_of = {cid: space for space, scores in (*dense.items(), *late.items()) for cid in scores}
         rest = [cid for cid in lexical if cid not in space_of]
         if len(spec.spaces) == 1:
             space_of.update(dict.fromkeys(rest, next(iter(spec.spaces))))
@@ -185,33 +223,41 @@ class Searcher:
 
     def _signals(
         self, name: str, query: EncodedQuery, dense_hits: dict[str, Scores], lexical_hits: Scores,
-        groups: dict[tuple[str, str], list[str]], maxsim_k: int = 0,
+        groups: dict[tuple[str, str], list[str]], maxsim_k: int = 0, late: dict[str, Scores] | None = None,
+        maxsim_only: bool = False,
     ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:  # fmt: skip
         """Raw signals per candidate, and the same made comparable across groups (z-scored within
         each (space, modality) group when there are several) for fusion. Each candidate's dense
-        and MaxSim come from its own space."""
+        and MaxSim come from its own space. late: MaxSim sums the first stage already has.
+        maxsim_only: only MaxSim is fused and nothing explained: the other signals are not scored."""
+        late = late or {}
         raw: dict[str, dict[str, float]] = {Signal.DENSE: {}, Signal.MAXSIM: {}, Signal.LEXICAL: {}}
         comparable: dict[str, dict[str, float]] = {Signal.DENSE: {}, Signal.MAXSIM: {}}
         lexical = dict(lexical_hits)
-        missing = [i for ids in groups.values() for i in ids if i not in lexical]
-        lexical.update(self.store.score_ids(name, "lexical", query.lexical, missing))
+        if not maxsim_only:
+            missing = [i for ids in groups.values() for i in ids if i not in lexical]
+            lexical.update(self.store.score_ids(name, "lexical", query.lexical, missing))
         for (space, _), ids in groups.items():
             q = query.spaces[space]
             dense = dense_hits[space]
-            missing = [i for i in ids if i not in dense]
-            dense.update(self.store.score_ids(name, f"{space}_dense", q.pooled, missing))
+            if not maxsim_only:
+                missing = [i for i in ids if i not in dense]
+                dense.update(self.store.score_ids(name, f"{space}_dense", q.pooled, missing))
             # MaxSim is the costly signal (every query token against every stored token). For a model
             # not trained for it (MiniLM) it is a side signal, so a cascade computes it for the
             # `maxsim_k` best candidates by dense + BM25 only; the others get the lowest MaxSim seen
             # (fusion's floor for a missing signal). A late-interaction model's space gets it for all.
-            late = ids
+            scored = ids
             if maxsim_k and len(ids) > maxsim_k and space not in query.late_interaction:
                 zd = fusion.zscores({i: dense.get(i, 0.0) for i in ids})
                 zl = fusion.zscores({i: lexical.get(i, 0.0) for i in ids})
-                late = sorted(ids, key=lambda i: -(zd[i] + zl[i]))[:maxsim_k]
+                scored = sorted(ids, key=lambda i: -(zd[i] + zl[i]))[:maxsim_k]
             # MaxSim normalised by query length: the mean best cosine per query token, in [-1, 1].
             n_tokens = max(1, len(q.tokens))
-            maxsim = {i: s / n_tokens for i, s in self.store.score_ids(name, f"{space}_tokens", q.tokens, late).items()}
+            known = late.get(space, {})
+            sums = {i: known[i] for i in scored if i in known}
+            sums.update(self.store.score_ids(name, f"{space}_tokens", q.tokens, [i for i in scored if i not in known]))
+            maxsim = {i: s / n_tokens for i, s in sums.items()}
             for sig, values in ((Signal.DENSE, dense), (Signal.MAXSIM, maxsim)):
                 kept = {i: values[i] for i in ids if i in values}
                 raw[sig].update(kept)
@@ -221,9 +267,9 @@ class Searcher:
 
     def _rank(
         self, p: SearchParams, spec: CollectionSpec, query: EncodedQuery, dense_hits: dict[str, Scores],
-        lexical_hits: Scores,
+        lexical_hits: Scores, late_hits: dict[str, Scores],
     ) -> list[Result]:  # fmt: skip
-        space_of = self._spaces(spec, query, dense_hits, lexical_hits)
+        space_of = self._spaces(spec, query, dense_hits, lexical_hits, late_hits)
         ids = list(dict.fromkeys([*space_of, *lexical_hits]))
         if not ids:
             return []
@@ -239,7 +285,10 @@ class Searcher:
         maxsim_k = (
             0 if p.fusion == Fusion.MAXSIM else (p.maxsim_k if p.maxsim_k is not None else self.settings.maxsim_k)
         )
-        raw, signals = self._signals(spec.name, query, dense_hits, lexical_hits, groups, maxsim_k)
+        maxsim_only = p.fusion == Fusion.MAXSIM and not p.explain
+        raw, signals = self._signals(
+            spec.name, query, dense_hits, lexical_hits, groups, maxsim_k, late_hits, maxsim_only
+        )
         s = self.settings
         weights = {sig: p.weights.get(sig, getattr(s, f"{sig}_weight")) for sig in FUSED_SIGNALS}
         if p.fusion in (Fusion.WEIGHTED_ZSCORE, Fusion.CALIBRATED_ZSCORE):

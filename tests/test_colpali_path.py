@@ -67,8 +67,8 @@ def test_small_colpali_spaces_are_ranked_by_exact_maxsim(
     tmp_path: Path, tiny_colpali_dir: Path, exact_points: int
 ) -> None:
     """Below exact_maxsim_points a ColPali space's first stage takes every page, so a search ranks
-    exactly as MaxSim over all pages does, whatever prefetch_k; above it (0: never) the mean-pooled
-    first stage keeps only prefetch_k candidates and misses some of the exact top 3."""
+    exactly as MaxSim over all pages does, whatever prefetch_k; above it (0: never) the rows/columns
+    first stage keeps only prefetch_k candidates (3 of 30 here) and misses some of the exact top 3."""
     import io
     import random
 

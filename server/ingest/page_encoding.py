@@ -86,6 +86,26 @@ def encode_word_lists(encoder: Encoder, word_lists: list[list[Word]]) -> list[Pa
     ]
 
 
+def rowcol(tokens: np.ndarray, boxes: np.ndarray | None) -> np.ndarray:
+    """A page's prefetch vectors (storage ROWCOL): the mean of each row and of each column of its
+    patch grid, normalised (rows + cols vectors; Qdrant's pooling for ColPali). Patches that tile no
+    known grid (ColIdefics3's tiles, a page that lost a patch) give their one mean vector instead."""
+    grid = patch_grid(boxes, len(tokens))
+    if grid is None:
+        return normalise(tokens.mean(axis=0))[None, :].astype(np.float32)
+    rows, cols = grid
+    cells = tokens.reshape(rows, cols, -1)
+    return normalise(np.concatenate([cells.mean(axis=1), cells.mean(axis=0)])).astype(np.float32)
+
+
+def patch_grid(boxes: np.ndarray | None, n: int) -> tuple[int, int] | None:
+    """(rows, cols) of patches laid out row-major on a grid whose cells are the boxes, or None."""
+    if boxes is None or not len(boxes) or len(boxes) != n:
+        return None
+    cols, rows = round(1 / float(boxes[0][2] - boxes[0][0])), round(1 / float(boxes[0][3] - boxes[0][1]))
+    return (rows, cols) if rows * cols == n else None
+
+
 def _word_of_tokens(e: Encoded, word_spans: list[tuple[int, int]], first_word: int) -> list[int]:
     if not e.token_spans or not word_spans:
         return [-1] * len(e.tokens)

@@ -20,10 +20,10 @@ from mmsearch.protocol.vocab import OcrMode
 from ..catalog import Catalog
 from ..errors import InvalidArgument, MMSearchError
 from ..ranking.lexical import document_terms
-from ..storage.base import LIVE, SLOT, TENANT_FIELD, CollectionSpec, PointData, point_id, region_point_id
+from ..storage.base import LIVE, ROWCOL, SLOT, TENANT_FIELD, CollectionSpec, PointData, point_id, region_point_id
 from ..storage.page_images import encode_page_image
 from .items import IngestCancelled
-from .page_encoding import PageVectors, encode_word_lists, encode_word_pages
+from .page_encoding import PageVectors, encode_word_lists, encode_word_pages, patch_grid, rowcol
 from .pages import Word
 from .pooling import Pooled, pick, pool_tokens
 from .regions import page_regions
@@ -216,6 +216,7 @@ class PointBuilder:
         encoder = self.catalog.page_encoder(spec)
         images = [u.page.image for u in units if u.page is not None]
         factor = spec.spaces["page"].compression.token_pool_factor
+        prefetch = spec.spaces["page"].prefetch == ROWCOL
         points = []
         for u, e in zip(units, encoder.encode_images(images), strict=True):  # type: ignore[arg-type]
             assert u.page is not None
@@ -237,6 +238,7 @@ class PointBuilder:
                         width=u.page.width,
                         height=u.page.height,
                     ),
+                    prefetch=rowcol(e.tokens, e.token_boxes) if prefetch else None,  # from the unpooled patches
                 )
             )
         return points
@@ -265,10 +267,9 @@ def patch_payload(strings: list[str], boxes: np.ndarray | None, pooled: Pooled) 
     are its cells) are named by grid and position alone: a name and a box per patch would be half
     the size of a 4-bit patch vector. Otherwise each vector's token string and box."""
     reps = pooled.representatives
-    if boxes is not None and len(boxes):
-        cols, rows = round(1 / float(boxes[0][2] - boxes[0][0])), round(1 / float(boxes[0][3] - boxes[0][1]))
-        if rows * cols == len(boxes):
-            return {"patch_grid": [rows, cols], "token_positions": reps}
+    grid = patch_grid(boxes, len(boxes) if boxes is not None else 0)
+    if grid is not None:
+        return {"patch_grid": list(grid), "token_positions": reps}
     return {
         "tokens": pick(strings, reps),
         "patch_boxes": [[round(float(c), 4) for c in b] for b in pick(boxes, reps)],

@@ -3,6 +3,9 @@
 Layout of a collection (the same on both backends):
 - one dense vector `<space>_dense` (HNSW, cosine) and one multivector `<space>_tokens` (MaxSim, no
   HNSW: only ever scored exactly over candidates) per vector space ("text", later "page");
+- a ColPali page space made since rows and columns were stored (`SpaceSpec.prefetch == ROWCOL`) has a
+  third, multivector `<space>_rowcol`: the mean-pooled rows and columns of each page's patch grid, a
+  cheap first stage for exact MaxSim (Qdrant's recipe for ColPali; server/search.py);
 - one sparse vector `lexical` (BM25 term frequencies, IDF applied by the engine);
 - payload: doc_id, seq (point number within its document), modality, passage, page, text, tokens
   (token strings for explanations), meta (the user's metadata; filters address `meta.<key>`), and
@@ -30,7 +33,7 @@ from ..errors import AlreadyExists, NotFound, Unimplemented
 from .engine_errors import engine_errors
 from .records import HIT_FIELDS, Hit, PointData, Query, Record, Scores, SnapshotInfo, StoreStats
 from .slots import HIDDEN, LIVE, SLOT, is_visible, point_id, region_point_id, stamp_hidden, sweepable, visible
-from .spec import CORE_INDEXES, STORAGES, CollectionSpec, Compression, SpaceSpec
+from .spec import CORE_INDEXES, ROWCOL, STORAGES, CollectionSpec, Compression, SpaceSpec
 from .where import TENANT_FIELD, Cond, Where
 
 if TYPE_CHECKING:
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
 
 #: Re-exported: these lived here before storage/records.py, slots.py, spec.py and where.py.
 __all__ = [
-    "CORE_INDEXES", "HIDDEN", "HIT_FIELDS", "LIVE", "SLOT", "STORAGES", "TENANT_FIELD", "CollectionSpec",
+    "CORE_INDEXES", "HIDDEN", "HIT_FIELDS", "LIVE", "ROWCOL", "SLOT", "STORAGES", "TENANT_FIELD", "CollectionSpec",
     "Compression", "Cond", "Hit", "PointData", "Query", "Record", "Scores", "SnapshotInfo", "SpaceSpec", "Store",
     "StoreStats", "Where", "is_visible", "point_id", "region_point_id", "visible",
 ]  # fmt: skip
@@ -211,6 +214,11 @@ class Store(ABC):
     def dense_search(self, name: str, space: str, vector: np.ndarray, limit: int, where: Where) -> Scores:
         """Nearest visible points by pooled vector (cosine). No payload: see `retrieve`."""
         return self._search(name, f"{space}_dense", vector, limit, where)
+
+    def vector_search(self, name: str, using: str, query: Query, limit: int, where: Where) -> Scores:
+        """Best visible points by any named vector (`<space>_tokens`: exact MaxSim over every point
+        the filter lets through; `<space>_rowcol`: MaxSim over pooled rows and columns). No payload."""
+        return self._search(name, using, query, limit, where)
 
     def lexical_search(self, name: str, terms: tuple[list[int], list[float]], limit: int, where: Where) -> Scores:
         """Best visible points by BM25 (IDF-weighted sparse dot product). No payload: see `retrieve`."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from mmsearch.protocol.vocab import FieldType
 
-from .base import CORE_INDEXES, STORAGES, TENANT_FIELD, CollectionSpec, Cond, PointData, Query, Where
+from .base import CORE_INDEXES, ROWCOL, STORAGES, TENANT_FIELD, CollectionSpec, Cond, PointData, Query, Where
 
 Build = Callable[..., Any]
 
@@ -112,6 +112,8 @@ class Dialect:
 
     def point(self, p: PointData) -> Any:
         vector: dict[str, Any] = {f"{p.space}_dense": p.dense.tolist(), f"{p.space}_tokens": p.tokens.tolist()}
+        if p.prefetch is not None:
+            vector[f"{p.space}_{ROWCOL}"] = p.prefetch.tolist()
         if p.lexical is not None and p.lexical[0]:
             vector["lexical"] = self.vector(p.lexical)
         return self.Point(id=p.id, vector=vector, payload=p.payload)
@@ -131,6 +133,13 @@ class Dialect:
                 multivector_config=self.maxsim,
                 **{**self.exact_only, "datatype": self.datatype[c.tokens]},
             )
+            if space.prefetch == ROWCOL:  # a few dozen vectors a page, searched as the first stage
+                out[f"{space.name}_{ROWCOL}"] = self.VectorParams(
+                    size=space.dim,
+                    distance=self.cosine,
+                    multivector_config=self.maxsim,
+                    datatype=self.datatype[c.dense],
+                )
         return out
 
     def sparse_vectors(self) -> dict[str, Any]:

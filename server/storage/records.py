@@ -29,6 +29,8 @@ class PointData:
     payload: dict[str, Any]
     #: Points stored with this one and counted as part of it: a long page's regions (ingest/regions.py).
     companions: list[PointData] = field(default_factory=list)
+    #: (m, dim) unit rows of the space's prefetch vector (ROWCOL), when the space has one.
+    prefetch: np.ndarray | None = None
 
 
 #: A query vector: dense (dim,), multi-vector (n, dim), or sparse (indices, values).

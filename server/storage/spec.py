@@ -45,6 +45,11 @@ class SpaceSpec:
     dim: int
     modalities: list[str]
     compression: Compression = field(default_factory=Compression)
+    prefetch: str = ""  # ROWCOL: points also store pooled rows and columns; "" (and older specs): none
+
+
+#: The prefetch vector of ColPali page spaces: pooled rows and columns of the patch grid.
+ROWCOL = "rowcol"
 
 
 @dataclass
