@@ -23,7 +23,7 @@ from .ingest.page_encoding import encode_word_lists, encode_word_pages
 from .ingest.pages import Word
 from .ingest.pooling import pick, pool_tokens
 from .ranking.lexical import document_terms
-from .storage.base import LIVE, SLOT, TENANT_FIELD, CollectionSpec, Cond, PointData, Store, Where
+from .storage.base import LIVE, ROWCOL, SLOT, TENANT_FIELD, CollectionSpec, Cond, PointData, Store, Where
 
 #: What a point's fingerprint covers: any rewrite of a document (a new version, a replaced slot, new
 #: metadata) changes one of these, so a copy pass can tell which points to copy again.
@@ -54,7 +54,7 @@ def reencode(store: Store, name: str, ids: Sequence[str], new: CollectionSpec, e
     space made by `encoder` and everything else as stored."""
     hits = store.retrieve(name, ids)
     page_ids = [h.id for h in hits if h.payload.get("space") == "page"]
-    kept = _page_vectors(store, name, page_ids) if page_ids else {}
+    kept = _page_vectors(store, name, page_ids, new) if page_ids else {}
     factor = new.spaces["text"].compression.token_pool_factor
     passages = [h for h in hits if h.payload.get("space", "text") == "text" and h.payload.get("modality") == "text"]
     pages = [h for h in hits if h.payload.get("space", "text") == "text" and h.payload.get("modality") == "page"]
@@ -86,9 +86,10 @@ def reencode(store: Store, name: str, ids: Sequence[str], new: CollectionSpec, e
             out.append(PointData(h.id, "text", pv.pooled, pooled.tokens, document_terms(text), payload))
     for h in hits:
         if h.id in kept:
-            dense, tokens = kept[h.id]
+            dense, tokens, prefetch = kept[h.id]
             text = h.payload.get("text") or ""
-            out.append(PointData(h.id, "page", dense, tokens, document_terms(text) if text else None, dict(h.payload)))
+            terms = document_terms(text) if text else None
+            out.append(PointData(h.id, "page", dense, tokens, terms, dict(h.payload), prefetch=prefetch))
     return out
 
 
@@ -101,10 +102,16 @@ def _words(payload: dict[str, Any]) -> list[Word]:
     return [Word(str(t), (b[0], b[1], b[2], b[3])) for t, b in zip(payload.get("words", []), boxes, strict=False)]
 
 
-def _page_vectors(store: Store, name: str, ids: list[str]) -> dict[str, tuple[Any, Any]]:
-    """The stored page-space vectors (pooled and patches) of these points, to keep as they are."""
+def _page_vectors(store: Store, name: str, ids: list[str], spec: CollectionSpec) -> dict[str, tuple[Any, Any, Any]]:
+    """The stored page-space vectors (pooled, patches and, where the space has them, the rows/columns
+    prefetch vectors) of these points, to keep as they are."""
     dense = {}
     for hits in store.scan(name, Where(must=[Cond(ids=ids)]), [], space="page"):
         dense.update({h.id: h.dense for h in hits})
     tokens = {h.id: h.tokens for h in store.retrieve(name, ids, space="page", fields=["doc_id"])}
-    return {i: (dense[i], tokens[i]) for i in ids if dense.get(i) is not None and tokens.get(i) is not None}
+    rowcol: dict[str, Any] = {}
+    if spec.spaces["page"].prefetch == ROWCOL:
+        rowcol = {h.id: h.tokens for h in store.retrieve(name, ids, space="page", fields=["doc_id"], vector=ROWCOL)}
+    return {
+        i: (dense[i], tokens[i], rowcol.get(i)) for i in ids if dense.get(i) is not None and tokens.get(i) is not None
+    }

@@ -264,3 +264,48 @@ def test_reindex_over_http(tmp_path: Path) -> None:
             assert r.status_code == 403, r.text
     finally:
         app.stop(grace=None)
+
+
+def test_colpali_pages_keep_their_page_vectors_and_rows_columns(tmp_path: Path, tiny_colpali_dir: Path) -> None:
+    """A ColPali collection (its pages live in the page space only; text items in the text space): the
+    text space is re-encoded, the page space (pooled, patches and the rows/columns prefetch vectors
+    its first stage searches) is kept exactly as stored."""
+    from .pagegen import text_pdf
+    from .test_pages import pdf_item
+    from .tiny_colpali import build_tiny
+
+    model = str(build_tiny("colpali", tiny_colpali_dir))
+    app = create_server(fake_settings(tmp_path, allowed_models=[NEW, model]))
+    try:
+        with Client(f"127.0.0.1:{app.port}", timeout=60, retries=0) as c:
+            c.create_collection("c", page_kind="colpali", page_model=model)
+            pdf = text_pdf([["quarterly report of sales"], ["invoice total due"], ["layout of the page"]])
+            texts = [text_item(k, v, m) for k, (v, m) in list(ANIMALS.items())[:3]]
+            assert all(a.ok for a in c.ingest("c", [pdf_item("doc", pdf), *texts]))
+
+            def page_vectors() -> dict[str, tuple[Any, ...]]:
+                pages = [h for hits in app.store.scan("c", Where(), ["modality"], space="page") for h in hits]
+                pages = [h for h in pages if h.payload["modality"] == "page"]
+                ids = [h.id for h in pages]
+                dense = {h.id: h.dense for h in pages}
+                out = {}
+                for vector in ("tokens", "rowcol"):
+                    for h in app.store.retrieve("c", ids, space="page", fields=["doc_id"], vector=vector):
+                        out[(h.id, vector)] = h.tokens
+                return {**out, **{(i, "dense"): v for i, v in dense.items()}}
+
+            before = page_vectors()
+            assert sum(1 for (_, v) in before if v == "rowcol") == 3 and all(x is not None for x in before.values())
+            wanted = [r.document_id for r in c.search("c", "invoice total", top_k=3, modalities=["page"]).results]
+            start_reindex(c, "c", NEW)
+            wait_reindex(c, "c", every_s=0.2, progress=False)
+            text = [h for hits in app.store.scan("c", Where(), ["space", "modality"], space="text") for h in hits]
+            assert {len(h.dense) for h in text if h.payload.get("space", "text") == "text"} == {48}  # type: ignore[arg-type]
+            after = page_vectors()
+            assert after.keys() == before.keys()
+            for key, v in before.items():
+                assert (after[key] == v).all(), key
+            got = [r.document_id for r in c.search("c", "invoice total", top_k=3, modalities=["page"]).results]
+            assert got == wanted
+    finally:
+        app.stop(grace=None)

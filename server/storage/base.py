@@ -233,13 +233,19 @@ class Store(ABC):
         return self._search(name, using, query, len(ids), Where(must=[Cond(ids=list(ids))]))
 
     def retrieve(
-        self, name: str, ids: Sequence[str], space: str | None = None, fields: Sequence[str] | None = None
+        self,
+        name: str,
+        ids: Sequence[str],
+        space: str | None = None,
+        fields: Sequence[str] | None = None,
+        vector: str = "tokens",
     ) -> list[Hit]:
         """Visible points by id with their payload (only `fields` when given), and their token
-        vectors when `space` is given. Unknown (and hidden) ids are absent from the result."""
+        vectors (or the space's `vector`, e.g. ROWCOL) in Hit.tokens when `space` is given. Unknown
+        (and hidden) ids are absent from the result."""
         if not ids:
             return []
-        using = f"{space}_tokens" if space else None
+        using = f"{space}_{vector}" if space else None
         payload: list[str] | bool = [*fields, SLOT, LIVE] if fields else True
         with self._engine(name):
             records = self._retrieve(name, list(ids), payload, [using] if using else False)
