@@ -207,6 +207,12 @@ class Settings(BaseSettings):
     max_pdf_pages: int = Field(2000, ge=1, description="PDFs with more pages are rejected.")
     pdf_dpi: int = Field(150, ge=36, le=600, description="Resolution PDF pages are rendered at.")
     max_image_pixels: int = Field(60_000_000, ge=1, description="Largest page image accepted, in pixels.")
+    keep_page_images: bool = Field(
+        True,
+        description="Keep each ingested page's image and thumbnail (GetPage, thumbnails, the console). Off: "
+        "ingest skips rendering text-layer PDF pages and encoding WebP; images kept earlier stay and go with "
+        "their documents.",
+    )
 
     # Security (docs/security.md). Without api_keys every caller may do everything, as before.
     api_keys: Path | None = Field(

@@ -181,3 +181,30 @@ def test_python_client_and_cli_read_pages_back(
     assert [Image.open(f).size for f in shown["saved"]] == [(p["width"], p["height"]) for p in shown["pages"]]
     assert cli(["page", "scan", "9", "-c", "kb", "--server", server]) == 2
     assert "NOT_FOUND" in capsys.readouterr().err
+
+
+def test_keeping_page_images_can_be_turned_off(tmp_path: Path) -> None:
+    """--no-keep-page-images: pages are still found and read back (text, words), but no image is
+    rendered or stored and results carry no thumbnail; the same PDF on a default server has both."""
+    from mmsearch.client import Client
+    from mmsearch.server.app import create_server
+
+    from .conftest import fake_settings
+    from .pagegen import text_pdf
+    from .test_pages import pdf_item
+
+    pdf = text_pdf([["quarterly tulip sales"], ["glacier survey notes"]])
+    for keep in (False, True):
+        data = tmp_path / f"keep-{keep}"
+        app = create_server(fake_settings(data, keep_page_images=keep))
+        try:
+            with Client(f"127.0.0.1:{app.port}", timeout=30, retries=0) as c:
+                assert [a.points for a in c.ingest("kb", [pdf_item("report", pdf)], create=True)] == [2]
+                page = c.get_page("kb", "report", 2)
+                assert "glacier" in page.text and page.words
+                hit = c.search("kb", "glacier survey", top_k=1, thumbnails=True).results[0]
+                assert hit.document_id == "report"
+                assert bool(page.image) is bool(page.thumbnail) is bool(hit.thumbnail) is keep
+            assert any(p.is_file() for p in (data / "page_images").rglob("*")) is keep
+        finally:
+            app.stop(grace=None)

@@ -53,6 +53,8 @@ class Ingestor:
         self.limits = limits or PageLimits()
         self.builder = PointBuilder(catalog)
         self.claims = DocumentClaims()
+        # Deletes still clean kept images when keeping is off (earlier ones go with their documents).
+        self.keep_images = self.store.page_images is not None and catalog.settings.keep_page_images
 
     def run(self, items: Iterator[IngestItem], cancelled: threading.Event | None = None) -> Iterator[ItemResult]:
         """Results in stream order. `cancelled` (set when the caller goes away) stops the work at the
@@ -175,7 +177,7 @@ class _Stream:
                     self.generation = self.ing.claims.generation(self.spec.name)
                     self.spec = self.ing.store.get_spec(self.spec.name)
                 self.current = expand(
-                    self.seq, got, self.spec, self.ing.limits, keep_images=self.ing.store.page_images is not None
+                    self.seq, got, self.spec, self.ing.limits, keep_images=self.ing.keep_images
                 )
                 self.seq += 1
                 self.items.append(self.current)

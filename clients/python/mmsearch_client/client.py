@@ -267,8 +267,10 @@ class Client:
         all_passages: bool = False,
         image: tuple[bytes, str] | None = None,
         document_ids: Sequence[str] = (),
+        thumbnails: bool = False,
     ) -> search_pb2.SearchResponse:
-        """Text and/or an image (bytes, mime type) as the query."""
+        """Text and/or an image (bytes, mime type) as the query. thumbnails: each page result carries
+        its kept page's WebP thumbnail (SearchResult.thumbnail)."""
         query = search_pb2.Query(text=text)
         if image is not None:
             query.image.CopyFrom(common_pb2.Image(data=image[0], mime_type=image[1]))
@@ -282,6 +284,7 @@ class Client:
             ranking=ranking,
             all_passages=all_passages,
             document_ids=list(document_ids),
+            thumbnails=thumbnails,
         )
         if score_threshold is not None:
             req.score_threshold = score_threshold
