@@ -32,6 +32,29 @@ WORDS = (
 ).split()
 
 
+def page_pngs(n: int, seed: int = 0) -> list[bytes]:
+    """`n` generated pages (page_image) as PNG bytes, the same for every script given the seed."""
+    import io
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        buf = io.BytesIO()
+        page_image(rng).save(buf, "PNG")
+        out.append(buf.getvalue())
+    return out
+
+
+def tiny_server_settings():  # type: ignore[no-untyped-def]
+    """Settings of an in-process server for ColPali timing runs: fake text encoder, any model allowed."""
+    import tempfile
+
+    from mmsearch.server.settings import Settings
+
+    return Settings(port=0, data_dir=Path(tempfile.mkdtemp()), text_kind="fake", text_model="fake-32",
+                    allowed_models=["*"], max_message_mb=64)  # fmt: skip
+
+
 def page_image(rng: random.Random):  # type: ignore[no-untyped-def]
     from PIL import Image, ImageDraw, ImageFont
 

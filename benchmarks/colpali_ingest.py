@@ -1,6 +1,6 @@
 """ColPali ingest through the server (ocr: never) against the bare model on the same pages, interleaved.
 
-    python benchmarks/colpali_ingest.py --model DIR [--pages 64] [--rounds 3] [--out results.json]
+    PYTHONPATH=. python benchmarks/colpali_ingest.py --model DIR [--pages 64] [--rounds 3] [--out results.json]
 
 Each round encodes the same generated page images (PNG bytes) twice: "bare" decodes them and calls
 the encoder's encode_images in batches (the processor and the model, what byaldi runs per page), and
@@ -15,9 +15,7 @@ import argparse
 import io
 import json
 import os
-import random
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,21 +30,13 @@ def main() -> None:
 
     from PIL import Image
 
-    from benchmarks.colpali_first_stage import page_image
+    from benchmarks.colpali_first_stage import page_pngs, tiny_server_settings
     from mmsearch.client import Client
     from mmsearch.server.app import create_server
-    from mmsearch.server.settings import Settings
     from mmsearch.v1 import common_pb2, ingest_pb2
 
-    rng = random.Random(0)
-    pngs = []
-    for _ in range(args.pages):
-        buf = io.BytesIO()
-        page_image(rng).save(buf, "PNG")
-        pngs.append(buf.getvalue())
-    settings = Settings(port=0, data_dir=Path(tempfile.mkdtemp()), text_kind="fake", text_model="fake-32",
-                        allowed_models=["*"], max_message_mb=64)  # fmt: skip
-    app = create_server(settings)
+    pngs = page_pngs(args.pages)
+    app = create_server(tiny_server_settings())
     bare_rates, server_rates = [], []
     try:
         with Client(f"127.0.0.1:{app.port}", timeout=3600, retries=0) as client:

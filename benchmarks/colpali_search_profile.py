@@ -2,7 +2,7 @@
 stage + MaxSim, ranking), the whole call through the client (gRPC and protobuf on top), and a
 cProfile of the search in-process (the ten costliest functions by own time).
 
-    python benchmarks/colpali_search_profile.py --model DIR --pages 250,1000 [--out results.json]
+    PYTHONPATH=. python benchmarks/colpali_search_profile.py --model DIR --pages 250,1000 [--out results.json]
 
 DIR is a tiny checkpoint (tests/tiny_colpali.py's build_tiny("colpali", root)); pages are generated
 (benchmarks/colpali_first_stage.py) and ingested with `ocr: never`; 50 queries, each once to warm up.
@@ -18,29 +18,21 @@ import os
 import pstats
 import random
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 
 def profile(model: str, n: int, queries: list[str]) -> dict:
-    from benchmarks.colpali_first_stage import page_image
+    from benchmarks.colpali_first_stage import page_pngs, tiny_server_settings
     from mmsearch.client import Client
     from mmsearch.protocol.vocab import Fusion
     from mmsearch.server.app import create_server
     from mmsearch.server.catalog import Catalog
     from mmsearch.server.search import Searcher, SearchParams
-    from mmsearch.server.settings import Settings
     from mmsearch.v1 import common_pb2, ingest_pb2, search_pb2
 
-    rng = random.Random(0)
-    pngs = []
-    for _ in range(n):
-        buf = io.BytesIO()
-        page_image(rng).save(buf, "PNG")
-        pngs.append(buf.getvalue())
-    settings = Settings(port=0, data_dir=Path(tempfile.mkdtemp()), text_kind="fake", text_model="fake-32",
-                        allowed_models=["*"], max_message_mb=64)  # fmt: skip
+    pngs = page_pngs(n)
+    settings = tiny_server_settings()
     app = create_server(settings)
     try:
         with Client(f"127.0.0.1:{app.port}", timeout=3600, retries=0) as client:

@@ -22,3 +22,16 @@ ANIMALS = {
     "trout": ("Trout swim upstream in cold clear rivers every spring.", {"kind": "fish", "legs": 0, "tag": "wild"}),
     "dogs": ("Dogs fetch sticks, guard the house and bark at strangers.", {"kind": "mammal", "legs": 4, "tag": "pet"}),
 }
+
+
+#: Queries over ANIMALS whose ranked results tests compare before and after an operation.
+ANIMAL_QUERIES = ["mice at night", "cold rivers", "guard the house", "silent wings"]
+
+
+def ranked(client: Any, collection: str = "c") -> list[list[tuple[str, int, float]]]:
+    """Each of ANIMAL_QUERIES' top 10 as (document, passage, score to 6 places)."""
+    out = []
+    for q in ANIMAL_QUERIES:
+        hits = client.search(collection, q, top_k=10).results
+        out.append([(r.document_id, r.passage, round(r.score, 6)) for r in hits])
+    return out

@@ -24,11 +24,11 @@ from mmsearch.server.app import App, create_server
 from mmsearch.server.storage.base import Where
 
 from .conftest import fake_settings
-from .documents import ANIMALS, text_item
+from .documents import ANIMAL_QUERIES, ANIMALS, text_item
+from .documents import ranked as _results
 from .qdrant_standins import memory_store
 
 NEW = "fake-48"
-QUERIES = ["mice at night", "cold rivers", "guard the house", "silent wings"]
 
 
 def _app(tmp: Path, remote: bool = False) -> App:
@@ -48,14 +48,6 @@ def client(app: App) -> Iterator[Client]:
         c.create_collection("c", max_words=10, overlap_words=2)
         assert all(a.ok for a in c.ingest("c", [text_item(k, v, m) for k, (v, m) in ANIMALS.items()]))
         yield c
-
-
-def _results(client: Client) -> list[list[tuple[str, int, float]]]:
-    out = []
-    for q in QUERIES:
-        hits = client.search("c", q, top_k=10).results
-        out.append([(r.document_id, r.passage, round(r.score, 6)) for r in hits])
-    return out
 
 
 def _dims(app: App) -> set[int]:
@@ -116,7 +108,7 @@ def test_reindex_serves_old_vectors_until_the_switch_and_keeps_writes(
         assert app.store.retrieve("c", list(top))[0].payload["doc_id"] == doc
     found = client.search("c", "caves moths dusk", top_k=3).results
     assert found[0].document_id == "bats"
-    assert "cats" not in {r.document_id for q in QUERIES for r in client.search("c", q, top_k=10).results}
+    assert "cats" not in {r.document_id for q in ANIMAL_QUERIES for r in client.search("c", q, top_k=10).results}
     assert all(a.ok for a in client.ingest("c", [text_item("newts", "Newts live in ponds.")]))  # writes go on
     assert _dims(app) == {48}
     assert not (app_data(app) / "reindex" / "c").exists()

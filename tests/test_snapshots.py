@@ -14,16 +14,7 @@ from mmsearch.client.cli import main as cli
 from mmsearch.server.app import App
 
 from .documents import ANIMALS, text_item
-
-QUERIES = ["mice at night", "cold rivers", "guard the house", "silent wings"]
-
-
-def _results(client: Client) -> list[list[tuple[str, int, float]]]:
-    out = []
-    for q in QUERIES:
-        hits = client.search("c", q, top_k=10).results
-        out.append([(r.document_id, r.passage, round(r.score, 6)) for r in hits])
-    return out
+from .documents import ranked as _results
 
 
 def _ingest(client: Client, docs: dict[str, str]) -> None:

@@ -176,9 +176,7 @@ class _Stream:
                     # items, so none is in flight): encode with its new spec.
                     self.generation = self.ing.claims.generation(self.spec.name)
                     self.spec = self.ing.store.get_spec(self.spec.name)
-                self.current = expand(
-                    self.seq, got, self.spec, self.ing.limits, keep_images=self.ing.keep_images
-                )
+                self.current = expand(self.seq, got, self.spec, self.ing.limits, keep_images=self.ing.keep_images)
                 self.seq += 1
                 self.items.append(self.current)
                 self._plan(self.current)
