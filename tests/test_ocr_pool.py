@@ -22,7 +22,8 @@ from mmsearch.server.errors import FailedPrecondition
 from mmsearch.server.ingest.ocr import RapidOCREngine, get_ocr, ocr_provider
 from mmsearch.server.ingest.ocr_pool import OCRFailed, OCRPool
 
-DATA = Path(__file__).resolve().parents[1] / ".." / ".." / "shared" / "data"
+from .conftest import SHARED as DATA
+
 RECEIPT = DATA / "sroie_receipts" / "images" / "000.jpg"  # BOOK TA .K (TAMAN DAYA) SDN BHD, total 9.00
 FORM = DATA / "funsd_forms" / "testing_data" / "images" / "82092117.png"  # fax cover sheet, "George Baroody"
 

@@ -145,7 +145,8 @@ def test_setting_reaches_the_encoder_pool(monkeypatch: pytest.MonkeyPatch, tmp_p
     settings = Settings.load(data_dir=tmp_path)
     assert settings.text_backend == "onnx-int8"
     assert make_encoders(settings).options == {
-        "sentence-transformers": {"backend": "onnx-int8", "cache_dir": tmp_path / "models"}
+        "sentence-transformers": {"backend": "onnx-int8", "cache_dir": tmp_path / "models"},
+        "colpali": {"page_batch_mb": 2048},  # the page models' batch budget (encoders/page_budget.py)
     }
     monkeypatch.setenv("MMSEARCH_TEXT_BACKEND", "tensorrt")
     with pytest.raises(ValueError, match="text_backend"):
