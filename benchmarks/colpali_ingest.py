@@ -26,6 +26,7 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out")
+    ap.add_argument("--no-keep-page-images", action="store_true", help="the server keeps no page images")
     args = ap.parse_args()
 
     from PIL import Image
@@ -36,7 +37,8 @@ def main() -> None:
     from mmsearch.v1 import common_pb2, ingest_pb2
 
     pngs = page_pngs(args.pages)
-    app = create_server(tiny_server_settings())
+    settings = tiny_server_settings().model_copy(update={"keep_page_images": not args.no_keep_page_images})
+    app = create_server(settings)
     bare_rates, server_rates = [], []
     try:
         with Client(f"127.0.0.1:{app.port}", timeout=3600, retries=0) as client:
@@ -66,6 +68,7 @@ def main() -> None:
         "bare_pages_per_s": statistics.median(bare_rates),
         "server_pages_per_s": statistics.median(server_rates),
         "ratio": statistics.median(server_rates) / statistics.median(bare_rates),
+        "keep_page_images": not args.no_keep_page_images,
         "load": os.getloadavg(),
     }
     print(json.dumps(result))
