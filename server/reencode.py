@@ -21,7 +21,7 @@ from mmsearch.encoders.base import Encoder
 
 from .ingest.page_encoding import encode_word_lists, encode_word_pages
 from .ingest.pages import Word
-from .ingest.pooling import pick, pool_tokens
+from .ingest.pooling import pick, pool_tokens, positions
 from .ranking.lexical import document_terms
 from .storage.base import LIVE, ROWCOL, SLOT, TENANT_FIELD, CollectionSpec, Cond, PointData, Store, Where
 
@@ -63,9 +63,7 @@ def reencode(store: Store, name: str, ids: Sequence[str], new: CollectionSpec, e
         encoded = encoder.encode_texts([h.payload.get("text", "") for h in passages], as_query=False)
         for h, e in zip(passages, encoded, strict=True):
             pooled = pool_tokens(e.tokens, factor)
-            payload = _payload(h.payload, tokens=pick(e.token_strings, pooled.representatives))
-            if pooled.representatives != list(range(len(pooled.representatives))):
-                payload["token_positions"] = pooled.representatives
+            payload = _payload(h.payload, tokens=pick(e.token_strings, pooled.representatives), **positions(pooled))
             out.append(PointData(h.id, "text", e.pooled, pooled.tokens, document_terms(payload["text"]), payload))
     whole = [h for h in pages if "region" not in h.payload]
     regions = [h for h in pages if "region" in h.payload]
@@ -79,9 +77,8 @@ def reencode(store: Store, name: str, ids: Sequence[str], new: CollectionSpec, e
                 h.payload,
                 tokens=pick(pv.token_strings, pooled.representatives),
                 token_words=pick(pv.token_words, pooled.representatives),
+                **positions(pooled),
             )
-            if pooled.representatives != list(range(len(pooled.representatives))):
-                payload["token_positions"] = pooled.representatives
             text = payload.get("text") or " ".join(x.text for x in w)
             out.append(PointData(h.id, "text", pv.pooled, pooled.tokens, document_terms(text), payload))
     for h in hits:

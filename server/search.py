@@ -55,6 +55,11 @@ class SearchParams:
     tenant: str | None = None
     boosts: boosts.Boosts = field(default_factory=boosts.Boosts)
 
+    @property
+    def maxsim_only(self) -> bool:
+        """Fused by MaxSim alone with nothing to explain: no other signal can change the ranking."""
+        return self.fusion == Fusion.MAXSIM and not self.explain
+
 
 @dataclass
 class Result:
@@ -138,7 +143,7 @@ class Searcher:
         late_hits = {s: hits for s, hits in late.items() if hits is not None}
         # Fused by MaxSim alone (and nothing to explain), a space whose first stage is MaxSim needs no
         # pooled-vector candidates, and BM25 candidates only when some space has no MaxSim first stage.
-        maxsim_only = p.fusion == Fusion.MAXSIM and not p.explain
+        maxsim_only = p.maxsim_only
         dense_hits = {
             s: {} if maxsim_only and s in late_hits else self.store.dense_search(spec.name, s, q.pooled, k, where)
             for s, q in query.spaces.items()
@@ -285,9 +290,8 @@ class Searcher:
         maxsim_k = (
             0 if p.fusion == Fusion.MAXSIM else (p.maxsim_k if p.maxsim_k is not None else self.settings.maxsim_k)
         )
-        maxsim_only = p.fusion == Fusion.MAXSIM and not p.explain
         raw, signals = self._signals(
-            spec.name, query, dense_hits, lexical_hits, groups, maxsim_k, late_hits, maxsim_only
+            spec.name, query, dense_hits, lexical_hits, groups, maxsim_k, late_hits, p.maxsim_only
         )
         s = self.settings
         weights = {sig: p.weights.get(sig, getattr(s, f"{sig}_weight")) for sig in FUSED_SIGNALS}

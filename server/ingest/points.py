@@ -25,7 +25,7 @@ from ..storage.page_images import encode_page_image
 from .items import IngestCancelled
 from .page_encoding import PageVectors, encode_word_lists, encode_word_pages, patch_grid, rowcol
 from .pages import Word
-from .pooling import Pooled, pick, pool_tokens
+from .pooling import Pooled, pick, pool_tokens, positions
 from .regions import page_regions
 from .units import Unit
 
@@ -159,7 +159,7 @@ class PointBuilder:
                     tokens=pooled.tokens,
                     lexical=document_terms(u.text),
                     payload=self._payload(
-                        u, text=u.text, tokens=pick(e.token_strings, pooled.representatives), **_positions(pooled)
+                        u, text=u.text, tokens=pick(e.token_strings, pooled.representatives), **positions(pooled)
                     ),
                 )
             )
@@ -273,7 +273,7 @@ def patch_payload(strings: list[str], boxes: np.ndarray | None, pooled: Pooled) 
     return {
         "tokens": pick(strings, reps),
         "patch_boxes": [[round(float(c), 4) for c in b] for b in pick(boxes, reps)],
-        **_positions(pooled),
+        **positions(pooled),
     }
 
 
@@ -289,17 +289,10 @@ def _word_payload(words: list[Word], pv: PageVectors, pooled: Pooled) -> dict[st
     return {
         "tokens": pick(pv.token_strings, pooled.representatives),
         "token_words": pick(pv.token_words, pooled.representatives),
-        **_positions(pooled),
+        **positions(pooled),
         "words": [x.text for x in words],
         "boxes": [[round(c) for c in x.box] for x in words],
     }
-
-
-def _positions(pooled: Pooled) -> dict[str, Any]:
-    """Pooled points name, per stored vector, the position of its representative among the encoder's
-    tokens (explanations report that position); unpooled points need no such list."""
-    reps = pooled.representatives
-    return {} if reps == list(range(len(reps))) else {"token_positions": reps}
 
 
 __all__ = ["PointBuilder", "Word"]

@@ -67,6 +67,13 @@ def _cut(merges: np.ndarray, n: int, k: int) -> np.ndarray:
     return parent[:n]
 
 
+def positions(pooled: Pooled) -> dict[str, Any]:
+    """Pooled points name, per stored vector, the position of its representative among the encoder's
+    tokens (explanations report that position); unpooled points need no such list."""
+    reps = pooled.representatives
+    return {} if reps == list(range(len(reps))) else {"token_positions": reps}
+
+
 def pick(values: Sequence[Any] | np.ndarray | None, reps: list[int]) -> list[Any]:
     """The entries of a per-token list kept for the representatives (empty when there was none)."""
     if values is None or len(values) == 0:
