@@ -54,6 +54,7 @@ def make_store(settings: Settings) -> Store:
                 hnsw_on_disk=settings.qdrant_hnsw_on_disk,
                 quantization=settings.qdrant_quantization,
                 product_compression=settings.qdrant_product_compression,
+                turbo_bits=settings.qdrant_turbo_bits,
                 rescore=settings.qdrant_rescore,
                 oversampling=settings.qdrant_oversampling,
             ),

@@ -85,14 +85,18 @@ class Settings(BaseSettings):
     qdrant_hnsw_on_disk: bool = Field(
         False, description="Remote storage: keep the pooled vectors' HNSW graph memory-mapped on disk too."
     )
-    qdrant_quantization: Literal["none", "scalar", "binary", "product"] = Field(
+    qdrant_quantization: Literal["none", "scalar", "binary", "product", "turbo"] = Field(
         "none",
         description="Remote storage: quantised copy of new collections' pooled vectors, searched first and "
         "rescored: none, scalar (int8, 4x smaller), binary (1 bit, 32x; for wide, centred embeddings), product "
-        "(qdrant_product_compression; slowest, least accurate).",
+        "(qdrant_product_compression; slowest, least accurate), turbo (TurboQuant, qdrant_turbo_bits; Qdrant "
+        ">= 1.18).",
     )
     qdrant_product_compression: Literal["x4", "x8", "x16", "x32", "x64"] = Field(
         "x16", description="Remote storage: compression ratio of qdrant_quantization=product."
+    )
+    qdrant_turbo_bits: Literal["bits1", "bits1_5", "bits2", "bits4", "bits8"] = Field(
+        "bits4", description="Remote storage: bits per dimension of qdrant_quantization=turbo (bits4: 8x smaller)."
     )
     qdrant_rescore: bool = Field(
         True,

@@ -24,7 +24,12 @@ from mmsearch.server.settings import Settings
 from mmsearch.server.storage import remote
 from mmsearch.server.storage.base import ROWCOL, CollectionSpec, SpaceSpec, Where
 from mmsearch.server.storage.remote import RemoteStore
-from mmsearch.server.storage.remote_options import ProductCompression, Quantization, RemoteOptions
+from mmsearch.server.storage.remote_options import (
+    ProductCompression,
+    Quantization,
+    RemoteOptions,
+    TurboBits,
+)
 
 from .qdrant_standins import SerializedClient
 from .test_documents_atomic import _pt
@@ -113,6 +118,12 @@ def test_shard_number_and_replication_factor_are_sent_at_creation() -> None:
                 product=qm.ProductQuantizationConfig(compression=qm.CompressionRatio.X8, always_ram=True)
             ),
         ),
+        (
+            "turbo",
+            qm.TurboQuantization(
+                turbo=qm.TurboQuantQuantizationConfig(bits=qm.TurboQuantBitSize.BITS2, always_ram=True)
+            ),
+        ),
     ],
 )
 def test_quantised_collections_ingest_and_search_with_rescoring(quantization: str, expected: Any) -> None:
@@ -120,7 +131,14 @@ def test_quantised_collections_ingest_and_search_with_rescoring(quantization: st
     points = [_pt(f"d{i}", 0, 0, 0, rng) for i in range(60)]
     plain_client, client = RecordingClient(), RecordingClient()
     plain = _store(plain_client)
-    store = _store(client, quantization=quantization, product_compression="x8", oversampling=3.0, on_disk=True)
+    store = _store(
+        client,
+        quantization=quantization,
+        product_compression="x8",
+        turbo_bits="bits2",
+        oversampling=3.0,
+        on_disk=True,
+    )
     for s in (plain, store):
         s.create_collection(_spec())
         s.upsert("c", points)
@@ -181,7 +199,8 @@ def test_settings_reach_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 @pytest.mark.parametrize(
     ("setting", "value", "message"),
     [
-        ("qdrant_quantization", "int4", "'none', 'scalar', 'binary' or 'product'"),
+        ("qdrant_quantization", "int4", "'none', 'scalar', 'binary', 'product' or 'turbo'"),
+        ("qdrant_turbo_bits", "bits3", "'bits1', 'bits1_5', 'bits2', 'bits4' or 'bits8'"),
         ("qdrant_product_compression", "x3", "'x4', 'x8', 'x16', 'x32' or 'x64'"),
         ("qdrant_hnsw_ef_construct", 2, "at least 4"),
         ("qdrant_hnsw_m", -1, "greater than or equal to 0"),
@@ -199,7 +218,9 @@ def test_the_settings_and_the_store_accept_the_same_choices() -> None:
     fields = Settings.model_fields
     assert typing.get_args(fields["qdrant_quantization"].annotation) == typing.get_args(Quantization)
     assert typing.get_args(fields["qdrant_product_compression"].annotation) == typing.get_args(ProductCompression)
+    assert typing.get_args(fields["qdrant_turbo_bits"].annotation) == typing.get_args(TurboBits)
     assert set(typing.get_args(ProductCompression)) == {r.value for r in qm.CompressionRatio}
+    assert set(typing.get_args(TurboBits)) == {b.value for b in qm.TurboQuantBitSize}
     with pytest.raises(ValueError, match="at least 4"):
         RemoteOptions(hnsw_ef_construct=3)
     with pytest.raises(ValueError, match="x4, x8"):

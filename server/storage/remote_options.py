@@ -11,14 +11,17 @@ collection's quantisation back from Qdrant rather than from the current settings
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from qdrant_client import models as qm
 
-Quantization = Literal["none", "scalar", "binary", "product"]
+Quantization = Literal["none", "scalar", "binary", "product", "turbo"]
 #: The compression ratios Qdrant's product quantisation accepts (qdrant_client.models.CompressionRatio).
 ProductCompression = Literal["x4", "x8", "x16", "x32", "x64"]
+#: The bit widths of Qdrant's TurboQuant quantisation (qdrant_client.models.TurboQuantBitSize).
+TurboBits = Literal["bits1", "bits1_5", "bits2", "bits4", "bits8"]
 
 #: Named vectors ending so are searched exactly over candidates and never get these options.
 EXACT_SUFFIX = "_tokens"
@@ -37,6 +40,7 @@ class RemoteOptions:
     hnsw_on_disk: bool = False  # their HNSW graph memory-mapped too
     quantization: Quantization = "none"
     product_compression: ProductCompression = "x16"
+    turbo_bits: TurboBits = "bits4"
     rescore: bool = True  # quantised searches re-rank their candidates with the stored vectors
     oversampling: float = 2.0  # ...taking this many times `limit` candidates from the quantised index
 
@@ -48,12 +52,14 @@ class RemoteOptions:
             raise ValueError("hnsw_m must be 0 (the server's default) or positive")
         if self.hnsw_ef_construct != 0 and self.hnsw_ef_construct < 4:
             raise ValueError("hnsw_ef_construct must be 0 (the server's default) or at least 4 (Qdrant's minimum)")
-        if self.quantization not in ("none", "scalar", "binary", "product"):
-            raise ValueError(f"quantization must be none, scalar, binary or product, not {self.quantization!r}")
-        if self.product_compression not in ("x4", "x8", "x16", "x32", "x64"):
+        if self.quantization not in typing.get_args(Quantization):
+            raise ValueError(f"quantization must be none, scalar, binary, product or turbo, not {self.quantization!r}")
+        if self.product_compression not in typing.get_args(ProductCompression):
             raise ValueError(
                 f"product quantisation's compression must be x4, x8, x16, x32 or x64, not {self.product_compression!r}"
             )
+        if self.turbo_bits not in typing.get_args(TurboBits):
+            raise ValueError(f"TurboQuant's bits must be one of {', '.join(typing.get_args(TurboBits))}")
         if self.oversampling < 1:
             raise ValueError("oversampling must be at least 1 (1: no extra candidates)")
 
@@ -67,7 +73,8 @@ class RemoteOptions:
 
     def quantization_config(self) -> qm.QuantizationConfig | None:
         """The quantised copy is kept in RAM (always_ram): with on_disk vectors that is the layout
-        Qdrant recommends, the small copy searched in memory and only candidates read from disk."""
+        Qdrant recommends, the small copy searched in memory and only candidates read from disk.
+        always_ram (deprecated in Qdrant 1.20 for `memory`, still accepted) works with older servers too."""
         if self.quantization == "scalar":
             return qm.ScalarQuantization(scalar=qm.ScalarQuantizationConfig(type=qm.ScalarType.INT8, always_ram=True))
         if self.quantization == "binary":
@@ -75,6 +82,9 @@ class RemoteOptions:
         if self.quantization == "product":
             ratio = qm.CompressionRatio(self.product_compression)
             return qm.ProductQuantization(product=qm.ProductQuantizationConfig(compression=ratio, always_ram=True))
+        if self.quantization == "turbo":
+            bits = qm.TurboQuantBitSize(self.turbo_bits)
+            return qm.TurboQuantization(turbo=qm.TurboQuantQuantizationConfig(bits=bits, always_ram=True))
         return None
 
     def vectors(self, vectors: dict[str, Any]) -> dict[str, Any]:
