@@ -52,6 +52,7 @@ def make_store(settings: Settings) -> Store:
                 hnsw_ef_construct=settings.qdrant_hnsw_ef_construct,
                 on_disk=settings.qdrant_on_disk,
                 hnsw_on_disk=settings.qdrant_hnsw_on_disk,
+                hnsw_ef=settings.qdrant_hnsw_ef,
                 quantization=settings.qdrant_quantization,
                 product_compression=settings.qdrant_product_compression,
                 turbo_bits=settings.qdrant_turbo_bits,

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         description="Remote storage: HNSW build-time search breadth of the pooled vectors; more: better graph, "
         "slower indexing. 0: the server's default (100); otherwise at least 4.",
     )
+    qdrant_hnsw_ef: int = Field(
+        0,
+        ge=0,
+        description="Remote storage: HNSW search breadth (ef) of searches of the pooled vectors, read at every "
+        "search (any collection); more: better recall, slower. 0: the server's default (its ef_construct).",
+    )
     qdrant_on_disk: bool = Field(
         False,
         description="Remote storage: keep new collections' pooled vectors memory-mapped on disk instead of in RAM "

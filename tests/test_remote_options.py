@@ -158,6 +158,26 @@ def test_quantised_collections_ingest_and_search_with_rescoring(quantization: st
     assert client.calls["query_points"][-1]["search_params"] is None
 
 
+def test_search_breadth_goes_with_every_graph_search_only() -> None:
+    rng = np.random.default_rng(6)
+    points = [_pt(f"d{i}", 0, 0, 0, rng) for i in range(20)]
+    client = RecordingClient()
+    store = _store(client, hnsw_ef=128)
+    store.create_collection(_spec())
+    store.upsert("c", points)
+    assert next(iter(store.dense_search("c", "text", points[3].dense, 5, Where()))) == points[3].id
+    assert client.calls["query_points"][-1]["search_params"] == qm.SearchParams(hnsw_ef=128)
+    store.vector_search("c", "text_tokens", points[3].tokens, 5, Where())  # exact MaxSim: no graph
+    assert client.calls["query_points"][-1]["search_params"] is None
+    store.lexical_search("c", ([1, 2], [1.0, 1.0]), 5, Where())  # the sparse index: no graph either
+    assert client.calls["query_points"][-1]["search_params"] is None
+    both = _store(client, hnsw_ef=64, oversampling=1.5)  # on a quantised collection: both parameters
+    _store(client, quantization="scalar").create_collection(_spec("q"))  # by another server, after `both` started
+    both.dense_search("q", "text", points[0].dense, 5, Where())
+    rescoring = qm.QuantizationSearchParams(rescore=True, oversampling=1.5)
+    assert client.calls["query_points"][-1]["search_params"] == qm.SearchParams(hnsw_ef=64, quantization=rescoring)
+
+
 def test_a_collection_keeps_the_quantisation_it_was_created_with() -> None:
     client = RecordingClient()
     _store(client, quantization="binary").create_collection(_spec("old"))
@@ -180,6 +200,7 @@ def test_settings_reach_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     toml.write_text('qdrant_quantization = "product"\nqdrant_product_compression = "x32"\nqdrant_hnsw_m = 24\n')
     monkeypatch.setenv("MMSEARCH_QDRANT_ON_DISK", "true")
     monkeypatch.setenv("MMSEARCH_QDRANT_OVERSAMPLING", "1.5")
+    monkeypatch.setenv("MMSEARCH_QDRANT_HNSW_EF", "256")
     settings = Settings.load(
         config=toml, storage="remote", qdrant_url="http://qdrant:6333", data_dir=tmp_path, qdrant_shard_number=4
     )
@@ -189,6 +210,7 @@ def test_settings_reach_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert store.options == RemoteOptions(
         shard_number=4,
         hnsw_m=24,
+        hnsw_ef=256,
         on_disk=True,
         quantization="product",
         product_compression="x32",
@@ -204,6 +226,7 @@ def test_settings_reach_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         ("qdrant_product_compression", "x3", "'x4', 'x8', 'x16', 'x32' or 'x64'"),
         ("qdrant_hnsw_ef_construct", 2, "at least 4"),
         ("qdrant_hnsw_m", -1, "greater than or equal to 0"),
+        ("qdrant_hnsw_ef", -5, "greater than or equal to 0"),
         ("qdrant_shard_number", 0, "greater than or equal to 1"),
         ("qdrant_oversampling", 0.5, "greater than or equal to 1"),
     ],

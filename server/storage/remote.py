@@ -137,9 +137,15 @@ class RemoteStore(Store):
         self._specs.pop(name, None)
         self._quantised.pop(name, None)
 
+    def _quantised_vectors(self, name: str) -> set[str]:
+        if name not in self._quantised:  # created by another mmsearch server since this one looked
+            self._load_spec(name)
+        return self._quantised.get(name, set())
+
     def _query(self, name: str, using: str, vector: Any, limit: int, flt: Any | None) -> Scores:
-        # A quantised vector is searched on its quantised copy, then rescored (remote_options.py).
-        params = self.options.search_params() if using in self._quantised.get(name, ()) else None
+        # A quantised vector is searched on its quantised copy, then rescored; graphs with the
+        # chosen breadth (remote_options.py).
+        params = self.options.search_params(using, quantised=using in self._quantised_vectors(name))
         points = self.client.query_points(
             PREFIX + name,
             query=vector,

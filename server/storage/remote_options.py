@@ -25,6 +25,7 @@ TurboBits = Literal["bits1", "bits1_5", "bits2", "bits4", "bits8"]
 
 #: Named vectors ending so are searched exactly over candidates and never get these options.
 EXACT_SUFFIX = "_tokens"
+LEXICAL = "lexical"  # the sparse BM25 vector (dialect.sparse_vectors): its own index, not a graph
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class RemoteOptions:
     hnsw_ef_construct: int = 0  # build-time search breadth; 0: the server's default (100)
     on_disk: bool = False  # first-stage vectors memory-mapped instead of held in RAM
     hnsw_on_disk: bool = False  # their HNSW graph memory-mapped too
+    hnsw_ef: int = 0  # search-time breadth in the graph; 0: the server's default (ef_construct)
     quantization: Quantization = "none"
     product_compression: ProductCompression = "x16"
     turbo_bits: TurboBits = "bits4"
@@ -48,8 +50,8 @@ class RemoteOptions:
         # The settings validate these already; a store built in code gets the same messages.
         if self.shard_number < 1 or self.replication_factor < 1:
             raise ValueError("shard_number and replication_factor must be at least 1")
-        if self.hnsw_m < 0:
-            raise ValueError("hnsw_m must be 0 (the server's default) or positive")
+        if self.hnsw_m < 0 or self.hnsw_ef < 0:
+            raise ValueError("hnsw_m and hnsw_ef must be 0 (the server's default) or positive")
         if self.hnsw_ef_construct != 0 and self.hnsw_ef_construct < 4:
             raise ValueError("hnsw_ef_construct must be 0 (the server's default) or at least 4 (Qdrant's minimum)")
         if self.quantization not in typing.get_args(Quantization):
@@ -102,11 +104,21 @@ class RemoteOptions:
             for name, params in vectors.items()
         }
 
-    def search_params(self) -> qm.SearchParams:
-        """Search parameters of a query on a quantised vector."""
-        return qm.SearchParams(
-            quantization=qm.QuantizationSearchParams(rescore=self.rescore, oversampling=self.oversampling)
+    def search_params(self, using: str, quantised: bool) -> qm.SearchParams | None:
+        """Search parameters of a query on the named vector `using` (quantised: it has a quantised
+        copy); None where the server's defaults apply (what every search sent before)."""
+        ef = self.hnsw_ef if self.hnsw_ef and graph_searched(using) else None
+        quantization = (
+            qm.QuantizationSearchParams(rescore=self.rescore, oversampling=self.oversampling) if quantised else None
         )
+        if ef is None and quantization is None:
+            return None
+        return qm.SearchParams(hnsw_ef=ef, quantization=quantization)
+
+
+def graph_searched(using: str) -> bool:
+    """Whether a named vector is searched through an HNSW graph (not tokens, not the sparse BM25 one)."""
+    return not using.endswith(EXACT_SUFFIX) and using != LEXICAL
 
 
 def quantised_vectors(info: qm.CollectionInfo) -> set[str]:
