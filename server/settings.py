@@ -63,7 +63,10 @@ class Settings(BaseSettings):
     qdrant_replication_factor: int = Field(1, ge=1, description="Replication factor of new remote collections.")
     # Layout of new remote collections (docs/remote.md); a collection keeps what it was created with.
     qdrant_shard_number: int = Field(
-        1, ge=1, description="Remote storage: shards of new collections (spread over the cluster's nodes)."
+        0,
+        ge=0,
+        description="Remote storage: shards of new collections (spread over the cluster's nodes); 0: the server's "
+        "choice (one per node of the cluster at creation).",
     )
     qdrant_hnsw_m: int = Field(
         0,

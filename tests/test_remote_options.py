@@ -75,7 +75,7 @@ def test_default_options_lay_collections_out_as_before() -> None:
     assert (dense.on_disk, dense.hnsw_config, dense.quantization_config) == (None, None, None)
     assert tokens.on_disk is True and tokens.hnsw_config == qm.HnswConfigDiff(m=0)
     sent = client.calls["create_collection"][0]
-    assert (sent["shard_number"], sent["replication_factor"]) == (1, 1)
+    assert (sent["shard_number"], sent["replication_factor"]) == (None, 1)  # shards: the server's choice
     store.dense_search("c", "text", np.ones(DIM, np.float32), 5, Where())
     assert client.calls["query_points"][-1]["search_params"] is None
 
@@ -227,7 +227,8 @@ def test_settings_reach_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         ("qdrant_hnsw_ef_construct", 2, "at least 4"),
         ("qdrant_hnsw_m", -1, "greater than or equal to 0"),
         ("qdrant_hnsw_ef", -5, "greater than or equal to 0"),
-        ("qdrant_shard_number", 0, "greater than or equal to 1"),
+        ("qdrant_shard_number", -1, "greater than or equal to 0"),
+        ("qdrant_replication_factor", 0, "greater than or equal to 1"),
         ("qdrant_oversampling", 0.5, "greater than or equal to 1"),
     ],
 )

@@ -123,7 +123,7 @@ class RemoteStore(Store):
             PREFIX + spec.name,
             vectors_config=vectors,
             sparse_vectors_config=sparse,
-            shard_number=o.shard_number,
+            shard_number=o.shard_number or None,  # None: the server's choice, as before this option
             replication_factor=o.replication_factor,
             metadata={"mmsearch_spec": spec.to_json()},
         )

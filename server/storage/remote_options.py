@@ -1,5 +1,5 @@
 """How new collections on a Qdrant server are laid out (shards, replicas, HNSW graph, on-disk
-vectors, quantisation) and how their quantised vectors are searched (rescoring).
+vectors, quantisation) and how they are searched (HNSW breadth, rescoring of quantised vectors).
 
 The options touch only the graph-searched first-stage vectors (`<space>_dense`, and the pooled rows
 and columns `<space>_rowcol` of ColPali spaces). Token vectors stay as dialect.exact_only lays them
@@ -30,10 +30,10 @@ LEXICAL = "lexical"  # the sparse BM25 vector (dialect.sparse_vectors): its own 
 
 @dataclass(frozen=True)
 class RemoteOptions:
-    """The defaults are the layout before these options existed: one shard, one replica, the
-    server's HNSW defaults, vectors in RAM, no quantisation."""
+    """The defaults are the layout before these options existed: shards chosen by the server,
+    one replica, the server's HNSW defaults, vectors in RAM, no quantisation."""
 
-    shard_number: int = 1
+    shard_number: int = 0  # 0: chosen by the server (one per node of the cluster at creation)
     replication_factor: int = 1
     hnsw_m: int = 0  # edges per graph node; 0: the server's default (16)
     hnsw_ef_construct: int = 0  # build-time search breadth; 0: the server's default (100)
@@ -48,8 +48,10 @@ class RemoteOptions:
 
     def __post_init__(self) -> None:
         # The settings validate these already; a store built in code gets the same messages.
-        if self.shard_number < 1 or self.replication_factor < 1:
-            raise ValueError("shard_number and replication_factor must be at least 1")
+        if self.shard_number < 0:
+            raise ValueError("shard_number must be 0 (chosen by the server) or positive")
+        if self.replication_factor < 1:
+            raise ValueError("replication_factor must be at least 1")
         if self.hnsw_m < 0 or self.hnsw_ef < 0:
             raise ValueError("hnsw_m and hnsw_ef must be 0 (the server's default) or positive")
         if self.hnsw_ef_construct != 0 and self.hnsw_ef_construct < 4:
