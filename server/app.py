@@ -35,6 +35,7 @@ log = logging.getLogger("mmsearch")
 def make_store(settings: Settings) -> Store:
     if settings.storage == "remote":
         from .storage.remote import RemoteStore
+        from .storage.remote_options import RemoteOptions
 
         if not settings.qdrant_url:
             raise ValueError("storage=remote needs qdrant_url (MMSEARCH_QDRANT_URL or --qdrant-url)")
@@ -44,7 +45,20 @@ def make_store(settings: Settings) -> Store:
             settings.qdrant_url,
             settings.qdrant_api_key,
             settings.qdrant_prefer_grpc,
-            settings.qdrant_replication_factor,
+            RemoteOptions(
+                shard_number=settings.qdrant_shard_number,
+                replication_factor=settings.qdrant_replication_factor,
+                hnsw_m=settings.qdrant_hnsw_m,
+                hnsw_ef_construct=settings.qdrant_hnsw_ef_construct,
+                on_disk=settings.qdrant_on_disk,
+                hnsw_on_disk=settings.qdrant_hnsw_on_disk,
+                hnsw_ef=settings.qdrant_hnsw_ef,
+                quantization=settings.qdrant_quantization,
+                product_compression=settings.qdrant_product_compression,
+                turbo_bits=settings.qdrant_turbo_bits,
+                rescore=settings.qdrant_rescore,
+                oversampling=settings.qdrant_oversampling,
+            ),
             sweep_grace_s=settings.remote_sweep_grace_s,
             data_dir=settings.data_dir,
         )

@@ -61,6 +61,63 @@ class Settings(BaseSettings):
     qdrant_api_key: str = Field("", description="API key for the remote Qdrant.")
     qdrant_prefer_grpc: bool = Field(True, description="Talk gRPC to the remote Qdrant.")
     qdrant_replication_factor: int = Field(1, ge=1, description="Replication factor of new remote collections.")
+    # Layout of new remote collections (docs/remote.md); a collection keeps what it was created with.
+    qdrant_shard_number: int = Field(
+        0,
+        ge=0,
+        description="Remote storage: shards of new collections (spread over the cluster's nodes); 0: the server's "
+        "choice (one per node of the cluster at creation).",
+    )
+    qdrant_hnsw_m: int = Field(
+        0,
+        ge=0,
+        description="Remote storage: HNSW edges per node of new collections' pooled (first-stage) vectors; more: "
+        "better recall, more memory. 0: the server's default (16).",
+    )
+    qdrant_hnsw_ef_construct: int = Field(
+        0,
+        ge=0,
+        description="Remote storage: HNSW build-time search breadth of the pooled vectors; more: better graph, "
+        "slower indexing. 0: the server's default (100); otherwise at least 4.",
+    )
+    qdrant_hnsw_ef: int = Field(
+        0,
+        ge=0,
+        description="Remote storage: HNSW search breadth (ef) of searches of the pooled vectors, read at every "
+        "search (any collection); more: better recall, slower. 0: the server's default (its ef_construct).",
+    )
+    qdrant_on_disk: bool = Field(
+        False,
+        description="Remote storage: keep new collections' pooled vectors memory-mapped on disk instead of in RAM "
+        "(token vectors always are). With quantisation the small quantised copy stays in RAM.",
+    )
+    qdrant_hnsw_on_disk: bool = Field(
+        False, description="Remote storage: keep the pooled vectors' HNSW graph memory-mapped on disk too."
+    )
+    qdrant_quantization: Literal["none", "scalar", "binary", "product", "turbo"] = Field(
+        "none",
+        description="Remote storage: quantised copy of new collections' pooled vectors, searched first and "
+        "rescored: none, scalar (int8, 4x smaller), binary (1 bit, 32x; for wide, centred embeddings), product "
+        "(qdrant_product_compression; slowest, least accurate), turbo (TurboQuant, qdrant_turbo_bits; Qdrant "
+        ">= 1.18).",
+    )
+    qdrant_product_compression: Literal["x4", "x8", "x16", "x32", "x64"] = Field(
+        "x16", description="Remote storage: compression ratio of qdrant_quantization=product."
+    )
+    qdrant_turbo_bits: Literal["bits1", "bits1_5", "bits2", "bits4", "bits8"] = Field(
+        "bits4", description="Remote storage: bits per dimension of qdrant_quantization=turbo (bits4: 8x smaller)."
+    )
+    qdrant_rescore: bool = Field(
+        True,
+        description="Remote storage: searches of quantised vectors re-rank their candidates with the stored vectors.",
+    )
+    qdrant_oversampling: float = Field(
+        2.0,
+        ge=1.0,
+        le=100.0,
+        description="Remote storage: searches of quantised vectors take this many times the asked number of "
+        "candidates from the quantised copy before rescoring (1: none extra; binary wants 2-3).",
+    )
     remote_sweep_grace_s: float = Field(
         3600.0,
         ge=0,
@@ -268,6 +325,15 @@ class Settings(BaseSettings):
     def _split_models(cls, value: Any) -> Any:
         if isinstance(value, str):  # a flag or MMSEARCH_ALLOWED_MODELS: comma-separated
             return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("qdrant_hnsw_ef_construct")
+    @classmethod
+    def _ef_construct(cls, value: int) -> int:
+        if 0 < value < 4:
+            raise ValueError(
+                "qdrant_hnsw_ef_construct must be 0 (the server's default) or at least 4 (Qdrant's minimum)"
+            )
         return value
 
     @model_validator(mode="after")

@@ -21,6 +21,7 @@ from .dialect import Dialect
 from .engine_errors import engine_errors
 from .page_images import QdrantPageImages
 from .portable import PortableSnapshots
+from .remote_options import RemoteOptions, quantised_vectors
 
 PREFIX = "mmsearch-"
 PAGES_PREFIX = "mmsearch_pages-"  # companion collections of page images (not PREFIX: never listed as ours)
@@ -47,14 +48,15 @@ class RemoteStore(Store):
         url: str = "",
         api_key: str = "",
         prefer_grpc: bool = True,
-        replication_factor: int = 1,
+        options: RemoteOptions | None = None,
         client: QdrantClient | None = None,
         sweep_grace_s: float = 0.0,
         data_dir: Path | None = None,
     ) -> None:
         """Connects to the Qdrant at `url`, or uses `client` as it is. sweep_grace_s: see
         Store.sweep (other mmsearch servers may be writing hidden points on the same cluster).
-        data_dir: portable snapshots go in data_dir/snapshots (storage/portable.py); None: none."""
+        data_dir: portable snapshots go in data_dir/snapshots (storage/portable.py); None: none.
+        options: the layout of collections this store creates (storage/remote_options.py)."""
         super().__init__()
         self.sweep_grace_s = sweep_grace_s
         self.snapshots = PortableSnapshots(data_dir) if data_dir is not None else None
@@ -64,8 +66,11 @@ class RemoteStore(Store):
             client = QdrantClient(url=url, api_key=api_key or None, prefer_grpc=prefer_grpc)
         self.client = client
         self.page_images = QdrantPageImages(client, PAGES_PREFIX)
-        self.replication_factor = replication_factor
+        self.options = options or RemoteOptions()
         self._specs: dict[str, CollectionSpec] = {}
+        #: Collection -> its named vectors with a quantised copy, as Qdrant reports them (a
+        #: collection keeps what it was created with, whatever the options are now).
+        self._quantised: dict[str, set[str]] = {}
         self._where = f"Qdrant at {url}" if url else "Qdrant"
         self.list_specs()  # fails early (Unavailable) when the server cannot be reached
 
@@ -74,6 +79,7 @@ class RemoteStore(Store):
         raw = (info.config.metadata or {}).get("mmsearch_spec")
         if raw:
             self._specs[name] = CollectionSpec.from_json(raw)
+            self._quantised[name] = quantised_vectors(info)
         return self._specs.get(name)
 
     def get_spec(self, name: str) -> CollectionSpec:
@@ -111,24 +117,43 @@ class RemoteStore(Store):
     def _create(
         self, spec: CollectionSpec, vectors: dict[str, Any], sparse: dict[str, Any], indexes: dict[str, Any]
     ) -> None:
+        o = self.options
+        vectors = o.vectors(vectors)
         self.client.create_collection(
             PREFIX + spec.name,
             vectors_config=vectors,
             sparse_vectors_config=sparse,
-            replication_factor=self.replication_factor,
+            shard_number=o.shard_number or None,  # None: the server's choice, as before this option
+            replication_factor=o.replication_factor,
             metadata={"mmsearch_spec": spec.to_json()},
         )
         for key, schema in indexes.items():
             self.client.create_payload_index(PREFIX + spec.name, key, schema, wait=True)
         self._specs[spec.name] = spec
+        self._quantised[spec.name] = {k for k, v in vectors.items() if v.quantization_config is not None}
 
     def _drop(self, name: str) -> None:
         self.client.delete_collection(PREFIX + name)
         self._specs.pop(name, None)
+        self._quantised.pop(name, None)
+
+    def _quantised_vectors(self, name: str) -> set[str]:
+        if name not in self._quantised:  # created by another mmsearch server since this one looked
+            self._load_spec(name)
+        return self._quantised.get(name, set())
 
     def _query(self, name: str, using: str, vector: Any, limit: int, flt: Any | None) -> Scores:
+        # A quantised vector is searched on its quantised copy, then rescored; graphs with the
+        # chosen breadth (remote_options.py).
+        params = self.options.search_params(using, quantised=using in self._quantised_vectors(name))
         points = self.client.query_points(
-            PREFIX + name, query=vector, using=using, limit=limit, query_filter=flt, with_payload=False
+            PREFIX + name,
+            query=vector,
+            using=using,
+            limit=limit,
+            query_filter=flt,
+            search_params=params,
+            with_payload=False,
         ).points
         return {str(p.id): float(p.score) for p in points}
 
