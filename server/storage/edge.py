@@ -17,7 +17,7 @@ import json
 import logging
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ import qdrant_edge as qe
 
 from ..errors import NotFound, ResourceExhausted
 from . import manifest as mf
-from .base import HIDDEN, CollectionSpec, Scores, SnapshotInfo, Store, StoreStats, Where, visible
+from .base import HIDDEN, CollectionSpec, Cond, Query, Scores, SnapshotInfo, Store, StoreStats, Where, visible
 from .build import IndexBuilder
 from .dialect import Dialect
 from .page_images import DirPageImages
@@ -61,7 +61,7 @@ class ShardOptions:
     """How collections are split into shards and indexed (see server/settings.py)."""
 
     seal_points: int = 20_000
-    max_shard_points: int = 200_000
+    max_shard_points: int = 100_000
     hnsw_ef: int = 0  # 0: the engine's default
     index_build: bool = True
 
@@ -193,7 +193,20 @@ class EdgeStore(Store):
 
     def _query_visible(self, name: str, using: str, vector: Any, limit: int, where: Where) -> Scores:
         d = self.dialect
-        return self._get(name).query(using, vector, limit, d.filter(visible(where)), plain=d.filter(where))
+        return self._get(name).query(using, vector, limit, lambda: d.filter(visible(where)), plain=d.filter(where))
+
+    def score_ids(self, name: str, using: str, query: Query, ids: Sequence[str]) -> Scores:
+        """As Store.score_ids, each id asked only of the shard that holds it (ShardedCollection.score_ids)."""
+        if not ids or (isinstance(query, tuple) and not query[0]):
+            return {}
+        d = self.dialect
+
+        def filters(subset: list[str]) -> tuple[Callable[[], Any], Any]:
+            where = Where(must=[Cond(ids=subset)])
+            return (lambda: d.filter(visible(where))), d.filter(where)
+
+        with self._engine(name):
+            return self._get(name).score_ids(using, d.vector(query), list(ids), filters)
 
     def _retrieve(
         self, name: str, ids: list[str], with_payload: list[str] | bool, with_vector: list[str] | bool
