@@ -34,7 +34,7 @@ from ..errors import NotFound
 from . import manifest as mf
 from .base import CollectionSpec, Scores
 from .hidden import HiddenMarks
-from .shard import ACTIVE, INDEXED, SEALED, Shard, ShardClosed
+from .shard import ACTIVE, INDEXED, SEALED, Shard, ShardClosed, timed
 
 log = logging.getLogger("mmsearch.storage")
 COMMIT = "commit.json"  # a payload change over several shards, until every shard has it
@@ -278,7 +278,8 @@ class ShardedCollection:
     def _open_active(self) -> Shard:
         sid = self._manifest.new_id()
         path = mf.shard_path(self.folder, sid)
-        shard = Shard(sid, path, ACTIVE, self._new_engine(path))
+        with timed(f"opening shard {sid}"):
+            shard = Shard(sid, path, ACTIVE, self._new_engine(path))
         shard.may_hide = False  # empty; the upsert that follows marks it
         self._manifest.shards.append(mf.ShardEntry(sid, ACTIVE))
         mf.save(self.folder, self._manifest)  # after the shard exists: a crash before leaves a stray folder
