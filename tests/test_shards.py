@@ -217,3 +217,16 @@ def test_rescoring_asks_only_the_shard_that_holds_each_point(tmp_path: Path, mon
     got = s.score_ids("c", "text_tokens", q.tokens, ids)
     assert len(asked) == s.stats("c").shards and all(abs(got[i] - exact[i]) < 1e-3 for i in ids)
     s.close()
+
+
+def test_new_shards_are_copies_of_one_empty_shard_with_every_payload_index(tmp_path: Path) -> None:
+    s = EdgeStore(tmp_path, shards=ShardOptions(seal_points=5, index_build=False))
+    s.create_collection(_spec())
+    _upsert(s, _points(14), batch=5)  # three shards: 5 (sealed), 5 (sealed), 4
+    folder = tmp_path / "collections" / "c"
+    assert len(list(folder.glob("empty-shard-*"))) == 1  # made once, on the first write
+    col = s._get("c")
+    schemas = [set(shard._engine.info().payload_schema) for shard in col._current()]
+    assert len(schemas) == 3 and all(x == schemas[0] for x in schemas)
+    assert {"doc_id", "modality", "seq"} <= schemas[0]
+    s.close()
