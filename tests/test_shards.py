@@ -187,3 +187,46 @@ def test_point_ids_stay_unique_across_shards(tmp_path: Path) -> None:
     s.delete("c", Where(must=[Cond(key="doc_id", match="d2")]))
     assert s.count("c") == 9 and point_id("d2", 0) not in s.dense_search("c", "text", pts[2].dense, 20, Where())
     s.close()
+
+
+def test_rescoring_asks_only_the_shard_that_holds_each_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmsearch.server.storage.shard import Shard
+
+    s = EdgeStore(tmp_path, shards=ShardOptions(seal_points=5, index_build=False))
+    s.create_collection(_spec())
+    pts = _points(20)
+    _upsert(s, pts, batch=5)
+    assert s.stats("c").shards == 4
+    asked: list[str] = []
+    real = Shard.query
+    monkeypatch.setattr(Shard, "query", lambda self, request: asked.append(self.id) or real(self, request))
+    q = pts[2]
+    exact = {p.id: float(np.mean((q.tokens @ p.tokens.T).max(axis=1)) * len(q.tokens)) for p in pts}
+
+    ids = [p.id for p in pts[:3]]  # written together: one shard
+    got = s.score_ids("c", "text_tokens", q.tokens, ids)  # no search found them yet: every shard
+    assert len(asked) == 4 and got.keys() == set(ids)
+    s.dense_search("c", "text", q.dense, 20, Where())  # finds all 20, in their shards
+    asked.clear()
+    got = s.score_ids("c", "text_tokens", q.tokens, ids)
+    assert len(asked) == 1 and all(abs(got[i] - exact[i]) < 1e-3 for i in ids)
+
+    # Written again, they move to the active shard: asked everywhere again, and still found.
+    _upsert(s, pts[:3], batch=3)
+    asked.clear()
+    got = s.score_ids("c", "text_tokens", q.tokens, ids)
+    assert len(asked) == s.stats("c").shards and all(abs(got[i] - exact[i]) < 1e-3 for i in ids)
+    s.close()
+
+
+def test_new_shards_are_copies_of_one_empty_shard_with_every_payload_index(tmp_path: Path) -> None:
+    s = EdgeStore(tmp_path, shards=ShardOptions(seal_points=5, index_build=False))
+    s.create_collection(_spec())
+    _upsert(s, _points(14), batch=5)  # three shards: 5 (sealed), 5 (sealed), 4
+    folder = tmp_path / "collections" / "c"
+    assert len(list(folder.glob("empty-shard-*"))) == 1  # made once, on the first write
+    col = s._get("c")
+    schemas = [set(shard._engine.info().payload_schema) for shard in col._current()]
+    assert len(schemas) == 3 and all(x == schemas[0] for x in schemas)
+    assert {"doc_id", "modality", "seq"} <= schemas[0]
+    s.close()

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 
 import qdrant_edge as qe
 
+from .shard import timed
+
 if TYPE_CHECKING:
     from .shard import Shard
     from .sharded import ShardedCollection
@@ -165,7 +167,8 @@ class IndexBuilder:
                 self._child = None
             if rc != 0:
                 raise RuntimeError(f"the build process exited with {rc}")
-            engine = qe.EdgeShard.load(str(out))  # holds the GIL: the one stall of a build
+            with timed(f"loading built shard {sid}"):
+                engine = qe.EdgeShard.load(str(out))  # holds the GIL: the one stall of a build
             swapped = col.replace(sources, sid, engine)
             if not swapped:  # dropped meanwhile
                 engine.close()

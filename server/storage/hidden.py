@@ -57,12 +57,17 @@ class HiddenMarks:
             write.release()
 
     def search(
-        self, shard: Shard, run: Callable[[qe.Filter | None], T], visible: qe.Filter | None, plain: qe.Filter | None
+        self,
+        shard: Shard,
+        run: Callable[[qe.Filter | None], T],
+        visible: Callable[[], qe.Filter | None],
+        plain: qe.Filter | None,
     ) -> T:
         """`run` with the filter the shard needs: `plain` (the request's own) where no hidden point
-        can be, `visible` (with the condition) elsewhere or when a write raced the search."""
+        can be, `visible()` (with the condition; built only when needed) elsewhere or when a write
+        raced the search."""
         gen = self.gen  # read before may_hide: a writer sets may_hide, then bumps gen, then writes
         if self.hidden is None or shard.may_hide:
-            return run(visible)
+            return run(visible())
         found = run(plain)
-        return found if self.gen == gen else run(visible)
+        return found if self.gen == gen else run(visible())

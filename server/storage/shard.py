@@ -8,8 +8,10 @@ NotFound (the collection was dropped).
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +22,24 @@ import qdrant_edge as qe
 #: A shard's life: written (only one per collection), then sealed (flushed, only deletes reach
 #: it), then indexed (replaced by a copy whose index a child process built).
 ACTIVE, SEALED, INDEXED = "active", "sealed", "indexed"
+log = logging.getLogger("mmsearch.storage")
+
+
+#: Engine calls that hold the GIL longer than this (every request of the process waits) are logged.
+SLOW_S = 0.25
+
+
+@contextmanager
+def timed(what: str) -> Iterator[None]:
+    """Logs `what` when it took longer than SLOW_S: qdrant-edge holds the GIL in every call, so these
+    are the moments the whole server stood still (health checks included)."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        took = time.monotonic() - started
+        if took > SLOW_S:
+            log.warning("%s held the engine for %.2f s (every request waited)", what, took)
 
 
 class ShardClosed(Exception):
@@ -112,7 +132,8 @@ class Shard:
             with self._inside() as engine, self._write_lock:
                 if self._dirty or force:
                     self._dirty = False
-                    engine.flush()
+                    with timed(f"flushing shard {self.id}"):
+                        engine.flush()
         except ShardClosed:
             pass
 
@@ -142,6 +163,7 @@ class Shard:
                 return
             self._closed = True
             self._idle.wait_for(lambda: self._calls == 0)
-        if flush and self._dirty:
-            self._engine.flush()
-        self._engine.close()
+        with timed(f"closing shard {self.id}"):
+            if flush and self._dirty:
+                self._engine.flush()
+            self._engine.close()

@@ -18,6 +18,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import shutil
@@ -33,11 +34,23 @@ from ..errors import NotFound
 from . import manifest as mf
 from .base import CollectionSpec, Scores
 from .hidden import HiddenMarks
-from .shard import ACTIVE, INDEXED, SEALED, Shard, ShardClosed
+from .shard import ACTIVE, INDEXED, SEALED, Shard, ShardClosed, timed
 
 log = logging.getLogger("mmsearch.storage")
 COMMIT = "commit.json"  # a payload change over several shards, until every shard has it
+HOMES_MAX = 200_000  # point ids whose shard a collection remembers (~25 MB at most)
 T = TypeVar("T")
+#: A filter, or a function that builds it when it is needed.
+Lazy = qe.Filter | None | Callable[[], qe.Filter | None]
+#: ids -> (a function building their filter with the visibility condition, the filter without it)
+IdFilters = Callable[[list[str]], tuple[Callable[[], qe.Filter | None], qe.Filter | None]]
+
+
+def _lazy(flt: Lazy) -> Callable[[], qe.Filter | None]:
+    """A function returning `flt`, building it at most once."""
+    if not callable(flt):
+        return lambda: flt
+    return functools.cache(flt)
 
 
 @dataclass
@@ -77,6 +90,7 @@ class ShardedCollection:
         self._state = threading.Lock()  # the shard list and `closed`
         self.closed = False
         self._marks = HiddenMarks(hidden)
+        self._homes: dict[str, str] = {}  # point id -> the shard a search last found it in
 
     # -- reads: every shard --
 
@@ -92,26 +106,69 @@ class ShardedCollection:
             except ShardClosed:
                 continue
 
-    def query(
-        self, using: str, vector: Any, limit: int, flt: qe.Filter | None, plain: qe.Filter | bool | None = False
-    ) -> Scores:
-        """The best `limit` of every shard's best `limit`, by score. plain (when not False): `flt`
-        without the visibility condition, used on shards that hold no hidden point (storage/hidden.py)."""
+    def query(self, using: str, vector: Any, limit: int, flt: Lazy, plain: qe.Filter | bool | None = False) -> Scores:
+        """The best `limit` of every shard's best `limit`, by score. flt: the filter, or a function
+        that builds it (called only when a shard needs it). plain (when not False): the filter without
+        the visibility condition, used on shards that hold no hidden point (storage/hidden.py)."""
         if plain is not False:
             self._marks.recheck(self._current, self._write)
-
-        def run(shard: Shard, f: qe.Filter | None) -> list[qe.ScoredPoint]:
-            params = self._ef if shard.state == INDEXED and using.endswith("_dense") else None
-            query = qe.Query.Nearest(vector, using=using)
-            return shard.query(qe.QueryRequest(limit=limit, query=query, filter=f, with_payload=False, params=params))
+        visible = _lazy(flt)
 
         def one(shard: Shard) -> list[qe.ScoredPoint]:
-            if isinstance(plain, bool):  # not given
-                return run(shard, flt)
-            return self._marks.search(shard, lambda f: run(shard, f), flt, plain)
+            found = self._ask(shard, using, vector, limit, visible, plain)
+            self._home(found, shard.id)
+            return found
 
         found = [p for points in self._each(one) for p in points]
         return {str(p.id): float(p.score) for p in heapq.nlargest(limit, found, key=lambda p: p.score)}
+
+    def score_ids(self, using: str, vector: Any, ids: Sequence[str], filters: IdFilters) -> Scores:
+        """Scores exactly `ids`. Each id is asked only of the shard a search last found it in; ids no
+        search found since they were written, or whose shard an index build replaced, are asked of
+        every shard. filters(subset): the filter of a subset of ids, with and without the visibility
+        condition (see `query`). Why: a search rescores its candidates three times (dense, BM25,
+        MaxSim), and asking every shard for all of them made the shard count multiply that work."""
+        self._marks.recheck(self._current, self._write)
+        while True:
+            shards = self._current()
+            live = {s.id for s in shards}
+            routed: dict[str | None, list[str]] = {}
+            for i in ids:
+                home = self._homes.get(i)
+                routed.setdefault(home if home in live else None, []).append(i)
+            anywhere = routed.pop(None, [])
+            try:
+                found = []
+                for shard in shards:
+                    mine = routed.get(shard.id, []) + anywhere
+                    if mine:
+                        visible, plain = filters(mine)
+                        found.extend(self._ask(shard, using, vector, len(mine), _lazy(visible), plain))
+            except ShardClosed:  # swapped out by an index build meanwhile: route again
+                continue
+            return {str(p.id): float(p.score) for p in found}
+
+    def _ask(
+        self, shard: Shard, using: str, vector: Any, limit: int, visible: Callable[[], qe.Filter | None],
+        plain: qe.Filter | bool | None,
+    ) -> list[qe.ScoredPoint]:  # fmt: skip
+        params = self._ef if shard.state == INDEXED and using.endswith("_dense") else None
+        query = qe.Query.Nearest(vector, using=using)
+
+        def run(f: qe.Filter | None) -> list[qe.ScoredPoint]:
+            return shard.query(qe.QueryRequest(limit=limit, query=query, filter=f, with_payload=False, params=params))
+
+        if isinstance(plain, bool):  # not given
+            return run(visible())
+        return self._marks.search(shard, run, visible, plain)
+
+    def _home(self, found: list[qe.ScoredPoint], sid: str) -> None:
+        """Remembers which shard holds each point found (for `score_ids`); forgets all past a bound.
+        Upserts forget the ids they write (they move them to the active shard)."""
+        if len(self._homes) > HOMES_MAX:
+            self._homes.clear()
+        for p in found:
+            self._homes[str(p.id)] = sid
 
     def retrieve(self, ids: list[str], with_payload: list[str] | bool, with_vector: list[str] | bool) -> list[Any]:
         return [r for records in self._each(lambda s: s.retrieve(ids, with_payload, with_vector)) for r in records]
@@ -167,6 +224,8 @@ class ShardedCollection:
             shards = self._current()
             active = shards[-1] if shards and shards[-1].state == ACTIVE else self._open_active()
             older = [s for s in shards if s is not active]
+            for p in points:
+                self._homes.pop(str(p.id), None)
             if older:
                 same_ids = qe.Filter(must=[qe.HasIdCondition({str(p.id) for p in points})])
                 for shard in older:
@@ -219,7 +278,8 @@ class ShardedCollection:
     def _open_active(self) -> Shard:
         sid = self._manifest.new_id()
         path = mf.shard_path(self.folder, sid)
-        shard = Shard(sid, path, ACTIVE, self._new_engine(path))
+        with timed(f"opening shard {sid}"):
+            shard = Shard(sid, path, ACTIVE, self._new_engine(path))
         shard.may_hide = False  # empty; the upsert that follows marks it
         self._manifest.shards.append(mf.ShardEntry(sid, ACTIVE))
         mf.save(self.folder, self._manifest)  # after the shard exists: a crash before leaves a stray folder

@@ -35,6 +35,7 @@ class Prober:
         self.health_ms: list[float] = []
         self.search_ms: list[float] = []
         self.errors = 0
+        self.slow_at: list[str] = []  # wall-clock times of probes over 1 s, to match with the server's log
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-prober", daemon=True)
 
@@ -52,16 +53,24 @@ class Prober:
             try:
                 t0 = time.perf_counter()
                 self.client.health(timeout=30.0)
-                self.health_ms.append((time.perf_counter() - t0) * 1000)
+                self._keep(self.health_ms, "health", t0)
                 if self.query:
                     t0 = time.perf_counter()
                     self.client.search(self.collection, self.query, top_k=10)
-                    self.search_ms.append((time.perf_counter() - t0) * 1000)
+                    self._keep(self.search_ms, "search", t0)
             except Exception:  # counted: a probe that fails is as bad as a slow one
                 self.errors += 1
 
+    def _keep(self, into: list[float], what: str, t0: float) -> None:
+        ms = (time.perf_counter() - t0) * 1000
+        into.append(ms)
+        if ms > 1000:
+            self.slow_at.append(
+                f"{time.strftime('%H:%M:%S', time.localtime(time.time() - ms / 1000))} {what} {ms:.0f} ms"
+            )
+
     def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"probes": len(self.health_ms), "errors": self.errors}
+        out: dict[str, Any] = {"probes": len(self.health_ms), "errors": self.errors, "slow_at": self.slow_at}
         for name, values in (("health", self.health_ms), ("search", self.search_ms)):
             if values:
                 out[f"{name}_max_ms"] = max(values)
