@@ -32,7 +32,7 @@ from .claims import DocumentClaims, claim_key
 from .deletes import delete_documents
 from .items import IngestCancelled, IngestItem, ItemResult
 from .pages import PageLimits
-from .points import PointBuilder
+from .points import PointBuilder, Started
 from .units import ItemState, Unit, expand
 from .versions import abort, commit, plan
 from .writer import BatchWriter, Outcomes, storage_error
@@ -54,7 +54,7 @@ class Ingestor:
         self.builder = PointBuilder(catalog)
         self.claims = DocumentClaims()
         # Deletes still clean kept images when keeping is off (earlier ones go with their documents).
-        self.keep_images = self.store.page_images is not None and catalog.settings.keep_page_images
+        self.keep_images = self.builder.keep_images
 
     def run(self, items: Iterator[IngestItem], cancelled: threading.Event | None = None) -> Iterator[ItemResult]:
         """Results in stream order. `cancelled` (set when the caller goes away) stops the work at the
@@ -65,19 +65,28 @@ class Ingestor:
         threading.Thread(target=_pump, args=(items, inbox, stop), daemon=True).start()
         stream = _Stream(self, inbox, cancelled)
         writer = BatchWriter(self.store)
+        started: Started | None = None  # a batch queued on the model whose points are not made yet
         try:
             while True:
                 stream.check()
-                batch = stream.next_batch(block=not writer.in_flight)
-                if batch:
-                    assert stream.spec is not None
-                    points = self.builder.build(batch, stream.spec, cancelled)
+                batch = stream.next_batch(block=not writer.in_flight and started is None)
+                # This batch is queued behind the one still encoding, so the model never waits for
+                # the points and the reading of a batch: decoding the next pages, making the points
+                # of the last ones and writing them all overlap the model's encoding.
+                queued = self.builder.start(batch, stream.spec, cancelled) if batch and stream.spec else None
+                if started is not None:
+                    points = self.builder.finish(started)
                     stream.check()
-                    writer.submit(stream.spec.name, stream.submit(points))
+                    writer.submit(started.spec.name, stream.submit(points))
+                    started = queued
                     if writer.in_flight > 1:  # the previous batch wrote while this one encoded
                         stream.settle(writer.wait_oldest())
                         yield from stream.results()
-                elif writer.in_flight:  # nothing new has arrived: finish what is in flight
+                    continue
+                started = queued
+                if queued is not None:
+                    continue
+                if writer.in_flight:  # nothing new has arrived: finish what is in flight
                     stream.settle(writer.wait_oldest())
                     yield from stream.results()
                 elif batch == []:  # only results are due (items rejected up front)
