@@ -2,7 +2,11 @@
 
 Items expand lazily into units (passages, pages). Units are gathered into batches (whatever has
 arrived, up to `batch_size`), encoded together, and written by one writer thread while the next batch
-encodes, so the encoder (the bottleneck) never waits for storage. The writer only reports what it
+encodes, so the encoder (the bottleneck) never waits for storage. A batch of page images is queued
+on the model's thread before the previous batch's points are made (PointBuilder.start / finish), so
+the model never waits for the stream either: reading and decoding the next pages, making points and
+writing them all happen while it encodes (with a tiny ColPali model that took ingest from 0.39x to
+about 1x the bare model's pages/s: docs/benchmarks.md). The writer only reports what it
 stored; the stream thread alone keeps each item's state. An item is acknowledged ok only after all its
 points are durably stored; an item that fails is acknowledged with its reason, any of its points
 already written are removed, and the stream goes on. When the stream itself ends early (the client
@@ -30,7 +34,7 @@ from ..errors import MMSearchError, NotFound, PermissionDenied
 from ..storage.base import CollectionSpec, PointData, Where
 from .claims import DocumentClaims, claim_key
 from .deletes import delete_documents
-from .items import IngestCancelled, IngestItem, ItemResult
+from .items import END, IngestCancelled, IngestItem, ItemResult, pump
 from .pages import PageLimits
 from .points import PointBuilder, Started
 from .units import ItemState, Unit, expand
@@ -38,7 +42,6 @@ from .versions import abort, commit, plan
 from .writer import BatchWriter, Outcomes, storage_error
 
 log = logging.getLogger(__name__)
-_END = object()
 PAGE_IMAGES_PER_BATCH = 8
 
 
@@ -62,7 +65,7 @@ class Ingestor:
         cancelled = cancelled or threading.Event()
         inbox: queue.Queue = queue.Queue(maxsize=4 * self.batch_size)
         stop = threading.Event()
-        threading.Thread(target=_pump, args=(items, inbox, stop), daemon=True).start()
+        threading.Thread(target=pump, args=(items, inbox, stop), daemon=True).start()
         stream = _Stream(self, inbox, cancelled)
         writer = BatchWriter(self.store)
         started: Started | None = None  # a batch queued on the model whose points are not made yet
@@ -137,7 +140,7 @@ class _Stream:
                 if not block:
                     return None
                 self.check()
-        if got is _END:
+        if got is END:
             self.finished = True
             return None
         if isinstance(got, BaseException):
@@ -306,24 +309,3 @@ class _Stream:
             except Exception:
                 log.exception("rolling back %r after the stream ended failed", item.id)
         self.items.clear()
-
-
-def _pump(items: Iterator[IngestItem], inbox: queue.Queue, stop: threading.Event) -> None:
-    try:
-        for item in items:
-            if not _offer(inbox, item, stop):
-                return
-        _offer(inbox, _END, stop)
-    except BaseException as exc:  # the client cancelled or the stream broke
-        _offer(inbox, exc, stop)
-
-
-def _offer(inbox: queue.Queue, thing: object, stop: threading.Event) -> bool:
-    """Puts into the bounded inbox unless the stream has ended (nobody would take it)."""
-    while not stop.is_set():
-        try:
-            inbox.put(thing, timeout=0.2)
-            return True
-        except queue.Full:
-            continue
-    return False
