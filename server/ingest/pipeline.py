@@ -76,7 +76,10 @@ class Ingestor:
                 # This batch is queued behind the one still encoding, so the model never waits for
                 # the points and the reading of a batch: decoding the next pages, making the points
                 # of the last ones and writing them all overlap the model's encoding.
-                queued = self.builder.start(batch, stream.spec, cancelled) if batch and stream.spec else None
+                queued = None
+                if batch:
+                    assert stream.spec is not None
+                    queued = self.builder.start(batch, stream.spec, cancelled)
                 if started is not None:
                     points = self.builder.finish(started)
                     stream.check()
