@@ -5,12 +5,14 @@ arrived, up to `batch_size`), encoded together, and written by one writer thread
 encodes, so the encoder (the bottleneck) never waits for storage. A batch of page images is queued
 on the model's thread before the previous batch's points are made (PointBuilder.start / finish), so
 the model never waits for the stream either: reading and decoding the next pages, making points and
-writing them all happen while it encodes (with a tiny ColPali model that took ingest from 0.39x to
-about 1x the bare model's pages/s: docs/benchmarks.md). The writer only reports what it
-stored; the stream thread alone keeps each item's state. An item is acknowledged ok only after all its
-points are durably stored; an item that fails is acknowledged with its reason, any of its points
-already written are removed, and the stream goes on. When the stream itself ends early (the client
-cancels, the request stream breaks), the points of every item not yet acknowledged are removed.
+writing them all happen while it encodes (with a tiny ColPali model, without kept page images, that
+took ingest from 0.39x to a median 0.88x of the bare model's pages/s: docs/benchmarks.md).
+
+The writer only reports what it stored; the stream thread alone keeps each item's state. An item
+is acknowledged ok only after all its points are durably stored; an item that fails is acknowledged
+with its reason, any of its points already written are removed, and the stream goes on. When the
+stream itself ends early (the client cancels, the request stream breaks), the points of every item
+not yet acknowledged are removed.
 
 Documents are all or nothing (ingest/versions.py): an item's points are written hidden and shown
 by one final write once all are stored, so a half-ingested document never answers searches, even
