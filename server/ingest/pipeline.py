@@ -6,7 +6,7 @@ encodes, so the encoder (the bottleneck) never waits for storage. A batch of pag
 on the model's thread before the previous batch's points are made (PointBuilder.start / finish), so
 the model never waits for the stream either: reading and decoding the next pages, making points and
 writing them all happen while it encodes (with a tiny ColPali model, without kept page images, that
-took ingest from 0.39x to a median 0.88x of the bare model's pages/s: docs/benchmarks.md).
+took ingest from 0.39x to 0.91x of the bare model's pages/s: docs/benchmarks.md).
 
 The writer only reports what it stored; the stream thread alone keeps each item's state. An item
 is acknowledged ok only after all its points are durably stored; an item that fails is acknowledged
