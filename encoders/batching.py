@@ -56,13 +56,21 @@ class Worker:
 
     def call(self, fn: Callable[[], T]) -> T:
         """Runs `fn` on the worker's thread; returns its result or raises its exception."""
+        return self.submit(fn).result()
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        """Queues `fn` on the worker's thread without waiting for it: a caller that has the next
+        piece of work ready before this one is done keeps the model busy (ingest queues its next
+        batch of pages while it turns the last one into points). A closed worker runs it here, now."""
         future: Future[T] = Future()
         with self._wake:
             inline = self.closed
             if not inline:
                 self._jobs.append((fn, future))
                 self._wake.notify()
-        return fn() if inline else future.result()
+        if inline:
+            _settle(future, fn)
+        return future
 
     def _has_work(self) -> bool:
         return bool(self._jobs)
@@ -118,6 +126,10 @@ class EncoderThread(Worker, Encoder):
 
     def encode_images(self, images: Sequence[Image]) -> list[Encoded]:
         return self.call(lambda: self.inner.encode_images(images))
+
+    def submit_images(self, images: Sequence[Image]) -> Future[list[Encoded]]:
+        """encode_images, queued: its result later (see Worker.submit)."""
+        return self.submit(lambda: self.inner.encode_images(images))
 
     def _has_work(self) -> bool:
         return bool(self._queries) or super()._has_work()

@@ -6,6 +6,9 @@ wire format.
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,3 +81,29 @@ class ItemResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+END = object()  # the request stream is over
+
+
+def pump(items: Iterator[IngestItem], inbox: queue.Queue, stop: threading.Event) -> None:
+    """Feeds the request stream's items into the stream's bounded inbox (ingest/pipeline.py), then
+    END, or the exception that broke the stream."""
+    try:
+        for item in items:
+            if not offer(inbox, item, stop):
+                return
+        offer(inbox, END, stop)
+    except BaseException as exc:  # the client cancelled or the stream broke
+        offer(inbox, exc, stop)
+
+
+def offer(inbox: queue.Queue, thing: object, stop: threading.Event) -> bool:
+    """Puts into the bounded inbox unless the stream has ended (nobody would take it)."""
+    while not stop.is_set():
+        try:
+            inbox.put(thing, timeout=0.2)
+            return True
+        except queue.Full:
+            continue
+    return False

@@ -93,7 +93,10 @@ def image_pages(data: bytes, mime_type: str, limits: PageLimits) -> Iterator[Pag
         if w * h > limits.max_pixels:
             raise ResourceExhausted(f"page {number} is {w}×{h} pixels; the limit is {limits.max_pixels:,} pixels")
         try:
-            rgb = frame.convert("RGB")  # decodes now: truncated data fails here
+            frame.load()  # decodes now: truncated data fails here
+            # convert() copies even an RGB page (a tenth of the stream thread's ColPali ingest time);
+            # frames of a multi-page image share one object that the next frame overwrites: copied.
+            rgb = frame if n_frames == 1 and frame.mode == "RGB" else frame.convert("RGB")
         except (OSError, ValueError, SyntaxError) as exc:
             raise InvalidArgument(f"page {number} cannot be decoded ({exc})") from None
         PAGES_READ.inc()

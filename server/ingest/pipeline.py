@@ -2,11 +2,17 @@
 
 Items expand lazily into units (passages, pages). Units are gathered into batches (whatever has
 arrived, up to `batch_size`), encoded together, and written by one writer thread while the next batch
-encodes, so the encoder (the bottleneck) never waits for storage. The writer only reports what it
-stored; the stream thread alone keeps each item's state. An item is acknowledged ok only after all its
-points are durably stored; an item that fails is acknowledged with its reason, any of its points
-already written are removed, and the stream goes on. When the stream itself ends early (the client
-cancels, the request stream breaks), the points of every item not yet acknowledged are removed.
+encodes, so the encoder (the bottleneck) never waits for storage. A batch of page images is queued
+on the model's thread before the previous batch's points are made (PointBuilder.start / finish), so
+the model never waits for the stream either: reading and decoding the next pages, making points and
+writing them all happen while it encodes (with a tiny ColPali model, without kept page images, that
+took ingest from 0.39x to 0.91x of the bare model's pages/s: docs/benchmarks.md).
+
+The writer only reports what it stored; the stream thread alone keeps each item's state. An item
+is acknowledged ok only after all its points are durably stored; an item that fails is acknowledged
+with its reason, any of its points already written are removed, and the stream goes on. When the
+stream itself ends early (the client cancels, the request stream breaks), the points of every item
+not yet acknowledged are removed.
 
 Documents are all or nothing (ingest/versions.py): an item's points are written hidden and shown
 by one final write once all are stored, so a half-ingested document never answers searches, even
@@ -30,15 +36,14 @@ from ..errors import MMSearchError, NotFound, PermissionDenied
 from ..storage.base import CollectionSpec, PointData, Where
 from .claims import DocumentClaims, claim_key
 from .deletes import delete_documents
-from .items import IngestCancelled, IngestItem, ItemResult
+from .items import END, IngestCancelled, IngestItem, ItemResult, pump
 from .pages import PageLimits
-from .points import PointBuilder
+from .points import PointBuilder, Started
 from .units import ItemState, Unit, expand
 from .versions import abort, commit, plan
 from .writer import BatchWriter, Outcomes, storage_error
 
 log = logging.getLogger(__name__)
-_END = object()
 PAGE_IMAGES_PER_BATCH = 8
 
 
@@ -54,7 +59,7 @@ class Ingestor:
         self.builder = PointBuilder(catalog)
         self.claims = DocumentClaims()
         # Deletes still clean kept images when keeping is off (earlier ones go with their documents).
-        self.keep_images = self.store.page_images is not None and catalog.settings.keep_page_images
+        self.keep_images = self.builder.keep_images
 
     def run(self, items: Iterator[IngestItem], cancelled: threading.Event | None = None) -> Iterator[ItemResult]:
         """Results in stream order. `cancelled` (set when the caller goes away) stops the work at the
@@ -62,22 +67,34 @@ class Ingestor:
         cancelled = cancelled or threading.Event()
         inbox: queue.Queue = queue.Queue(maxsize=4 * self.batch_size)
         stop = threading.Event()
-        threading.Thread(target=_pump, args=(items, inbox, stop), daemon=True).start()
+        threading.Thread(target=pump, args=(items, inbox, stop), daemon=True).start()
         stream = _Stream(self, inbox, cancelled)
         writer = BatchWriter(self.store)
+        started: Started | None = None  # a batch queued on the model whose points are not made yet
         try:
             while True:
                 stream.check()
-                batch = stream.next_batch(block=not writer.in_flight)
+                batch = stream.next_batch(block=not writer.in_flight and started is None)
+                # This batch is queued behind the one still encoding, so the model never waits for
+                # the points and the reading of a batch: decoding the next pages, making the points
+                # of the last ones and writing them all overlap the model's encoding.
+                queued = None
                 if batch:
                     assert stream.spec is not None
-                    points = self.builder.build(batch, stream.spec, cancelled)
+                    queued = self.builder.start(batch, stream.spec, cancelled)
+                if started is not None:
+                    points = self.builder.finish(started)
                     stream.check()
-                    writer.submit(stream.spec.name, stream.submit(points))
+                    writer.submit(started.spec.name, stream.submit(points))
+                    started = queued
                     if writer.in_flight > 1:  # the previous batch wrote while this one encoded
                         stream.settle(writer.wait_oldest())
                         yield from stream.results()
-                elif writer.in_flight:  # nothing new has arrived: finish what is in flight
+                    continue
+                started = queued
+                if queued is not None:
+                    continue
+                if writer.in_flight:  # nothing new has arrived: finish what is in flight
                     stream.settle(writer.wait_oldest())
                     yield from stream.results()
                 elif batch == []:  # only results are due (items rejected up front)
@@ -128,7 +145,7 @@ class _Stream:
                 if not block:
                     return None
                 self.check()
-        if got is _END:
+        if got is END:
             self.finished = True
             return None
         if isinstance(got, BaseException):
@@ -297,24 +314,3 @@ class _Stream:
             except Exception:
                 log.exception("rolling back %r after the stream ended failed", item.id)
         self.items.clear()
-
-
-def _pump(items: Iterator[IngestItem], inbox: queue.Queue, stop: threading.Event) -> None:
-    try:
-        for item in items:
-            if not _offer(inbox, item, stop):
-                return
-        _offer(inbox, _END, stop)
-    except BaseException as exc:  # the client cancelled or the stream broke
-        _offer(inbox, exc, stop)
-
-
-def _offer(inbox: queue.Queue, thing: object, stop: threading.Event) -> bool:
-    """Puts into the bounded inbox unless the stream has ended (nobody would take it)."""
-    while not stop.is_set():
-        try:
-            inbox.put(thing, timeout=0.2)
-            return True
-        except queue.Full:
-            continue
-    return False

@@ -9,21 +9,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from mmsearch.encoders.base import Encoder
+from mmsearch.encoders.base import Encoded, Encoder
 from mmsearch.protocol.vocab import OcrMode
 
 from ..catalog import Catalog
 from ..errors import InvalidArgument, MMSearchError
 from ..ranking.lexical import document_terms
-from ..storage.base import LIVE, ROWCOL, SLOT, TENANT_FIELD, CollectionSpec, PointData, point_id, region_point_id
+from ..storage.base import CollectionSpec, PointData, point_id, region_point_id
 from ..storage.page_images import encode_page_image
 from .items import IngestCancelled
-from .page_encoding import PageVectors, encode_word_lists, encode_word_pages, patch_grid, rowcol
+from .page_encoding import PageVectors, encode_word_lists, encode_word_pages
+from .page_points import colpali_points, patch_payload, point_payload, submit_images
 from .pages import Word
 from .pooling import Pooled, pick, pool_tokens, positions
 from .regions import page_regions
@@ -32,12 +32,28 @@ from .units import Unit
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Started:
+    """A batch between PointBuilder.start and finish."""
+
+    units: list[Unit]
+    spec: CollectionSpec
+    points: dict[Unit, PointData] = field(default_factory=dict)  # those made already (texts)
+    pages: list[Unit] = field(default_factory=list)
+    readable: list[Unit] = field(default_factory=list)  # pages whose words could be read
+    kept: list[Future[None]] = field(default_factory=list)  # their WebP copies in the making
+    encoded: Future[list[Encoded]] | None = None  # ColPali: the readable pages' vectors, queued
+
+
 class PointBuilder:
     def __init__(self, catalog: Catalog, ocr_threads: int = 2) -> None:
         self.catalog = catalog
         # One thread per OCR worker process at least, so that every worker has a page to read.
         threads = max(ocr_threads, catalog.settings.ocr_workers)
         self._ocr_pool = ThreadPoolExecutor(threads, thread_name_prefix="ocr")
+        # Off (keep_page_images false): no WebP copy is made, of image items either (they were still
+        # encoded and stored, which cost ColPali ingest more than the model: docs/benchmarks.md).
+        self.keep_images = catalog.store.page_images is not None and catalog.settings.keep_page_images
 
     def build(
         self, units: list[Unit], spec: CollectionSpec, cancelled: threading.Event | None = None
@@ -45,38 +61,56 @@ class PointBuilder:
         """The point of every unit whose item has not failed, in batch order; a unit that cannot be
         read or encoded sets its item's error instead. Raises IngestCancelled once `cancelled` is
         set: pages not yet OCR'd are skipped and nothing more is encoded."""
+        return self.finish(self.start(units, spec, cancelled))
+
+    def start(self, units: list[Unit], spec: CollectionSpec, cancelled: threading.Event | None = None) -> Started:
+        """build's first half: OCR and the encoding of texts and word pages happen now; a ColPali
+        batch is only queued on the model's thread, so the caller can read the next batch while
+        it encodes (ingest/pipeline.py). `finish` gives the points."""
         cancelled = cancelled or threading.Event()
-
-        def check() -> None:
-            if cancelled.is_set():
-                raise IngestCancelled("the ingest call ended")
-
-        points: dict[Unit, PointData] = {}
+        started = Started(units, spec)
         live = [u for u in units if u.item.error is None]
         texts = [u for u in live if u.modality == "text"]
         if texts:
-            self._guarded(texts, lambda batch: self._texts(batch, spec), points)
+            self._guarded(texts, lambda batch: self._texts(batch, spec), started.points)
         pages = [u for u in live if u.modality == "page"]
-        if pages:
-            self._read_words(pages, spec, cancelled)  # ColPali pages too: their words feed BM25 and snippets
-            check()
-            # The kept WebP copies are made beside the model's encoding, not before it (PIL's encoder
-            # releases the GIL): in sequence they slowed ColPali ingest (docs/benchmarks.md).
-            # A page per task: the copies of a batch are made on every thread of the pool at once.
-            kept = []
-            if self.catalog.store.page_images is not None:
-                kept = [self._ocr_pool.submit(self._keep_image, u) for u in pages]
-            readable = [u for u in pages if u.item.error is None]
-            encode = self._colpali_pages if spec.page_kind else self._pages
-            try:
-                self._guarded(readable, lambda batch: encode(batch, spec), points)
-            finally:
-                for copy in kept:
-                    copy.result()
-                for u in pages:  # pixels are released once encoded and kept
-                    if u.page is not None:
-                        u.page.image = None
-        return [(u, points[u]) for u in units if u in points and u.item.error is None]
+        if not pages:
+            return started
+        self._read_words(pages, spec, cancelled)  # ColPali pages too: their words feed BM25 and snippets
+        if cancelled.is_set():
+            raise IngestCancelled("the ingest call ended")
+        started.pages = pages
+        # The kept WebP copies are made beside the model's encoding, not before it (PIL's encoder
+        # releases the GIL): in sequence they slowed ColPali ingest (docs/benchmarks.md).
+        # A page per task: the copies of a batch are made on every thread of the pool at once.
+        if self.keep_images:
+            started.kept = [self._ocr_pool.submit(self._keep_image, u) for u in pages]
+        started.readable = [u for u in pages if u.item.error is None]
+        if spec.page_kind and started.readable:
+            started.encoded = submit_images(lambda: self.catalog.page_encoder(spec), started.readable)
+        return started
+
+    def finish(self, started: Started) -> list[tuple[Unit, PointData]]:
+        """build's second half: the points of a started batch (see build)."""
+        spec, points, readable, encoded = started.spec, started.points, started.readable, started.encoded
+        try:
+            if spec.page_kind:
+
+                def pages(batch: list[Unit]) -> list[PointData]:  # a retry unit by unit encodes anew
+                    queued = encoded if batch is readable and encoded is not None else None
+                    queued = queued or submit_images(lambda: self.catalog.page_encoder(spec), batch)
+                    return colpali_points(batch, spec, queued)
+
+                self._guarded(readable, pages, points)
+            else:
+                self._guarded(readable, lambda batch: self._pages(batch, spec), points)
+        finally:
+            for copy in started.kept:
+                copy.result()
+            for u in started.pages:  # pixels are released once encoded and kept
+                if u.page is not None:
+                    u.page.image = None
+        return [(u, points[u]) for u in started.units if u in points and u.item.error is None]
 
     def _guarded(
         self, units: list[Unit], fn: Callable[[list[Unit]], list[PointData]], out: dict[Unit, PointData]
@@ -158,7 +192,7 @@ class PointBuilder:
                     dense=e.pooled,
                     tokens=pooled.tokens,
                     lexical=document_terms(u.text),
-                    payload=self._payload(
+                    payload=point_payload(
                         u, text=u.text, tokens=pick(e.token_strings, pooled.representatives), **positions(pooled)
                     ),
                 )
@@ -180,7 +214,7 @@ class PointBuilder:
                 dense=pv.pooled,
                 tokens=pooled.tokens,
                 lexical=document_terms(text),
-                payload=self._payload(u, text=text, **_word_payload(w, pv, pooled), **_page_fields(u)),
+                payload=point_payload(u, text=text, **_word_payload(w, pv, pooled), **_page_fields(u)),
             )
             if self.catalog.settings.page_regions:  # off by default: docs/pages.md measured no gain yet
                 point.companions = self._regions(u, w, encoder, factor)
@@ -196,7 +230,7 @@ class PointBuilder:
         out = []
         for n, (r, rw, rv) in enumerate(zip(regions, region_words, vectors, strict=True)):
             pooled = pool_tokens(rv.tokens, factor)
-            payload = self._payload(u, text=r.text(words), **_word_payload(rw, rv, pooled), **_page_fields(u))
+            payload = point_payload(u, text=r.text(words), **_word_payload(rw, rv, pooled), **_page_fields(u))
             payload |= {"seq": -1, "region": n, "region_kind": r.kind, "region_box": [round(c) for c in r.box(words)]}
             out.append(
                 PointData(
@@ -209,72 +243,6 @@ class PointBuilder:
                 )
             )
         return out
-
-    def _colpali_pages(self, units: list[Unit], spec: CollectionSpec) -> list[PointData]:
-        """The page image through the ColPali-family model (patch vectors in the page space); the
-        page's words (text layer or OCR) still feed BM25 and snippets."""
-        encoder = self.catalog.page_encoder(spec)
-        images = [u.page.image for u in units if u.page is not None]
-        factor = spec.spaces["page"].compression.token_pool_factor
-        prefetch = spec.spaces["page"].prefetch == ROWCOL
-        points = []
-        for u, e in zip(units, encoder.encode_images(images), strict=True):  # type: ignore[arg-type]
-            assert u.page is not None
-            words = u.page.words or []
-            text = " ".join(x.text for x in words)
-            pooled = pool_tokens(e.tokens, factor)
-            points.append(
-                PointData(
-                    id=point_id(u.item.id, u.seq, u.item.tenant, u.item.version.slot),
-                    space="page",
-                    dense=e.pooled,
-                    tokens=pooled.tokens,
-                    lexical=document_terms(text) if text else None,
-                    payload=self._payload(
-                        u,
-                        space="page",
-                        text=text,
-                        **patch_payload(e.token_strings, e.token_boxes, pooled),
-                        width=u.page.width,
-                        height=u.page.height,
-                    ),
-                    prefetch=rowcol(e.tokens, e.token_boxes) if prefetch else None,  # from the unpooled patches
-                )
-            )
-        return points
-
-    @staticmethod
-    def _payload(u: Unit, space: str = "text", **extra: Any) -> dict[str, Any]:
-        tenant = {TENANT_FIELD: u.item.tenant} if u.item.tenant else {}
-        return {
-            **tenant,
-            "doc_id": u.item.id,
-            "space": space,
-            "seq": u.seq,
-            "modality": u.modality,
-            "passage": u.passage,
-            "page": u.page.number if u.page else 0,
-            "meta": u.item.metadata,
-            "source": u.item.source,
-            SLOT: u.item.version.slot,
-            LIVE: u.item.version.live,
-            **extra,
-        }
-
-
-def patch_payload(strings: list[str], boxes: np.ndarray | None, pooled: Pooled) -> dict[str, Any]:
-    """How explanations name a page's stored patch vectors. Patches on a grid (the encoder's boxes
-    are its cells) are named by grid and position alone: a name and a box per patch would be half
-    the size of a 4-bit patch vector. Otherwise each vector's token string and box."""
-    reps = pooled.representatives
-    grid = patch_grid(boxes, len(boxes) if boxes is not None else 0)
-    if grid is not None:
-        return {"patch_grid": list(grid), "token_positions": reps}
-    return {
-        "tokens": pick(strings, reps),
-        "patch_boxes": [[round(float(c), 4) for c in b] for b in pick(boxes, reps)],
-        **positions(pooled),
-    }
 
 
 def _page_fields(u: Unit) -> dict[str, Any]:
@@ -295,4 +263,4 @@ def _word_payload(words: list[Word], pv: PageVectors, pooled: Pooled) -> dict[st
     }
 
 
-__all__ = ["PointBuilder", "Word"]
+__all__ = ["PointBuilder", "Started", "Word", "patch_payload"]
