@@ -46,7 +46,11 @@ class Settings(BaseSettings):
         "shards stall every request longer; smaller ones mean more shards for each search to ask.",
     )
     hnsw_ef: int = Field(
-        0, ge=0, description="Embedded storage: HNSW search breadth (ef) in indexed shards; 0: the engine's default."
+        128,
+        ge=0,
+        description="Embedded storage: HNSW search breadth (ef) in indexed shards; 0: the engine's default. 128 "
+        "measured recall@10 0.961 against exact dense search at 200k passages (engine default 0.948, 256: 0.989 "
+        "for +1 ms), at no measurable latency cost (docs/benchmarks.md).",
     )
     index_build: bool = Field(
         True,

@@ -64,7 +64,7 @@ class ShardOptions:
 
     seal_points: int = 20_000
     max_shard_points: int = 100_000
-    hnsw_ef: int = 0  # 0: the engine's default
+    hnsw_ef: int = 128  # 0: the engine's default
     index_build: bool = True
 
 
