@@ -27,13 +27,19 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "beir_scifact"
 MMSEARCH = [sys.executable, "-m", "mmsearch.client.cli"]
 
 
-def write_pairs(root: Path, out: Path) -> int:
+def texts(root: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """(abstracts as the eval ingests them, "<title>. <text>"; claims), by id."""
     corpus = {}
     for line in (root / "corpus.jsonl").open(encoding="utf-8"):
         d = json.loads(line)
         title = (d.get("title") or "").strip()
         corpus[d["_id"]] = f"{title}. {d['text']}" if title else d["text"]
     queries = {(q := json.loads(line))["_id"]: q["text"] for line in (root / "queries.jsonl").open(encoding="utf-8")}
+    return corpus, queries
+
+
+def write_pairs(root: Path, out: Path) -> int:
+    corpus, queries = texts(root)
     n = 0
     with out.open("w", encoding="utf-8") as fh:
         for i, line in enumerate((root / "qrels" / "train.tsv").open(encoding="utf-8")):
@@ -52,20 +58,28 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def evaluate(model: str, data_dir: Path, root: Path, log: Path) -> dict:
-    """nDCG@10 etc. of the server's defaults and of dense alone, with `model` as the text model."""
+def start_server(
+    model: str, data_dir: Path, log: Path, env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], int]:  # fmt: skip
+    """A server with `model` as the text model (seal 2,000 so the collection is indexed), once healthy."""
     port = _free_port()
-    env = os.environ | {"HF_HUB_OFFLINE": "1"}
     serve = [*MMSEARCH, "serve", "--port", str(port), "--http-port", "0", "--metrics-port", "0"]
     serve += ["--data-dir", str(data_dir), "--text-model", model, "--seal-points", "2000"]
     with log.open("a") as fh:
         server = subprocess.Popen(serve, stdout=fh, stderr=subprocess.STDOUT, env=env)
+    for _ in range(600):
+        ok = subprocess.run([*MMSEARCH, "health", "--server", f"127.0.0.1:{port}"], capture_output=True, env=env)
+        if ok.returncode == 0:
+            break
+        time.sleep(2)
+    return server, port
+
+
+def evaluate(model: str, data_dir: Path, root: Path, log: Path) -> dict:
+    """nDCG@10 etc. of the server's defaults and of dense alone, with `model` as the text model."""
+    env = os.environ | {"HF_HUB_OFFLINE": "1"}
+    server, port = start_server(model, data_dir, log, env)
     try:
-        for _ in range(600):
-            ok = subprocess.run([*MMSEARCH, "health", "--server", f"127.0.0.1:{port}"], capture_output=True, env=env)
-            if ok.returncode == 0:
-                break
-            time.sleep(2)
         rows = {}
         for name, extra in (("server defaults", []), ("dense alone", ["--weights", "1,0,0"])):
             out = data_dir / f"{name.replace(' ', '-')}.json"

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.finetune_scifact import MMSEARCH, _free_port
+from benchmarks.finetune_scifact import MMSEARCH, start_server
 
 # BM25 stays at 1: the fused score is a weighted sum of z-scores, so only the ratios matter
 GRID = "0.7:1:1.5:2:3,0:0.3:0.6,1"
@@ -57,19 +57,10 @@ def main() -> int:
     args = ap.parse_args()
     beir, work = Path(args.beir), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
     env = os.environ | {"HF_HUB_OFFLINE": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    serve = [*MMSEARCH, "serve", "--port", str(port), "--http-port", "0", "--metrics-port", "0"]
-    serve += ["--data-dir", str(work / "data"), "--text-model", args.model, "--seal-points", "2000"]
-    with (work / "server.log").open("a") as fh:
-        server = subprocess.Popen(serve, stdout=fh, stderr=subprocess.STDOUT, env=env)
+    server, port = start_server(args.model, work / "data", work / "server.log", env)
     timings: dict[str, float] = {}
     try:
-        for _ in range(600):
-            ok = subprocess.run([*MMSEARCH, "health", "--server", f"127.0.0.1:{port}"], capture_output=True, env=env)
-            if ok.returncode == 0:
-                break
-            time.sleep(2)
         holdout_file = work / "holdout.json"
         if holdout_file.exists():
             holdout = json.loads(holdout_file.read_text())

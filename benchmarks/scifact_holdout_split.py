@@ -17,6 +17,9 @@ import random
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from finetune_scifact import texts
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "beir_scifact"
 
 
@@ -43,12 +46,7 @@ def split(root: Path, out: Path, pairs: Path, fraction: float, seed: int) -> dic
     with (out / "qrels" / "holdout.tsv").open("w", encoding="utf-8") as fh:
         fh.write("query-id\tcorpus-id\tscore\n")
         fh.writelines(f"{q}\t{d}\t{g}\n" for q, d, g in rows if q in holdout)
-    corpus = {}
-    for line in (root / "corpus.jsonl").open(encoding="utf-8"):
-        d = json.loads(line)
-        title = (d.get("title") or "").strip()
-        corpus[d["_id"]] = f"{title}. {d['text']}" if title else d["text"]
-    queries = {(q := json.loads(line))["_id"]: q["text"] for line in (root / "queries.jsonl").open(encoding="utf-8")}
+    corpus, queries = texts(root)
     n = 0
     with pairs.open("w", encoding="utf-8") as fh:
         for q, d, g in rows:
