@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 from importlib.metadata import version
 from pathlib import Path
@@ -26,7 +27,14 @@ MAX_EMBED_INPUTS = 256
 def _disk_usage(root: Path) -> int:
     """Bytes the files take on disk (allocated blocks): the engine pre-allocates its write-ahead log
     segments as 32 MiB sparse files, whose apparent size counted 3 x 32 MiB per shard."""
-    return sum(f.stat().st_blocks * 512 for f in root.rglob("*") if f.is_file()) if root.exists() else 0
+    total = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(folder, name)).st_blocks * 512
+            except FileNotFoundError:  # removed while we walk: a build's copy, a shard being replaced
+                pass
+    return total
 
 
 def _rerank_document(d: rerank_pb2.RerankDocument) -> RerankDocument:
