@@ -50,15 +50,9 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
 
 
 def _pngs(n: int, seed: int) -> list[bytes]:
-    from benchmarks.colpali_first_stage import page_image
+    from benchmarks.colpali_first_stage import page_pngs
 
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        buf = io.BytesIO()
-        page_image(rng).save(buf, "PNG")
-        out.append(buf.getvalue())
-    return out
+    return page_pngs(n, seed)
 
 
 def test_ingest_stores_rows_and_columns(app: App, tiny_colpali_dir: Path) -> None:

@@ -78,21 +78,20 @@ class Ingestor:
                 # This batch is queued behind the one still encoding, so the model never waits for
                 # the points and the reading of a batch: decoding the next pages, making the points
                 # of the last ones and writing them all overlap the model's encoding.
-                queued = None
+                previous = started
+                started = None
                 if batch:
                     assert stream.spec is not None
-                    queued = self.builder.start(batch, stream.spec, cancelled)
-                if started is not None:
-                    points = self.builder.finish(started)
+                    started = self.builder.start(batch, stream.spec, cancelled)
+                if previous is not None:
+                    points = self.builder.finish(previous)
                     stream.check()
-                    writer.submit(started.spec.name, stream.submit(points))
-                    started = queued
+                    writer.submit(previous.spec.name, stream.submit(points))
                     if writer.in_flight > 1:  # the previous batch wrote while this one encoded
                         stream.settle(writer.wait_oldest())
                         yield from stream.results()
                     continue
-                started = queued
-                if queued is not None:
+                if started is not None:
                     continue
                 if writer.in_flight:  # nothing new has arrived: finish what is in flight
                     stream.settle(writer.wait_oldest())

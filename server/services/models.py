@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import resource
 from importlib.metadata import version
-from pathlib import Path
 
 import grpc
 import psutil
@@ -20,21 +18,9 @@ from ..errors import InvalidArgument, ResourceExhausted, Unimplemented
 from ..ingest.items import ImageFile
 from ..rerank import RerankDocument, Reranker
 from ..settings import Settings
+from ..storage.snapshots import disk_bytes
 
 MAX_EMBED_INPUTS = 256
-
-
-def _disk_usage(root: Path) -> int:
-    """Bytes the files take on disk (allocated blocks): the engine pre-allocates its write-ahead log
-    segments as 32 MiB sparse files, whose apparent size counted 3 x 32 MiB per shard."""
-    total = 0
-    for folder, _, files in os.walk(root):
-        for name in files:
-            try:
-                total += os.stat(os.path.join(folder, name)).st_blocks * 512
-            except FileNotFoundError:  # removed while we walk: a build's copy, a shard being replaced
-                pass
-    return total
 
 
 def _rerank_document(d: rerank_pb2.RerankDocument) -> RerankDocument:
@@ -105,8 +91,8 @@ class ModelServicer(
             resident_memory_bytes=rss,
             # ru_maxrss is in KiB on Linux, and the kernel updates it lazily (it can trail the current RSS)
             peak_resident_memory_bytes=max(rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024),
-            storage_bytes=_disk_usage(s.data_dir) if self.catalog.store.backend == "edge" else 0,
-            page_image_bytes=_disk_usage(s.data_dir / "page_images") if self.catalog.store.backend == "edge" else 0,
+            storage_bytes=disk_bytes(s.data_dir) if self.catalog.store.backend == "edge" else 0,
+            page_image_bytes=disk_bytes(s.data_dir / "page_images") if self.catalog.store.backend == "edge" else 0,
             # Linux: `shared` is the resident part backed by files (statm), so the rest is the process's
             # own memory; other systems do not report it (0).
             anonymous_memory_bytes=rss - getattr(mem, "shared", rss),

@@ -48,6 +48,11 @@ __all__ = [
 ]  # fmt: skip
 
 
+def matches_nothing(query: Query) -> bool:
+    """An empty sparse query (no term of it is known) matches no point: no engine call is needed."""
+    return isinstance(query, tuple) and not query[0]
+
+
 class Store(ABC):
     """A set of collections. Writes return only once durable (they survive a killed process).
 
@@ -206,8 +211,8 @@ class Store(ABC):
         return self._query(name, using, vector, limit, self.dialect.filter(visible(where)))
 
     def _search(self, name: str, using: str, query: Query, limit: int, where: Where) -> Scores:
-        if isinstance(query, tuple) and not query[0]:
-            return {}  # an empty sparse query matches nothing
+        if matches_nothing(query):
+            return {}
         with self._engine(name):
             return self._query_visible(name, using, self.dialect.vector(query), limit, where)
 

@@ -28,7 +28,19 @@ import qdrant_edge as qe
 
 from ..errors import NotFound, ResourceExhausted
 from . import manifest as mf
-from .base import HIDDEN, CollectionSpec, Cond, Query, Scores, SnapshotInfo, Store, StoreStats, Where, visible
+from .base import (
+    HIDDEN,
+    CollectionSpec,
+    Cond,
+    Query,
+    Scores,
+    SnapshotInfo,
+    Store,
+    StoreStats,
+    Where,
+    matches_nothing,
+    visible,
+)
 from .build import IndexBuilder
 from .dialect import Dialect
 from .page_images import DirPageImages
@@ -212,7 +224,7 @@ class EdgeStore(Store):
 
     def score_ids(self, name: str, using: str, query: Query, ids: Sequence[str]) -> Scores:
         """As Store.score_ids, each id asked only of the shard that holds it (ShardedCollection.score_ids)."""
-        if not ids or (isinstance(query, tuple) and not query[0]):
+        if not ids or matches_nothing(query):
             return {}
         d = self.dialect
 
