@@ -39,11 +39,12 @@ class Settings(BaseSettings):
         "background (it is searched by a scan until then: a few ms per 20k points).",
     )
     max_shard_points: int = Field(
-        100_000,
+        200_000,
         ge=1,
-        description="Embedded storage: index builds merge small shards into shards of up to this size. Swapping a "
-        "built shard in loads it while holding the GIL (~0.45 s per 100k points idle, longer under load), so larger "
-        "shards stall every request longer; smaller ones mean more shards for each search to ask.",
+        description="Embedded storage: index builds merge small shards (under half this size) into shards of up to "
+        "this size, so shards end at about half of it and more. Swapping a built shard in loads it while holding the "
+        "GIL (~0.2 s per 100k points idle, longer under load), so larger shards stall every request longer; smaller "
+        "ones mean more shards for each search to ask (~1 ms each).",
     )
     hnsw_ef: int = Field(
         128,

@@ -83,6 +83,14 @@ def test_fan_out_answers_like_one_shard(one: EdgeStore, tmp_path: Path) -> None:
     stats = many.stats("c")
     assert stats.points == 40 and stats.indexed_points == 36 and stats.shards < 5  # merged by up to 20
     same_answers()
+    # Every shard's payload indexes are asked for on disk (memory-mapped once a build makes the
+    # segment immutable), not rebuilt in RAM at every load.
+    configs = [
+        json.loads(f.read_text())["indexed_fields"]
+        for f in (tmp_path / "many" / "collections" / "c" / "shards").glob("*/segments/*/payload_index/config.json")
+    ]
+    assert configs and all({"doc_id", "seq", "_live"} <= c.keys() for c in configs)
+    assert all(params["on_disk"] for c in configs for params in c.values())
     many.close()
 
 

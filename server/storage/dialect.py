@@ -67,8 +67,7 @@ class Dialect:
     @classmethod
     def of(cls, module: ModuleType, **spelled: Any) -> Dialect:
         """The dialect of `module`: its PARALLEL classes and enum members, then what it spells its own way."""
-        return cls(
-            **{name: getattr(module, name) for name in PARALLEL},
+        common: dict[str, Any] = dict(
             cosine=member(module.Distance, "cosine"),
             maxsim=module.MultiVectorConfig(comparator=member(module.MultiVectorComparator, "maxsim")),
             idf=member(module.Modifier, "idf"),
@@ -77,8 +76,8 @@ class Dialect:
                 name: member(getattr(module, "VectorStorageDatatype", None) or module.Datatype, name)
                 for name in STORAGES
             },
-            **spelled,
         )
+        return cls(**{name: getattr(module, name) for name in PARALLEL}, **{**common, **spelled})
 
     def condition(self, c: Cond) -> Any:
         if c.where is not None:
