@@ -218,12 +218,27 @@ def test_rescoring_asks_only_the_shard_that_holds_each_point(tmp_path: Path, mon
     asked.clear()
     got = s.score_ids("c", "text_tokens", q.tokens, ids)
     assert len(asked) == 1 and all(abs(got[i] - exact[i]) < 1e-3 for i in ids)
+    # Their payloads too (a search's results), while an id no search returned is asked of every shard.
+    fetched: list[str] = []
+    real_retrieve = Shard.retrieve
+    monkeypatch.setattr(Shard, "retrieve", lambda self, *a: fetched.append(self.id) or real_retrieve(self, *a))
+    assert {h.payload["doc_id"] for h in s.retrieve("c", ids, fields=["doc_id"])} == {
+        p.payload["doc_id"] for p in pts[:3]
+    }
+    assert len(fetched) == 1
+    fetched.clear()
+    assert len(s.retrieve("c", [pts[5].id, pts[19].id], fields=["doc_id"])) == 2 and len(fetched) == 2
+    fetched.clear()
+    assert len(s.retrieve("c", [pts[5].id, point_id("never-written", 0)], fields=["doc_id"])) == 1
+    assert len(fetched) == 4
 
     # Written again, they move to the active shard: asked everywhere again, and still found.
     _upsert(s, pts[:3], batch=3)
     asked.clear()
     got = s.score_ids("c", "text_tokens", q.tokens, ids)
     assert len(asked) == s.stats("c").shards and all(abs(got[i] - exact[i]) < 1e-3 for i in ids)
+    fetched.clear()
+    assert len(s.retrieve("c", ids, fields=["doc_id"])) == 3 and len(fetched) == s.stats("c").shards
     s.close()
 
 

@@ -114,13 +114,18 @@ class ShardedCollection:
             self._marks.recheck(self._current, self._write)
         visible = _lazy(flt)
 
-        def one(shard: Shard) -> list[qe.ScoredPoint]:
-            found = self._ask(shard, using, vector, limit, visible, plain)
-            self._home(found, shard.id)
-            return found
+        def one(shard: Shard) -> list[tuple[float, str, qe.ScoredPoint]]:
+            return [(p.score, shard.id, p) for p in self._ask(shard, using, vector, limit, visible, plain)]
 
-        found = [p for points in self._each(one) for p in points]
-        return {str(p.id): float(p.score) for p in heapq.nlargest(limit, found, key=lambda p: p.score)}
+        # Only the merged best are remembered and named: each shard returns `limit` points, and
+        # converting every one's id (a UUID) was ~20% of a search over 11 shards at 1M points.
+        best = heapq.nlargest(limit, (f for found in self._each(one) for f in found), key=lambda f: f[0])
+        out: Scores = {}
+        for score, sid, p in best:
+            pid = str(p.id)
+            self._home(pid, sid)
+            out[pid] = float(score)
+        return out
 
     def score_ids(self, using: str, vector: Any, ids: Sequence[str], filters: IdFilters) -> Scores:
         """Scores exactly `ids`. Each id is asked only of the shard a search last found it in; ids no
@@ -130,23 +135,26 @@ class ShardedCollection:
         MaxSim), and asking every shard for all of them made the shard count multiply that work."""
         self._marks.recheck(self._current, self._write)
         while True:
-            shards = self._current()
-            live = {s.id for s in shards}
-            routed: dict[str | None, list[str]] = {}
-            for i in ids:
-                home = self._homes.get(i)
-                routed.setdefault(home if home in live else None, []).append(i)
-            anywhere = routed.pop(None, [])
             try:
                 found = []
-                for shard in shards:
-                    mine = routed.get(shard.id, []) + anywhere
-                    if mine:
-                        visible, plain = filters(mine)
-                        found.extend(self._ask(shard, using, vector, len(mine), _lazy(visible), plain))
+                for shard, mine in self._route(ids):
+                    visible, plain = filters(mine)
+                    found.extend(self._ask(shard, using, vector, len(mine), _lazy(visible), plain))
             except ShardClosed:  # swapped out by an index build meanwhile: route again
                 continue
             return {str(p.id): float(p.score) for p in found}
+
+    def _route(self, ids: Sequence[str]) -> list[tuple[Shard, list[str]]]:
+        """The current shards that may hold `ids`, each with the ids to ask it for: an id's home
+        shard (`_home`) if it is still current, else every shard."""
+        shards = self._current()
+        live = {s.id for s in shards}
+        routed: dict[str | None, list[str]] = {}
+        for i in ids:
+            home = self._homes.get(i)
+            routed.setdefault(home if home in live else None, []).append(i)
+        anywhere = routed.pop(None, [])
+        return [(s, routed.get(s.id, []) + anywhere) for s in shards if s.id in routed or anywhere]
 
     def _ask(
         self, shard: Shard, using: str, vector: Any, limit: int, visible: Callable[[], qe.Filter | None],
@@ -162,16 +170,21 @@ class ShardedCollection:
             return run(visible())
         return self._marks.search(shard, run, visible, plain)
 
-    def _home(self, found: list[qe.ScoredPoint], sid: str) -> None:
-        """Remembers which shard holds each point found (for `score_ids`); forgets all past a bound.
-        Upserts forget the ids they write (they move them to the active shard)."""
+    def _home(self, pid: str, sid: str) -> None:
+        """Remembers which shard holds a point a search returned (for `score_ids`); forgets all past
+        a bound. Upserts forget the ids they write (they move them to the active shard)."""
         if len(self._homes) > HOMES_MAX:
             self._homes.clear()
-        for p in found:
-            self._homes[str(p.id)] = sid
+        self._homes[pid] = sid
 
     def retrieve(self, ids: list[str], with_payload: list[str] | bool, with_vector: list[str] | bool) -> list[Any]:
-        return [r for records in self._each(lambda s: s.retrieve(ids, with_payload, with_vector)) for r in records]
+        """The records of `ids`, each asked of its home shard when a search found it (`_route`): a
+        search's payloads and vectors asked every shard, ~18% of a search over 11 shards."""
+        while True:
+            try:
+                return [r for shard, mine in self._route(ids) for r in shard.retrieve(mine, with_payload, with_vector)]
+            except ShardClosed:  # swapped out by an index build meanwhile: route again
+                continue
 
     def scroll(
         self, flt: qe.Filter | None, offset: Any, limit: int, with_payload: list[str] | bool, with_vector: list[str]
