@@ -134,27 +134,29 @@ class ShardedCollection:
         condition (see `query`). Why: a search rescores its candidates three times (dense, BM25,
         MaxSim), and asking every shard for all of them made the shard count multiply that work."""
         self._marks.recheck(self._current, self._write)
-        while True:
-            try:
-                found = []
-                for shard, mine in self._route(ids):
-                    visible, plain = filters(mine)
-                    found.extend(self._ask(shard, using, vector, len(mine), _lazy(visible), plain))
-            except ShardClosed:  # swapped out by an index build meanwhile: route again
-                continue
-            return {str(p.id): float(p.score) for p in found}
 
-    def _route(self, ids: Sequence[str]) -> list[tuple[Shard, list[str]]]:
-        """The current shards that may hold `ids`, each with the ids to ask it for: an id's home
-        shard (`_home`) if it is still current, else every shard."""
-        shards = self._current()
-        live = {s.id for s in shards}
-        routed: dict[str | None, list[str]] = {}
-        for i in ids:
-            home = self._homes.get(i)
-            routed.setdefault(home if home in live else None, []).append(i)
-        anywhere = routed.pop(None, [])
-        return [(s, routed.get(s.id, []) + anywhere) for s in shards if s.id in routed or anywhere]
+        def ask(shard: Shard, mine: list[str]) -> list[qe.ScoredPoint]:
+            visible, plain = filters(mine)
+            return self._ask(shard, using, vector, len(mine), _lazy(visible), plain)
+
+        return {str(p.id): float(p.score) for found in self._each_routed(ids, ask) for p in found}
+
+    def _each_routed(self, ids: Sequence[str], call: Callable[[Shard, list[str]], T]) -> list[T]:
+        """`call(shard, its ids)` on each current shard that may hold some of `ids`: an id's home
+        shard (`_home`) if it is still current, else every shard. A shard swapped out meanwhile:
+        route again (as `_each`)."""
+        while True:
+            shards = self._current()
+            live = {s.id for s in shards}
+            routed: dict[str | None, list[str]] = {}
+            for i in ids:
+                home = self._homes.get(i)
+                routed.setdefault(home if home in live else None, []).append(i)
+            anywhere = routed.pop(None, [])
+            try:
+                return [call(s, routed.get(s.id, []) + anywhere) for s in shards if s.id in routed or anywhere]
+            except ShardClosed:
+                continue
 
     def _ask(
         self, shard: Shard, using: str, vector: Any, limit: int, visible: Callable[[], qe.Filter | None],
@@ -178,13 +180,10 @@ class ShardedCollection:
         self._homes[pid] = sid
 
     def retrieve(self, ids: list[str], with_payload: list[str] | bool, with_vector: list[str] | bool) -> list[Any]:
-        """The records of `ids`, each asked of its home shard when a search found it (`_route`): a
-        search's payloads and vectors asked every shard, ~18% of a search over 11 shards."""
-        while True:
-            try:
-                return [r for shard, mine in self._route(ids) for r in shard.retrieve(mine, with_payload, with_vector)]
-            except ShardClosed:  # swapped out by an index build meanwhile: route again
-                continue
+        """The records of `ids`, each asked of its home shard when a search found it (`_each_routed`):
+        a search's payloads and vectors asked every shard, ~18% of a search over 11 shards."""
+        found = self._each_routed(ids, lambda shard, mine: shard.retrieve(mine, with_payload, with_vector))
+        return [r for records in found for r in records]
 
     def scroll(
         self, flt: qe.Filter | None, offset: Any, limit: int, with_payload: list[str] | bool, with_vector: list[str]
