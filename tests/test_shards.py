@@ -253,3 +253,56 @@ def test_new_shards_are_copies_of_one_empty_shard_with_every_payload_index(tmp_p
     assert len(schemas) == 3 and all(x == schemas[0] for x in schemas)
     assert {"doc_id", "modality", "seq"} <= schemas[0]
     s.close()
+
+
+def test_a_merge_keeps_later_deletes_of_every_source(tmp_path: Path) -> None:
+    """A build merges shards by moving their segments into one. The engine skips a delete whose
+    operation number is below the point's version, so the merged shard must number its operations
+    after the highest version of every source: here the smaller-numbered shard comes first."""
+    s = EdgeStore(tmp_path, shards=ShardOptions(seal_points=5, index_build=False))
+    s.create_collection(_spec())
+    pts = _points(10)
+    s.upsert("c", pts[:5])  # shard 1: a few operations
+    for _ in range(30):
+        s.upsert("c", pts[5:6])  # shard 2: many (overwrites), so its points carry higher versions
+    _upsert(s, pts[6:10], batch=1)
+    assert s.stats("c").shards == 2
+    s.close()
+
+    s = EdgeStore(tmp_path, shards=ShardOptions(seal_points=5, max_shard_points=1000))
+    _wait(lambda: not s.stats("c").indexing)
+    stats = s.stats("c")
+    assert stats.shards == 1 and stats.indexed_points == 10  # one build merged both
+    s.delete("c", Where(must=[Cond(key="doc_id", any_of=[f"d{i}" for i in range(0, 10, 2)])]))
+    assert s.count("c") == 5
+    s.close()
+    s = EdgeStore(tmp_path, shards=ShardOptions(seal_points=5, index_build=False))
+    assert s.count("c") == 5
+    assert sorted(s.dense_search("c", "text", pts[1].dense, 20, Where())) == sorted(p.id for p in pts[1::2])
+    s.close()
+
+
+def test_builds_merge_like_sizes_so_points_are_reindexed_log_times() -> None:
+    """plan_merge on a simulated ingest: 50 shards of 20k sealed one after another, each build done
+    before the next seal."""
+    from mmsearch.server.storage.sharded import plan_merge
+
+    assert plan_merge([(20, True)], 100) == [0]  # a sealed shard alone
+    assert plan_merge([(20, False), (20, True)], 100) == [0, 1]  # like sizes merge
+    assert plan_merge([(20, True), (80, False)], 100) == [0]  # 80 > 2 x 20: not yet
+    assert plan_merge([(20, False), (40, False), (80, False)], 1000) == [0, 1, 2]  # 20 + 40, then 80 <= 120
+    assert plan_merge([(20, False), (90, False)], 100) == []  # nothing sealed, nothing fits
+    assert plan_merge([(500, False)], 100) == []  # a full indexed shard stays as it is
+    assert plan_merge([(30, False), (150, True)], 100) == [1]  # a sealed one over the limit: alone
+
+    for max_points, most in ((500_000, 4), (1_000_000, 4)):
+        shards: list[tuple[int, bool]] = []
+        indexed = 0
+        for _ in range(50):
+            shards.append((20_000, True))
+            taken = plan_merge(shards, max_points)
+            indexed += sum(shards[i][0] for i in taken)
+            shards = [s for i, s in enumerate(shards) if i not in taken] + [(sum(shards[i][0] for i in taken), False)]
+        assert sum(n for n, _ in shards) == 1_000_000 and all(not sealed for _, sealed in shards)
+        assert len(shards) <= most and max(n for n, _ in shards) <= max_points
+        assert indexed / 1_000_000 < 4  # each point indexed < 4 times (merging into the largest: ~n / 2 / 20k)

@@ -1,12 +1,11 @@
 """Index builds in a child process, one at a time per server.
 
 qdrant-edge's `optimize()` (the HNSW build) holds the GIL for its whole run, about a minute per 60k
-points, so it runs in a child: `python -m mmsearch.server.storage.build OUT [SOURCE...]` loads the
-shard at OUT (a copy of the largest source shard), upserts every point of the other SOURCE copies
-into it (a merge), optimises, flushes and exits. The child runs at low priority (nice 10) and dies
-with the server (PR_SET_PDEATHSIG). The parent then swaps OUT in for the sources
-(ShardedCollection.replace). Loading OUT in the parent still holds the GIL (~25 us per indexed point
-under load, ~0.3 s per 50k idle), the one stall a build leaves.
+points, so it runs in a child: `python -m mmsearch.server.storage.build PARENT OUT SOURCE...` merges
+the SOURCE copies into one shard at OUT (`merge_and_optimize`), optimises, flushes and exits. The
+child runs at low priority (nice 10) and dies with the server (PR_SET_PDEATHSIG). The parent then
+swaps OUT in for the sources (ShardedCollection.replace). Loading OUT in the parent still holds the
+GIL, the one stall a build leaves (docs/benchmarks.md has its length per shard size).
 
 This module's child side imports only qdrant_edge and the standard library.
 """
@@ -21,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -38,21 +38,37 @@ NICE = 10
 RETRY_S = 60.0  # after a failed build, before trying again
 
 
-def merge_and_optimize(out: str, sources: Sequence[str], batch: int = 512) -> None:
-    """Runs in the child: merges `sources` into the shard at `out`, then builds its indexes."""
-    shard = qe.EdgeShard.load(out)
+def merge_and_optimize(out: str, sources: Sequence[str]) -> None:
+    """Runs in the child: merges the shard copies `sources` into one shard at `out`, then builds
+    its indexes.
+
+    The merge moves segment folders, not points: the copy whose segments carry the highest version
+    becomes `out` (its write-ahead log with it), the other copies' segments move into its segments
+    folder (point ids are in one shard only, so no two segments hold the same point), and the
+    engine's optimizer merges them into one segment (edge.MERGE_ALL) while it builds the graph. Why:
+    re-inserting the points through Python took ~1.5 ms a point (scroll, convert, upsert; 880k points
+    ~22 min) and wrote every vector to the log uncompressed (~34 KB a point: 30 GB for a 1M merge),
+    before the graph was built anyway. Why the highest version: the engine skips a delete whose
+    operation number is below the point's version, and `out` numbers its next operations after its
+    own log; with the highest, every later delete (replayed or new) is above every point's version."""
+
+    def version(path: str) -> int:
+        shard = qe.EdgeShard.load(path)
+        try:
+            return max((int(s.get("segment_version") or 0) for s in shard.snapshot_manifest().values()), default=0)
+        finally:
+            shard.close()
+
+    base = max(sources, key=version)
+    os.rename(base, out)
+    segments = os.path.join(out, "segments")
     for src in sources:
-        other = qe.EdgeShard.load(src)
-        offset = None
-        while True:
-            req = qe.ScrollRequest(offset=offset, limit=batch, with_payload=True, with_vector=True)
-            records, offset = other.scroll(req)
-            if records:
-                points = [qe.Point(r.id, r.vector or {}, r.payload) for r in records]
-                shard.update(qe.UpdateOperation.upsert_points(points))
-            if offset is None:
-                break
-        other.close()
+        if src != base:
+            for name in os.listdir(os.path.join(src, "segments")):
+                # A new name: every shard starts as a copy of one empty template, so the appendable
+                # segments of two shards have the same name.
+                os.rename(os.path.join(src, "segments", name), os.path.join(segments, str(uuid.uuid4())))
+    shard = qe.EdgeShard.load(out)
     shard.optimize()
     shard.flush()
     shard.close()
@@ -150,13 +166,11 @@ class IndexBuilder:
         started = time.monotonic()
         swapped = False
         try:
-            sources = sorted(sources, key=lambda s: -s.count())
-            sources[0].copy_for_build(out)
             extra.mkdir()
-            for i, source in enumerate(sources[1:]):
+            for i, source in enumerate(sources):
                 source.copy_for_build(extra / str(i))
             cmd = [sys.executable, "-m", __name__, str(os.getpid()), str(out)]
-            cmd += [str(extra / str(i)) for i in range(len(sources) - 1)]
+            cmd += [str(extra / str(i)) for i in range(len(sources))]
             with self._lock:
                 if self._stopped.is_set() or col.closed:
                     return

@@ -60,6 +60,8 @@ class Dialect:
     datatype: dict[str, Any]
     #: Extra SparseVectorParams of the BM25 vector.
     lexical_extra: dict[str, Any] = field(default_factory=dict)
+    #: Extra VectorParams of the pooled (dense) vectors.
+    dense_extra: dict[str, Any] = field(default_factory=dict)
     #: The tenant field's index, when the engine has a better one than a keyword index (a Qdrant
     #: server's `is_tenant` keeps each tenant's points together).
     tenant_index: Any = None
@@ -124,7 +126,7 @@ class Dialect:
         for space in spec.spaces.values():
             c = space.compression
             out[f"{space.name}_dense"] = self.VectorParams(
-                size=space.dim, distance=self.cosine, datatype=self.datatype[c.dense]
+                size=space.dim, distance=self.cosine, datatype=self.datatype[c.dense], **self.dense_extra
             )
             out[f"{space.name}_tokens"] = self.VectorParams(
                 size=space.dim,

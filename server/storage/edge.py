@@ -69,6 +69,10 @@ EDGE = Dialect.of(
     # GIL (every thread of the server waits), and a RAM index made that load about 2x longer (18k
     # points: 0.6-1.6 s against 0.3-0.8 s, machine under load); the OS caches the postings searched.
     lexical_extra={"memory": qe.Memory.Cold},
+    # Dense vectors memory-mapped too, not read into RAM at load: a built 100k shard loaded in 0.16-0.18 s
+    # instead of 0.24 s, its graph searches as fast once the OS caches the pages they visit
+    # (docs/benchmarks.md, session 8). Loading holds the GIL, and larger shards load longer.
+    dense_extra={"memory": qe.Memory.Cold},
     # Payload indexes memory-mapped too: an in-RAM index is rebuilt from disk at every load (the
     # numeric histograms and the doc_id map were most of a built shard's load). On a 60k-point shard
     # load went from 0.25 to 0.11 s idle, with filtered searches as fast (docs/benchmarks.md).
@@ -80,9 +84,14 @@ EDGE = Dialect.of(
     },
 )
 
+#: The engine's optimizer merges all of a shard's segments into one when a build optimises it
+#: (storage/build.py moves the merged shards' segments into one shard first): one graph per shard,
+#: searched by one walk. Segment size (in KB) is left unbounded: max_shard_points bounds shards.
+MERGE_ALL = qe.EdgeOptimizersConfig(default_segment_number=1, max_segment_size=2**40)
+
 #: Part of the empty-shard template's name: changes whenever how shards are made changes (the
 #: collection's spec and indexes are in it too), so an old template is never copied.
-SHARD_LAYOUT = "payload-index-on-disk"
+SHARD_LAYOUT = "payload-index-on-disk,merge-all,dense-cold"
 
 
 @dataclass(frozen=True)
@@ -90,7 +99,7 @@ class ShardOptions:
     """How collections are split into shards and indexed (see server/settings.py)."""
 
     seal_points: int = 20_000
-    max_shard_points: int = 200_000
+    max_shard_points: int = 500_000
     hnsw_ef: int = 128  # 0: the engine's default
     index_build: bool = True
 
@@ -133,7 +142,7 @@ class EdgeStore(Store):
 
     def _collection(self, spec: CollectionSpec) -> ShardedCollection:
         d = self.dialect
-        config = qe.EdgeConfig(vectors=d.vectors(spec), sparse_vectors=d.sparse_vectors())
+        config = qe.EdgeConfig(vectors=d.vectors(spec), sparse_vectors=d.sparse_vectors(), optimizers=MERGE_ALL)
         indexes = d.indexes(spec)
 
         key = hashlib.sha1((spec.to_json() + ",".join(sorted(indexes)) + SHARD_LAYOUT).encode()).hexdigest()[:12]

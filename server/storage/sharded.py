@@ -325,24 +325,9 @@ class ShardedCollection:
     # -- index builds (storage/build.py) --
 
     def plan_build(self, max_points: int) -> list[Shard]:
-        """Shards to index (and merge) next, or none: the smallest sealed or small indexed shards
-        while they fit in `max_points`, if that takes a sealed one or merges two. Small indexed
-        shards are merged again with newer ones (as Qdrant's merge optimizer does), so 1M points
-        end up in about 1M / max_points shards."""
-        sized = sorted(
-            ((s.count(), i, s) for i, s in enumerate(self._current()) if s.state != ACTIVE), key=lambda t: t[:2]
-        )
-        taken: list[Shard] = []
-        total = 0
-        for n, _, shard in sized:
-            small = shard.state == SEALED or n < max_points // 2
-            if small and (not taken or total + n <= max_points):
-                taken.append(shard)
-                total += n
-        if any(s.state == SEALED for s in taken) or len(taken) >= 2:
-            return taken
-        sealed = [s for _, _, s in sized if s.state == SEALED]
-        return sealed[:1]  # one bigger than max_points (a migrated collection's shard) is indexed alone
+        """Shards to index (and merge) next, or none (`plan_merge` over the sealed and indexed shards)."""
+        shards = [s for s in self._current() if s.state != ACTIVE]
+        return [shards[i] for i in plan_merge([(s.count(), s.state == SEALED) for s in shards], max_points)]
 
     def new_shard_id(self) -> str:
         with self._write:
@@ -377,3 +362,30 @@ class ShardedCollection:
             shards = list(self._shards)
         for shard in shards:
             shard.close(flush)
+
+
+def plan_merge(shards: Sequence[tuple[int, bool]], max_points: int) -> list[int]:
+    """Which shards (points, sealed?) the next build takes: the smallest, then the next smallest
+    while each is at most twice what is taken so far and the total fits in `max_points`; taken if
+    that includes a sealed shard or merges two. Else a sealed shard alone (one bigger than
+    max_points: a migrated collection's).
+
+    Like sizes merge, as a binary counter carries (20k + 20k -> 40k; 20k + 20k + 40k -> 80k ...), so
+    a point is re-indexed about log2(max_points / seal_points) times and a collection of n points
+    ends in a few shards of up to max_points. Merging each new sealed shard into the largest one
+    that fits re-indexed it n / seal_points / 2 times, and searches ask every shard (~1-2 ms each
+    on 2 cores): fewer, larger shards are the cheaper searches (docs/benchmarks.md, 1M)."""
+    order = sorted(range(len(shards)), key=lambda i: (shards[i][0], i))
+    taken: list[int] = []
+    total = 0
+    for i in order:
+        n = shards[i][0]
+        if taken and (n > 2 * total or total + n > max_points):
+            break
+        if not taken and n >= max_points and not shards[i][1]:
+            break  # the smallest is a full indexed shard: nothing to merge
+        taken.append(i)
+        total += n
+    if len(taken) >= 2 or any(shards[i][1] for i in taken):
+        return taken
+    return [i for i in order if shards[i][1]][:1]
