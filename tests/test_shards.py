@@ -256,9 +256,9 @@ def test_new_shards_are_copies_of_one_empty_shard_with_every_payload_index(tmp_p
 
 
 def test_a_merge_keeps_later_deletes_of_every_source(tmp_path: Path) -> None:
-    """A build merges shards by moving their segments into one. The engine skips a delete whose
-    operation number is below the point's version, so the merged shard must number its operations
-    after the highest version of every source: here the smaller-numbered shard comes first."""
+    """The engine skips a delete whose operation number is below the point's version: after a
+    merge of shards numbered differently (here the second has many more operations), deletes of
+    points from either must still apply, and stay applied after a restart."""
     s = EdgeStore(tmp_path, shards=ShardOptions(seal_points=5, index_build=False))
     s.create_collection(_spec())
     pts = _points(10)
@@ -294,6 +294,7 @@ def test_builds_merge_like_sizes_so_points_are_reindexed_log_times() -> None:
     assert plan_merge([(20, False), (90, False)], 100) == []  # nothing sealed, nothing fits
     assert plan_merge([(500, False)], 100) == []  # a full indexed shard stays as it is
     assert plan_merge([(30, False), (150, True)], 100) == [1]  # a sealed one over the limit: alone
+    assert plan_merge([(3, False), (20, False), (20, False)], 100) == [1, 2]  # a tiny one does not block
 
     for max_points, most in ((500_000, 4), (1_000_000, 4)):
         shards: list[tuple[int, bool]] = []

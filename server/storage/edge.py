@@ -84,9 +84,9 @@ EDGE = Dialect.of(
     },
 )
 
-#: The engine's optimizer merges all of a shard's segments into one when a build optimises it
-#: (storage/build.py moves the merged shards' segments into one shard first): one graph per shard,
-#: searched by one walk. Segment size (in KB) is left unbounded: max_shard_points bounds shards.
+#: The engine's optimizer merges all of a shard's segments into one when a build optimises it (the
+#: merged shard's own and the appendable one its points were upserted into): one graph per shard.
+#: Segment size (in KB) is left unbounded: max_shard_points bounds shards.
 MERGE_ALL = qe.EdgeOptimizersConfig(default_segment_number=1, max_segment_size=2**40)
 
 #: Part of the empty-shard template's name: changes whenever how shards are made changes (the

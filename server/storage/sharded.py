@@ -367,8 +367,8 @@ class ShardedCollection:
 def plan_merge(shards: Sequence[tuple[int, bool]], max_points: int) -> list[int]:
     """Which shards (points, sealed?) the next build takes: the smallest, then the next smallest
     while each is at most twice what is taken so far and the total fits in `max_points`; taken if
-    that includes a sealed shard or merges two. Else a sealed shard alone (one bigger than
-    max_points: a migrated collection's).
+    that includes a sealed shard or merges two, else the same from the next smallest (a sealed
+    shard bigger than max_points, a migrated collection's, is indexed alone).
 
     Like sizes merge, as a binary counter carries (20k + 20k -> 40k; 20k + 20k + 40k -> 80k ...), so
     a point is re-indexed about log2(max_points / seal_points) times and a collection of n points
@@ -376,16 +376,19 @@ def plan_merge(shards: Sequence[tuple[int, bool]], max_points: int) -> list[int]
     that fits re-indexed it n / seal_points / 2 times, and searches ask every shard (~1-2 ms each
     on 2 cores): fewer, larger shards are the cheaper searches (docs/benchmarks.md, 1M)."""
     order = sorted(range(len(shards)), key=lambda i: (shards[i][0], i))
-    taken: list[int] = []
-    total = 0
-    for i in order:
-        n = shards[i][0]
-        if taken and (n > 2 * total or total + n > max_points):
-            break
-        if not taken and n >= max_points and not shards[i][1]:
-            break  # the smallest is a full indexed shard: nothing to merge
-        taken.append(i)
-        total += n
-    if len(taken) >= 2 or any(shards[i][1] for i in taken):
-        return taken
-    return [i for i in order if shards[i][1]][:1]
+    # From the smallest first; when what starts there neither merges nor indexes a sealed shard
+    # (a shard that deletes left tiny blocks its larger neighbours), from the next.
+    for start in range(len(order)):
+        taken: list[int] = []
+        total = 0
+        for i in order[start:]:
+            n, sealed = shards[i]
+            if taken and (n > 2 * total or total + n > max_points):
+                break
+            if not taken and n >= max_points and not sealed:
+                break  # a full indexed shard: nothing to merge
+            taken.append(i)
+            total += n
+        if len(taken) >= 2 or any(shards[i][1] for i in taken):
+            return taken
+    return []
