@@ -307,3 +307,24 @@ def test_builds_merge_like_sizes_so_points_are_reindexed_log_times() -> None:
         assert sum(n for n, _ in shards) == 1_000_000 and all(not sealed for _, sealed in shards)
         assert len(shards) <= most and max(n for n, _ in shards) <= max_points
         assert indexed / 1_000_000 < 4  # each point indexed < 4 times (merging into the largest: ~n / 2 / 20k)
+
+
+def test_the_build_child_merges_every_point_flushing_as_it_goes(tmp_path: Path) -> None:
+    """merge_and_optimize on copies of three shards, flushing every 2 points (the log would
+    otherwise hold every merged vector uncompressed until the end): one shard, every point once."""
+    import qdrant_edge as qe
+
+    s = EdgeStore(tmp_path / "d", shards=ShardOptions(seal_points=5, index_build=False))
+    s.create_collection(_spec())
+    pts = _points(15)
+    _upsert(s, pts, batch=5)
+    shards = sorted((tmp_path / "d" / "collections" / "c" / "shards").iterdir())
+    assert len(shards) == 3
+    s.close()
+    copies = [shutil.copytree(p, tmp_path / f"copy{i}") for i, p in enumerate(shards)]
+    build.merge_and_optimize(str(tmp_path / "out"), [str(c) for c in copies], batch=2, flush_points=2)
+    merged = qe.EdgeShard.load(str(tmp_path / "out"))
+    records, _ = merged.scroll(qe.ScrollRequest(limit=100, with_payload=True, with_vector=False))
+    assert sorted(str(r.id) for r in records) == sorted(p.id for p in pts)
+    assert merged.info().segments_count <= 2  # merged into one (plus the engine's appendable one)
+    merged.close()
