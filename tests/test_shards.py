@@ -310,7 +310,7 @@ def test_builds_merge_like_sizes_so_points_are_reindexed_log_times() -> None:
 
 
 def test_the_build_child_merges_every_point_flushing_as_it_goes(tmp_path: Path) -> None:
-    """merge_and_optimize on copies of three shards, flushing every 2 points (the log would
+    """merge_and_optimize of two shard copies into a third, flushing every 2 points (the log would
     otherwise hold every merged vector uncompressed until the end): one shard, every point once."""
     import qdrant_edge as qe
 
@@ -321,7 +321,8 @@ def test_the_build_child_merges_every_point_flushing_as_it_goes(tmp_path: Path) 
     shards = sorted((tmp_path / "d" / "collections" / "c" / "shards").iterdir())
     assert len(shards) == 3
     s.close()
-    copies = [shutil.copytree(p, tmp_path / f"copy{i}") for i, p in enumerate(shards)]
+    shutil.copytree(shards[0], tmp_path / "out")  # as the builder does: the largest becomes the result
+    copies = [shutil.copytree(p, tmp_path / f"copy{i}") for i, p in enumerate(shards[1:])]
     build.merge_and_optimize(str(tmp_path / "out"), [str(c) for c in copies], batch=2, flush_points=2)
     merged = qe.EdgeShard.load(str(tmp_path / "out"))
     records, _ = merged.scroll(qe.ScrollRequest(limit=100, with_payload=True, with_vector=False))

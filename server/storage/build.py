@@ -1,11 +1,12 @@
 """Index builds in a child process, one at a time per server.
 
 qdrant-edge's `optimize()` (the HNSW build) holds the GIL for its whole run, about a minute per 60k
-points, so it runs in a child: `python -m mmsearch.server.storage.build PARENT OUT SOURCE...` merges
-the SOURCE copies into one shard at OUT (`merge_and_optimize`), optimises, flushes and exits. The
-child runs at low priority (nice 10) and dies with the server (PR_SET_PDEATHSIG). The parent then
-swaps OUT in for the sources (ShardedCollection.replace). Loading OUT in the parent still holds the
-GIL, the one stall a build leaves (docs/benchmarks.md has its length per shard size).
+points, so it runs in a child: `python -m mmsearch.server.storage.build PARENT OUT [SOURCE...]` loads
+the shard at OUT (a copy of the largest source shard), upserts every point of the other SOURCE
+copies into it (`merge_and_optimize`), optimises, flushes and exits. The child runs at low priority
+(nice 10) and dies with the server (PR_SET_PDEATHSIG). The parent then swaps OUT in for the sources
+(ShardedCollection.replace). Loading OUT in the parent still holds the GIL, the one stall a build
+leaves (docs/benchmarks.md has its length per shard size).
 
 This module's child side imports only qdrant_edge and the standard library.
 """
@@ -38,32 +39,20 @@ RETRY_S = 60.0  # after a failed build, before trying again
 
 
 def merge_and_optimize(out: str, sources: Sequence[str], batch: int = 512, flush_points: int = 5_000) -> None:
-    """Runs in the child: merges the shard copies `sources` into one shard at `out`, then builds
-    its indexes. The largest copy becomes `out`; every point of the others is upserted into it.
+    """Runs in the child: upserts every point of the shard copies `sources` into the shard at `out`
+    (a copy of the largest source), then builds its indexes.
 
     Flushed every `flush_points`: the engine logs every upserted vector uncompressed (~37 KB a point
     here) until a flush, so merging 980k points without one had written 12 GB of log after ~350k of
     them (~34 GB needed); flushing every 5k kept it at 34 MB, as fast.
 
-    Not done: moving the other copies' segment folders into `out` and letting the optimizer merge
-    them (~5x faster, no point through Python). Loading `out` replays the tail of its own log onto
-    every segment whose version is lower, and the moved segments' versions count in another shard's
+    Not done: moving the sources' segment folders into `out` and letting the optimizer merge them
+    (~5x faster, no point through Python). Loading `out` replays the tail of its own log onto every
+    segment whose version is lower, and the moved segments' versions count in another shard's
     numbers: a delete logged in one shard then removed a newer point of another (a review found it)."""
-
-    def points(path: str) -> int:
-        shard = qe.EdgeShard.load(path)
-        try:
-            return int(shard.count(qe.CountRequest(exact=True)))
-        finally:
-            shard.close()
-
-    base = max(sources, key=points)
-    os.rename(base, out)
     shard = qe.EdgeShard.load(out)
     moved = 0
     for src in sources:
-        if src == base:
-            continue
         other = qe.EdgeShard.load(src)
         offset = None
         while True:
@@ -177,11 +166,13 @@ class IndexBuilder:
         started = time.monotonic()
         swapped = False
         try:
+            sources = sorted(sources, key=lambda s: -s.count())  # the fewest points to move
+            sources[0].copy_for_build(out)
             extra.mkdir()
-            for i, source in enumerate(sources):
+            for i, source in enumerate(sources[1:]):
                 source.copy_for_build(extra / str(i))
             cmd = [sys.executable, "-m", __name__, str(os.getpid()), str(out)]
-            cmd += [str(extra / str(i)) for i in range(len(sources))]
+            cmd += [str(extra / str(i)) for i in range(len(sources) - 1)]
             with self._lock:
                 if self._stopped.is_set() or col.closed:
                     return
