@@ -329,3 +329,52 @@ def test_the_build_child_merges_every_point_flushing_as_it_goes(tmp_path: Path) 
     assert sorted(str(r.id) for r in records) == sorted(p.id for p in pts)
     assert merged.info().segments_count <= 2  # merged into one (plus the engine's appendable one)
     merged.close()
+
+
+def test_builds_keep_a_segment_per_core_so_one_search_uses_both(tmp_path: Path) -> None:
+    """A build large enough for several segments keeps them (the engine searches a shard's segments
+    in parallel): 300 + 300 points with segments of 200 -> 2; adding 300 more merges the smallest
+    and stays at 2; a build too small for two -> 1. The engine only keeps segments this small apart
+    with a low indexing threshold, so the shards here are made with one; every point stays findable."""
+    import uuid
+
+    import qdrant_edge as qe
+
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((900, 16)).astype(np.float32)
+
+    def shard(name: str, lo: int) -> str:
+        path = str(tmp_path / name)
+        optimizers = qe.EdgeOptimizersConfig(default_segment_number=1, max_segment_size=2**40, indexing_threshold=1)
+        config = qe.EdgeConfig(
+            vectors={"v": qe.EdgeVectorParams(size=16, distance=qe.Distance.Cosine)}, optimizers=optimizers
+        )
+        s = qe.EdgeShard.create(path, config)
+        points = [qe.Point(str(uuid.UUID(int=i + 1)), {"v": vectors[i].tolist()}, {}) for i in range(lo, lo + 300)]
+        s.update(qe.UpdateOperation.upsert_points(points))
+        s.flush()
+        s.optimize()
+        s.close()
+        return path
+
+    def segments_and_ids(path: str) -> tuple[int, set[str]]:
+        s = qe.EdgeShard.load(path)
+        records, _ = s.scroll(qe.ScrollRequest(limit=1000, with_payload=False, with_vector=False))
+        nearest = s.query(qe.QueryRequest(limit=1, query=qe.Query.Nearest(vectors[5].tolist(), using="v")))
+        assert str(nearest[0].id) == str(uuid.UUID(int=6))
+        n = s.info().segments_count - 1  # and the engine's empty appendable one
+        s.close()
+        return n, {str(r.id) for r in records}
+
+    ids = [str(uuid.UUID(int=i + 1)) for i in range(900)]
+    out = shard("out", 0)
+    build.merge_and_optimize(out, [shard("b", 300)], segment_points=200, max_segments=2)
+    assert segments_and_ids(out) == (2, set(ids[:600]))
+    build.merge_and_optimize(out, [shard("c", 600)], segment_points=200, max_segments=2)
+    assert segments_and_ids(out) == (2, set(ids))
+
+    small = shard("small", 0)
+    build.merge_and_optimize(small, [shard("d", 300)], segment_points=1000, max_segments=2)
+    assert segments_and_ids(small) == (1, set(ids[:600]))
+    assert [build.segments_for(n, 50_000, 2) for n in (0, 99_999, 100_000, 1_000_000)] == [1, 1, 2, 2]
+    assert build.segments_for(1_000_000, 50_000, 16) == 16

@@ -84,9 +84,10 @@ EDGE = Dialect.of(
     },
 )
 
-#: The engine's optimizer merges all of a shard's segments into one when a build optimises it (the
-#: merged shard's own and the appendable one its points were upserted into): one graph per shard.
-#: Segment size (in KB) is left unbounded: max_shard_points bounds shards.
+#: New shards' optimizer: one segment (plus the engine's empty appendable one), size (in KB)
+#: unbounded (max_shard_points bounds shards). A build sets the shard it makes to keep one segment
+#: per core once it is large enough (storage/build.py `_set_segments`): the engine searches a
+#: shard's segments in parallel.
 MERGE_ALL = qe.EdgeOptimizersConfig(default_segment_number=1, max_segment_size=2**40)
 
 #: Part of the empty-shard template's name: changes whenever how shards are made changes (the
