@@ -10,7 +10,9 @@ the PDF questions are written by hand in page_questions.py); `mmsearch eval page
 Relevance: receipts by company + date (every receipt matching both), forms by a field and its value
 (FUNSD key-value pairs), SciFact by its qrels, movies by tagline -> that movie, PDF pages by the
 questions of page_questions.py, grouped by what they ask about: pdf-figure, pdf-table, pdf-section
-(qrels "<pdf id>#<page>": the PDFs are judged and ranked page by page). The corpus
+(qrels "<pdf id>#<page>": the PDFs are judged and ranked page by page). `--questions blind` asks the
+questions of page_questions_blind.py instead (written without the pages open, docs/pages.md), and
+`--questions both` asks both sets, the blind ones grouped as pdf-blind-figure, -table, -section. The corpus
 names the files in ../shared/data by absolute path, so the folder is valid on this machine only.
 """
 
@@ -23,16 +25,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from page_questions import PAGE_QUESTIONS, PDFS
+from page_questions_blind import PAGE_QUESTIONS_BLIND
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+QUESTION_SETS = ("written", "blind", "both")
 
 
 def _lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
 
 
-def build(data: Path, n_receipts: int, n_forms: int, n_sci_queries: int, n_sci_docs: int, n_movies: int):  # type: ignore[no-untyped-def]
-    """(corpus records, queries {"_id", "text", "group"}, qrels rows (query, corpus id, grade))."""
+def build(  # type: ignore[no-untyped-def]
+    data: Path,
+    n_receipts: int,
+    n_forms: int,
+    n_sci_queries: int,
+    n_sci_docs: int,
+    n_movies: int,
+    questions: str = "written",
+):
+    """(corpus records, queries {"_id", "text", "group"}, qrels rows (query, corpus id, grade)); `questions`:
+    which PDF question set to ask, "written" (page_questions.py), "blind" (page_questions_blind.py) or "both"."""
+    if questions not in QUESTION_SETS:
+        raise ValueError(f"questions must be one of {', '.join(QUESTION_SETS)}, not {questions!r}")
     corpus: list[dict] = []
     queries: list[tuple[str, str, dict[str, int]]] = []  # (group, text, relevant id -> grade)
 
@@ -70,7 +85,11 @@ def build(data: Path, n_receipts: int, n_forms: int, n_sci_queries: int, n_sci_d
     queries += [("movie", m["tagline"], {f"movie-{i}": 1}) for i, m in enumerate(movies[:60]) if m.get("tagline")]
 
     corpus += [{"_id": pdf, "pdf": str(data / "pdf_documents" / name)} for pdf, name in PDFS.items()]
-    queries += [(f"pdf-{kind}", text, {f"{doc}#{p}": 1 for p in pages}) for kind, text, doc, pages in PAGE_QUESTIONS]
+    asked = {"written": [("pdf", PAGE_QUESTIONS)], "blind": [("pdf", PAGE_QUESTIONS_BLIND)]}.get(
+        questions, [("pdf", PAGE_QUESTIONS), ("pdf-blind", PAGE_QUESTIONS_BLIND)]
+    )
+    for prefix, qs in asked:
+        queries += [(f"{prefix}-{kind}", text, {f"{doc}#{p}": 1 for p in pages}) for kind, text, doc, pages in qs]
 
     query_records = [{"_id": f"q{n}", "text": text, "group": group} for n, (group, text, _) in enumerate(queries)]
     qrels = [(f"q{n}", doc, grade) for n, (_, _, rel) in enumerate(queries) for doc, grade in rel.items()]
@@ -86,8 +105,16 @@ def main() -> None:
     ap.add_argument("--sci-queries", type=int, default=50)
     ap.add_argument("--sci-docs", type=int, default=500)
     ap.add_argument("--movies", type=int, default=300)
+    ap.add_argument(
+        "--questions",
+        choices=QUESTION_SETS,
+        default="written",
+        help="PDF questions: page_questions.py (written, the default), page_questions_blind.py (blind), or both",
+    )
     args = ap.parse_args()
-    corpus, queries, qrels = build(args.data, args.receipts, args.forms, args.sci_queries, args.sci_docs, args.movies)
+    corpus, queries, qrels = build(
+        args.data, args.receipts, args.forms, args.sci_queries, args.sci_docs, args.movies, args.questions
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in corpus))
     (args.out / "queries.jsonl").write_text("".join(json.dumps(r) + "\n" for r in queries))
