@@ -28,7 +28,12 @@ from page_questions import PAGE_QUESTIONS, PDFS
 from page_questions_blind import PAGE_QUESTIONS_BLIND
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-QUESTION_SETS = ("written", "blind", "both")
+#: --questions -> (group prefix, questions) asked.
+QUESTION_SETS = {
+    "written": [("pdf", PAGE_QUESTIONS)],
+    "blind": [("pdf", PAGE_QUESTIONS_BLIND)],
+    "both": [("pdf", PAGE_QUESTIONS), ("pdf-blind", PAGE_QUESTIONS_BLIND)],
+}
 
 
 def _lines(path: Path) -> list[dict]:
@@ -85,10 +90,7 @@ def build(  # type: ignore[no-untyped-def]
     queries += [("movie", m["tagline"], {f"movie-{i}": 1}) for i, m in enumerate(movies[:60]) if m.get("tagline")]
 
     corpus += [{"_id": pdf, "pdf": str(data / "pdf_documents" / name)} for pdf, name in PDFS.items()]
-    asked = {"written": [("pdf", PAGE_QUESTIONS)], "blind": [("pdf", PAGE_QUESTIONS_BLIND)]}.get(
-        questions, [("pdf", PAGE_QUESTIONS), ("pdf-blind", PAGE_QUESTIONS_BLIND)]
-    )
-    for prefix, qs in asked:
+    for prefix, qs in QUESTION_SETS[questions]:
         queries += [(f"{prefix}-{kind}", text, {f"{doc}#{p}": 1 for p in pages}) for kind, text, doc, pages in qs]
 
     query_records = [{"_id": f"q{n}", "text": text, "group": group} for n, (group, text, _) in enumerate(queries)]
@@ -107,7 +109,7 @@ def main() -> None:
     ap.add_argument("--movies", type=int, default=300)
     ap.add_argument(
         "--questions",
-        choices=QUESTION_SETS,
+        choices=list(QUESTION_SETS),
         default="written",
         help="PDF questions: page_questions.py (written, the default), page_questions_blind.py (blind), or both",
     )

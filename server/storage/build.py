@@ -39,7 +39,7 @@ NICE = 10
 #: Points per indexed segment below which a built shard keeps one segment (searching two small
 #: graphs in parallel gains little over one).
 SEGMENT_POINTS = 50_000
-UNBOUNDED_KB = 2**40  # max_segment_size: no limit (storage/edge.py MERGE_ALL)
+UNBOUNDED_KB = 2**40  # max_segment_size: no limit (also new shards', storage/edge.py MERGE_ALL)
 RETRY_S = 60.0  # after a failed build, before trying again
 
 

@@ -43,7 +43,7 @@ from .base import (
     matches_nothing,
     visible,
 )
-from .build import IndexBuilder
+from .build import UNBOUNDED_KB, IndexBuilder
 from .dialect import Dialect
 from .page_images import DirPageImages
 from .sharded import ShardedCollection
@@ -88,7 +88,7 @@ EDGE = Dialect.of(
 #: unbounded (max_shard_points bounds shards). A build sets the shard it makes to keep one segment
 #: per core once it is large enough (storage/build.py `_set_segments`): the engine searches a
 #: shard's segments in parallel.
-MERGE_ALL = qe.EdgeOptimizersConfig(default_segment_number=1, max_segment_size=2**40)
+MERGE_ALL = qe.EdgeOptimizersConfig(default_segment_number=1, max_segment_size=UNBOUNDED_KB)
 
 #: Part of the empty-shard template's name: changes whenever how shards are made changes (the
 #: collection's spec and indexes are in it too), so an old template is never copied.
