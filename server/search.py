@@ -23,7 +23,8 @@ from .ingest.pages import PageLimits
 from .query import EncodedQuery, encode_query
 from .ranking import boosts, fusion
 from .settings import Settings
-from .storage.base import HIT_FIELDS, ROWCOL, SLOT, CollectionSpec, Cond, Scores, Where
+from .storage.base import HIT_FIELDS, ROWCOL, SLOT, CollectionSpec, Cond, Query, Scores, Where
+from .storage.records import APPROXIMATE, MAX_HNSW_EF, Breadth
 
 
 def rowcol_prefetch(points: int, k: int) -> int:
@@ -54,6 +55,8 @@ class SearchParams:
     #: The caller's tenant: only its documents are candidates (None: a caller bound to no tenant).
     tenant: str | None = None
     boosts: boosts.Boosts = field(default_factory=boosts.Boosts)
+    #: The dense first stage's HNSW breadth (0: the server's) or an exact scan.
+    breadth: Breadth = APPROXIMATE
 
     @property
     def maxsim_only(self) -> bool:
@@ -106,6 +109,12 @@ class Searcher:
             raise InvalidArgument(f"query text is {len(p.text)} characters; the limit is {s.max_query_chars}")
         if not 1 <= p.top_k <= s.max_top_k:
             raise InvalidArgument(f"top_k must be between 1 and {s.max_top_k}, got {p.top_k}")
+        if not 0 <= p.breadth.hnsw_ef <= MAX_HNSW_EF:
+            raise InvalidArgument(
+                f"hnsw_ef must be between 0 (the server's setting) and {MAX_HNSW_EF}, got {p.breadth.hnsw_ef}"
+            )
+        if p.breadth.exact and p.breadth.hnsw_ef:
+            raise InvalidArgument("give hnsw_ef or exact, not both: an exact search uses no graph")
         if p.prefetch_k and not 1 <= p.prefetch_k <= 1000:
             raise InvalidArgument(f"prefetch_k must be between 1 and 1000, got {p.prefetch_k}")
         if p.score_threshold is not None and not 0.0 <= p.score_threshold <= 1.0:
@@ -144,14 +153,15 @@ class Searcher:
         # Fused by MaxSim alone (and nothing to explain), a space whose first stage is MaxSim needs no
         # pooled-vector candidates, and BM25 candidates only when some space has no MaxSim first stage.
         maxsim_only = p.maxsim_only
-        dense_hits = {
-            s: {} if maxsim_only and s in late_hits else self.store.dense_search(spec.name, s, q.pooled, k, where)
-            for s, q in query.spaces.items()
-        }
-        lexical_hits = (
-            {} if maxsim_only and late_hits.keys() == query.spaces.keys()
-            else self.store.lexical_search(spec.name, query.lexical, k, where)
-        )  # fmt: skip
+        dense_spaces = [s for s in query.spaces if not (maxsim_only and s in late_hits)]
+        searches: list[tuple[str, Query]] = [(f"{s}_dense", query.spaces[s].pooled) for s in dense_spaces]
+        lexical = not (maxsim_only and late_hits.keys() == query.spaces.keys())
+        if lexical:
+            searches.append(("lexical", query.lexical))
+        found = self.store.search_many(spec.name, searches, k, where, p.breadth)  # one engine call per shard
+        dense_hits: dict[str, Scores] = {s: {} for s in query.spaces}
+        dense_hits.update(zip(dense_spaces, found, strict=False))
+        lexical_hits = found[-1] if lexical else {}
         t2 = time.perf_counter()
         timings.retrieve_ms = (t2 - t1) * 1000
 
@@ -239,15 +249,23 @@ class Searcher:
         raw: dict[str, dict[str, float]] = {Signal.DENSE: {}, Signal.MAXSIM: {}, Signal.LEXICAL: {}}
         comparable: dict[str, dict[str, float]] = {Signal.DENSE: {}, Signal.MAXSIM: {}}
         lexical = dict(lexical_hits)
-        if not maxsim_only:
-            missing = [i for ids in groups.values() for i in ids if i not in lexical]
-            lexical.update(self.store.score_ids(name, "lexical", query.lexical, missing))
+        if not maxsim_only:  # the missing BM25 and dense scores, asked together (one batch per shard)
+            asks: list[tuple[str, Query, list[str]]] = [
+                ("lexical", query.lexical, [i for ids in groups.values() for i in ids if i not in lexical])
+            ]
+            spaces = list(dict.fromkeys(space for space, _ in groups))
+            for space in spaces:
+                ids = [i for (s, _), members in groups.items() if s == space for i in members]
+                asks.append(
+                    (f"{space}_dense", query.spaces[space].pooled, [i for i in ids if i not in dense_hits[space]])
+                )
+            found = self.store.score_many(name, asks)
+            lexical.update(found[0])
+            for space, scores in zip(spaces, found[1:], strict=True):
+                dense_hits[space].update(scores)
         for (space, _), ids in groups.items():
             q = query.spaces[space]
             dense = dense_hits[space]
-            if not maxsim_only:
-                missing = [i for i in ids if i not in dense]
-                dense.update(self.store.score_ids(name, f"{space}_dense", q.pooled, missing))
             # MaxSim is the costly signal (every query token against every stored token). For a model
             # not trained for it (MiniLM) it is a side signal, so a cascade computes it for the
             # `maxsim_k` best candidates by dense + BM25 only; the others get the lowest MaxSim seen

@@ -3,10 +3,11 @@ signal weights and prefetch_k change the ranking as documented; `should` filters
 
 from collections.abc import Callable
 
+import grpc
 import numpy as np
 import pytest
 
-from mmsearch.client import Client
+from mmsearch.client import Client, MMSearchError
 from mmsearch.protocol.vocab import FUSED_SIGNALS
 from mmsearch.protocol.wire import filter_value
 from mmsearch.server.ranking import fusion
@@ -147,3 +148,17 @@ def test_should_filters(fake_client: Client) -> None:
     f = common_pb2.Filter(must_not=[_cond("kind", "mammal")], should=[_cond("tag", "pet"), _cond("legs", 2)])
     assert ids(f) == {"owls"}
     assert ids(common_pb2.Filter(should=[_cond("kind", "reptile")])) == set()
+
+
+def test_a_search_sets_its_hnsw_breadth_or_asks_for_an_exact_scan(fruit: Client) -> None:
+    """hnsw_ef and exact reach the store (tests/test_shards.py shows what they do on a graph); a
+    collection this small has no graph, so every breadth ranks the same. Out of range, or both at
+    once: INVALID_ARGUMENT naming the option."""
+    default = [(r.document_id, round(r.score, 5)) for r in _search(fruit)]
+    assert [(r.document_id, round(r.score, 5)) for r in _search(fruit, hnsw_ef=512)] == default
+    assert [(r.document_id, round(r.score, 5)) for r in _search(fruit, exact=True)] == default
+    refused = (({"hnsw_ef": 5000}, "hnsw_ef must be between 0"), ({"hnsw_ef": 64, "exact": True}, "not both"))
+    for ranking, named in refused:
+        with pytest.raises(MMSearchError) as err:
+            _search(fruit, **ranking)
+        assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and named in str(err.value), err.value

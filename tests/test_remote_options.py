@@ -23,6 +23,7 @@ from mmsearch.server.app import make_store
 from mmsearch.server.settings import Settings
 from mmsearch.server.storage import remote
 from mmsearch.server.storage.base import ROWCOL, CollectionSpec, SpaceSpec, Where
+from mmsearch.server.storage.records import Breadth
 from mmsearch.server.storage.remote import RemoteStore
 from mmsearch.server.storage.remote_options import (
     ProductCompression,
@@ -176,6 +177,14 @@ def test_search_breadth_goes_with_every_graph_search_only() -> None:
     both.dense_search("q", "text", points[0].dense, 5, Where())
     rescoring = qm.QuantizationSearchParams(rescore=True, oversampling=1.5)
     assert client.calls["query_points"][-1]["search_params"] == qm.SearchParams(hnsw_ef=64, quantization=rescoring)
+    # A search's own breadth replaces the server's; an exact one skips the graph and the quantised copy
+    both.dense_search("q", "text", points[0].dense, 5, Where(), Breadth(hnsw_ef=900))
+    assert client.calls["query_points"][-1]["search_params"] == qm.SearchParams(hnsw_ef=900, quantization=rescoring)
+    both.dense_search("q", "text", points[0].dense, 5, Where(), Breadth(exact=True))
+    ignore = qm.QuantizationSearchParams(ignore=True)
+    assert client.calls["query_points"][-1]["search_params"] == qm.SearchParams(exact=True, quantization=ignore)
+    both.lexical_search("q", ([1, 2], [1.0, 1.0]), 5, Where())  # no graph: no breadth
+    assert client.calls["query_points"][-1]["search_params"] is None
 
 
 def test_a_collection_keeps_the_quantisation_it_was_created_with() -> None:

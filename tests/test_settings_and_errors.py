@@ -42,7 +42,7 @@ def test_cli_filter_syntax() -> None:
 
 
 class ExplodingStore(EdgeStore):
-    def dense_search(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def search_many(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("secret internal detail /etc/passwd")
 
 

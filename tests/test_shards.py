@@ -206,8 +206,8 @@ def test_rescoring_asks_only_the_shard_that_holds_each_point(tmp_path: Path, mon
     _upsert(s, pts, batch=5)
     assert s.stats("c").shards == 4
     asked: list[str] = []
-    real = Shard.query
-    monkeypatch.setattr(Shard, "query", lambda self, request: asked.append(self.id) or real(self, request))
+    real = Shard.query_batch  # every search asks a shard in one batch
+    monkeypatch.setattr(Shard, "query_batch", lambda self, requests: asked.append(self.id) or real(self, requests))
     q = pts[2]
     exact = {p.id: float(np.mean((q.tokens @ p.tokens.T).max(axis=1)) * len(q.tokens)) for p in pts}
 
@@ -378,3 +378,47 @@ def test_builds_keep_a_segment_per_core_so_one_search_uses_both(tmp_path: Path) 
     assert segments_and_ids(small) == (1, set(ids[:600]))
     assert [build.segments_for(n, 50_000, 2) for n in (0, 99_999, 100_000, 1_000_000)] == [1, 1, 2, 2]
     assert build.segments_for(1_000_000, 50_000, 16) == 16
+
+
+def test_a_search_chooses_its_breadth_or_an_exact_scan(tmp_path: Path) -> None:
+    """Per-search HNSW breadth on an indexed shard whose graph is poor on purpose (m=2,
+    ef_construct=4): the store's default breadth misses some true neighbours, a wide hnsw_ef finds
+    more, and `exact` scans every point: exactly numpy's top 10."""
+    import uuid
+
+    import qdrant_edge as qe
+
+    from mmsearch.server.storage.records import Breadth
+    from mmsearch.server.storage.sharded import ShardedCollection
+
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((3000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    folder = tmp_path / "c"
+    (folder / "shards").mkdir(parents=True)
+    (folder / "manifest.json").write_text(json.dumps({"next_id": 2, "shards": [{"id": "000001", "state": "indexed"}]}))
+    graph = qe.HnswIndexConfig(m=2, ef_construct=4, full_scan_threshold=1)
+    config = qe.EdgeConfig(
+        vectors={"text_dense": qe.EdgeVectorParams(size=32, distance=qe.Distance.Cosine, hnsw_config=graph)},
+        optimizers=qe.EdgeOptimizersConfig(default_segment_number=1, max_segment_size=2**40, indexing_threshold=1),
+    )
+    engine = qe.EdgeShard.create(str(folder / "shards" / "000001"), config)
+    ids = [str(uuid.UUID(int=i + 1)) for i in range(len(vectors))]
+    points = [qe.Point(i, {"text_dense": v.tolist()}, {}) for i, v in zip(ids, vectors, strict=True)]
+    engine.update(qe.UpdateOperation.upsert_points(points))
+    engine.optimize()
+    engine.close()
+    col = ShardedCollection(_spec(), folder, lambda p: qe.EdgeShard.load(str(p)), seal_points=10_000, hnsw_ef=10)
+    queries = rng.standard_normal((30, 32)).astype(np.float32)
+
+    def recall(breadth: Breadth) -> float:
+        found = 0
+        for q in queries:
+            truth = {ids[i] for i in np.argsort(-(vectors @ q))[:10]}
+            found += len(truth & set(col.query("text_dense", q.tolist(), 10, None, breadth=breadth)))
+        return found / (10 * len(queries))
+
+    default, wide, exact = recall(Breadth()), recall(Breadth(hnsw_ef=2000)), recall(Breadth(exact=True))
+    assert exact == 1.0
+    assert default < 0.95 and wide > default, (default, wide)
+    col.close(flush=False)

@@ -75,15 +75,15 @@ def test_a_search_racing_a_hidden_write_asks_again_with_the_condition(tmp_path: 
     (shard,) = store._get("c")._current()
     assert not shard.may_hide
     hidden = _point("new", query, slot=1, live=0)
-    real = shard.query
+    real = shard.query_batch  # searches ask each shard in one batch (ShardedCollection.query_many)
     filters: list[Any] = []
 
-    def write_first(request: Any) -> Any:
+    def write_first(requests: list[Any]) -> Any:
         if not filters:  # the search already chose the filter without the condition: the write lands now
             store.upsert("c", [hidden])
-        filters.append(request.filter)
-        return real(request)
+        filters.append(requests[0].filter)
+        return real(requests)
 
-    shard.query = write_first  # type: ignore[method-assign]
+    shard.query_batch = write_first  # type: ignore[method-assign]
     assert store.dense_search("c", "text", query, 5, Where()) == before
     assert filters[0] is None and filters[1] is not None  # without the condition, then again with it

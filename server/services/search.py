@@ -14,6 +14,7 @@ from ..search import Searcher, SearchParams
 from ..security.principal import current_tenant
 from ..storage.base import Cond
 from ..storage.page_images import image_key
+from ..storage.records import Breadth
 from .filters import to_where
 
 
@@ -77,6 +78,7 @@ def params_from_request(r: search_pb2.SearchRequest) -> SearchParams:
         rerank_k=r.ranking.rerank_k,
         image=(r.query.image.data, r.query.image.mime_type) if r.query.image.data else None,
         boosts=boosts_from_request(r.ranking.boosts),
+        breadth=Breadth(hnsw_ef=r.ranking.hnsw_ef, exact=r.ranking.exact),
     )
 
 

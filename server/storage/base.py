@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import AlreadyExists, NotFound, Unimplemented
 from .engine_errors import engine_errors
-from .records import HIT_FIELDS, Hit, PointData, Query, Record, Scores, SnapshotInfo, StoreStats
+from .records import APPROXIMATE, HIT_FIELDS, Breadth, Hit, PointData, Query, Record, Scores, SnapshotInfo, StoreStats
 from .slots import HIDDEN, LIVE, SLOT, is_visible, point_id, region_point_id, stamp_hidden, sweepable, visible
 from .spec import CORE_INDEXES, ROWCOL, STORAGES, CollectionSpec, Compression, SpaceSpec
 from .where import TENANT_FIELD, Cond, Where
@@ -100,8 +100,11 @@ class Store(ABC):
     def _drop(self, name: str) -> None: ...
 
     @abstractmethod
-    def _query(self, name: str, using: str, vector: Any, limit: int, flt: Any | None) -> Scores:
-        """Nearest points to `vector` by the named vector, without payload."""
+    def _query(
+        self, name: str, using: str, vector: Any, limit: int, flt: Any | None, breadth: Breadth = APPROXIMATE
+    ) -> Scores:
+        """Nearest points to `vector` by the named vector, without payload. breadth: of a graph
+        search (dense vectors); other vectors are scanned whatever it says."""
 
     @abstractmethod
     def _retrieve(
@@ -205,20 +208,35 @@ class Store(ABC):
             self.delete(name, where)
         return n
 
-    def _query_visible(self, name: str, using: str, vector: Any, limit: int, where: Where) -> Scores:
+    def _query_visible(
+        self, name: str, using: str, vector: Any, limit: int, where: Where, breadth: Breadth = APPROXIMATE
+    ) -> Scores:
         """`_query` over the visible points matching `where`. A backend that knows where no hidden
         point is may leave the visibility condition out there (storage/edge.py)."""
-        return self._query(name, using, vector, limit, self.dialect.filter(visible(where)))
+        return self._query(name, using, vector, limit, self.dialect.filter(visible(where)), breadth)
 
-    def _search(self, name: str, using: str, query: Query, limit: int, where: Where) -> Scores:
+    def _search(
+        self, name: str, using: str, query: Query, limit: int, where: Where, breadth: Breadth = APPROXIMATE
+    ) -> Scores:
         if matches_nothing(query):
             return {}
         with self._engine(name):
-            return self._query_visible(name, using, self.dialect.vector(query), limit, where)
+            return self._query_visible(name, using, self.dialect.vector(query), limit, where, breadth)
 
-    def dense_search(self, name: str, space: str, vector: np.ndarray, limit: int, where: Where) -> Scores:
-        """Nearest visible points by pooled vector (cosine). No payload: see `retrieve`."""
-        return self._search(name, f"{space}_dense", vector, limit, where)
+    def dense_search(
+        self, name: str, space: str, vector: np.ndarray, limit: int, where: Where, breadth: Breadth = APPROXIMATE
+    ) -> Scores:
+        """Nearest visible points by pooled vector (cosine), through the HNSW graphs as `breadth`
+        says. No payload: see `retrieve`."""
+        return self._search(name, f"{space}_dense", vector, limit, where, breadth)
+
+    def search_many(
+        self, name: str, searches: Sequence[tuple[str, Query]], limit: int, where: Where,
+        breadth: Breadth = APPROXIMATE,
+    ) -> list[Scores]:  # fmt: skip
+        """Several searches with one filter and limit, by (named vector, query): a first stage's
+        dense searches and BM25. Scores per search, in order; backends that can batch them do."""
+        return [self._search(name, using, query, limit, where, breadth) for using, query in searches]
 
     def vector_search(self, name: str, using: str, query: Query, limit: int, where: Where) -> Scores:
         """Best visible points by any named vector (`<space>_tokens`: exact MaxSim over every point
@@ -236,6 +254,10 @@ class Store(ABC):
         if not ids:
             return {}
         return self._search(name, using, query, len(ids), Where(must=[Cond(ids=list(ids))]))
+
+    def score_many(self, name: str, asks: Sequence[tuple[str, Query, Sequence[str]]]) -> list[Scores]:
+        """`score_ids` for several (named vector, query, ids); backends that can batch them do."""
+        return [self.score_ids(name, using, query, ids) for using, query, ids in asks]
 
     def retrieve(
         self,

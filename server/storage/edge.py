@@ -46,6 +46,7 @@ from .base import (
 from .build import UNBOUNDED_KB, IndexBuilder
 from .dialect import Dialect
 from .page_images import DirPageImages
+from .records import APPROXIMATE, Breadth
 from .sharded import ShardedCollection
 from .snapshots import SnapshotFolder
 
@@ -240,25 +241,61 @@ class EdgeStore(Store):
         col.close(flush=False)
         shutil.rmtree(self.root / name, ignore_errors=True)  # a cancelled build may be removing its copy too
 
-    def _query(self, name: str, using: str, vector: Any, limit: int, flt: Any | None) -> Scores:
-        return self._get(name).query(using, vector, limit, flt)
+    def _query(
+        self, name: str, using: str, vector: Any, limit: int, flt: Any | None, breadth: Breadth = APPROXIMATE
+    ) -> Scores:
+        return self._get(name).query(using, vector, limit, flt, breadth=breadth)
 
-    def _query_visible(self, name: str, using: str, vector: Any, limit: int, where: Where) -> Scores:
+    def _query_visible(
+        self, name: str, using: str, vector: Any, limit: int, where: Where, breadth: Breadth = APPROXIMATE
+    ) -> Scores:
         d = self.dialect
-        return self._get(name).query(using, vector, limit, lambda: d.filter(visible(where)), plain=d.filter(where))
+        visible_where = lambda: d.filter(visible(where))  # noqa: E731 - built only where needed
+        return self._get(name).query(using, vector, limit, visible_where, plain=d.filter(where), breadth=breadth)
+
+    def search_many(
+        self, name: str, searches: Sequence[tuple[str, Query]], limit: int, where: Where,
+        breadth: Breadth = APPROXIMATE,
+    ) -> list[Scores]:  # fmt: skip
+        """As Store.search_many, in one engine call per shard (ShardedCollection.query_many)."""
+        d = self.dialect
+        asked = [(n, using, d.vector(q)) for n, (using, q) in enumerate(searches) if not matches_nothing(q)]
+        out: list[Scores] = [{} for _ in searches]
+        if not asked:
+            return out
+        with self._engine(name):
+            found = self._get(name).query_many(
+                [(using, vector) for _, using, vector in asked], limit, lambda: d.filter(visible(where)),
+                plain=d.filter(where), breadth=breadth,
+            )  # fmt: skip
+        for (n, _, _), scores in zip(asked, found, strict=True):
+            out[n] = scores
+        return out
 
     def score_ids(self, name: str, using: str, query: Query, ids: Sequence[str]) -> Scores:
         """As Store.score_ids, each id asked only of the shard that holds it (ShardedCollection.score_ids)."""
-        if not ids or matches_nothing(query):
-            return {}
+        return self.score_many(name, [(using, query, ids)])[0]
+
+    def score_many(self, name: str, asks: Sequence[tuple[str, Query, Sequence[str]]]) -> list[Scores]:
+        """As Store.score_many, one engine call per shard (ShardedCollection.score_many)."""
         d = self.dialect
 
         def filters(subset: list[str]) -> tuple[Callable[[], Any], Any]:
             where = Where(must=[Cond(ids=subset)])
             return (lambda: d.filter(visible(where))), d.filter(where)
 
-        with self._engine(name):
-            return self._get(name).score_ids(using, d.vector(query), list(ids), filters)
+        asked = [
+            (n, using, d.vector(q), list(ids))
+            for n, (using, q, ids) in enumerate(asks)
+            if ids and not matches_nothing(q)
+        ]
+        out: list[Scores] = [{} for _ in asks]
+        if asked:
+            with self._engine(name):
+                found = self._get(name).score_many([(u, v, ids) for _, u, v, ids in asked], filters)
+            for (n, *_), scores in zip(asked, found, strict=True):
+                out[n] = scores
+        return out
 
     def _retrieve(
         self, name: str, ids: list[str], with_payload: list[str] | bool, with_vector: list[str] | bool

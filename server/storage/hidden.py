@@ -23,6 +23,7 @@ import qdrant_edge as qe
 from .shard import Shard, ShardClosed
 
 T = TypeVar("T")
+F = TypeVar("F")
 RECHECK_S = 1.0  # how often searches may count a collection's hidden points
 
 
@@ -59,13 +60,13 @@ class HiddenMarks:
     def search(
         self,
         shard: Shard,
-        run: Callable[[qe.Filter | None], T],
-        visible: Callable[[], qe.Filter | None],
-        plain: qe.Filter | None,
+        run: Callable[[F], T],
+        visible: Callable[[], F],
+        plain: F,
     ) -> T:
         """`run` with the filter the shard needs: `plain` (the request's own) where no hidden point
         can be, `visible()` (with the condition; built only when needed) elsewhere or when a write
-        raced the search."""
+        raced the search. (A batch passes which of its filters to use instead of a filter.)"""
         gen = self.gen  # read before may_hide: a writer sets may_hide, then bumps gen, then writes
         if self.hidden is None or shard.may_hide:
             return run(visible())

@@ -39,6 +39,21 @@ Query = np.ndarray | tuple[list[int], list[float]]
 #: Point id -> score, best first.
 Scores = dict[str, float]
 
+#: The most a search may ask of HNSW's breadth (Qdrant takes any; past this a scan is cheaper).
+MAX_HNSW_EF = 4096
+
+
+@dataclass(frozen=True)
+class Breadth:
+    """How a dense first stage searches: through the HNSW graphs at the store's breadth (the
+    default), at `hnsw_ef`, or `exact`ly over every point (Qdrant's `exact`: a scan)."""
+
+    hnsw_ef: int = 0
+    exact: bool = False
+
+
+APPROXIMATE = Breadth()
+
 
 @dataclass
 class Hit:

@@ -21,6 +21,7 @@ from .dialect import Dialect
 from .engine_errors import engine_errors
 from .page_images import QdrantPageImages
 from .portable import PortableSnapshots
+from .records import APPROXIMATE, Breadth
 from .remote_options import RemoteOptions, quantised_vectors
 
 PREFIX = "mmsearch-"
@@ -142,10 +143,12 @@ class RemoteStore(Store):
             self._load_spec(name)
         return self._quantised.get(name, set())
 
-    def _query(self, name: str, using: str, vector: Any, limit: int, flt: Any | None) -> Scores:
+    def _query(
+        self, name: str, using: str, vector: Any, limit: int, flt: Any | None, breadth: Breadth = APPROXIMATE
+    ) -> Scores:
         # A quantised vector is searched on its quantised copy, then rescored; graphs with the
         # chosen breadth (remote_options.py).
-        params = self.options.search_params(using, quantised=using in self._quantised_vectors(name))
+        params = self.options.search_params(using, using in self._quantised_vectors(name), breadth)
         points = self.client.query_points(
             PREFIX + name,
             query=vector,

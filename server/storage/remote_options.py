@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from qdrant_client import models as qm
 
+from .records import APPROXIMATE, Breadth
+
 Quantization = Literal["none", "scalar", "binary", "product", "turbo"]
 #: The compression ratios Qdrant's product quantisation accepts (qdrant_client.models.CompressionRatio).
 ProductCompression = Literal["x4", "x8", "x16", "x32", "x64"]
@@ -106,13 +108,18 @@ class RemoteOptions:
             for name, params in vectors.items()
         }
 
-    def search_params(self, using: str, quantised: bool) -> qm.SearchParams | None:
+    def search_params(self, using: str, quantised: bool, breadth: Breadth = APPROXIMATE) -> qm.SearchParams | None:
         """Search parameters of a query on the named vector `using` (quantised: it has a quantised
-        copy); None where the server's defaults apply (what every search sent before)."""
-        ef = self.hnsw_ef if self.hnsw_ef and graph_searched(using) else None
+        copy; breadth: the search's own ef, or exact); None where the server's defaults apply (what
+        every search sent before)."""
+        graph = graph_searched(using)
+        ef = (breadth.hnsw_ef or self.hnsw_ef or None) if graph else None
+        exact = True if graph and breadth.exact else None
         quantization = (
             qm.QuantizationSearchParams(rescore=self.rescore, oversampling=self.oversampling) if quantised else None
         )
+        if exact:  # every point, at full precision: neither the graph nor the quantised copy
+            return qm.SearchParams(exact=True, quantization=qm.QuantizationSearchParams(ignore=True))
         if ef is None and quantization is None:
             return None
         return qm.SearchParams(hnsw_ef=ef, quantization=quantization)

@@ -98,9 +98,9 @@ class Shard:
                 self._calls -= 1
                 self._idle.notify_all()
 
-    def query(self, request: qe.QueryRequest) -> list[qe.ScoredPoint]:
+    def query_batch(self, requests: list[qe.QueryRequest]) -> list[list[qe.ScoredPoint]]:
         with self._inside() as engine:
-            return engine.query(request)
+            return engine.query_batch(qe.QueryBatchRequest(requests))
 
     def retrieve(self, ids: list[str], with_payload: list[str] | bool, with_vector: list[str] | bool) -> list[Any]:
         with self._inside() as engine:

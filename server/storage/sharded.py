@@ -34,6 +34,7 @@ from ..errors import NotFound
 from . import manifest as mf
 from .base import CollectionSpec, Scores
 from .hidden import HiddenMarks
+from .records import APPROXIMATE, Breadth
 from .shard import ACTIVE, INDEXED, SEALED, Shard, ShardClosed, timed
 
 log = logging.getLogger("mmsearch.storage")
@@ -79,7 +80,7 @@ class ShardedCollection:
         self.folder = folder
         self._new_engine = new_engine
         self._seal_points = seal_points
-        self._ef = qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
+        self._ef = hnsw_ef
         self._on_seal = on_seal
         self._manifest = mf.load(folder)
         self._shards = [
@@ -106,25 +107,47 @@ class ShardedCollection:
             except ShardClosed:
                 continue
 
-    def query(self, using: str, vector: Any, limit: int, flt: Lazy, plain: qe.Filter | bool | None = False) -> Scores:
+    def query(
+        self, using: str, vector: Any, limit: int, flt: Lazy, plain: qe.Filter | bool | None = False,
+        breadth: Breadth = APPROXIMATE,
+    ) -> Scores:  # fmt: skip
         """The best `limit` of every shard's best `limit`, by score. flt: the filter, or a function
         that builds it (called only when a shard needs it). plain (when not False): the filter without
-        the visibility condition, used on shards that hold no hidden point (storage/hidden.py)."""
+        the visibility condition, used on shards that hold no hidden point (storage/hidden.py).
+        breadth: of the graph searches of indexed shards (dense vectors)."""
+        return self.query_many([(using, vector)], limit, flt, plain, breadth)[0]
+
+    def query_many(
+        self, searches: Sequence[tuple[str, Any]], limit: int, flt: Lazy, plain: qe.Filter | bool | None = False,
+        breadth: Breadth = APPROXIMATE,
+    ) -> list[Scores]:  # fmt: skip
+        """`query` for several (using, vector) searches with one filter, one engine call per shard:
+        the engine's batch shares its pass over the segments (a dense and a BM25 top 100 of a 140k
+        shard: 1.08-1.28 ms batched, 1.36-1.57 ms as two calls)."""
         if plain is not False:
             self._marks.recheck(self._current, self._write)
         visible = _lazy(flt)
 
-        def one(shard: Shard) -> list[tuple[float, str, qe.ScoredPoint]]:
-            return [(p.score, shard.id, p) for p in self._ask(shard, using, vector, limit, visible, plain)]
+        def one(shard: Shard) -> list[list[qe.ScoredPoint]]:
+            def run(f: qe.Filter | None) -> list[list[qe.ScoredPoint]]:
+                return shard.query_batch([self._request(shard, u, v, limit, breadth, f) for u, v in searches])
 
-        # Only the merged best are remembered and named: each shard returns `limit` points, and
-        # converting every one's id (a UUID) was ~20% of a search over 11 shards at 1M points.
-        best = heapq.nlargest(limit, (f for found in self._each(one) for f in found), key=lambda f: f[0])
-        out: Scores = {}
-        for score, sid, p in best:
-            pid = str(p.id)
-            self._home(pid, sid)
-            out[pid] = float(score)
+            if isinstance(plain, bool):  # not given
+                return run(visible())
+            return self._marks.search(shard, run, visible, plain)
+
+        shards = self._each(lambda shard: (shard.id, one(shard)))
+        out: list[Scores] = []
+        for n in range(len(searches)):
+            # Only the merged best are remembered and named: each shard returns `limit` points, and
+            # converting every one's id (a UUID) was ~20% of a search over 11 shards at 1M points.
+            found = ((p.score, sid, p) for sid, results in shards for p in results[n])
+            scores: Scores = {}
+            for score, sid, p in heapq.nlargest(limit, found, key=lambda f: f[0]):
+                pid = str(p.id)
+                self._home(pid, sid)
+                scores[pid] = float(score)
+            out.append(scores)
         return out
 
     def score_ids(self, using: str, vector: Any, ids: Sequence[str], filters: IdFilters) -> Scores:
@@ -133,13 +156,34 @@ class ShardedCollection:
         every shard. filters(subset): the filter of a subset of ids, with and without the visibility
         condition (see `query`). Why: a search rescores its candidates three times (dense, BM25,
         MaxSim), and asking every shard for all of them made the shard count multiply that work."""
+        return self.score_many([(using, vector, ids)], filters)[0]
+
+    def score_many(self, asks: Sequence[tuple[str, Any, Sequence[str]]], filters: IdFilters) -> list[Scores]:
+        """`score_ids` for several (using, vector, ids) at once, one engine call (a batch) per shard
+        that holds some of them: a search's missing BM25 and dense scores together."""
         self._marks.recheck(self._current, self._write)
+        union = list(dict.fromkeys(i for _, _, ids in asks for i in ids))
 
-        def ask(shard: Shard, mine: list[str]) -> list[qe.ScoredPoint]:
-            visible, plain = filters(mine)
-            return self._ask(shard, using, vector, len(mine), _lazy(visible), plain)
+        def ask(shard: Shard, mine: list[str]) -> list[tuple[int, list[qe.ScoredPoint]]]:
+            held = set(mine)
+            parts = [(n, using, vector, [i for i in ids if i in held]) for n, (using, vector, ids) in enumerate(asks)]
+            parts = [part for part in parts if part[3]]
+            made = [filters(subset) for *_, subset in parts]  # (with the visibility condition, without)
 
-        return {str(p.id): float(p.score) for found in self._each_routed(ids, ask) for p in found}
+            def run(plain: bool) -> list[list[qe.ScoredPoint]]:
+                return shard.query_batch([
+                    self._request(shard, using, vector, len(subset), APPROXIMATE, flt if plain else visible())
+                    for (_, using, vector, subset), (visible, flt) in zip(parts, made, strict=True)
+                ])  # fmt: skip
+
+            found = self._marks.search(shard, run, lambda: False, True)
+            return [(n, points) for (n, *_), points in zip(parts, found, strict=True)]
+
+        out: list[Scores] = [{} for _ in asks]
+        for per_shard in self._each_routed(union, ask):
+            for n, points in per_shard:
+                out[n].update((str(p.id), float(p.score)) for p in points)
+        return out
 
     def _each_routed(self, ids: Sequence[str], call: Callable[[Shard, list[str]], T]) -> list[T]:
         """`call(shard, its ids)` on each current shard that may hold some of `ids`: an id's home
@@ -158,19 +202,15 @@ class ShardedCollection:
             except ShardClosed:
                 continue
 
-    def _ask(
-        self, shard: Shard, using: str, vector: Any, limit: int, visible: Callable[[], qe.Filter | None],
-        plain: qe.Filter | bool | None,
-    ) -> list[qe.ScoredPoint]:  # fmt: skip
-        params = self._ef if shard.state == INDEXED and using.endswith("_dense") else None
+    def _request(
+        self, shard: Shard, using: str, vector: Any, limit: int, breadth: Breadth, flt: qe.Filter | None
+    ) -> qe.QueryRequest:
+        params = None
+        if shard.state == INDEXED and using.endswith("_dense"):  # the shards with graphs; others are scanned
+            ef = breadth.hnsw_ef or self._ef
+            params = qe.SearchParams(exact=True) if breadth.exact else qe.SearchParams(hnsw_ef=ef) if ef else None
         query = qe.Query.Nearest(vector, using=using)
-
-        def run(f: qe.Filter | None) -> list[qe.ScoredPoint]:
-            return shard.query(qe.QueryRequest(limit=limit, query=query, filter=f, with_payload=False, params=params))
-
-        if isinstance(plain, bool):  # not given
-            return run(visible())
-        return self._marks.search(shard, run, visible, plain)
+        return qe.QueryRequest(limit=limit, query=query, filter=flt, with_payload=False, params=params)
 
     def _home(self, pid: str, sid: str) -> None:
         """Remembers which shard holds a point a search returned (for `score_ids`); forgets all past

@@ -155,10 +155,14 @@ def cmd_search(args: argparse.Namespace) -> int:
         boosts = make_boosts(args.boost)
     except BoostSyntaxError as exc:
         raise SystemExit(str(exc)) from None
+    if args.hnsw_ef < 0:
+        raise SystemExit("--hnsw-ef must be 0 (the server's setting) or positive")
     ranking = search_pb2.RankingOptions(
         fusion=FUSION.to_wire(args.fusion) if args.fusion else 0,
         cross_encoder=args.cross_encoder,
         boosts=boosts,
+        hnsw_ef=args.hnsw_ef,
+        exact=args.exact,
     )
     kwargs = dict(
         ranking=ranking,
@@ -317,6 +321,17 @@ def _sizes(text: str, flag: str) -> list[int]:
     return [v for v in values if v > 0]
 
 
+def _breadths(text: str) -> list[int]:
+    """--hnsw-ef of the bench: comma-separated breadths, 0 for the server's setting."""
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise SystemExit(f"bad --hnsw-ef {text!r}: expected comma-separated whole numbers, e.g. 0,256,512") from None
+    if not values or any(not 0 <= v <= 4096 for v in values):
+        raise SystemExit(f"bad --hnsw-ef {text!r}: each must be 0 (the server's setting) to 4096")
+    return values
+
+
 def cmd_soak(args: argparse.Namespace) -> int:
     from .bench.soak import Soak, SoakOptions, render
 
@@ -375,6 +390,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         storage_only=args.storage_only,
         dim=args.dim,
         index_timeout_s=args.index_timeout,
+        hnsw_ef=_breadths(args.hnsw_ef),
         text_backend=args.text_backend,
         model_cache=Path(args.model_cache),
     )
@@ -521,6 +537,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--image", help="query by example: a page image (with or without QUERY text)")
     sp.add_argument("--queries", help='batch mode: JSONL lines {"id", "query"}; prints one JSON line per query')
     sp.add_argument(
+        "--hnsw-ef", type=int, default=0,
+        help="HNSW search breadth of this search (0: the server's); wider finds more of the true neighbours, slower",
+    )  # fmt: skip
+    sp.add_argument(
+        "--exact", action="store_true",
+        help="search every point exactly, without the HNSW indexes (slow: to check what the index misses)",
+    )  # fmt: skip
+    sp.add_argument(
         "--boost", action="append", default=[],
         help="metadata boost (repeatable): price:lower:0.3, date:exp:30d:0.5[:ORIGIN], source=handbook:1.2 "
         "(docs/boosts.md)",
@@ -626,6 +650,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dim", type=int, default=384, help="--storage-only: vector dimensions of the fake encoder")
     sp.add_argument(
         "--index-timeout", type=float, default=3600.0, help="--storage-only: seconds to wait for the index build"
+    )
+    sp.add_argument(
+        "--hnsw-ef",
+        default="0",
+        help="--storage-only: HNSW breadths whose recall@10 (dense vs brute force; ranked vs an exact first "
+        "stage) and latency are measured, e.g. 0,256,512 (0: the server's setting)",
     )
     from mmsearch.encoders.text import TEXT_BACKENDS
 

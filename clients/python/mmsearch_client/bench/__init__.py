@@ -54,6 +54,7 @@ class BenchOptions:
     storage_only: bool = False  # fake encoder at `dim` dims: storage and ranking without the encoder
     dim: int = 384
     index_timeout_s: float = 3600.0
+    hnsw_ef: list[int] = field(default_factory=lambda: [0])  # storage-only recall: breadths to measure (0: server's)
     ocr_engine: str = "rapidocr"  # the page floor's OCR; match the server's --ocr-engine
     # Page sizes are measured once per OCR mode (collection setting `ocr`; "" = the server's default),
     # so one report shows pages/s with and without OCR; "never" needs a page model.

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from mmsearch.v1 import common_pb2 as mmsearch_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mmsearch/v1/search.proto\x12\x0bmmsearch.v1\x1a\x18mmsearch/v1/common.proto\"8\n\x05Query\x12\x0c\n\x04text\x18\x01 \x01(\t\x12!\n\x05image\x18\x02 \x01(\x0b\x32\x12.mmsearch.v1.Image\"\xa9\x02\n\x0eRankingOptions\x12\x12\n\nprefetch_k\x18\x01 \x01(\r\x12\x19\n\x0c\x64\x65nse_weight\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x1a\n\rmaxsim_weight\x18\x03 \x01(\x02H\x01\x88\x01\x01\x12\x1b\n\x0elexical_weight\x18\x04 \x01(\x02H\x02\x88\x01\x01\x12+\n\x06\x66usion\x18\x05 \x01(\x0e\x32\x1b.mmsearch.v1.FusionStrategy\x12\x15\n\rcross_encoder\x18\x06 \x01(\x08\x12\x10\n\x08rerank_k\x18\x07 \x01(\r\x12#\n\x06\x62oosts\x18\x08 \x01(\x0b\x32\x13.mmsearch.v1.BoostsB\x0f\n\r_dense_weightB\x10\n\x0e_maxsim_weightB\x11\n\x0f_lexical_weight\"\x8f\x01\n\x0cNumericBoost\x12\x0b\n\x03key\x18\x01 \x01(\t\x12.\n\tdirection\x18\x02 \x01(\x0e\x32\x1b.mmsearch.v1.BoostDirection\x12\x0e\n\x06weight\x18\x03 \x01(\x02\x12\x10\n\x03min\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x05 \x01(\x01H\x01\x88\x01\x01\x42\x06\n\x04_minB\x06\n\x04_max\"\x9a\x01\n\nDecayBoost\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x08\x66unction\x18\x02 \x01(\x0e\x32\x1a.mmsearch.v1.DecayFunction\x12\r\n\x05scale\x18\x03 \x01(\t\x12\x0e\n\x06origin\x18\x04 \x01(\t\x12\x0e\n\x06weight\x18\x05 \x01(\x02\x12\x15\n\x08midpoint\x18\x06 \x01(\x02H\x00\x88\x01\x01\x42\x0b\n\t_midpoint\">\n\x0cKeywordBoost\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x12\n\nmultiplier\x18\x03 \x01(\x02\"\x88\x01\n\x06\x42oosts\x12*\n\x07numeric\x18\x01 \x03(\x0b\x32\x19.mmsearch.v1.NumericBoost\x12&\n\x05\x64\x65\x63\x61y\x18\x02 \x03(\x0b\x32\x17.mmsearch.v1.DecayBoost\x12*\n\x07keyword\x18\x03 \x03(\x0b\x32\x19.mmsearch.v1.KeywordBoost\"H\n\x11\x42oostContribution\x12\r\n\x05\x62oost\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61\x63tor\x18\x02 \x01(\x02\x12\x14\n\x0c\x63ontribution\x18\x03 \x01(\x02\"\xd6\x02\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12!\n\x05query\x18\x02 \x01(\x0b\x32\x12.mmsearch.v1.Query\x12\r\n\x05top_k\x18\x03 \x01(\r\x12#\n\x06\x66ilter\x18\x04 \x01(\x0b\x32\x13.mmsearch.v1.Filter\x12)\n\nmodalities\x18\x05 \x03(\x0e\x32\x15.mmsearch.v1.Modality\x12\x1c\n\x0fscore_threshold\x18\x06 \x01(\x02H\x00\x88\x01\x01\x12,\n\x07ranking\x18\x07 \x01(\x0b\x32\x1b.mmsearch.v1.RankingOptions\x12\x0f\n\x07\x65xplain\x18\x08 \x01(\x08\x12\x14\n\x0c\x61ll_passages\x18\t \x01(\x08\x12\x14\n\x0c\x64ocument_ids\x18\n \x03(\t\x12\x12\n\nthumbnails\x18\x0b \x01(\x08\x42\x12\n\x10_score_threshold\"=\n\x0b\x42oundingBox\x12\n\n\x02x0\x18\x01 \x01(\x02\x12\n\n\x02y0\x18\x02 \x01(\x02\x12\n\n\x02x1\x18\x03 \x01(\x02\x12\n\n\x02y1\x18\x04 \x01(\x02\"\x8f\x01\n\nTokenMatch\x12\x13\n\x0bquery_token\x18\x01 \x01(\t\x12\x16\n\x0e\x64ocument_token\x18\x02 \x01(\t\x12\x12\n\nsimilarity\x18\x03 \x01(\x02\x12\x19\n\x11\x64ocument_position\x18\x04 \x01(\r\x12%\n\x03\x62ox\x18\x05 \x01(\x0b\x32\x18.mmsearch.v1.BoundingBox\"\xbb\x02\n\x0b\x45xplanation\x12(\n\x07matches\x18\x01 \x03(\x0b\x32\x17.mmsearch.v1.TokenMatch\x12\x36\n\x07signals\x18\x02 \x03(\x0b\x32%.mmsearch.v1.Explanation.SignalsEntry\x12\x12\n\npage_width\x18\x03 \x01(\r\x12\x13\n\x0bpage_height\x18\x04 \x01(\r\x12\x17\n\x0funboosted_score\x18\x05 \x01(\x02\x12.\n\x06\x62oosts\x18\x06 \x03(\x0b\x32\x1e.mmsearch.v1.BoostContribution\x12(\n\x06region\x18\x07 \x01(\x0b\x32\x18.mmsearch.v1.BoundingBox\x1a.\n\x0cSignalsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x02:\x02\x38\x01\"\xf6\x01\n\x0cSearchResult\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0c\n\x04page\x18\x02 \x01(\r\x12\'\n\x08modality\x18\x03 \x01(\x0e\x32\x15.mmsearch.v1.Modality\x12\r\n\x05score\x18\x04 \x01(\x02\x12\'\n\x08metadata\x18\x05 \x01(\x0b\x32\x15.mmsearch.v1.Metadata\x12\x0f\n\x07snippet\x18\x06 \x01(\t\x12\x0f\n\x07passage\x18\x07 \x01(\r\x12-\n\x0b\x65xplanation\x18\x08 \x01(\x0b\x32\x18.mmsearch.v1.Explanation\x12\x11\n\tthumbnail\x18\t \x01(\x0c\"\\\n\rSearchTimings\x12\x11\n\tencode_ms\x18\x01 \x01(\x02\x12\x13\n\x0bretrieve_ms\x18\x02 \x01(\x02\x12\x11\n\trerank_ms\x18\x03 \x01(\x02\x12\x10\n\x08total_ms\x18\x04 \x01(\x02\"i\n\x0eSearchResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.mmsearch.v1.SearchResult\x12+\n\x07timings\x18\x02 \x01(\x0b\x32\x1a.mmsearch.v1.SearchTimings*\xcc\x01\n\x0e\x46usionStrategy\x12\x1f\n\x1b\x46USION_STRATEGY_UNSPECIFIED\x10\x00\x12#\n\x1f\x46USION_STRATEGY_WEIGHTED_ZSCORE\x10\x01\x12\x17\n\x13\x46USION_STRATEGY_RRF\x10\x02\x12\x18\n\x14\x46USION_STRATEGY_DBSF\x10\x03\x12\x1a\n\x16\x46USION_STRATEGY_MAXSIM\x10\x04\x12%\n!FUSION_STRATEGY_CALIBRATED_ZSCORE\x10\x05*h\n\x0e\x42oostDirection\x12\x1f\n\x1b\x42OOST_DIRECTION_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x42OOST_DIRECTION_HIGHER\x10\x01\x12\x19\n\x15\x42OOST_DIRECTION_LOWER\x10\x02*|\n\rDecayFunction\x12\x1e\n\x1a\x44\x45\x43\x41Y_FUNCTION_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44\x45\x43\x41Y_FUNCTION_EXP\x10\x01\x12\x18\n\x14\x44\x45\x43\x41Y_FUNCTION_GAUSS\x10\x02\x12\x19\n\x15\x44\x45\x43\x41Y_FUNCTION_LINEAR\x10\x03\x32R\n\rSearchService\x12\x41\n\x06Search\x12\x1a.mmsearch.v1.SearchRequest\x1a\x1b.mmsearch.v1.SearchResponseB?Z=github.com/mmsearch/mmsearch/clients/go/mmsearchv1;mmsearchv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mmsearch/v1/search.proto\x12\x0bmmsearch.v1\x1a\x18mmsearch/v1/common.proto\"8\n\x05Query\x12\x0c\n\x04text\x18\x01 \x01(\t\x12!\n\x05image\x18\x02 \x01(\x0b\x32\x12.mmsearch.v1.Image\"\xc9\x02\n\x0eRankingOptions\x12\x12\n\nprefetch_k\x18\x01 \x01(\r\x12\x19\n\x0c\x64\x65nse_weight\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x1a\n\rmaxsim_weight\x18\x03 \x01(\x02H\x01\x88\x01\x01\x12\x1b\n\x0elexical_weight\x18\x04 \x01(\x02H\x02\x88\x01\x01\x12+\n\x06\x66usion\x18\x05 \x01(\x0e\x32\x1b.mmsearch.v1.FusionStrategy\x12\x15\n\rcross_encoder\x18\x06 \x01(\x08\x12\x10\n\x08rerank_k\x18\x07 \x01(\r\x12#\n\x06\x62oosts\x18\x08 \x01(\x0b\x32\x13.mmsearch.v1.Boosts\x12\x0f\n\x07hnsw_ef\x18\t \x01(\r\x12\r\n\x05\x65xact\x18\n \x01(\x08\x42\x0f\n\r_dense_weightB\x10\n\x0e_maxsim_weightB\x11\n\x0f_lexical_weight\"\x8f\x01\n\x0cNumericBoost\x12\x0b\n\x03key\x18\x01 \x01(\t\x12.\n\tdirection\x18\x02 \x01(\x0e\x32\x1b.mmsearch.v1.BoostDirection\x12\x0e\n\x06weight\x18\x03 \x01(\x02\x12\x10\n\x03min\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x05 \x01(\x01H\x01\x88\x01\x01\x42\x06\n\x04_minB\x06\n\x04_max\"\x9a\x01\n\nDecayBoost\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x08\x66unction\x18\x02 \x01(\x0e\x32\x1a.mmsearch.v1.DecayFunction\x12\r\n\x05scale\x18\x03 \x01(\t\x12\x0e\n\x06origin\x18\x04 \x01(\t\x12\x0e\n\x06weight\x18\x05 \x01(\x02\x12\x15\n\x08midpoint\x18\x06 \x01(\x02H\x00\x88\x01\x01\x42\x0b\n\t_midpoint\">\n\x0cKeywordBoost\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x12\n\nmultiplier\x18\x03 \x01(\x02\"\x88\x01\n\x06\x42oosts\x12*\n\x07numeric\x18\x01 \x03(\x0b\x32\x19.mmsearch.v1.NumericBoost\x12&\n\x05\x64\x65\x63\x61y\x18\x02 \x03(\x0b\x32\x17.mmsearch.v1.DecayBoost\x12*\n\x07keyword\x18\x03 \x03(\x0b\x32\x19.mmsearch.v1.KeywordBoost\"H\n\x11\x42oostContribution\x12\r\n\x05\x62oost\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61\x63tor\x18\x02 \x01(\x02\x12\x14\n\x0c\x63ontribution\x18\x03 \x01(\x02\"\xd6\x02\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12!\n\x05query\x18\x02 \x01(\x0b\x32\x12.mmsearch.v1.Query\x12\r\n\x05top_k\x18\x03 \x01(\r\x12#\n\x06\x66ilter\x18\x04 \x01(\x0b\x32\x13.mmsearch.v1.Filter\x12)\n\nmodalities\x18\x05 \x03(\x0e\x32\x15.mmsearch.v1.Modality\x12\x1c\n\x0fscore_threshold\x18\x06 \x01(\x02H\x00\x88\x01\x01\x12,\n\x07ranking\x18\x07 \x01(\x0b\x32\x1b.mmsearch.v1.RankingOptions\x12\x0f\n\x07\x65xplain\x18\x08 \x01(\x08\x12\x14\n\x0c\x61ll_passages\x18\t \x01(\x08\x12\x14\n\x0c\x64ocument_ids\x18\n \x03(\t\x12\x12\n\nthumbnails\x18\x0b \x01(\x08\x42\x12\n\x10_score_threshold\"=\n\x0b\x42oundingBox\x12\n\n\x02x0\x18\x01 \x01(\x02\x12\n\n\x02y0\x18\x02 \x01(\x02\x12\n\n\x02x1\x18\x03 \x01(\x02\x12\n\n\x02y1\x18\x04 \x01(\x02\"\x8f\x01\n\nTokenMatch\x12\x13\n\x0bquery_token\x18\x01 \x01(\t\x12\x16\n\x0e\x64ocument_token\x18\x02 \x01(\t\x12\x12\n\nsimilarity\x18\x03 \x01(\x02\x12\x19\n\x11\x64ocument_position\x18\x04 \x01(\r\x12%\n\x03\x62ox\x18\x05 \x01(\x0b\x32\x18.mmsearch.v1.BoundingBox\"\xbb\x02\n\x0b\x45xplanation\x12(\n\x07matches\x18\x01 \x03(\x0b\x32\x17.mmsearch.v1.TokenMatch\x12\x36\n\x07signals\x18\x02 \x03(\x0b\x32%.mmsearch.v1.Explanation.SignalsEntry\x12\x12\n\npage_width\x18\x03 \x01(\r\x12\x13\n\x0bpage_height\x18\x04 \x01(\r\x12\x17\n\x0funboosted_score\x18\x05 \x01(\x02\x12.\n\x06\x62oosts\x18\x06 \x03(\x0b\x32\x1e.mmsearch.v1.BoostContribution\x12(\n\x06region\x18\x07 \x01(\x0b\x32\x18.mmsearch.v1.BoundingBox\x1a.\n\x0cSignalsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x02:\x02\x38\x01\"\xf6\x01\n\x0cSearchResult\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0c\n\x04page\x18\x02 \x01(\r\x12\'\n\x08modality\x18\x03 \x01(\x0e\x32\x15.mmsearch.v1.Modality\x12\r\n\x05score\x18\x04 \x01(\x02\x12\'\n\x08metadata\x18\x05 \x01(\x0b\x32\x15.mmsearch.v1.Metadata\x12\x0f\n\x07snippet\x18\x06 \x01(\t\x12\x0f\n\x07passage\x18\x07 \x01(\r\x12-\n\x0b\x65xplanation\x18\x08 \x01(\x0b\x32\x18.mmsearch.v1.Explanation\x12\x11\n\tthumbnail\x18\t \x01(\x0c\"\\\n\rSearchTimings\x12\x11\n\tencode_ms\x18\x01 \x01(\x02\x12\x13\n\x0bretrieve_ms\x18\x02 \x01(\x02\x12\x11\n\trerank_ms\x18\x03 \x01(\x02\x12\x10\n\x08total_ms\x18\x04 \x01(\x02\"i\n\x0eSearchResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.mmsearch.v1.SearchResult\x12+\n\x07timings\x18\x02 \x01(\x0b\x32\x1a.mmsearch.v1.SearchTimings*\xcc\x01\n\x0e\x46usionStrategy\x12\x1f\n\x1b\x46USION_STRATEGY_UNSPECIFIED\x10\x00\x12#\n\x1f\x46USION_STRATEGY_WEIGHTED_ZSCORE\x10\x01\x12\x17\n\x13\x46USION_STRATEGY_RRF\x10\x02\x12\x18\n\x14\x46USION_STRATEGY_DBSF\x10\x03\x12\x1a\n\x16\x46USION_STRATEGY_MAXSIM\x10\x04\x12%\n!FUSION_STRATEGY_CALIBRATED_ZSCORE\x10\x05*h\n\x0e\x42oostDirection\x12\x1f\n\x1b\x42OOST_DIRECTION_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x42OOST_DIRECTION_HIGHER\x10\x01\x12\x19\n\x15\x42OOST_DIRECTION_LOWER\x10\x02*|\n\rDecayFunction\x12\x1e\n\x1a\x44\x45\x43\x41Y_FUNCTION_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44\x45\x43\x41Y_FUNCTION_EXP\x10\x01\x12\x18\n\x14\x44\x45\x43\x41Y_FUNCTION_GAUSS\x10\x02\x12\x19\n\x15\x44\x45\x43\x41Y_FUNCTION_LINEAR\x10\x03\x32R\n\rSearchService\x12\x41\n\x06Search\x12\x1a.mmsearch.v1.SearchRequest\x1a\x1b.mmsearch.v1.SearchResponseB?Z=github.com/mmsearch/mmsearch/clients/go/mmsearchv1;mmsearchv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,42 +35,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'Z=github.com/mmsearch/mmsearch/clients/go/mmsearchv1;mmsearchv1'
   _globals['_EXPLANATION_SIGNALSENTRY']._loaded_options = None
   _globals['_EXPLANATION_SIGNALSENTRY']._serialized_options = b'8\001'
-  _globals['_FUSIONSTRATEGY']._serialized_start=2328
-  _globals['_FUSIONSTRATEGY']._serialized_end=2532
-  _globals['_BOOSTDIRECTION']._serialized_start=2534
-  _globals['_BOOSTDIRECTION']._serialized_end=2638
-  _globals['_DECAYFUNCTION']._serialized_start=2640
-  _globals['_DECAYFUNCTION']._serialized_end=2764
+  _globals['_FUSIONSTRATEGY']._serialized_start=2360
+  _globals['_FUSIONSTRATEGY']._serialized_end=2564
+  _globals['_BOOSTDIRECTION']._serialized_start=2566
+  _globals['_BOOSTDIRECTION']._serialized_end=2670
+  _globals['_DECAYFUNCTION']._serialized_start=2672
+  _globals['_DECAYFUNCTION']._serialized_end=2796
   _globals['_QUERY']._serialized_start=67
   _globals['_QUERY']._serialized_end=123
   _globals['_RANKINGOPTIONS']._serialized_start=126
-  _globals['_RANKINGOPTIONS']._serialized_end=423
-  _globals['_NUMERICBOOST']._serialized_start=426
-  _globals['_NUMERICBOOST']._serialized_end=569
-  _globals['_DECAYBOOST']._serialized_start=572
-  _globals['_DECAYBOOST']._serialized_end=726
-  _globals['_KEYWORDBOOST']._serialized_start=728
-  _globals['_KEYWORDBOOST']._serialized_end=790
-  _globals['_BOOSTS']._serialized_start=793
-  _globals['_BOOSTS']._serialized_end=929
-  _globals['_BOOSTCONTRIBUTION']._serialized_start=931
-  _globals['_BOOSTCONTRIBUTION']._serialized_end=1003
-  _globals['_SEARCHREQUEST']._serialized_start=1006
-  _globals['_SEARCHREQUEST']._serialized_end=1348
-  _globals['_BOUNDINGBOX']._serialized_start=1350
-  _globals['_BOUNDINGBOX']._serialized_end=1411
-  _globals['_TOKENMATCH']._serialized_start=1414
-  _globals['_TOKENMATCH']._serialized_end=1557
-  _globals['_EXPLANATION']._serialized_start=1560
-  _globals['_EXPLANATION']._serialized_end=1875
-  _globals['_EXPLANATION_SIGNALSENTRY']._serialized_start=1829
-  _globals['_EXPLANATION_SIGNALSENTRY']._serialized_end=1875
-  _globals['_SEARCHRESULT']._serialized_start=1878
-  _globals['_SEARCHRESULT']._serialized_end=2124
-  _globals['_SEARCHTIMINGS']._serialized_start=2126
-  _globals['_SEARCHTIMINGS']._serialized_end=2218
-  _globals['_SEARCHRESPONSE']._serialized_start=2220
-  _globals['_SEARCHRESPONSE']._serialized_end=2325
-  _globals['_SEARCHSERVICE']._serialized_start=2766
-  _globals['_SEARCHSERVICE']._serialized_end=2848
+  _globals['_RANKINGOPTIONS']._serialized_end=455
+  _globals['_NUMERICBOOST']._serialized_start=458
+  _globals['_NUMERICBOOST']._serialized_end=601
+  _globals['_DECAYBOOST']._serialized_start=604
+  _globals['_DECAYBOOST']._serialized_end=758
+  _globals['_KEYWORDBOOST']._serialized_start=760
+  _globals['_KEYWORDBOOST']._serialized_end=822
+  _globals['_BOOSTS']._serialized_start=825
+  _globals['_BOOSTS']._serialized_end=961
+  _globals['_BOOSTCONTRIBUTION']._serialized_start=963
+  _globals['_BOOSTCONTRIBUTION']._serialized_end=1035
+  _globals['_SEARCHREQUEST']._serialized_start=1038
+  _globals['_SEARCHREQUEST']._serialized_end=1380
+  _globals['_BOUNDINGBOX']._serialized_start=1382
+  _globals['_BOUNDINGBOX']._serialized_end=1443
+  _globals['_TOKENMATCH']._serialized_start=1446
+  _globals['_TOKENMATCH']._serialized_end=1589
+  _globals['_EXPLANATION']._serialized_start=1592
+  _globals['_EXPLANATION']._serialized_end=1907
+  _globals['_EXPLANATION_SIGNALSENTRY']._serialized_start=1861
+  _globals['_EXPLANATION_SIGNALSENTRY']._serialized_end=1907
+  _globals['_SEARCHRESULT']._serialized_start=1910
+  _globals['_SEARCHRESULT']._serialized_end=2156
+  _globals['_SEARCHTIMINGS']._serialized_start=2158
+  _globals['_SEARCHTIMINGS']._serialized_end=2250
+  _globals['_SEARCHRESPONSE']._serialized_start=2252
+  _globals['_SEARCHRESPONSE']._serialized_end=2357
+  _globals['_SEARCHSERVICE']._serialized_start=2798
+  _globals['_SEARCHSERVICE']._serialized_end=2880
 # @@protoc_insertion_point(module_scope)

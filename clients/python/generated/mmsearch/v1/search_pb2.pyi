@@ -52,7 +52,7 @@ class Query(_message.Message):
     def __init__(self, text: _Optional[str] = ..., image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ...) -> None: ...
 
 class RankingOptions(_message.Message):
-    __slots__ = ("prefetch_k", "dense_weight", "maxsim_weight", "lexical_weight", "fusion", "cross_encoder", "rerank_k", "boosts")
+    __slots__ = ("prefetch_k", "dense_weight", "maxsim_weight", "lexical_weight", "fusion", "cross_encoder", "rerank_k", "boosts", "hnsw_ef", "exact")
     PREFETCH_K_FIELD_NUMBER: _ClassVar[int]
     DENSE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     MAXSIM_WEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +61,8 @@ class RankingOptions(_message.Message):
     CROSS_ENCODER_FIELD_NUMBER: _ClassVar[int]
     RERANK_K_FIELD_NUMBER: _ClassVar[int]
     BOOSTS_FIELD_NUMBER: _ClassVar[int]
+    HNSW_EF_FIELD_NUMBER: _ClassVar[int]
+    EXACT_FIELD_NUMBER: _ClassVar[int]
     prefetch_k: int
     dense_weight: float
     maxsim_weight: float
@@ -69,7 +71,9 @@ class RankingOptions(_message.Message):
     cross_encoder: bool
     rerank_k: int
     boosts: Boosts
-    def __init__(self, prefetch_k: _Optional[int] = ..., dense_weight: _Optional[float] = ..., maxsim_weight: _Optional[float] = ..., lexical_weight: _Optional[float] = ..., fusion: _Optional[_Union[FusionStrategy, str]] = ..., cross_encoder: _Optional[bool] = ..., rerank_k: _Optional[int] = ..., boosts: _Optional[_Union[Boosts, _Mapping]] = ...) -> None: ...
+    hnsw_ef: int
+    exact: bool
+    def __init__(self, prefetch_k: _Optional[int] = ..., dense_weight: _Optional[float] = ..., maxsim_weight: _Optional[float] = ..., lexical_weight: _Optional[float] = ..., fusion: _Optional[_Union[FusionStrategy, str]] = ..., cross_encoder: _Optional[bool] = ..., rerank_k: _Optional[int] = ..., boosts: _Optional[_Union[Boosts, _Mapping]] = ..., hnsw_ef: _Optional[int] = ..., exact: _Optional[bool] = ...) -> None: ...
 
 class NumericBoost(_message.Message):
     __slots__ = ("key", "direction", "weight", "min", "max")
