@@ -160,7 +160,7 @@ class Searcher:
             searches.append(("lexical", query.lexical))
         found = self.store.search_many(spec.name, searches, k, where, p.breadth)  # one engine call per shard
         dense_hits: dict[str, Scores] = {s: {} for s in query.spaces}
-        dense_hits.update(zip(dense_spaces, found, strict=False))
+        dense_hits.update(zip(dense_spaces, found[: len(dense_spaces)], strict=True))
         lexical_hits = found[-1] if lexical else {}
         t2 = time.perf_counter()
         timings.retrieve_ms = (t2 - t1) * 1000

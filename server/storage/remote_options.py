@@ -113,13 +113,12 @@ class RemoteOptions:
         copy; breadth: the search's own ef, or exact); None where the server's defaults apply (what
         every search sent before)."""
         graph = graph_searched(using)
+        if graph and breadth.exact:  # every point, at full precision: neither the graph nor the quantised copy
+            return qm.SearchParams(exact=True, quantization=qm.QuantizationSearchParams(ignore=True))
         ef = (breadth.hnsw_ef or self.hnsw_ef or None) if graph else None
-        exact = True if graph and breadth.exact else None
         quantization = (
             qm.QuantizationSearchParams(rescore=self.rescore, oversampling=self.oversampling) if quantised else None
         )
-        if exact:  # every point, at full precision: neither the graph nor the quantised copy
-            return qm.SearchParams(exact=True, quantization=qm.QuantizationSearchParams(ignore=True))
         if ef is None and quantization is None:
             return None
         return qm.SearchParams(hnsw_ef=ef, quantization=quantization)
