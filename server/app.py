@@ -66,7 +66,9 @@ def make_store(settings: Settings) -> Store:
     from .storage.edge import EdgeStore, ShardOptions
 
     shards = ShardOptions(settings.seal_points, settings.max_shard_points, settings.hnsw_ef, settings.index_build)
-    return EdgeStore(settings.data_dir, settings.flush_interval_s, shards, settings.min_free_disk_mb)
+    return EdgeStore(
+        settings.data_dir, settings.flush_interval_s, shards, settings.min_free_disk_mb, prewarm=settings.prewarm
+    )
 
 
 @dataclass

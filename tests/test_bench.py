@@ -13,6 +13,7 @@ import pytest
 
 from mmsearch.client import Client
 from mmsearch.client.bench.floors import ExactMaxSim
+from mmsearch.client.bench.storage import render as render_storage
 from mmsearch.client.bench.workload import WorkloadError, page_files, page_plan, passages
 from mmsearch.client.cli import main
 from mmsearch.server.app import App, create_server
@@ -263,23 +264,26 @@ def test_storage_only_mode_probes_and_recalls_against_exact_dense(bench_app: App
     in the bench agrees with the server's vectors (an unindexed collection is searched exactly, so recall
     is 1.0 only if both built the same pooled vectors), and the probes ran. Each --hnsw-ef gets its
     recall rows (the ranked one against the server's exact first stage), and --reuse measures a kept
-    collection again without ingesting it."""
+    collection again without ingesting it. --warmup searches come first and are reported apart."""
     fake_app = bench_app
     corpus = _corpus(tmp_path / "corpus.jsonl", docs=60)
     out = tmp_path / "storage.json"
     args = ["bench", "--server", f"127.0.0.1:{fake_app.port}", "--corpus", str(corpus), "--storage-only"]
     args += ["--dim", "48", "--passages", "250", "--words", "16", "--concurrency", "1", "--requests", "10"]
     args += ["--exact-queries", "8", "--json", "--out", str(out), "--hnsw-ef", "0,32"]
-    assert main([*args, "--keep"]) == 0
+    assert main([*args, "--keep", "--warmup", "0"]) == 0
     again = json.loads(out.read_text())["storage_only"][0]
+    assert "warmup" not in again
     assert again["ingest"]["points"] == 250 and [row["hnsw_ef"] for row in again["recall_by_ef"]] == [0, 32]
     assert all(row["ranked_recall_at_10"] == 1.0 and row["dense_recall_at_10"] == 1.0 for row in again["recall_by_ef"])
-    assert main([*args, "--reuse"]) == 0  # measured again as it is, then dropped (no --keep)
+    assert main([*args, "--reuse", "--warmup", "5"]) == 0  # measured again as it is, then dropped (no --keep)
     report = json.loads(out.read_text())
     assert report["passages"] == [] and len(report["storage_only"]) == 1
     r = report["storage_only"][0]
     assert r["passages"] == 250 and r["encoder"] == "fake-48" and r["reused"] and "ingest" not in r
     assert r["dense_recall_at_10"] == 1.0 and r["recall_queries"] == 8
+    assert r["warmup"]["requests"] == 5 and r["warmup"]["retrieve_rerank_p99_ms"] > 0
+    assert any(line.startswith("  first searches 5 after the build/start") for line in render_storage(r))
     assert r["search"]["levels"][0]["requests"] == 10 and r["search"]["levels"][0]["retrieve_rerank_p50_ms"] > 0
     assert again["during_ingest"]["errors"] == 0 and r["during_index"]["errors"] == 0
     with Client(f"127.0.0.1:{fake_app.port}") as c:  # not kept without --keep

@@ -46,6 +46,8 @@ from .base import (
 from .build import UNBOUNDED_KB, IndexBuilder
 from .dialect import Dialect
 from .page_images import DirPageImages
+from .prewarm import Prewarmed
+from .prewarm import prewarm as prewarm_files
 from .records import APPROXIMATE, Breadth
 from .sharded import ShardedCollection
 from .snapshots import SnapshotFolder
@@ -102,7 +104,7 @@ class ShardOptions:
 
     seal_points: int = 20_000
     max_shard_points: int = 500_000
-    hnsw_ef: int = 128  # 0: the engine's default
+    hnsw_ef: int = 512  # 0: the engine's default (server/settings.py says why 512)
     index_build: bool = True
 
 
@@ -116,8 +118,10 @@ class EdgeStore(Store):
         flush_interval_s: float = 5.0,
         shards: ShardOptions | None = None,
         min_free_mb: int = 0,
+        prewarm: bool = False,
     ) -> None:
-        """min_free_mb: writes are refused while the data directory's filesystem has less free."""
+        """min_free_mb: writes are refused while the data directory's filesystem has less free.
+        prewarm: read the shard files into the page cache in the background (storage/prewarm.py)."""
         super().__init__()
         self.min_free_mb = min_free_mb
         self.root = Path(data_dir) / "collections"
@@ -138,6 +142,9 @@ class EdgeStore(Store):
         self._closed = threading.Event()
         self._flush_interval_s = flush_interval_s
         threading.Thread(target=self._flush_loop, name="edge-flush", daemon=True).start()
+        self.prewarmed: Prewarmed | None = None  # once the prewarm thread is done
+        if prewarm and self._open:
+            threading.Thread(target=self._prewarm, name="edge-prewarm", daemon=True).start()
         self.builder: IndexBuilder | None = None
         if self.options.index_build:
             self.builder = IndexBuilder(self._collections, self.options.max_shard_points)
@@ -172,6 +179,9 @@ class EdgeStore(Store):
         return ShardedCollection(
             spec, self.root / spec.name, new_engine, options.seal_points, options.hnsw_ef, self._sealed, hidden
         )
+
+    def _prewarm(self) -> None:
+        self.prewarmed = prewarm_files(self.root, self._closed)
 
     def _sealed(self) -> None:
         if self.builder is not None:

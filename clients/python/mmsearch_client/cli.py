@@ -391,6 +391,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         dim=args.dim,
         index_timeout_s=args.index_timeout,
         hnsw_ef=_breadths(args.hnsw_ef),
+        warmup=args.warmup,
         text_backend=args.text_backend,
         model_cache=Path(args.model_cache),
     )
@@ -409,8 +410,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise SystemExit("--page-model must be KIND:MODEL, e.g. colpali:/models/colqwen2")
     if opts.storage_only and not 8 <= opts.dim <= 4096:
         raise SystemExit("--dim must be between 8 and 4096")
-    if opts.words < 8 or args.requests < 1 or args.exact_queries < 0:
-        raise SystemExit("--words must be at least 8, --requests at least 1, --exact-queries at least 0")
+    if opts.words < 8 or args.requests < 1 or args.exact_queries < 0 or args.warmup < 0:
+        raise SystemExit("--words must be at least 8, --requests at least 1, --exact-queries and --warmup at least 0")
 
     def save(report: dict[str, Any]) -> None:
         if args.out:
@@ -650,6 +651,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dim", type=int, default=384, help="--storage-only: vector dimensions of the fake encoder")
     sp.add_argument(
         "--index-timeout", type=float, default=3600.0, help="--storage-only: seconds to wait for the index build"
+    )
+    sp.add_argument(
+        "--warmup",
+        type=int,
+        default=100,
+        help="--storage-only: searches before the timed ones, with other queries, reported as the first searches "
+        "after the index build (or server start): the timed levels then measure a warm server",
     )
     sp.add_argument(
         "--hnsw-ef",
