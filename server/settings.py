@@ -54,14 +54,15 @@ class Settings(BaseSettings):
         description="Embedded storage: HNSW search breadth (ef) in indexed shards; 0: the engine's default. At 1M "
         "passages (4 shards of up to 460k, near-random fake vectors) dense recall@10 against exact search was "
         "0.853 at 128, 0.937 at 256, 0.968 at 512, 0.985 at 1024, for a warm retrieve + rerank p50 of 16.4, 15.2, "
-        "17.8 and 21.9 ms; at 200k, 128 already gave 0.961 (docs/benchmarks.md). A request can set its own "
+        "17.8 and 21.9 ms in one run; at 200k, 128 already gave 0.961 (docs/benchmarks.md). A request can set its own "
         "(RankingOptions.hnsw_ef) or ask for an exact scan.",
     )
     prewarm: bool = Field(
         True,
         description="Embedded storage: after a start, read the shard files into the OS page cache in the background "
         "when they fit in half the available memory, so the first searches do not wait for the disk (1M passages, "
-        "page cache dropped: first 100 searches p50 53 ms, 16.4 ms once read; docs/benchmarks.md).",
+        "page cache dropped: 5.3 GiB read in 10.8 s; the first 100 searches p50 18.2 ms with it, 53 ms without; "
+        "docs/benchmarks.md).",
     )
     index_build: bool = Field(
         True,
