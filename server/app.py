@@ -65,7 +65,14 @@ def make_store(settings: Settings) -> Store:
         )
     from .storage.edge import EdgeStore, ShardOptions
 
-    shards = ShardOptions(settings.seal_points, settings.max_shard_points, settings.hnsw_ef, settings.index_build)
+    shards = ShardOptions(
+        settings.seal_points,
+        settings.max_shard_points,
+        settings.hnsw_ef,
+        settings.index_build,
+        hnsw_m=settings.hnsw_m,
+        hnsw_ef_construct=settings.hnsw_ef_construct,
+    )
     return EdgeStore(
         settings.data_dir, settings.flush_interval_s, shards, settings.min_free_disk_mb, prewarm=settings.prewarm
     )

@@ -422,3 +422,33 @@ def test_a_search_chooses_its_breadth_or_an_exact_scan(tmp_path: Path) -> None:
     assert exact == 1.0
     assert default < 0.95 and wide > default, (default, wide)
     col.close(flush=False)
+
+
+def test_new_shards_get_the_configured_graph_and_builds_keep_it(tmp_path: Path) -> None:
+    """--hnsw-m / --hnsw-ef-construct: the dense vectors of shards made from then on carry them (the
+    template is made again for new values; existing shards keep theirs), and a build's merged shard
+    keeps them for the graph it builds."""
+
+    def dense_graph(folder: Path) -> dict[str, Any]:
+        config = json.loads((folder / "edge_config.json").read_text())
+        return dict(config["vectors"]["text_dense"].get("hnsw_config") or {})
+
+    s = EdgeStore(tmp_path, shards=ShardOptions(seal_points=5, max_shard_points=10, hnsw_m=32, hnsw_ef_construct=64))
+    s.create_collection(_spec())
+    _upsert(s, _points(12), batch=5)  # sealed 5 + 5 -> one build of 10; 2 in the active shard
+    _wait(lambda: sorted(x["state"] for x in _manifest(tmp_path)["shards"]) == ["active", "indexed"])
+    folder = tmp_path / "collections" / "c"
+    for shard in _manifest(tmp_path)["shards"]:  # the built one and the active one
+        graph = dense_graph(folder / "shards" / shard["id"])
+        assert (graph["m"], graph["ef_construct"]) == (32, 64)
+    assert s.count("c", Where()) == 12
+    template = {t.name for t in folder.glob("empty-shard-*")}
+    s.close()
+
+    # Restarted with the defaults: the next shard is made from a new template with the engine's 16 / 100.
+    s = EdgeStore(tmp_path, shards=ShardOptions(seal_points=5, index_build=False))
+    _upsert(s, _points(20)[12:], batch=5)  # the active shard (2 + 5) is sealed; a new one takes the last 3
+    assert len(template) == 1 and {t.name for t in folder.glob("empty-shard-*")} - template
+    graphs = [dense_graph(folder / "shards" / shard["id"]) for shard in _manifest(tmp_path)["shards"]]
+    assert sorted(g["m"] for g in graphs) == [16, 32, 32]
+    s.close()

@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,13 @@ class ShardOptions:
     max_shard_points: int = 500_000
     hnsw_ef: int = 512  # 0: the engine's default (server/settings.py says why 512)
     index_build: bool = True
+    hnsw_m: int = 16  # graph links per point of new shards' dense vectors (the engine's default)
+    hnsw_ef_construct: int = 100  # build-time breadth of those graphs (the engine's default)
+
+    def dialect(self) -> Dialect:
+        """EDGE with these graph parameters for the pooled (dense) vectors of new shards."""
+        graph = qe.HnswIndexConfig(m=self.hnsw_m, ef_construct=self.hnsw_ef_construct, full_scan_threshold=10_000)
+        return replace(EDGE, dense_extra={**EDGE.dense_extra, "hnsw_config": graph})
 
 
 class EdgeStore(Store):
@@ -130,6 +137,7 @@ class EdgeStore(Store):
         self.snapshots.recover(self.root)  # before the collections open: a restore a crash cut short
         self.page_images = DirPageImages(Path(data_dir) / "page_images")
         self.options = shards or ShardOptions()
+        self.dialect = self.options.dialect()
         self._open: dict[str, ShardedCollection] = {}
         for spec_file in sorted(self.root.glob("*/spec.json")):
             spec = CollectionSpec.from_json(spec_file.read_text())
@@ -154,7 +162,9 @@ class EdgeStore(Store):
         config = qe.EdgeConfig(vectors=d.vectors(spec), sparse_vectors=d.sparse_vectors(), optimizers=MERGE_ALL)
         indexes = d.indexes(spec)
 
-        key = hashlib.sha1((spec.to_json() + ",".join(sorted(indexes)) + SHARD_LAYOUT).encode()).hexdigest()[:12]
+        graph = f"hnsw-m{self.options.hnsw_m}-efc{self.options.hnsw_ef_construct}"
+        layout = spec.to_json() + ",".join(sorted(indexes)) + SHARD_LAYOUT + graph
+        key = hashlib.sha1(layout.encode()).hexdigest()[:12]
         template = self.root / spec.name / f"empty-shard-{key}"
 
         def new_engine(path: Path) -> qe.EdgeShard:

@@ -83,7 +83,6 @@ class Client:
         self.pages_stub = pages_pb2_grpc.PageServiceStub(self.channel)
         self.classify_stub = classify_pb2_grpc.ClassifyServiceStub(self.channel)
         self.health_stub = health_pb2_grpc.HealthStub(self.channel)
-        self.pages_stub = pages_pb2_grpc.PageServiceStub(self.channel)
 
     def __enter__(self) -> Client:
         return self
