@@ -48,6 +48,7 @@ class SearchParams:
     fusion: Fusion = Fusion.WEIGHTED_ZSCORE
     explain: bool = False
     all_passages: bool = False
+    full_text: bool = False  # the whole passage or page text as the snippet, not its first 300 characters
     image: tuple[bytes, str] | None = None  # (bytes, mime type) for query by example
     cross_encoder: bool = False
     maxsim_k: int | None = None  # None: the server's setting; 0: every candidate
@@ -366,7 +367,7 @@ class Searcher:
                         passage=int(pl.get("passage", 0)),
                         score=float(scores[n]),
                         metadata=pl.get("meta") or {},
-                        snippet=_snippet(str(pl.get("text", ""))),
+                        snippet=str(pl.get("text", "")) if p.full_text else _snippet(str(pl.get("text", ""))),
                         snippet_full=str(pl.get("text", "")) if p.cross_encoder else "",
                         signals={k: float(v[cid]) for k, v in raw.items() if cid in v},
                         point_id=cid,

@@ -74,6 +74,7 @@ def params_from_request(r: search_pb2.SearchRequest) -> SearchParams:
         fusion=fusion,
         explain=r.explain,
         all_passages=r.all_passages,
+        full_text=r.full_text,
         cross_encoder=r.ranking.cross_encoder,
         rerank_k=r.ranking.rerank_k,
         image=(r.query.image.data, r.query.image.mime_type) if r.query.image.data else None,

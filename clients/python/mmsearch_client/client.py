@@ -267,9 +267,11 @@ class Client:
         image: tuple[bytes, str] | None = None,
         document_ids: Sequence[str] = (),
         thumbnails: bool = False,
+        full_text: bool = False,
     ) -> search_pb2.SearchResponse:
         """Text and/or an image (bytes, mime type) as the query. thumbnails: each page result carries
-        its kept page's WebP thumbnail (SearchResult.thumbnail)."""
+        its kept page's WebP thumbnail (SearchResult.thumbnail). full_text: each result's snippet is its
+        whole passage or page text."""
         query = search_pb2.Query(text=text)
         if image is not None:
             query.image.CopyFrom(common_pb2.Image(data=image[0], mime_type=image[1]))
@@ -284,6 +286,7 @@ class Client:
             all_passages=all_passages,
             document_ids=list(document_ids),
             thumbnails=thumbnails,
+            full_text=full_text,
         )
         if score_threshold is not None:
             req.score_threshold = score_threshold

@@ -21,7 +21,7 @@ def _norm(text: str) -> str:
 def mine_negatives(
     pairs: Sequence[Any], search: Callable[[str], Sequence[str]], log: Callable[[str], None] = print
 ) -> list[Any]:
-    """For each pair without a negative: the best-ranked hit of its query (passage snippets, as
+    """For each pair without a negative: the best-ranked hit of its query (passage texts, as
     `search` returns them) that is no part of any positive of that query. Rank 1 is skipped, being
     the likeliest unjudged relevant passage."""
     from mmsearch.encoders.finetune import Pair
@@ -60,7 +60,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             with _client(args, timeout=600) as c:
 
                 def search(q: str) -> list[str]:
-                    return [r.snippet for r in c.search(args.collection, q, top_k=10).results]
+                    # whole passages, as long as the positives they are trained against
+                    return [r.snippet for r in c.search(args.collection, q, top_k=10, full_text=True).results]
 
                 pairs = mine_negatives(pairs, search, say)
         report = finetune(

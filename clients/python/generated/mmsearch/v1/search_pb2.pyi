@@ -136,7 +136,7 @@ class BoostContribution(_message.Message):
     def __init__(self, boost: _Optional[str] = ..., factor: _Optional[float] = ..., contribution: _Optional[float] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection", "query", "top_k", "filter", "modalities", "score_threshold", "ranking", "explain", "all_passages", "document_ids", "thumbnails")
+    __slots__ = ("collection", "query", "top_k", "filter", "modalities", "score_threshold", "ranking", "explain", "all_passages", "document_ids", "thumbnails", "full_text")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
@@ -148,6 +148,7 @@ class SearchRequest(_message.Message):
     ALL_PASSAGES_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     THUMBNAILS_FIELD_NUMBER: _ClassVar[int]
+    FULL_TEXT_FIELD_NUMBER: _ClassVar[int]
     collection: str
     query: Query
     top_k: int
@@ -159,7 +160,8 @@ class SearchRequest(_message.Message):
     all_passages: bool
     document_ids: _containers.RepeatedScalarFieldContainer[str]
     thumbnails: bool
-    def __init__(self, collection: _Optional[str] = ..., query: _Optional[_Union[Query, _Mapping]] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., modalities: _Optional[_Iterable[_Union[_common_pb2.Modality, str]]] = ..., score_threshold: _Optional[float] = ..., ranking: _Optional[_Union[RankingOptions, _Mapping]] = ..., explain: _Optional[bool] = ..., all_passages: _Optional[bool] = ..., document_ids: _Optional[_Iterable[str]] = ..., thumbnails: _Optional[bool] = ...) -> None: ...
+    full_text: bool
+    def __init__(self, collection: _Optional[str] = ..., query: _Optional[_Union[Query, _Mapping]] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., modalities: _Optional[_Iterable[_Union[_common_pb2.Modality, str]]] = ..., score_threshold: _Optional[float] = ..., ranking: _Optional[_Union[RankingOptions, _Mapping]] = ..., explain: _Optional[bool] = ..., all_passages: _Optional[bool] = ..., document_ids: _Optional[_Iterable[str]] = ..., thumbnails: _Optional[bool] = ..., full_text: _Optional[bool] = ...) -> None: ...
 
 class BoundingBox(_message.Message):
     __slots__ = ("x0", "y0", "x1", "y1")
