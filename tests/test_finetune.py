@@ -46,6 +46,7 @@ def test_finetune_writes_a_model_the_server_serves(
     assert main([*argv, "--batch-size", "2", "--max-steps", "1", "--held-out", "0.4", "--json", "-q"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["steps"] == 1 and report["train_pairs"] == 3 and report["held_out_pairs"] == 2
+    assert report["hard_negatives"] == sum("negative" in p for p in PAIRS)
     assert set(report["held_out_after"]) == {"queries", "recall@1", "mrr@10"}
     assert (out / "modules.json").exists() and not list(tmp_path.glob(".tuned.partial-*"))
     # The weights changed, and the folder serves as the server's text model.

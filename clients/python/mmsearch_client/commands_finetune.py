@@ -77,6 +77,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             log=say,
         )
+        report["hard_negatives"] = sum(1 for p in pairs if p.negative)  # given in the file or mined
     except (PairsError, EncoderError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
