@@ -38,18 +38,25 @@ def texts(root: Path) -> tuple[dict[str, str], dict[str, str]]:
     return corpus, queries
 
 
+def train_qrels(root: Path) -> list[tuple[str, str]]:
+    """(query id, abstract id) of every positive judgement in qrels/train.tsv, in file order."""
+    rows = []
+    for i, line in enumerate((root / "qrels" / "train.tsv").open(encoding="utf-8")):
+        qid, did, grade = line.rstrip("\n").split("\t")[:3]
+        if i == 0 and not grade.lstrip("-").isdigit():
+            continue  # header
+        if int(grade) > 0:
+            rows.append((qid, did))
+    return rows
+
+
 def write_pairs(root: Path, out: Path) -> int:
     corpus, queries = texts(root)
-    n = 0
+    judged = train_qrels(root)
     with out.open("w", encoding="utf-8") as fh:
-        for i, line in enumerate((root / "qrels" / "train.tsv").open(encoding="utf-8")):
-            qid, did, grade = line.rstrip("\n").split("\t")[:3]
-            if i == 0 and not grade.lstrip("-").isdigit():
-                continue  # header
-            if int(grade) > 0:
-                fh.write(json.dumps({"query": queries[qid], "positive": corpus[did]}) + "\n")
-                n += 1
-    return n
+        for qid, did in judged:
+            fh.write(json.dumps({"query": queries[qid], "positive": corpus[did]}) + "\n")
+    return len(judged)
 
 
 def _free_port() -> int:

@@ -6,8 +6,9 @@ all 919 train pairs, 2 epochs, lr 5e-5, batch 16, 128 tokens (round 4's), server
    stock scores of this run);
 2. for each train pair, the query's top 10 by the server's default ranking: rank 1 is skipped (the
    likeliest unjudged relevant abstract, as `mmsearch finetune -c` does), the best-ranked abstract
-   that is not judged relevant to that query becomes its negative, in full ("<title>. <text>",
-   as the positive; `finetune -c` can only use the 300-character snippets a search returns);
+   that is not judged relevant to that query becomes its negative, as the whole abstract ("<title>.
+   <text>", as the positive; `finetune -c` takes the hit's best passage, whole, and tells positives
+   by their text, not by judged ids);
 3. `finetune_scifact_epochs.py` on those triplets; epoch 2 is evaluated (epoch 1 too with --both).
 
     HF_HUB_OFFLINE=1 nice -n 10 uv run python benchmarks/finetune_scifact_mined.py \\
@@ -25,21 +26,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from finetune_scifact import DATA, evaluate, start_server, texts
+from finetune_scifact import DATA, evaluate, start_server, texts, train_qrels
 
 from mmsearch.client.client import Client
-
-
-def train_qrels(root: Path) -> list[tuple[str, str]]:
-    """(query id, abstract id) of every positive judgement in qrels/train.tsv, in file order."""
-    rows = []
-    for i, line in enumerate((root / "qrels" / "train.tsv").open(encoding="utf-8")):
-        qid, did, grade = line.rstrip("\n").split("\t")[:3]
-        if i == 0 and not grade.lstrip("-").isdigit():
-            continue
-        if int(grade) > 0:
-            rows.append((qid, did))
-    return rows
 
 
 def mine(port: int, root: Path, out: Path) -> dict[str, int]:

@@ -359,6 +359,7 @@ class Searcher:
                     continue
                 seen.add(key)
                 region = pl.get("region_box")
+                text = str(pl.get("text", ""))
                 results.append(
                     Result(
                         document_id=doc,
@@ -367,8 +368,8 @@ class Searcher:
                         passage=int(pl.get("passage", 0)),
                         score=float(scores[n]),
                         metadata=pl.get("meta") or {},
-                        snippet=str(pl.get("text", "")) if p.full_text else _snippet(str(pl.get("text", ""))),
-                        snippet_full=str(pl.get("text", "")) if p.cross_encoder else "",
+                        snippet=text if p.full_text else _snippet(text),
+                        snippet_full=text if p.cross_encoder else "",
                         signals={k: float(v[cid]) for k, v in raw.items() if cid in v},
                         point_id=cid,
                         space=str(pl.get("space", "text")),
