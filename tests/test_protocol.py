@@ -7,8 +7,9 @@ import typing
 
 import pytest
 
-from mmsearch.protocol.vocab import FieldType, Fusion, Modality, RerankMethod, VectorStorage
+from mmsearch.protocol.vocab import DenseQuantization, FieldType, Fusion, Modality, RerankMethod, VectorStorage
 from mmsearch.protocol.wire import (
+    DENSE_QUANTIZATION,
     DUPLICATE_POLICY,
     FIELD_TYPE,
     FUSION,
@@ -20,6 +21,7 @@ from mmsearch.protocol.wire import (
     make_filter,
     metadata_to_dict,
 )
+from mmsearch.server.settings import DenseQuantization as QuantizationSetting
 from mmsearch.server.settings import Storage
 from mmsearch.v1 import collections_pb2, common_pb2, rerank_pb2, search_pb2
 
@@ -33,6 +35,7 @@ from mmsearch.v1 import collections_pb2, common_pb2, rerank_pb2, search_pb2
         (RERANK_METHOD, rerank_pb2.RerankMethod),
         (VECTOR_STORAGE, collections_pb2.VectorStorage),
         (DUPLICATE_POLICY, common_pb2.DuplicatePolicy),
+        (DENSE_QUANTIZATION, collections_pb2.DenseQuantization),
     ],
 )
 def test_every_proto_value_has_its_member(table: WireEnum, proto: object) -> None:  # type: ignore[type-arg]
@@ -45,6 +48,7 @@ def test_every_proto_value_has_its_member(table: WireEnum, proto: object) -> Non
 
 def test_settings_offer_every_vector_storage() -> None:
     assert list(typing.get_args(Storage)) == list(VectorStorage)
+    assert list(typing.get_args(QuantizationSetting)) == list(DenseQuantization)
 
 
 def test_names_follow_the_proto() -> None:

@@ -7,7 +7,15 @@ from typing import Any
 import grpc
 
 from mmsearch.protocol.vocab import FieldType
-from mmsearch.protocol.wire import DUPLICATE_POLICY, FIELD_TYPE, MODALITY, OCR_MODE, VECTOR_STORAGE, WireEnum
+from mmsearch.protocol.wire import (
+    DENSE_QUANTIZATION,
+    DUPLICATE_POLICY,
+    FIELD_TYPE,
+    MODALITY,
+    OCR_MODE,
+    VECTOR_STORAGE,
+    WireEnum,
+)
 from mmsearch.v1 import collections_pb2, collections_pb2_grpc, common_pb2
 
 from ..catalog import Catalog, CollectionOptions
@@ -37,10 +45,13 @@ def compression_message(spec: CollectionSpec) -> collections_pb2.CompressionOpti
     value, and left unset (UNSPECIFIED, "per encoder") when the spaces differ, as they may in a
     collection with a text model and a ColPali model (docs/benchmarks.md)."""
     spaces = [s.compression for s in spec.spaces.values()]
-    tokens, dense, factors = ({getattr(c, f) for c in spaces} for f in ("tokens", "dense", "token_pool_factor"))
+    tokens, dense, factors, quantised = (
+        {getattr(c, f) for c in spaces} for f in ("tokens", "dense", "token_pool_factor", "dense_quantization")
+    )
     msg = collections_pb2.CompressionOptions(
         tokens=VECTOR_STORAGE.to_wire(next(iter(tokens))) if len(tokens) == 1 else 0,
         dense=VECTOR_STORAGE.to_wire(next(iter(dense))) if len(dense) == 1 else 0,
+        dense_quantization=DENSE_QUANTIZATION.to_wire(next(iter(quantised))) if len(quantised) == 1 else 0,
     )
     if len(factors) == 1:
         msg.token_pool_factor = next(iter(factors))
@@ -116,6 +127,9 @@ class CollectionServicer(collections_pb2_grpc.CollectionServiceServicer):
             token_storage=_optional_enum(VECTOR_STORAGE, c.compression.tokens, "compression.tokens", "vector storage"),
             dense_storage=_optional_enum(VECTOR_STORAGE, c.compression.dense, "compression.dense", "vector storage"),
             token_pool_factor=c.compression.token_pool_factor if c.compression.HasField("token_pool_factor") else None,
+            dense_quantization=_optional_enum(
+                DENSE_QUANTIZATION, c.compression.dense_quantization, "compression.dense_quantization", "quantisation"
+            ),
             ocr=_optional_enum(OCR_MODE, c.ocr, "ocr", "mode"),
             on_duplicate=duplicate_policy(c.on_duplicate.policy),
             duplicate_threshold=c.on_duplicate.threshold,

@@ -62,6 +62,8 @@ class Dialect:
     lexical_extra: dict[str, Any] = field(default_factory=dict)
     #: Extra VectorParams of the pooled (dense) vectors.
     dense_extra: dict[str, Any] = field(default_factory=dict)
+    #: DenseQuantization value -> the engine's quantisation config of the pooled vectors (None: none).
+    dense_quantization: dict[str, Any] = field(default_factory=dict)
     #: The tenant field's index, when the engine has a better one than a keyword index (a Qdrant
     #: server's `is_tenant` keeps each tenant's points together).
     tenant_index: Any = None
@@ -125,9 +127,11 @@ class Dialect:
         out: dict[str, Any] = {}
         for space in spec.spaces.values():
             c = space.compression
+            quantised = self.dense_quantization.get(c.dense_quantization)
             out[f"{space.name}_dense"] = self.VectorParams(
-                size=space.dim, distance=self.cosine, datatype=self.datatype[c.dense], **self.dense_extra
-            )
+                size=space.dim, distance=self.cosine, datatype=self.datatype[c.dense], **self.dense_extra,
+                **({"quantization_config": quantised} if quantised is not None else {}),
+            )  # fmt: skip
             out[f"{space.name}_tokens"] = self.VectorParams(
                 size=space.dim,
                 distance=self.cosine,

@@ -26,7 +26,7 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from mmsearch.protocol.vocab import FieldType
+from mmsearch.protocol.vocab import DenseQuantization, FieldType
 
 from ..errors import NotFound, ResourceExhausted
 from . import manifest as mf
@@ -76,6 +76,12 @@ EDGE = Dialect.of(
     # instead of 0.24 s, its graph searches as fast once the OS caches the pages they visit
     # (docs/benchmarks.md, session 8). Loading holds the GIL, and larger shards load longer.
     dense_extra={"memory": qe.Memory.Cold},
+    # The int8 copy in RAM (always_ram), as Qdrant recommends: graph searches read it at random, and
+    # only the candidates rescored read the memory-mapped vectors (1 byte a dimension: 384 MB at 1M).
+    dense_quantization={
+        DenseQuantization.NONE: None,
+        DenseQuantization.INT8: qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, always_ram=True),
+    },
     # Payload indexes memory-mapped too: an in-RAM index is rebuilt from disk at every load (the
     # numeric histograms and the doc_id map were most of a built shard's load). On a 60k-point shard
     # load went from 0.25 to 0.11 s idle, with filtered searches as fast (docs/benchmarks.md).
@@ -104,7 +110,7 @@ class ShardOptions:
 
     seal_points: int = 20_000
     max_shard_points: int = 500_000
-    hnsw_ef: int = 512  # 0: the engine's default (server/settings.py says why 512)
+    hnsw_ef: int = 1024  # 0: the engine's default (server/settings.py says why 1024)
     index_build: bool = True
     hnsw_m: int = 16  # graph links per point of new shards' dense vectors (the engine's default)
     hnsw_ef_construct: int = 100  # build-time breadth of those graphs (the engine's default)

@@ -15,6 +15,8 @@ from typing import Any
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
+from mmsearch.protocol.vocab import DenseQuantization
+
 from ..errors import NotFound, Unimplemented
 from .base import CollectionSpec, Record, Scores, SnapshotInfo, Store, StoreStats, Where
 from .dialect import Dialect
@@ -37,6 +39,14 @@ REMOTE = Dialect.of(
     SparseVectorParams=qm.SparseVectorParams,
     exact_only={"hnsw_config": qm.HnswConfigDiff(m=0), "datatype": qm.Datatype.FLOAT16, "on_disk": True},
     tenant_index=qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, is_tenant=True),
+    # A collection's own choice; the server-wide qdrant_quantization, when set, replaces it
+    # (remote_options.py).
+    dense_quantization={
+        DenseQuantization.NONE: None,
+        DenseQuantization.INT8: qm.ScalarQuantization(
+            scalar=qm.ScalarQuantizationConfig(type=qm.ScalarType.INT8, always_ram=True)
+        ),
+    },
 )
 
 

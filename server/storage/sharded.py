@@ -30,6 +30,8 @@ from typing import Any, TypeVar
 
 import qdrant_edge as qe
 
+from mmsearch.protocol.vocab import DenseQuantization
+
 from ..errors import NotFound
 from . import manifest as mf
 from .base import CollectionSpec, Scores
@@ -40,6 +42,10 @@ from .shard import ACTIVE, INDEXED, SEALED, Shard, ShardClosed, timed
 log = logging.getLogger("mmsearch.storage")
 COMMIT = "commit.json"  # a payload change over several shards, until every shard has it
 HOMES_MAX = 200_000  # point ids whose shard a collection remembers (~25 MB at most)
+#: Searches of a quantised copy take 2x `limit` candidates from it and rescore them with the stored
+#: vectors, so scores are the stored vectors' (docs/benchmarks.md: 240k points, int8, limit 100).
+RESCORE = qe.QuantizationSearchParams(rescore=True, oversampling=2.0)
+IGNORE = qe.QuantizationSearchParams(ignore=True)
 T = TypeVar("T")
 #: A filter, or a function that builds it when it is needed.
 Lazy = qe.Filter | None | Callable[[], qe.Filter | None]
@@ -92,6 +98,9 @@ class ShardedCollection:
         self.closed = False
         self._marks = HiddenMarks(hidden)
         self._homes: dict[str, str] = {}  # point id -> the shard a search last found it in
+        #: Pooled vectors with a quantised copy (in indexed shards): searched on it, then rescored.
+        none = DenseQuantization.NONE
+        self._quantised = {f"{s.name}_dense" for s in spec.spaces.values() if s.compression.dense_quantization != none}
 
     # -- reads: every shard --
 
@@ -208,7 +217,11 @@ class ShardedCollection:
         params = None
         if shard.state == INDEXED and using.endswith("_dense"):  # the shards with graphs; others are scanned
             ef = breadth.hnsw_ef or self._ef
-            params = qe.SearchParams(exact=True) if breadth.exact else qe.SearchParams(hnsw_ef=ef) if ef else None
+            quantised = using in self._quantised
+            if breadth.exact:  # every point at full precision: neither the graph nor the quantised copy
+                params = qe.SearchParams(exact=True, quantization=IGNORE if quantised else None)
+            elif ef or quantised:
+                params = qe.SearchParams(hnsw_ef=ef or None, quantization=RESCORE if quantised else None)
         query = qe.Query.Nearest(vector, using=using)
         return qe.QueryRequest(limit=limit, query=query, filter=flt, with_payload=False, params=params)
 

@@ -33,6 +33,7 @@ class Compression:
     tokens: str = "float16"  # one of STORAGES
     dense: str = "float32"
     token_pool_factor: int = 1  # token vectors pooled to about 1/factor of their number; 1 keeps all
+    dense_quantization: str = "none"  # DenseQuantization: the copy the first stage's graph is searched on
 
 
 @dataclass

@@ -11,8 +11,16 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from mmsearch.protocol.vocab import FieldType, Modality, VectorStorage
-from mmsearch.protocol.wire import DUPLICATE_POLICY, FIELD_TYPE, MODALITY, OCR_MODE, VECTOR_STORAGE, make_filter
+from mmsearch.protocol.vocab import DenseQuantization, FieldType, Modality, VectorStorage
+from mmsearch.protocol.wire import (
+    DENSE_QUANTIZATION,
+    DUPLICATE_POLICY,
+    FIELD_TYPE,
+    MODALITY,
+    OCR_MODE,
+    VECTOR_STORAGE,
+    make_filter,
+)
 from mmsearch.v1 import (
     classify_pb2,
     classify_pb2_grpc,
@@ -138,9 +146,10 @@ class Client:
 
         An unknown field type goes as UNSPECIFIED, which the server rejects.
 
-        compression: any of {"tokens": storage, "dense": storage, "token_pool_factor": n}, storage one
-        of float32, float16, turbo8, turbo4; what is left out takes the server's default for each
-        encoder. Fixed at creation: to change it, delete the collection and create it again.
+        compression: any of {"tokens": storage, "dense": storage, "token_pool_factor": n,
+        "dense_quantization": "int8" | "none"}, storage one of float32, float16, turbo8, turbo4; what is
+        left out takes the server's default for each encoder. Fixed at creation: to change it, delete
+        the collection and create it again.
 
         page_kind/page_model: a page encoder ("colpali" and its model; default: OCR + the text model).
         ocr: "auto" (default), "always" or "never" (README, "OCR"); an unknown mode raises ValueError
@@ -337,9 +346,9 @@ class Client:
 
 
 def compression_options(compression: Mapping[str, str | int]) -> collections_pb2.CompressionOptions:
-    """{"tokens": "turbo4", "dense": "float16", "token_pool_factor": 3} as the message; unknown keys or
-    storage names raise ValueError here rather than reaching the server as UNSPECIFIED."""
-    unknown = set(compression) - {"tokens", "dense", "token_pool_factor"}
+    """{"tokens": "turbo4", "dense": "float16", "token_pool_factor": 3, "dense_quantization": "int8"} as the
+    message; unknown keys or names raise ValueError here rather than reaching the server as UNSPECIFIED."""
+    unknown = set(compression) - {"tokens", "dense", "token_pool_factor", "dense_quantization"}
     if unknown:
         raise ValueError(f"unknown compression keys: {', '.join(sorted(unknown))}")
     msg = collections_pb2.CompressionOptions()
@@ -352,4 +361,10 @@ def compression_options(compression: Mapping[str, str | int]) -> collections_pb2
             setattr(msg, key, number)
     if "token_pool_factor" in compression:
         msg.token_pool_factor = int(compression["token_pool_factor"])
+    if "dense_quantization" in compression:
+        quantisation = DENSE_QUANTIZATION.to_wire(str(compression["dense_quantization"]).lower())
+        if not quantisation:
+            names = ", ".join(DenseQuantization)
+            raise ValueError(f"compression dense_quantization {compression['dense_quantization']!r}: use {names}")
+        msg.dense_quantization = quantisation
     return msg

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from mmsearch.v1 import common_pb2 as mmsearch_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmmsearch/v1/collections.proto\x12\x0bmmsearch.v1\x1a\x18mmsearch/v1/common.proto\"*\n\x0b\x45ncoderSpec\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\"R\n\x0f\x43hunkingOptions\x12\x11\n\tmax_words\x18\x01 \x01(\r\x12\x1a\n\roverlap_words\x18\x02 \x01(\rH\x00\x88\x01\x01\x42\x10\n\x0e_overlap_words\"A\n\x0cIndexedField\x12\x0b\n\x03key\x18\x01 \x01(\t\x12$\n\x04type\x18\x02 \x01(\x0e\x32\x16.mmsearch.v1.FieldType\"\xe3\x02\n\x10\x43ollectionConfig\x12.\n\x0ctext_encoder\x18\x01 \x01(\x0b\x32\x18.mmsearch.v1.EncoderSpec\x12.\n\x0cpage_encoder\x18\x02 \x01(\x0b\x32\x18.mmsearch.v1.EncoderSpec\x12.\n\x08\x63hunking\x18\x03 \x01(\x0b\x32\x1c.mmsearch.v1.ChunkingOptions\x12\x31\n\x0eindexed_fields\x18\x04 \x03(\x0b\x32\x19.mmsearch.v1.IndexedField\x12\x34\n\x0b\x63ompression\x18\x05 \x01(\x0b\x32\x1f.mmsearch.v1.CompressionOptions\x12!\n\x03ocr\x18\x06 \x01(\x0e\x32\x14.mmsearch.v1.OcrMode\x12\x33\n\x0con_duplicate\x18\x07 \x01(\x0b\x32\x1d.mmsearch.v1.DuplicateOptions\"\xa1\x01\n\x12\x43ompressionOptions\x12*\n\x06tokens\x18\x01 \x01(\x0e\x32\x1a.mmsearch.v1.VectorStorage\x12)\n\x05\x64\x65nse\x18\x02 \x01(\x0e\x32\x1a.mmsearch.v1.VectorStorage\x12\x1e\n\x11token_pool_factor\x18\x03 \x01(\rH\x00\x88\x01\x01\x42\x14\n\x12_token_pool_factor\"~\n\x0bVectorSpace\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x07\x65ncoder\x18\x02 \x01(\x0b\x32\x18.mmsearch.v1.EncoderSpec\x12\x0b\n\x03\x64im\x18\x03 \x01(\r\x12)\n\nmodalities\x18\x04 \x03(\x0e\x32\x15.mmsearch.v1.Modality\"\x80\x02\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1d.mmsearch.v1.CollectionConfig\x12\x16\n\x0e\x64ocument_count\x18\x03 \x01(\x04\x12\x13\n\x0bpoint_count\x18\x04 \x01(\x04\x12(\n\x06spaces\x18\x05 \x03(\x0b\x32\x18.mmsearch.v1.VectorSpace\x12\x1b\n\x13indexed_point_count\x18\x06 \x01(\x04\x12,\n\x0bindex_state\x18\x07 \x01(\x0e\x32\x17.mmsearch.v1.IndexState\x12\x13\n\x0bshard_count\x18\x08 \x01(\r\"V\n\x17\x43reateCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1d.mmsearch.v1.CollectionConfig\"$\n\x14GetCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16ListCollectionsRequest\"G\n\x17ListCollectionsResponse\x12,\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x17.mmsearch.v1.Collection\"\'\n\x17\x44\x65leteCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCollectionResponse\"+\n\x15\x43reateSnapshotRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"@\n\x08Snapshot\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x04\":\n\x16RestoreSnapshotRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"*\n\x14ListSnapshotsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"A\n\x15ListSnapshotsResponse\x12(\n\tsnapshots\x18\x01 \x03(\x0b\x32\x15.mmsearch.v1.Snapshot\"j\n\x15\x46indDuplicatesRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\x02\x12\x12\n\nneighbours\x18\x03 \x01(\r\x12\x16\n\x0e\x63ross_document\x18\x04 \x01(\x08\"R\n\x0f\x44uplicateMember\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\r\x12\x0c\n\x04page\x18\x03 \x01(\r\x12\x0f\n\x07snippet\x18\x04 \x01(\t\"i\n\x0e\x44uplicateGroup\x12-\n\x07members\x18\x01 \x03(\x0b\x32\x1c.mmsearch.v1.DuplicateMember\x12\x12\n\nsimilarity\x18\x02 \x01(\x02\x12\x14\n\x0c\x64ocument_ids\x18\x03 \x03(\t\"E\n\x16\x46indDuplicatesResponse\x12+\n\x06groups\x18\x01 \x03(\x0b\x32\x1b.mmsearch.v1.DuplicateGroup\"=\n\x13StartReindexRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x12\n\ntext_model\x18\x02 \x01(\t\"-\n\x17GetReindexStatusRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"\x92\x01\n\rReindexStatus\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x11\n\told_model\x18\x03 \x01(\t\x12\x11\n\tnew_model\x18\x04 \x01(\t\x12\x13\n\x0bpoints_done\x18\x05 \x01(\x04\x12\x14\n\x0cpoints_total\x18\x06 \x01(\x04\x12\r\n\x05\x65rror\x18\x07 \x01(\t*_\n\x07OcrMode\x12\x18\n\x14OCR_MODE_UNSPECIFIED\x10\x00\x12\x11\n\rOCR_MODE_AUTO\x10\x01\x12\x13\n\x0fOCR_MODE_ALWAYS\x10\x02\x12\x12\n\x0eOCR_MODE_NEVER\x10\x03*\x9d\x01\n\rVectorStorage\x12\x1e\n\x1aVECTOR_STORAGE_UNSPECIFIED\x10\x00\x12\x1a\n\x16VECTOR_STORAGE_FLOAT32\x10\x01\x12\x1a\n\x16VECTOR_STORAGE_FLOAT16\x10\x02\x12\x19\n\x15VECTOR_STORAGE_TURBO8\x10\x03\x12\x19\n\x15VECTOR_STORAGE_TURBO4\x10\x04*\\\n\nIndexState\x12\x1b\n\x17INDEX_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13INDEX_STATE_INDEXED\x10\x01\x12\x18\n\x14INDEX_STATE_INDEXING\x10\x02\x32\xe7\x06\n\x11\x43ollectionService\x12Q\n\x10\x43reateCollection\x12$.mmsearch.v1.CreateCollectionRequest\x1a\x17.mmsearch.v1.Collection\x12K\n\rGetCollection\x12!.mmsearch.v1.GetCollectionRequest\x1a\x17.mmsearch.v1.Collection\x12\\\n\x0fListCollections\x12#.mmsearch.v1.ListCollectionsRequest\x1a$.mmsearch.v1.ListCollectionsResponse\x12_\n\x10\x44\x65leteCollection\x12$.mmsearch.v1.DeleteCollectionRequest\x1a%.mmsearch.v1.DeleteCollectionResponse\x12K\n\x0e\x43reateSnapshot\x12\".mmsearch.v1.CreateSnapshotRequest\x1a\x15.mmsearch.v1.Snapshot\x12O\n\x0fRestoreSnapshot\x12#.mmsearch.v1.RestoreSnapshotRequest\x1a\x17.mmsearch.v1.Collection\x12V\n\rListSnapshots\x12!.mmsearch.v1.ListSnapshotsRequest\x1a\".mmsearch.v1.ListSnapshotsResponse\x12Y\n\x0e\x46indDuplicates\x12\".mmsearch.v1.FindDuplicatesRequest\x1a#.mmsearch.v1.FindDuplicatesResponse\x12L\n\x0cStartReindex\x12 .mmsearch.v1.StartReindexRequest\x1a\x1a.mmsearch.v1.ReindexStatus\x12T\n\x10GetReindexStatus\x12$.mmsearch.v1.GetReindexStatusRequest\x1a\x1a.mmsearch.v1.ReindexStatusB?Z=github.com/mmsearch/mmsearch/clients/go/mmsearchv1;mmsearchv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmmsearch/v1/collections.proto\x12\x0bmmsearch.v1\x1a\x18mmsearch/v1/common.proto\"*\n\x0b\x45ncoderSpec\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\"R\n\x0f\x43hunkingOptions\x12\x11\n\tmax_words\x18\x01 \x01(\r\x12\x1a\n\roverlap_words\x18\x02 \x01(\rH\x00\x88\x01\x01\x42\x10\n\x0e_overlap_words\"A\n\x0cIndexedField\x12\x0b\n\x03key\x18\x01 \x01(\t\x12$\n\x04type\x18\x02 \x01(\x0e\x32\x16.mmsearch.v1.FieldType\"\xe3\x02\n\x10\x43ollectionConfig\x12.\n\x0ctext_encoder\x18\x01 \x01(\x0b\x32\x18.mmsearch.v1.EncoderSpec\x12.\n\x0cpage_encoder\x18\x02 \x01(\x0b\x32\x18.mmsearch.v1.EncoderSpec\x12.\n\x08\x63hunking\x18\x03 \x01(\x0b\x32\x1c.mmsearch.v1.ChunkingOptions\x12\x31\n\x0eindexed_fields\x18\x04 \x03(\x0b\x32\x19.mmsearch.v1.IndexedField\x12\x34\n\x0b\x63ompression\x18\x05 \x01(\x0b\x32\x1f.mmsearch.v1.CompressionOptions\x12!\n\x03ocr\x18\x06 \x01(\x0e\x32\x14.mmsearch.v1.OcrMode\x12\x33\n\x0con_duplicate\x18\x07 \x01(\x0b\x32\x1d.mmsearch.v1.DuplicateOptions\"\xdd\x01\n\x12\x43ompressionOptions\x12*\n\x06tokens\x18\x01 \x01(\x0e\x32\x1a.mmsearch.v1.VectorStorage\x12)\n\x05\x64\x65nse\x18\x02 \x01(\x0e\x32\x1a.mmsearch.v1.VectorStorage\x12\x1e\n\x11token_pool_factor\x18\x03 \x01(\rH\x00\x88\x01\x01\x12:\n\x12\x64\x65nse_quantization\x18\x04 \x01(\x0e\x32\x1e.mmsearch.v1.DenseQuantizationB\x14\n\x12_token_pool_factor\"~\n\x0bVectorSpace\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x07\x65ncoder\x18\x02 \x01(\x0b\x32\x18.mmsearch.v1.EncoderSpec\x12\x0b\n\x03\x64im\x18\x03 \x01(\r\x12)\n\nmodalities\x18\x04 \x03(\x0e\x32\x15.mmsearch.v1.Modality\"\x80\x02\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1d.mmsearch.v1.CollectionConfig\x12\x16\n\x0e\x64ocument_count\x18\x03 \x01(\x04\x12\x13\n\x0bpoint_count\x18\x04 \x01(\x04\x12(\n\x06spaces\x18\x05 \x03(\x0b\x32\x18.mmsearch.v1.VectorSpace\x12\x1b\n\x13indexed_point_count\x18\x06 \x01(\x04\x12,\n\x0bindex_state\x18\x07 \x01(\x0e\x32\x17.mmsearch.v1.IndexState\x12\x13\n\x0bshard_count\x18\x08 \x01(\r\"V\n\x17\x43reateCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1d.mmsearch.v1.CollectionConfig\"$\n\x14GetCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16ListCollectionsRequest\"G\n\x17ListCollectionsResponse\x12,\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x17.mmsearch.v1.Collection\"\'\n\x17\x44\x65leteCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCollectionResponse\"+\n\x15\x43reateSnapshotRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"@\n\x08Snapshot\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x04\":\n\x16RestoreSnapshotRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"*\n\x14ListSnapshotsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"A\n\x15ListSnapshotsResponse\x12(\n\tsnapshots\x18\x01 \x03(\x0b\x32\x15.mmsearch.v1.Snapshot\"j\n\x15\x46indDuplicatesRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\x02\x12\x12\n\nneighbours\x18\x03 \x01(\r\x12\x16\n\x0e\x63ross_document\x18\x04 \x01(\x08\"R\n\x0f\x44uplicateMember\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\r\x12\x0c\n\x04page\x18\x03 \x01(\r\x12\x0f\n\x07snippet\x18\x04 \x01(\t\"i\n\x0e\x44uplicateGroup\x12-\n\x07members\x18\x01 \x03(\x0b\x32\x1c.mmsearch.v1.DuplicateMember\x12\x12\n\nsimilarity\x18\x02 \x01(\x02\x12\x14\n\x0c\x64ocument_ids\x18\x03 \x03(\t\"E\n\x16\x46indDuplicatesResponse\x12+\n\x06groups\x18\x01 \x03(\x0b\x32\x1b.mmsearch.v1.DuplicateGroup\"=\n\x13StartReindexRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x12\n\ntext_model\x18\x02 \x01(\t\"-\n\x17GetReindexStatusRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"\x92\x01\n\rReindexStatus\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x11\n\told_model\x18\x03 \x01(\t\x12\x11\n\tnew_model\x18\x04 \x01(\t\x12\x13\n\x0bpoints_done\x18\x05 \x01(\x04\x12\x14\n\x0cpoints_total\x18\x06 \x01(\x04\x12\r\n\x05\x65rror\x18\x07 \x01(\t*_\n\x07OcrMode\x12\x18\n\x14OCR_MODE_UNSPECIFIED\x10\x00\x12\x11\n\rOCR_MODE_AUTO\x10\x01\x12\x13\n\x0fOCR_MODE_ALWAYS\x10\x02\x12\x12\n\x0eOCR_MODE_NEVER\x10\x03*\x9d\x01\n\rVectorStorage\x12\x1e\n\x1aVECTOR_STORAGE_UNSPECIFIED\x10\x00\x12\x1a\n\x16VECTOR_STORAGE_FLOAT32\x10\x01\x12\x1a\n\x16VECTOR_STORAGE_FLOAT16\x10\x02\x12\x19\n\x15VECTOR_STORAGE_TURBO8\x10\x03\x12\x19\n\x15VECTOR_STORAGE_TURBO4\x10\x04*q\n\x11\x44\x65nseQuantization\x12\"\n\x1e\x44\x45NSE_QUANTIZATION_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45NSE_QUANTIZATION_NONE\x10\x01\x12\x1b\n\x17\x44\x45NSE_QUANTIZATION_INT8\x10\x02*\\\n\nIndexState\x12\x1b\n\x17INDEX_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13INDEX_STATE_INDEXED\x10\x01\x12\x18\n\x14INDEX_STATE_INDEXING\x10\x02\x32\xe7\x06\n\x11\x43ollectionService\x12Q\n\x10\x43reateCollection\x12$.mmsearch.v1.CreateCollectionRequest\x1a\x17.mmsearch.v1.Collection\x12K\n\rGetCollection\x12!.mmsearch.v1.GetCollectionRequest\x1a\x17.mmsearch.v1.Collection\x12\\\n\x0fListCollections\x12#.mmsearch.v1.ListCollectionsRequest\x1a$.mmsearch.v1.ListCollectionsResponse\x12_\n\x10\x44\x65leteCollection\x12$.mmsearch.v1.DeleteCollectionRequest\x1a%.mmsearch.v1.DeleteCollectionResponse\x12K\n\x0e\x43reateSnapshot\x12\".mmsearch.v1.CreateSnapshotRequest\x1a\x15.mmsearch.v1.Snapshot\x12O\n\x0fRestoreSnapshot\x12#.mmsearch.v1.RestoreSnapshotRequest\x1a\x17.mmsearch.v1.Collection\x12V\n\rListSnapshots\x12!.mmsearch.v1.ListSnapshotsRequest\x1a\".mmsearch.v1.ListSnapshotsResponse\x12Y\n\x0e\x46indDuplicates\x12\".mmsearch.v1.FindDuplicatesRequest\x1a#.mmsearch.v1.FindDuplicatesResponse\x12L\n\x0cStartReindex\x12 .mmsearch.v1.StartReindexRequest\x1a\x1a.mmsearch.v1.ReindexStatus\x12T\n\x10GetReindexStatus\x12$.mmsearch.v1.GetReindexStatusRequest\x1a\x1a.mmsearch.v1.ReindexStatusB?Z=github.com/mmsearch/mmsearch/clients/go/mmsearchv1;mmsearchv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,12 +33,14 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mmsearch.v1.collections_pb2
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z=github.com/mmsearch/mmsearch/clients/go/mmsearchv1;mmsearchv1'
-  _globals['_OCRMODE']._serialized_start=2381
-  _globals['_OCRMODE']._serialized_end=2476
-  _globals['_VECTORSTORAGE']._serialized_start=2479
-  _globals['_VECTORSTORAGE']._serialized_end=2636
-  _globals['_INDEXSTATE']._serialized_start=2638
-  _globals['_INDEXSTATE']._serialized_end=2730
+  _globals['_OCRMODE']._serialized_start=2441
+  _globals['_OCRMODE']._serialized_end=2536
+  _globals['_VECTORSTORAGE']._serialized_start=2539
+  _globals['_VECTORSTORAGE']._serialized_end=2696
+  _globals['_DENSEQUANTIZATION']._serialized_start=2698
+  _globals['_DENSEQUANTIZATION']._serialized_end=2811
+  _globals['_INDEXSTATE']._serialized_start=2813
+  _globals['_INDEXSTATE']._serialized_end=2905
   _globals['_ENCODERSPEC']._serialized_start=72
   _globals['_ENCODERSPEC']._serialized_end=114
   _globals['_CHUNKINGOPTIONS']._serialized_start=116
@@ -48,47 +50,47 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COLLECTIONCONFIG']._serialized_start=268
   _globals['_COLLECTIONCONFIG']._serialized_end=623
   _globals['_COMPRESSIONOPTIONS']._serialized_start=626
-  _globals['_COMPRESSIONOPTIONS']._serialized_end=787
-  _globals['_VECTORSPACE']._serialized_start=789
-  _globals['_VECTORSPACE']._serialized_end=915
-  _globals['_COLLECTION']._serialized_start=918
-  _globals['_COLLECTION']._serialized_end=1174
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=1176
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=1262
-  _globals['_GETCOLLECTIONREQUEST']._serialized_start=1264
-  _globals['_GETCOLLECTIONREQUEST']._serialized_end=1300
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=1302
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=1326
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=1328
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=1399
-  _globals['_DELETECOLLECTIONREQUEST']._serialized_start=1401
-  _globals['_DELETECOLLECTIONREQUEST']._serialized_end=1440
-  _globals['_DELETECOLLECTIONRESPONSE']._serialized_start=1442
-  _globals['_DELETECOLLECTIONRESPONSE']._serialized_end=1468
-  _globals['_CREATESNAPSHOTREQUEST']._serialized_start=1470
-  _globals['_CREATESNAPSHOTREQUEST']._serialized_end=1513
-  _globals['_SNAPSHOT']._serialized_start=1515
-  _globals['_SNAPSHOT']._serialized_end=1579
-  _globals['_RESTORESNAPSHOTREQUEST']._serialized_start=1581
-  _globals['_RESTORESNAPSHOTREQUEST']._serialized_end=1639
-  _globals['_LISTSNAPSHOTSREQUEST']._serialized_start=1641
-  _globals['_LISTSNAPSHOTSREQUEST']._serialized_end=1683
-  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_start=1685
-  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_end=1750
-  _globals['_FINDDUPLICATESREQUEST']._serialized_start=1752
-  _globals['_FINDDUPLICATESREQUEST']._serialized_end=1858
-  _globals['_DUPLICATEMEMBER']._serialized_start=1860
-  _globals['_DUPLICATEMEMBER']._serialized_end=1942
-  _globals['_DUPLICATEGROUP']._serialized_start=1944
-  _globals['_DUPLICATEGROUP']._serialized_end=2049
-  _globals['_FINDDUPLICATESRESPONSE']._serialized_start=2051
-  _globals['_FINDDUPLICATESRESPONSE']._serialized_end=2120
-  _globals['_STARTREINDEXREQUEST']._serialized_start=2122
-  _globals['_STARTREINDEXREQUEST']._serialized_end=2183
-  _globals['_GETREINDEXSTATUSREQUEST']._serialized_start=2185
-  _globals['_GETREINDEXSTATUSREQUEST']._serialized_end=2230
-  _globals['_REINDEXSTATUS']._serialized_start=2233
-  _globals['_REINDEXSTATUS']._serialized_end=2379
-  _globals['_COLLECTIONSERVICE']._serialized_start=2733
-  _globals['_COLLECTIONSERVICE']._serialized_end=3604
+  _globals['_COMPRESSIONOPTIONS']._serialized_end=847
+  _globals['_VECTORSPACE']._serialized_start=849
+  _globals['_VECTORSPACE']._serialized_end=975
+  _globals['_COLLECTION']._serialized_start=978
+  _globals['_COLLECTION']._serialized_end=1234
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=1236
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=1322
+  _globals['_GETCOLLECTIONREQUEST']._serialized_start=1324
+  _globals['_GETCOLLECTIONREQUEST']._serialized_end=1360
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=1362
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=1386
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=1388
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=1459
+  _globals['_DELETECOLLECTIONREQUEST']._serialized_start=1461
+  _globals['_DELETECOLLECTIONREQUEST']._serialized_end=1500
+  _globals['_DELETECOLLECTIONRESPONSE']._serialized_start=1502
+  _globals['_DELETECOLLECTIONRESPONSE']._serialized_end=1528
+  _globals['_CREATESNAPSHOTREQUEST']._serialized_start=1530
+  _globals['_CREATESNAPSHOTREQUEST']._serialized_end=1573
+  _globals['_SNAPSHOT']._serialized_start=1575
+  _globals['_SNAPSHOT']._serialized_end=1639
+  _globals['_RESTORESNAPSHOTREQUEST']._serialized_start=1641
+  _globals['_RESTORESNAPSHOTREQUEST']._serialized_end=1699
+  _globals['_LISTSNAPSHOTSREQUEST']._serialized_start=1701
+  _globals['_LISTSNAPSHOTSREQUEST']._serialized_end=1743
+  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_start=1745
+  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_end=1810
+  _globals['_FINDDUPLICATESREQUEST']._serialized_start=1812
+  _globals['_FINDDUPLICATESREQUEST']._serialized_end=1918
+  _globals['_DUPLICATEMEMBER']._serialized_start=1920
+  _globals['_DUPLICATEMEMBER']._serialized_end=2002
+  _globals['_DUPLICATEGROUP']._serialized_start=2004
+  _globals['_DUPLICATEGROUP']._serialized_end=2109
+  _globals['_FINDDUPLICATESRESPONSE']._serialized_start=2111
+  _globals['_FINDDUPLICATESRESPONSE']._serialized_end=2180
+  _globals['_STARTREINDEXREQUEST']._serialized_start=2182
+  _globals['_STARTREINDEXREQUEST']._serialized_end=2243
+  _globals['_GETREINDEXSTATUSREQUEST']._serialized_start=2245
+  _globals['_GETREINDEXSTATUSREQUEST']._serialized_end=2290
+  _globals['_REINDEXSTATUS']._serialized_start=2293
+  _globals['_REINDEXSTATUS']._serialized_end=2439
+  _globals['_COLLECTIONSERVICE']._serialized_start=2908
+  _globals['_COLLECTIONSERVICE']._serialized_end=3779
 # @@protoc_insertion_point(module_scope)

@@ -23,6 +23,12 @@ class VectorStorage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VECTOR_STORAGE_TURBO8: _ClassVar[VectorStorage]
     VECTOR_STORAGE_TURBO4: _ClassVar[VectorStorage]
 
+class DenseQuantization(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DENSE_QUANTIZATION_UNSPECIFIED: _ClassVar[DenseQuantization]
+    DENSE_QUANTIZATION_NONE: _ClassVar[DenseQuantization]
+    DENSE_QUANTIZATION_INT8: _ClassVar[DenseQuantization]
+
 class IndexState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     INDEX_STATE_UNSPECIFIED: _ClassVar[IndexState]
@@ -37,6 +43,9 @@ VECTOR_STORAGE_FLOAT32: VectorStorage
 VECTOR_STORAGE_FLOAT16: VectorStorage
 VECTOR_STORAGE_TURBO8: VectorStorage
 VECTOR_STORAGE_TURBO4: VectorStorage
+DENSE_QUANTIZATION_UNSPECIFIED: DenseQuantization
+DENSE_QUANTIZATION_NONE: DenseQuantization
+DENSE_QUANTIZATION_INT8: DenseQuantization
 INDEX_STATE_UNSPECIFIED: IndexState
 INDEX_STATE_INDEXED: IndexState
 INDEX_STATE_INDEXING: IndexState
@@ -84,14 +93,16 @@ class CollectionConfig(_message.Message):
     def __init__(self, text_encoder: _Optional[_Union[EncoderSpec, _Mapping]] = ..., page_encoder: _Optional[_Union[EncoderSpec, _Mapping]] = ..., chunking: _Optional[_Union[ChunkingOptions, _Mapping]] = ..., indexed_fields: _Optional[_Iterable[_Union[IndexedField, _Mapping]]] = ..., compression: _Optional[_Union[CompressionOptions, _Mapping]] = ..., ocr: _Optional[_Union[OcrMode, str]] = ..., on_duplicate: _Optional[_Union[_common_pb2.DuplicateOptions, _Mapping]] = ...) -> None: ...
 
 class CompressionOptions(_message.Message):
-    __slots__ = ("tokens", "dense", "token_pool_factor")
+    __slots__ = ("tokens", "dense", "token_pool_factor", "dense_quantization")
     TOKENS_FIELD_NUMBER: _ClassVar[int]
     DENSE_FIELD_NUMBER: _ClassVar[int]
     TOKEN_POOL_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    DENSE_QUANTIZATION_FIELD_NUMBER: _ClassVar[int]
     tokens: VectorStorage
     dense: VectorStorage
     token_pool_factor: int
-    def __init__(self, tokens: _Optional[_Union[VectorStorage, str]] = ..., dense: _Optional[_Union[VectorStorage, str]] = ..., token_pool_factor: _Optional[int] = ...) -> None: ...
+    dense_quantization: DenseQuantization
+    def __init__(self, tokens: _Optional[_Union[VectorStorage, str]] = ..., dense: _Optional[_Union[VectorStorage, str]] = ..., token_pool_factor: _Optional[int] = ..., dense_quantization: _Optional[_Union[DenseQuantization, str]] = ...) -> None: ...
 
 class VectorSpace(_message.Message):
     __slots__ = ("name", "encoder", "dim", "modalities")
