@@ -5,9 +5,11 @@ and the engine's search time at each ef (the segment's own, no server).
     python benchmarks/hnsw_graph.py SHARD_DIR --points 240000 --configs 16/100,32/100,16/200,32/200 \\
         --queries ../shared/data/beir_scifact/queries.jsonl --kind fake --model fake-384 --out RESULT.json
 
-A config may name a quantised copy the graph is searched on: `16/100/int8` (scalar int8, kept in RAM)
-or `16/100/turbo8` / `turbo4` (TurboQuant at 8 / 4 bits); searches then rescore `--oversampling` x the
-limit with the stored vectors. `--limit 100` asks what the server asks each shard (its prefetch_k).
+A config may name a quantised copy the graph is searched on: `16/100/int8` (scalar int8, kept in RAM),
+`16/100/int8cold` (int8, memory-mapped) or `16/100/turbo8` / `turbo4` (TurboQuant at 8 / 4 bits);
+searches then rescore `--oversampling` x the limit with the stored vectors. Each row also gives the
+time to load the built segment (a server holds the GIL while it loads a shard). `--limit 100` asks
+what the server asks each shard (its prefetch_k).
 
 SHARD_DIR: a shard of a stopped server's collection (`<data>/collections/<name>/shards/<id>`), e.g. of
 `mmsearch bench --storage-only --keep`. Queries are encoded as the collection's model encodes them.
@@ -30,12 +32,14 @@ from mmsearch.encoders.pool import EncoderPool
 
 def quantisation(name: str) -> object:
     """The engine's quantisation config for a config's third part."""
-    if name == "int8":
+    if name == "int8":  # on the heap (Qdrant's "pinned"; always_ram)
         return qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, always_ram=True)
+    if name == "int8cold":  # memory-mapped, read by the OS as searches touch it
+        return qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, memory=qe.Memory.Cold)
     if name in ("turbo8", "turbo4"):
         bits = qe.TurboQuantBitSize.Bits8 if name == "turbo8" else qe.TurboQuantBitSize.Bits4
         return qe.TurboQuantQuantizationConfig(always_ram=True, bits=bits)
-    raise SystemExit(f"unknown quantisation {name!r} (int8, turbo8, turbo4)")
+    raise SystemExit(f"unknown quantisation {name!r} (int8, int8cold, turbo8, turbo4)")
 
 
 def main() -> None:
@@ -92,6 +96,10 @@ def main() -> None:
             t = time.perf_counter()
             shard.optimize()
             row: dict = {"build_s": round(time.perf_counter() - t, 1)}
+            shard.close()  # what a server does after a build: load the shard (holding the GIL)
+            t = time.perf_counter()
+            shard = qe.EdgeShard.load(path)
+            row["load_s"] = round(time.perf_counter() - t, 3)
 
             def top(vector: list[float], search: qe.SearchParams, shard: qe.EdgeShard = shard) -> set[str]:
                 query = qe.Query.Nearest(vector, using="d")

@@ -18,7 +18,7 @@ from pydantic_settings import (
 )
 
 Storage = Literal["float32", "float16", "turbo8", "turbo4"]  # protocol.vocab.VectorStorage (tests/test_protocol.py)
-DenseQuantization = Literal["none", "int8"]  # protocol.vocab.DenseQuantization (tests/test_protocol.py)
+DenseCopy = Literal["none", "int8"]  # protocol.vocab.DenseQuantization (tests/test_protocol.py)
 
 
 class Settings(BaseSettings):
@@ -54,8 +54,9 @@ class Settings(BaseSettings):
         ge=0,
         description="Embedded storage: HNSW search breadth (ef) in indexed shards; 0: the engine's default. On 240k "
         "of the 1M bench's vectors, searched on the int8 copy (dense_quantization), ef 1024 took as long as ef 512 "
-        "on the stored float16 vectors, with recall@10 0.966 against 0.912 (docs/benchmarks.md). A request can set "
-        "its own (RankingOptions.hnsw_ef) or ask for an exact scan.",
+        "on the stored float16 vectors, with recall@10 0.966 against 0.912 (docs/benchmarks.md). Collections made "
+        "before int8 existed (dense_quantization none) search ~1.5x longer at 1024 than at the former 512 (set "
+        "512 to keep their speed). A request can set its own (RankingOptions.hnsw_ef) or ask for an exact scan.",
     )
     hnsw_m: int = Field(
         16,
@@ -275,7 +276,7 @@ class Settings(BaseSettings):
         2, ge=1, le=64, description="Default pooling of ColPali patch vectors (to ~1/factor; 1: none)."
     )
     dense_storage: Storage = Field("float16", description="Default storage of pooled (first-stage) vectors.")
-    dense_quantization: DenseQuantization = Field(
+    dense_quantization: DenseCopy = Field(
         "int8",
         description="Default quantised copy of pooled vectors that indexed shards' graphs are searched on (the best "
         "candidates rescored with the stored vectors): int8 or none. On 240k of the 1M bench's vectors, int8 at ef "

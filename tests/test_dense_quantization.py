@@ -10,6 +10,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+import qdrant_edge as qe
 from qdrant_client import models as qm
 
 from mmsearch.client import Client, MMSearchError
@@ -20,8 +21,8 @@ from mmsearch.server.storage.edge import EDGE, EdgeStore, ShardOptions
 from mmsearch.server.storage.records import Breadth
 from mmsearch.v1 import collections_pb2
 
-from .qdrant_standins import memory_store
 from .test_compression import _spec
+from .test_remote_options import RecordingClient, _store, _vectors
 
 DIM = 384
 
@@ -43,7 +44,7 @@ def test_spec_and_engine_config_carry_the_quantisation() -> None:
     back = type(spec).from_json(spec.to_json())
     assert back.spaces["text"].compression.dense_quantization == "int8"
     quantised = EDGE.vectors(spec)["text_dense"].quantization_config
-    assert quantised is not None and quantised.always_ram
+    assert quantised is not None and quantised.memory == qe.Memory.Cold  # loading a shard must not read it
     assert EDGE.vectors(_spec("n", Compression(), dim=DIM))["text_dense"].quantization_config is None
     assert EDGE.vectors(spec)["text_tokens"].quantization_config is None  # tokens are only rescored
 
@@ -87,11 +88,28 @@ def test_indexed_shard_searches_the_int8_copy_and_returns_stored_scores(tmp_path
 
 
 def test_remote_backend_gets_the_collection_quantisation() -> None:
-    store = memory_store()
+    """A Qdrant server gets the collection's int8 copy and is asked to rescore with it (exact: to
+    ignore it); the server-wide qdrant_quantization, when set, replaces the collection's choice."""
+    client = RecordingClient()
+    store = _store(client)
     store.create_collection(_spec("r", Compression("float16", "float16", 1, "int8"), dim=DIM))
-    params = store.client.get_collection("mmsearch-r").config.params.vectors  # type: ignore[attr-defined]
+    params = _vectors(client, "r")
     assert isinstance(params["text_dense"].quantization_config, qm.ScalarQuantization)
     assert params["text_tokens"].quantization_config is None
+    points, _ = _points(3)
+    store.upsert("r", points)
+    store.dense_search("r", "text", points[0].dense, 2, Where())
+    store.dense_search("r", "text", points[0].dense, 2, Where(), Breadth(exact=True))
+    rescored, exact = (call["search_params"].quantization for call in client.calls["query_points"][-2:])
+    assert (rescored.rescore, rescored.oversampling) == (True, 2.0) and exact.ignore
+    store.create_collection(_spec("n", Compression("float16", "float16", 1, "none"), dim=DIM))
+    assert _vectors(client, "n")["text_dense"].quantization_config is None
+    store.close()
+
+    client = RecordingClient()
+    store = _store(client, quantization="binary")
+    store.create_collection(_spec("b", Compression("float16", "float16", 1, "int8"), dim=DIM))
+    assert isinstance(_vectors(client, "b")["text_dense"].quantization_config, qm.BinaryQuantization)
     store.close()
 
 

@@ -21,8 +21,7 @@ from mmsearch.protocol.wire import (
     make_filter,
     metadata_to_dict,
 )
-from mmsearch.server.settings import DenseQuantization as QuantizationSetting
-from mmsearch.server.settings import Storage
+from mmsearch.server.settings import DenseCopy, Storage
 from mmsearch.v1 import collections_pb2, common_pb2, rerank_pb2, search_pb2
 
 
@@ -48,7 +47,7 @@ def test_every_proto_value_has_its_member(table: WireEnum, proto: object) -> Non
 
 def test_settings_offer_every_vector_storage() -> None:
     assert list(typing.get_args(Storage)) == list(VectorStorage)
-    assert list(typing.get_args(QuantizationSetting)) == list(DenseQuantization)
+    assert list(typing.get_args(DenseCopy)) == list(DenseQuantization)
 
 
 def test_names_follow_the_proto() -> None:

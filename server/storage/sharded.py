@@ -99,8 +99,8 @@ class ShardedCollection:
         self._marks = HiddenMarks(hidden)
         self._homes: dict[str, str] = {}  # point id -> the shard a search last found it in
         #: Pooled vectors with a quantised copy (in indexed shards): searched on it, then rescored.
-        none = DenseQuantization.NONE
-        self._quantised = {f"{s.name}_dense" for s in spec.spaces.values() if s.compression.dense_quantization != none}
+        int8 = DenseQuantization.INT8
+        self._quantised = {f"{s.name}_dense" for s in spec.spaces.values() if s.compression.dense_quantization == int8}
 
     # -- reads: every shard --
 
