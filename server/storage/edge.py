@@ -112,7 +112,7 @@ class ShardOptions:
 
     seal_points: int = 20_000
     max_shard_points: int = 500_000
-    hnsw_ef: int = 1024  # 0: the engine's default (server/settings.py says why 1024)
+    hnsw_ef: int = 512  # 0: the engine's default (server/settings.py says why 512)
     index_build: bool = True
     hnsw_m: int = 16  # graph links per point of new shards' dense vectors (the engine's default)
     hnsw_ef_construct: int = 100  # build-time breadth of those graphs (the engine's default)
