@@ -60,7 +60,7 @@ class DenseQuantization(StrEnum):
     candidates are then rescored with the stored vectors (docs/benchmarks.md)."""
 
     NONE = "none"  # the graph is searched on the stored vectors
-    INT8 = "int8"  # scalar int8, kept in memory (the default of new collections)
+    INT8 = "int8"  # scalar int8 (the default of new collections)
 
 
 class OcrMode(StrEnum):
