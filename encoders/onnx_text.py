@@ -34,8 +34,9 @@ from .base import EncoderError
 
 log = logging.getLogger(__name__)
 
-#: Bump when the export recipe changes: older caches are then rebuilt.
-RECIPE = 1
+#: Bump when the export recipe changes: older caches are then rebuilt. 2: int8 weights signed with
+#: a reduced (7-bit) range instead of uint8 (see _build).
+RECIPE = 2
 MODEL_FILE = "model.onnx"
 MANIFEST = "manifest.json"
 #: Least cosine between the export's token vectors and torch's on probe texts, else the build fails.
@@ -58,10 +59,11 @@ class OnnxTransformer:
         self.session = _load_or_build(st, self.dir, backend)
         self.inputs = {i.name for i in self.session.get_inputs()}
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> list[dict[str, Any]]:
+    def encode(self, texts: Sequence[str], batch_size: int) -> list[dict[str, Any]]:
         """Per text, as sentence-transformers' `encode(output_value=None)`: input_ids (L,),
         attention_mask (L,), token_embeddings (L, dim), sentence_embedding (dim,) torch tensors, L
-        the padded length of the text's batch. Texts are batched by length, like sentence-transformers."""
+        the padded length of the text's batch; and offset_mapping (L, 2), the tokens' character
+        spans. Texts are batched by length, like sentence-transformers."""
         import torch
 
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
@@ -69,7 +71,12 @@ class OnnxTransformer:
         for s in range(0, len(order), batch_size):
             idx = order[s : s + batch_size]
             feats = self.tokenizer(
-                [texts[i] for i in idx], padding=True, truncation=True, max_length=self.max_tokens, return_tensors="np"
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=self.max_tokens,
+                return_tensors="np",
+                return_offsets_mapping=True,  # for explanations: the caller need not tokenize again
             )
             hidden = self.run({k: v for k, v in feats.items() if k in self.inputs})
             features = {
@@ -82,7 +89,7 @@ class OnnxTransformer:
                     features = module(features)
             keys = ("input_ids", "attention_mask", "token_embeddings", "sentence_embedding")
             for j, i in enumerate(idx):
-                out[i] = {k: features[k][j] for k in keys}
+                out[i] = {k: features[k][j] for k in keys} | {"offset_mapping": feats["offset_mapping"][j]}
         return out
 
     def run(self, feats: dict[str, np.ndarray]) -> np.ndarray:
@@ -102,6 +109,9 @@ def _session(path: Path) -> Any:
     # As many threads as torch uses (OMP_NUM_THREADS / torch.set_num_threads), one team per encoder.
     opts.intra_op_num_threads = torch.get_num_threads()
     opts.inter_op_num_threads = 1
+    # Idle threads sleep instead of spinning after each run: the spinning took the cores from the
+    # tokenizer, the pooling and the server's other threads between batches (+5% passages/s, session 14).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
@@ -228,11 +238,16 @@ def _build(st: Any, out: Path, backend: str) -> None:
     raw.unlink()
     if backend == "onnx-int8":
         with _quiet_root_logger():  # the quantiser logs a line per tensor through the root logger
+            # Signed 7-bit weights per output channel: the u8 x s8 kernel (VPMADDUBSW) is the fast one
+            # on AVX2, and the reduced range keeps its 16-bit sums from saturating (full-range s8
+            # weights: token cosine 0.92 to torch). Measured (session 14, sorted batches of 16):
+            # 65.9 passages/s against 60.1 with recipe 1's uint8 weights, fp32 45.7; same cosines.
             quantize_dynamic(
                 fused,
                 out / MODEL_FILE,
-                weight_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
                 per_channel=True,
+                reduce_range=True,
                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # for the fused ops' outputs
             )
         fused.unlink()

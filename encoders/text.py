@@ -15,6 +15,13 @@ log = logging.getLogger(__name__)
 
 #: How the text model runs: torch, or the ONNX Runtime export in fp32 or int8 (see onnx_text.py).
 TEXT_BACKENDS = ("torch", "onnx", "onnx-int8")
+#: The server's default (settings.text_backend): on 2 AVX2 cores 1.8-1.9x the passages/s of torch
+#: before session 14 with SciFact nDCG@10 0.7434 against torch's 0.7428 (docs/benchmarks.md).
+DEFAULT_BACKEND = "onnx-int8"
+#: Texts per forward pass. Both runtimes sort a call's texts by length first, so smaller batches pad
+#: less: the server's calls of 32 SciFact passages of 64 words (80-175 tokens) padded to 1.37x their
+#: tokens in one batch; in two sorted batches of 16, torch ran 1.23x faster (session 14, 2 cores).
+TEXT_BATCH = 16
 
 
 def pick_device(device: str) -> str:
@@ -32,9 +39,16 @@ class SentenceTransformerEncoder(Encoder):
     kind = "sentence-transformers"
     capabilities = frozenset({Capability.TEXT})
 
-    def __init__(self, model: str, device: str = "cpu", backend: str = "torch", cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        device: str = "cpu",
+        backend: str = "torch",
+        cache_dir: Path | None = None,
+        batch_size: int = TEXT_BATCH,
+    ) -> None:
         """backend: one of TEXT_BACKENDS; the ONNX ones run on CPU only and cache their export in
-        cache_dir (required for them)."""
+        cache_dir (required for them). batch_size: texts per forward pass (benchmarks compare others)."""
         if backend not in TEXT_BACKENDS:
             raise EncoderError(f"unknown text backend {backend!r}; known: {', '.join(TEXT_BACKENDS)}")
         path = resolve_model_dir(model)  # before importing torch: a bad path fails in milliseconds
@@ -49,7 +63,6 @@ class SentenceTransformerEncoder(Encoder):
         except Exception as exc:
             raise EncoderError(f"cannot load sentence-transformers model {model!r} from {path}: {exc}") from exc
         self.model = model
-        self.backend = backend
         dim: int | None = getattr(st, "get_embedding_dimension", st.get_sentence_embedding_dimension)()
         if dim is None:
             raise EncoderError(f"model {model!r} does not declare its embedding dimension")
@@ -59,17 +72,24 @@ class SentenceTransformerEncoder(Encoder):
         self._special = set(self._tokenizer.all_special_ids)
         # Per text: input_ids, attention_mask, token_embeddings, sentence_embedding (torch tensors).
         self._forward: Callable[[list[str]], Any]
-        if backend == "torch":
-            self._forward = lambda texts: st.encode(
-                texts, output_value=None, batch_size=32, convert_to_numpy=False, show_progress_bar=False
-            )
-        else:
+        if backend != "torch":
             if cache_dir is None:
                 raise EncoderError(f"text backend {backend} needs a cache directory for its ONNX export")
             from .onnx_text import OnnxTransformer
 
-            # Keeps the tokenizer and pooling modules; the torch weights are freed with `st`.
-            self._forward = OnnxTransformer(st, model, cache_dir, backend).encode
+            try:
+                # Keeps the tokenizer and pooling modules; the torch weights are freed with `st`.
+                onnx = OnnxTransformer(st, model, cache_dir, backend)
+            except Exception as exc:  # a failed export must not stop the server: torch computes the same
+                log.error("text backend %s is unavailable for %s (%s); the model runs on torch", backend, model, exc)
+                backend = "torch"
+            else:
+                self._forward = lambda texts: onnx.encode(texts, batch_size)
+        if backend == "torch":
+            self._forward = lambda texts: st.encode(
+                texts, output_value=None, batch_size=batch_size, convert_to_numpy=False, show_progress_bar=False
+            )
+        self.backend = backend
         # Tokenizers' Rust objects are not safe to share across threads mid-call.
         self._lock = threading.Lock()
 
@@ -78,10 +98,12 @@ class SentenceTransformerEncoder(Encoder):
             return []
         with self._lock:
             outputs = self._forward(list(texts))
-            # Character spans of the same tokens (same tokenizer, same truncation) for explanations.
-            offsets = self._tokenizer(
-                list(texts), return_offsets_mapping=True, truncation=True, max_length=self.max_tokens
-            )["offset_mapping"]
+            if outputs and "offset_mapping" in outputs[0]:  # the ONNX path tokenized with spans already
+                offsets = [o["offset_mapping"][: int(o["attention_mask"].sum())].tolist() for o in outputs]
+            else:  # character spans of the same tokens (same tokenizer, same truncation) for explanations
+                offsets = self._tokenizer(
+                    list(texts), return_offsets_mapping=True, truncation=True, max_length=self.max_tokens
+                )["offset_mapping"]
         result = []
         out: Any
         for out, spans in zip(outputs, offsets, strict=True):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from mmsearch.encoders.base import Encoder, EncoderError
 from mmsearch.encoders.onnx_text import MANIFEST, MODEL_FILE, _problem
 from mmsearch.encoders.pool import EncoderPool
 from mmsearch.encoders.registry import create
+from mmsearch.encoders.text import DEFAULT_BACKEND, TEXT_BACKENDS, SentenceTransformerEncoder
 from mmsearch.server.app import create_server, make_encoders
 from mmsearch.server.settings import Settings
 
@@ -140,7 +142,34 @@ def test_bad_backend_options_are_named() -> None:
         create("sentence-transformers", MODEL, "cpu", backend="onnx")
 
 
+def test_a_failed_export_runs_on_torch(
+    torch_encoder: Encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The default backend exports on first start; if that fails (here: the export disagrees with
+    torch), the server still starts: the error is logged and the model runs on torch."""
+    from mmsearch.encoders import onnx_text
+
+    def disagree(*_: object) -> None:
+        raise EncoderError("the ONNX export (onnx-int8) disagrees with torch: token cosine 0.5000")
+
+    monkeypatch.setattr(onnx_text, "_build", disagree)
+    with caplog.at_level(logging.ERROR, logger="mmsearch.encoders.text"):
+        enc = create("sentence-transformers", MODEL, "cpu", backend="onnx-int8", cache_dir=tmp_path / "models")
+    assert isinstance(enc, SentenceTransformerEncoder) and enc.backend == "torch"
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("onnx-int8 is unavailable" in m and "token cosine 0.5000" in m and "runs on torch" in m for m in errors)
+    got, want = enc.encode_texts(TEXTS[:3], as_query=False), torch_encoder.encode_texts(TEXTS[:3], as_query=False)
+    for x, y in zip(got, want, strict=True):
+        assert float(x.pooled @ y.pooled) > 0.9999 and x.token_spans == y.token_spans
+    assert not (tmp_path / "models" / f"{MODEL}-onnx-int8").exists()
+
+
 def test_setting_reaches_the_encoder_pool(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    field = Settings.model_fields["text_backend"]
+    assert field.default == DEFAULT_BACKEND == "onnx-int8"
+    assert typing.get_args(field.annotation) == TEXT_BACKENDS
+    monkeypatch.setenv("MMSEARCH_TEXT_BACKEND", "onnx")
+    assert Settings.load(data_dir=tmp_path).text_backend == "onnx"
     monkeypatch.setenv("MMSEARCH_TEXT_BACKEND", "onnx-int8")
     settings = Settings.load(data_dir=tmp_path)
     assert settings.text_backend == "onnx-int8"

@@ -665,11 +665,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="--storage-only: HNSW breadths whose recall@10 (dense vs brute force; ranked vs an exact first "
         "stage) and latency are measured, e.g. 0,256,512 (0: the server's setting)",
     )
-    from mmsearch.encoders.text import TEXT_BACKENDS
+    from mmsearch.encoders.text import DEFAULT_BACKEND, TEXT_BACKENDS
 
     sp.add_argument(
         "--text-backend",
-        default=os.environ.get("MMSEARCH_TEXT_BACKEND") or "torch",
+        default=os.environ.get("MMSEARCH_TEXT_BACKEND") or DEFAULT_BACKEND,
         choices=TEXT_BACKENDS,
         help="the floors' text model runtime (match the server's --text-backend; default: the server's default)",
     )

@@ -65,7 +65,7 @@ class BenchOptions:
     page_model: str = ""  # "KIND:MODEL" of the page collections' page encoder (e.g. colpali:DIR)
     # The floors' text runtime (match the server's --text-backend) and where its ONNX export is cached
     # (the server's data_dir/models reuses the server's export).
-    text_backend: str = "onnx"
+    text_backend: str = "onnx-int8"  # the server's default (encoders.text.DEFAULT_BACKEND)
     model_cache: Path = Path("mmsearch-data/models")
 
 
