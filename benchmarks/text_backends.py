@@ -1,11 +1,12 @@
-"""The text model's runtimes compared in one process, interleaved over rounds: calls of 32 SciFact
-passages of 64 words (80-175 tokens, ~101 on average) as the server's ingest makes them, and queries
-encoded alone. `torch-b32` is the path before session 14 (each call one padded batch of 32); the others
-sort a call's texts by length and run batches of `TEXT_BATCH` (16). Each round runs every backend in a
-process of its own, as a server runs one (in one process, torch's OpenMP threads still spinning after
-its turn slowed whichever runtime came next). Prints medians and the ratio to torch-b32 as JSON.
+"""The text model's runtimes compared, interleaved over rounds: calls of 32 SciFact passages of 64
+words (80-175 tokens, 102 on average) as the server's ingest makes them, and queries encoded alone.
+`torch-b32` is the path before session 14 (each call one padded batch of 32); the others sort a call's
+texts by length and run batches of `TEXT_BATCH` (16). Each round runs every backend in a process of its
+own, as a server runs one (in one process, torch's OpenMP threads still spinning after its turn slowed
+whichever runtime came next). Prints medians and the ratio to torch-b32 as JSON.
 
-    HF_HUB_OFFLINE=1 uv run python benchmarks/text_backends.py > benchmarks/results/text-backend-s14.json
+    HF_HUB_OFFLINE=1 uv run python benchmarks/text_backends.py --rounds 6 --passages 384 \
+        > benchmarks/results/text-backend-s14.json
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def main() -> None:
     for r in range(args.rounds):
         for b in names:
             cmd = [sys.executable, __file__, "--one", b, "--passages", str(args.passages)]
-            got = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+            got = json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout)
             for k, v in got.items():
                 runs[b][k].append(v)
             print(f"round {r + 1}: {b} {got['pps']:.1f} passages/s", file=sys.stderr)

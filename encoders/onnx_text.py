@@ -5,7 +5,7 @@ Why not sentence-transformers' own `backend="onnx"`: it needs optimum-onnx, whic
 transformers < 4.58 while colpali-engine needs transformers >= 5.3. The export here is the same
 recipe without optimum: `torch.onnx.export` of the Hugging Face model, ONNX Runtime's BERT graph
 fusions (one Attention, SkipLayerNorm and BiasGelu kernel per layer), and for `onnx-int8` ONNX
-Runtime's dynamic int8 quantisation (per-channel uint8 weights). Tokenisation, pooling and
+Runtime's dynamic int8 quantisation (signed 7-bit weights per channel, see _export). Tokenisation, pooling and
 normalisation stay sentence-transformers' own modules, so only the transformer forward changes.
 
 Cache: `<cache_dir>/<model>-onnx[-int8]/{model.onnx, manifest.json}`. A build is written into a
@@ -110,7 +110,8 @@ def _session(path: Path) -> Any:
     opts.intra_op_num_threads = torch.get_num_threads()
     opts.inter_op_num_threads = 1
     # Idle threads sleep instead of spinning after each run: the spinning took the cores from the
-    # tokenizer, the pooling and the server's other threads between batches (+5% passages/s, session 14).
+    # tokenizer, the pooling and the server's other threads between batches (53.0 against 50.5
+    # passages/s, one in-process run of session 14: small, and a server has more threads to feed).
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
@@ -204,6 +205,17 @@ def _publish(tmp: Path, folder: Path, source: dict[str, Any]) -> None:
 
 def _build(st: Any, out: Path, backend: str) -> None:
     """Exports, fuses, optionally quantises, and checks the result against torch."""
+    hf = st[0].auto_model
+    before = getattr(hf.config, "_attn_implementation", None)
+    try:
+        _export(st, out, backend)
+    finally:
+        # A failed export leaves the model on torch (encoders/text.py): give it back its own kernel.
+        if before and hasattr(hf, "set_attn_implementation"):
+            hf.set_attn_implementation(before)
+
+
+def _export(st: Any, out: Path, backend: str) -> None:
     import onnx
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -212,7 +224,7 @@ def _build(st: Any, out: Path, backend: str) -> None:
     hf = st[0].auto_model
     hf.eval()
     # Eager attention exports the plain MatMul/Softmax pattern that ONNX Runtime fuses into its
-    # Attention kernel; SDPA exports a graph it cannot fuse. The torch path is not used afterwards.
+    # Attention kernel; SDPA exports a graph it cannot fuse.
     if hasattr(hf, "set_attn_implementation"):
         hf.set_attn_implementation("eager")
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in st.tokenizer.model_input_names]
@@ -240,8 +252,9 @@ def _build(st: Any, out: Path, backend: str) -> None:
         with _quiet_root_logger():  # the quantiser logs a line per tensor through the root logger
             # Signed 7-bit weights per output channel: the u8 x s8 kernel (VPMADDUBSW) is the fast one
             # on AVX2, and the reduced range keeps its 16-bit sums from saturating (full-range s8
-            # weights: token cosine 0.92 to torch). Measured (session 14, sorted batches of 16):
-            # 65.9 passages/s against 60.1 with recipe 1's uint8 weights, fp32 45.7; same cosines.
+            # weights per channel: least token cosine 0.920 to fp32, against 0.953). Model alone, sorted
+            # batches of 16 (benchmarks/results/text-int8-recipes-s14.json): 65.9 passages/s against
+            # 60.1 with recipe 1's uint8 weights and 45.7 in fp32.
             quantize_dynamic(
                 fused,
                 out / MODEL_FILE,

@@ -15,13 +15,16 @@ log = logging.getLogger(__name__)
 
 #: How the text model runs: torch, or the ONNX Runtime export in fp32 or int8 (see onnx_text.py).
 TEXT_BACKENDS = ("torch", "onnx", "onnx-int8")
-#: The server's default (settings.text_backend): on 2 AVX2 cores 1.8-1.9x the passages/s of torch
-#: before session 14 with SciFact nDCG@10 0.7434 against torch's 0.7428 (docs/benchmarks.md).
+#: The server's default (settings.text_backend): on 2 AVX2 cores 1.95x the passages/s of the torch
+#: path before session 14, SciFact nDCG@10 0.7434 against torch's 0.7428 (docs/benchmarks.md).
 DEFAULT_BACKEND = "onnx-int8"
-#: Texts per forward pass. Both runtimes sort a call's texts by length first, so smaller batches pad
-#: less: the server's calls of 32 SciFact passages of 64 words (80-175 tokens) padded to 1.37x their
-#: tokens in one batch; in two sorted batches of 16, torch ran 1.23x faster (session 14, 2 cores).
+#: Texts per forward pass on CPU. Both runtimes sort a call's texts by length first, so smaller
+#: batches pad less: the server's calls of 32 SciFact passages of 64 words (80-175 tokens) computed
+#: 1.37x their tokens as one padded batch, 1.01x as two sorted batches of 16 (torch: 1.03x faster in
+#: separate processes, 1.16-1.23x in one; benchmarks/results/text-int8-recipes-s14.json and
+#: text-backend-s14.json). A GPU, unmeasured here, keeps sentence-transformers' 32.
 TEXT_BATCH = 16
+GPU_BATCH = 32
 
 
 def pick_device(device: str) -> str:
@@ -45,10 +48,11 @@ class SentenceTransformerEncoder(Encoder):
         device: str = "cpu",
         backend: str = "torch",
         cache_dir: Path | None = None,
-        batch_size: int = TEXT_BATCH,
+        batch_size: int | None = None,
     ) -> None:
         """backend: one of TEXT_BACKENDS; the ONNX ones run on CPU only and cache their export in
-        cache_dir (required for them). batch_size: texts per forward pass (benchmarks compare others)."""
+        cache_dir (required for them). batch_size: texts per forward pass (default TEXT_BATCH on CPU,
+        GPU_BATCH elsewhere; benchmarks compare others)."""
         if backend not in TEXT_BACKENDS:
             raise EncoderError(f"unknown text backend {backend!r}; known: {', '.join(TEXT_BACKENDS)}")
         path = resolve_model_dir(model)  # before importing torch: a bad path fails in milliseconds
@@ -63,6 +67,7 @@ class SentenceTransformerEncoder(Encoder):
         except Exception as exc:
             raise EncoderError(f"cannot load sentence-transformers model {model!r} from {path}: {exc}") from exc
         self.model = model
+        batch = batch_size or (TEXT_BATCH if device == "cpu" else GPU_BATCH)
         dim: int | None = getattr(st, "get_embedding_dimension", st.get_sentence_embedding_dimension)()
         if dim is None:
             raise EncoderError(f"model {model!r} does not declare its embedding dimension")
@@ -79,17 +84,25 @@ class SentenceTransformerEncoder(Encoder):
 
             try:
                 # Keeps the tokenizer and pooling modules; the torch weights are freed with `st`.
-                onnx = OnnxTransformer(st, model, cache_dir, backend)
+                runtime = OnnxTransformer(st, model, cache_dir, backend)
             except Exception as exc:  # a failed export must not stop the server: torch computes the same
-                log.error("text backend %s is unavailable for %s (%s); the model runs on torch", backend, model, exc)
+                log.error(
+                    "text backend %s is unavailable for %s (%s); the model runs on torch",
+                    backend,
+                    model,
+                    exc,
+                    exc_info=True,
+                )
                 backend = "torch"
             else:
-                self._forward = lambda texts: onnx.encode(texts, batch_size)
+                self._forward = lambda texts: runtime.encode(texts, batch)
         if backend == "torch":
             self._forward = lambda texts: st.encode(
-                texts, output_value=None, batch_size=batch_size, convert_to_numpy=False, show_progress_bar=False
+                texts, output_value=None, batch_size=batch, convert_to_numpy=False, show_progress_bar=False
             )
         self.backend = backend
+        # The ONNX path returns the tokens' character spans from its one tokenisation; torch's does not.
+        self._spans_in_output = backend != "torch"
         # Tokenizers' Rust objects are not safe to share across threads mid-call.
         self._lock = threading.Lock()
 
@@ -98,7 +111,7 @@ class SentenceTransformerEncoder(Encoder):
             return []
         with self._lock:
             outputs = self._forward(list(texts))
-            if outputs and "offset_mapping" in outputs[0]:  # the ONNX path tokenized with spans already
+            if self._spans_in_output:
                 offsets = [o["offset_mapping"][: int(o["attention_mask"].sum())].tolist() for o in outputs]
             else:  # character spans of the same tokens (same tokenizer, same truncation) for explanations
                 offsets = self._tokenizer(

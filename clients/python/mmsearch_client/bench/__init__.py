@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmsearch.encoders.text import DEFAULT_BACKEND
 from mmsearch.protocol.vocab import Fusion
 from mmsearch.protocol.wire import FUSION
 from mmsearch.v1 import ingest_pb2, search_pb2
@@ -65,7 +66,7 @@ class BenchOptions:
     page_model: str = ""  # "KIND:MODEL" of the page collections' page encoder (e.g. colpali:DIR)
     # The floors' text runtime (match the server's --text-backend) and where its ONNX export is cached
     # (the server's data_dir/models reuses the server's export).
-    text_backend: str = "onnx-int8"  # the server's default (encoders.text.DEFAULT_BACKEND)
+    text_backend: str = DEFAULT_BACKEND
     model_cache: Path = Path("mmsearch-data/models")
 
 
