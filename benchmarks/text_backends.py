@@ -1,5 +1,5 @@
 """The text model's runtimes compared, interleaved over rounds: calls of 32 SciFact passages of 64
-words (80-175 tokens, 102 on average) as the server's ingest makes them, and queries encoded alone.
+words (70-175 tokens, 102 on average) as the server's ingest makes them, and queries encoded alone.
 `torch-b32` is the path before session 14 (each call one padded batch of 32); the others sort a call's
 texts by length and run batches of `TEXT_BATCH` (16). Each round runs every backend in a process of its
 own, as a server runs one (in one process, torch's OpenMP threads still spinning after its turn slowed

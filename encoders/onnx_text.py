@@ -253,8 +253,8 @@ def _export(st: Any, out: Path, backend: str) -> None:
             # Signed 7-bit weights per output channel: the u8 x s8 kernel (VPMADDUBSW) is the fast one
             # on AVX2, and the reduced range keeps its 16-bit sums from saturating (full-range s8
             # weights per channel: least token cosine 0.920 to fp32, against 0.953). Model alone, sorted
-            # batches of 16 (benchmarks/results/text-int8-recipes-s14.json): 65.9 passages/s against
-            # 60.1 with recipe 1's uint8 weights and 45.7 in fp32.
+            # batches of 16 (benchmarks/results/text-int8-recipes-s14.json): 67.4 passages/s against
+            # 54.4 with recipe 1's uint8 weights and 44.5 in fp32.
             quantize_dynamic(
                 fused,
                 out / MODEL_FILE,

@@ -19,8 +19,8 @@ TEXT_BACKENDS = ("torch", "onnx", "onnx-int8")
 #: path before session 14, SciFact nDCG@10 0.7434 against torch's 0.7428 (docs/benchmarks.md).
 DEFAULT_BACKEND = "onnx-int8"
 #: Texts per forward pass on CPU. Both runtimes sort a call's texts by length first, so smaller
-#: batches pad less: the server's calls of 32 SciFact passages of 64 words (80-175 tokens) computed
-#: 1.37x their tokens as one padded batch, 1.01x as two sorted batches of 16 (torch: 1.03x faster in
+#: batches pad less: the server's calls of 32 SciFact passages of 64 words (70-175 tokens) computed
+#: 1.37x their tokens as one padded batch, 1.17x as two sorted batches of 16 (torch: 1.03x faster in
 #: separate processes, 1.16-1.23x in one; benchmarks/results/text-int8-recipes-s14.json and
 #: text-backend-s14.json). A GPU, unmeasured here, keeps sentence-transformers' 32.
 TEXT_BATCH = 16
