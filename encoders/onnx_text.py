@@ -35,7 +35,7 @@ from .base import EncoderError
 log = logging.getLogger(__name__)
 
 #: Bump when the export recipe changes: older caches are then rebuilt. 2: int8 weights signed with
-#: a reduced (7-bit) range instead of uint8 (see _build).
+#: a reduced (7-bit) range instead of uint8 (see _export).
 RECIPE = 2
 MODEL_FILE = "model.onnx"
 MANIFEST = "manifest.json"

@@ -101,8 +101,6 @@ class SentenceTransformerEncoder(Encoder):
                 texts, output_value=None, batch_size=batch, convert_to_numpy=False, show_progress_bar=False
             )
         self.backend = backend
-        # The ONNX path returns the tokens' character spans from its one tokenisation; torch's does not.
-        self._spans_in_output = backend != "torch"
         # Tokenizers' Rust objects are not safe to share across threads mid-call.
         self._lock = threading.Lock()
 
@@ -111,18 +109,20 @@ class SentenceTransformerEncoder(Encoder):
             return []
         with self._lock:
             outputs = self._forward(list(texts))
-            if self._spans_in_output:
-                offsets = [o["offset_mapping"][: int(o["attention_mask"].sum())].tolist() for o in outputs]
-            else:  # character spans of the same tokens (same tokenizer, same truncation) for explanations
+            # Character spans of the same tokens (same tokenizer, same truncation) for explanations: the
+            # ONNX path returns them from its one tokenisation, padded like its batch (cut below).
+            if self.backend == "torch":
                 offsets = self._tokenizer(
                     list(texts), return_offsets_mapping=True, truncation=True, max_length=self.max_tokens
                 )["offset_mapping"]
+            else:
+                offsets = [o["offset_mapping"].tolist() for o in outputs]
         result = []
         out: Any
         for out, spans in zip(outputs, offsets, strict=True):
             # Outputs of a batch can keep the batch's right padding: cut to the attention mask.
             n = int(out["attention_mask"].sum())
-            ids = out["input_ids"].tolist()[:n]
+            ids, spans = out["input_ids"].tolist()[:n], spans[:n]
             keep = [i for i, t in enumerate(ids) if t not in self._special] or list(range(n))
             tokens = out["token_embeddings"][:n].float().cpu().numpy()[keep]
             pooled = out["sentence_embedding"].float().cpu().numpy()

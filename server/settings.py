@@ -55,9 +55,8 @@ class Settings(BaseSettings):
         description="Embedded storage: HNSW search breadth (ef) in indexed shards; 0: the engine's default. On a "
         "fresh 1M-passage directory (fake vectors, the default int8 copy of dense_quantization), dense recall@10 "
         "against exact search was 0.965 at 512 and 0.989 at 1024; retrieve + rerank p50 16.8 ms at 512 (warm) and "
-        "+5-8 ms at 1024; "
-        "without the int8 copy a fresh 1M directory gave 0.929 at 512 (docs/benchmarks.md). A request can set its "
-        "own (RankingOptions.hnsw_ef) or ask for an exact scan.",
+        "+5-8 ms at 1024; without the int8 copy a fresh 1M directory gave 0.929 at 512 (docs/benchmarks.md). "
+        "A request can set its own (RankingOptions.hnsw_ef) or ask for an exact scan.",
     )
     hnsw_m: int = Field(
         16,
