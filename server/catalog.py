@@ -197,7 +197,7 @@ class Catalog:
 
     def ocr(self) -> OCREngine:
         s = self.settings
-        return get_ocr(s.ocr_engine, s.ocr_workers, s.ocr_device)
+        return get_ocr(s.ocr_engine, s.ocr_workers, s.ocr_device, s.ocr_script, s.ocr_detector, s.data_dir / "models")
 
     def page_encoder(self, spec: CollectionSpec) -> Encoder:
         return self.encoder(spec.page_kind, spec.page_model)

