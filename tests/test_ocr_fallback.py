@@ -4,7 +4,9 @@ wheel ships, read as with ocr_script=all; Latin pages, real receipts among them,
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import logging
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 from mmsearch.server.ingest import ocr_fallback
 from mmsearch.server.ingest.ocr import RapidOCREngine
 from mmsearch.server.ingest.ocr_fallback import STEPS_PER_HEIGHT, longest_gap, needs_all_scripts, unread
+from mmsearch.server.ingest.ocr_pool import OCRPool
 
 from .conftest import SHARED as DATA
 
@@ -136,3 +139,26 @@ def test_a_page_is_read_again_when_enough_of_its_lines_are_unread() -> None:
     assert needs_all_scripts([empty, empty] + [read] * 11)  # 2 of 13
     assert needs_all_scripts([empty] * 3)
     assert not needs_all_scripts([None, None, read])  # lines without word info are not judged
+
+
+@needs_font
+def test_worker_processes_read_east_asian_pages_again(
+    engines: tuple[RapidOCREngine, RapidOCREngine], tmp_path: Path
+) -> None:
+    image = _page(CHINESE)
+    pool = OCRPool(1, functools.partial(RapidOCREngine, cache_dir=tmp_path))
+    try:
+        assert " ".join(w.text for w in pool.words(image)) == _text(engines[1], image)
+    finally:
+        pool.close()
+
+
+@needs_font
+def test_a_full_model_that_fails_keeps_the_latin_read(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    engine = RapidOCREngine(cache_dir=tmp_path)
+    assert engine._all_params is not None
+    engine._all_params["Rec.model_path"] = str(tmp_path / "missing.onnx")
+    with caplog.at_level(logging.WARNING, logger=ocr_fallback.__name__):
+        text = _text(engine, _page(CHINESE + ENGLISH[:1]))
+    assert "Invoice number 2023-1105" in text  # the page is still read, as far as the Latin model reads
+    assert "keeping the Latin read" in caplog.text

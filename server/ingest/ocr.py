@@ -101,7 +101,7 @@ class RapidOCREngine:
         self._factory = RapidOCR
         # The cut recogniser in use: pages it leaves unread go to rapidocr's own (ocr_fallback.py).
         cut = recogniser.get("Rec.model_path")
-        self._all_params = None
+        self._all_params: dict[str, Any] | None = None
         if cut is not None and params.get("Rec.model_path") == cut:
             self._all_params = {k: v for k, v in params.items() if k != "Rec.model_path"}
 

@@ -78,10 +78,15 @@ def add_fallback(engine: Any, every_script: Callable[[], Any]) -> None:
         out = latin(crops)
         if not engine.return_word_box or not needs_all_scripts(out.word_results or ()):
             return out
-        if not full:
-            full.append(every_script())
+        try:
+            if not full:
+                full.append(every_script())
+            again = full[0].recognize_txt(crops)
+        except Exception as exc:  # the full model missing or failing: the Latin read is still a read
+            log.warning("OCR: could not read a page again with every script (%s); keeping the Latin read", exc)
+            return out
         _report(sum(1 for info in out.word_results if info is not None and unread(info)), len(crops))
-        return full[0].recognize_txt(crops)
+        return again
 
     engine.recognize_txt = recognize_txt
 
