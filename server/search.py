@@ -85,6 +85,9 @@ class Result:
     #: A page found by one of its regions (ingest/regions.py): that region's box in page pixels.
     region_box: tuple[float, float, float, float] | None = None
     slot: int = 0  # the version slot of the document the result's point belongs to
+    #: With explanations, for pages: where the words came from (pdf, ocr, none) and what read them.
+    text_source: str = ""
+    ocr_reader: str = ""
 
 
 @dataclass
@@ -410,6 +413,9 @@ class Searcher:
             stored = {h.id: h for h in self.store.retrieve(name, [r.point_id for r in mine], space=space)}
             for r in mine:
                 hit = stored.get(r.point_id)
+                if hit is not None:
+                    r.text_source = str(hit.payload.get("text_source") or "")
+                    r.ocr_reader = str(hit.payload.get("ocr_reader") or "")
                 if hit is not None and hit.tokens is not None and len(hit.tokens):
                     r.matches = token_matches(q, hit.tokens, hit.payload)
                     r.page_size = (int(hit.payload.get("width") or 0), int(hit.payload.get("height") or 0))

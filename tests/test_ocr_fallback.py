@@ -162,3 +162,17 @@ def test_a_full_model_that_fails_keeps_the_latin_read(tmp_path: Path, caplog: py
         text = _text(engine, _page(CHINESE + ENGLISH[:1]))
     assert "Invoice number 2023-1105" in text  # the page is still read, as far as the Latin model reads
     assert "keeping the Latin read" in caplog.text
+
+
+@needs_font
+def test_the_reader_names_the_models_and_a_page_read_again(engines: tuple[RapidOCREngine, RapidOCREngine]) -> None:
+    latin, every = engines
+    assert latin.read(_page(ENGLISH))[1] == "rapidocr det=tiny rec=latin"
+    assert latin.read(_page(CHINESE))[1] == "rapidocr det=tiny rec=all"  # read again with every script
+    assert latin.read(_page(ENGLISH))[1] == "rapidocr det=tiny rec=latin"  # per page, not sticky
+    assert every.read(_page(ENGLISH))[1] == "rapidocr det=tiny rec=all"
+    pool = OCRPool(1, functools.partial(RapidOCREngine, detector="small", script="all"))
+    try:
+        assert pool.read(_page(ENGLISH[:2]))[1] == "rapidocr det=small rec=all"  # from the worker
+    finally:
+        pool.close()

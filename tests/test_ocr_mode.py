@@ -90,6 +90,12 @@ def test_never_with_colpali_ingests_without_touching_ocr(
     assert {r.document_id for r in res.results} == {"p0", "p1", "p2", "layout"}
     layout = client.search("never", "layout detection models", top_k=1)
     assert layout.results[0].document_id == "layout" and layout.results[0].snippet
+    # where each page's words came from: its text layer, or nothing (searched by its image alone)
+    sources = {
+        (r.document_id, r.page): (r.explanation.text_source, r.explanation.ocr_reader)
+        for r in client.search("never", "quarterly report", top_k=10, all_passages=True, explain=True).results
+    }
+    assert sources[("layout", 1)] == ("pdf", "") and sources[("p0", 1)] == ("none", ""), sources
 
     # the same pages in an auto collection do go to OCR (so the engine above would have been noticed)
     client.create_collection("auto", page_kind="colpali", page_model=model)
@@ -114,6 +120,13 @@ def test_auto_reads_text_layers_and_always_ocrs_every_page(client: Client, engin
     assert "scaled" not in " ".join(r.snippet for r in hits)
     top = client.search("auto", "scaled dot product attention", top_k=1, all_passages=True).results[0]
     assert top.page == 2 and "scaled" in top.snippet
+    # each page records where its words came from, and which engine read it (an engine without its
+    # own `read` is named by its name)
+    sources = {
+        r.page: (r.explanation.text_source, r.explanation.ocr_reader)
+        for r in client.search("auto", "attention ocrstamp", top_k=3, all_passages=True, explain=True).results
+    }
+    assert sources == {1: ("pdf", ""), 2: ("pdf", ""), 3: ("ocr", "stamp")}
 
 
 def test_never_needs_an_image_encoder_and_unknown_modes_are_refused(client: Client) -> None:

@@ -72,6 +72,9 @@ def test_explain_points_at_word_boxes(fake_client: Client) -> None:
     m = max(r.results[0].explanation.matches, key=lambda m: m.similarity)
     assert m.document_token == "Harbour" and m.similarity > 0.99
     assert 30 <= m.box.x0 < m.box.x1 <= 400 and 80 <= m.box.y0 < m.box.y1 <= 140  # second line, left
+    # the page was OCR'd (the server's default models, in its worker processes), and says so
+    assert r.results[0].explanation.text_source == "ocr"
+    assert r.results[0].explanation.ocr_reader == "rapidocr det=tiny rec=latin"
 
 
 def test_pdfs_use_their_text_layer_page_by_page(fake_client: Client, shared_data: Path) -> None:
@@ -81,6 +84,8 @@ def test_pdfs_use_their_text_layer_page_by_page(fake_client: Client, shared_data
     assert [a.ok for a in acks] == [True, True] and [a.points for a in acks] == [15, 4]
     r = fake_client.search("pdfs", "scaled dot-product attention", top_k=3, all_passages=True)
     assert r.results[0].document_id == "attention" and r.results[0].page in (2, 4, 5)
+    explained = fake_client.search("pdfs", "scaled dot-product attention", top_k=1, explain=True).results[0]
+    assert (explained.explanation.text_source, explained.explanation.ocr_reader) == ("pdf", "")
     got = fake_client.get_collection("pdfs")  # a point per page (page_regions is off by default)
     assert got.point_count == 19 and got.document_count == 2
 

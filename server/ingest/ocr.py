@@ -38,6 +38,15 @@ class OCREngine(Protocol):
     def words(self, image: Image.Image) -> list[Word]: ...
 
 
+def read_page(engine: OCREngine, image: Image.Image) -> tuple[list[Word], str]:
+    """The page's words and what read them: the engine and its models ("rapidocr det=tiny rec=latin"),
+    as stored with the page (explanations show it). Engines without `read` are named by `name`."""
+    read = getattr(engine, "read", None)
+    if read is not None:
+        return read(image)  # type: ignore[no-any-return]
+    return engine.words(image), str(getattr(engine, "reader", engine.name))
+
+
 def ocr_provider(device: str, available: list[str] | None = None) -> str:
     """The ONNX Runtime provider rapidocr runs on, "cuda" or "cpu". auto takes CUDA when this
     onnxruntime build has it (the onnxruntime-gpu wheel and a GPU); cuda insists on it."""
@@ -73,8 +82,9 @@ class RapidOCREngine:
         from rapidocr import RapidOCR
 
         recogniser = recogniser_params(script, cache_dir)
+        tiny = detector_params(detector)
         base = {
-            **detector_params(detector),
+            **tiny,
             **recogniser,
             "Global.log_level": "warning",
             "Global.use_cls": False,  # pages are upright; the angle classifier costs time for nothing
@@ -104,18 +114,32 @@ class RapidOCREngine:
         self._all_params: dict[str, Any] | None = None
         if cut is not None and params.get("Rec.model_path") == cut:
             self._all_params = {k: v for k, v in params.items() if k != "Rec.model_path"}
+        # What reads the pages, as recorded with each: the models actually loaded (a fallback to
+        # rapidocr's own shows), or the file a caller chose.
+        det_path, rec_path = params.get("Det.model_path"), params.get("Rec.model_path")
+        det = "small" if not det_path else "tiny" if det_path == tiny.get("Det.model_path") else Path(det_path).name
+        rec = "all" if not rec_path else "latin" if self._all_params is not None else Path(rec_path).name
+        self.reader = f"rapidocr det={det} rec={rec}"
 
     def _engine(self):  # type: ignore[no-untyped-def]
         engine = getattr(self._engines, "engine", None)
         if engine is None:
             engine = self._engines.engine = self._factory(params=self._params)
+            self._engines.reread = None
             if self._all_params is not None:
                 every = {**self._all_params, "Global.return_word_box": True}
-                add_fallback(engine, lambda: self._factory(params=every))
+                self._engines.reread = add_fallback(engine, lambda: self._factory(params=every))
         return engine
 
     def words(self, image: Image.Image) -> list[Word]:
         return self.words_with_stages(image)[0]
+
+    def read(self, image: Image.Image) -> tuple[list[Word], str]:
+        """The page's words and what read them: `reader`, with rec=all for a page read again with
+        every script (ocr_fallback.py)."""
+        words = self.words(image)
+        reread = self._engines.reread
+        return words, self.reader.replace("rec=latin", "rec=all") if reread and reread.last else self.reader
 
     def words_with_stages(self, image: Image.Image) -> tuple[list[Word], list[float]]:
         """The words and rapidocr's seconds in detection, angle classifier and recognition."""
@@ -155,6 +179,7 @@ class TesseractOCR:
             )
         # --psm 6 (one uniform block) keeps receipt lines in reading order; the default (3) scrambles them.
         self.command = [binary, "stdin", "stdout", "-l", lang, "--psm", str(psm), "tsv"]
+        self.reader = f"tesseract psm={psm} lang={lang}"
         self.env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
 
     def words(self, image: Image.Image) -> list[Word]:

@@ -27,6 +27,7 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -66,15 +67,25 @@ def needs_all_scripts(word_results: Sequence[Any]) -> bool:
     return n >= MIN_UNREAD and n >= MIN_SHARE * len(word_results)
 
 
-def add_fallback(engine: Any, every_script: Callable[[], Any]) -> None:
+@dataclass
+class Reread:
+    """Whether the page `engine` read last was read again with every script (one per engine, and
+    engines are per thread, so no lock)."""
+
+    last: bool = False
+
+
+def add_fallback(engine: Any, every_script: Callable[[], Any]) -> Reread:
     """Makes `engine` (a RapidOCR with the Latin-script recogniser) read a page's line crops again with
     `every_script()` (a RapidOCR with rapidocr's own recogniser and word boxes on, made on first need)
     when the first read leaves too many of them unread. The detector's crops are reused."""
     latin = engine.recognize_txt
     full: list[Any] = []
+    state = Reread()
 
     @functools.wraps(latin)
     def recognize_txt(crops: list[Any]) -> Any:
+        state.last = False
         out = latin(crops)
         if not engine.return_word_box or not needs_all_scripts(out.word_results or ()):
             return out
@@ -86,9 +97,11 @@ def add_fallback(engine: Any, every_script: Callable[[], Any]) -> None:
             log.warning("OCR: could not read a page again with every script (%s); keeping the Latin read", exc)
             return out
         _report(sum(1 for info in out.word_results if info is not None and unread(info)), len(crops))
+        state.last = True
         return again
 
     engine.recognize_txt = recognize_txt
+    return state
 
 
 def _report(unread_lines: int, lines: int) -> None:

@@ -56,8 +56,11 @@ def _start_worker(engine: Callable[[], Any]) -> None:
     _ENGINE = engine()
 
 
-def _read(pixels: np.ndarray) -> list[tuple[str, tuple[float, float, float, float]]]:
-    return [(w.text, w.box) for w in _ENGINE.words(Image.fromarray(pixels))]
+def _read(pixels: np.ndarray) -> tuple[list[tuple[str, tuple[float, float, float, float]]], str]:
+    """The page's words (plain tuples: cheap to pickle) and what read them."""
+    read_page = importlib.import_module("mmsearch.server.ingest.ocr").read_page  # see _default_engine
+    words, reader = read_page(_ENGINE, Image.fromarray(pixels))
+    return [(w.text, w.box) for w in words], reader
 
 
 def _default_engine() -> Any:
@@ -93,6 +96,10 @@ class OCRPool:
             return self._pool
 
     def words(self, image: Image.Image) -> list[Word]:
+        return self.read(image)[0]
+
+    def read(self, image: Image.Image) -> tuple[list[Word], str]:
+        """The page's words and what read them (the worker engine's `read`: its models)."""
         pool = self._executor()
         try:
             future: Future[Any] = pool.submit(_read, np.asarray(image.convert("RGB")))
@@ -100,7 +107,8 @@ class OCRPool:
             self._discard(pool)
             raise OCRFailed(f"the OCR worker pool is not running ({exc}); the next page starts a new one") from exc
         try:
-            return [Word(text, box) for text, box in future.result(timeout=self.page_timeout_s)]
+            words, reader = future.result(timeout=self.page_timeout_s)
+            return [Word(text, box) for text, box in words], reader
         except BrokenProcessPool as exc:
             self._discard(pool)
             raise OCRFailed(

@@ -64,6 +64,7 @@ def colpali_points(units: list[Unit], spec: CollectionSpec, encoded: Future[list
                     space="page",
                     text=text,
                     **patch_payload(e.token_strings, e.token_boxes, pooled),
+                    **words_source(u),
                     width=u.page.width,
                     height=u.page.height,
                 ),
@@ -89,6 +90,18 @@ def point_payload(u: Unit, space: str = "text", **extra: Any) -> dict[str, Any]:
         LIVE: u.item.version.live,
         **extra,
     }
+
+
+def words_source(u: Unit) -> dict[str, str]:
+    """Where a page's words came from, stored with it (explanations show it): `text_source` pdf (its
+    text layer), ocr (with `ocr_reader`, the engine and models that read it) or none (ocr never)."""
+    assert u.page is not None
+    if u.page.extra.get("text_layer"):
+        return {"text_source": "pdf"}
+    reader = u.page.extra.get("ocr_reader")
+    if reader:
+        return {"text_source": "ocr", "ocr_reader": str(reader)}
+    return {"text_source": "ocr" if u.page.words else "none"}
 
 
 def patch_payload(strings: list[str], boxes: np.ndarray | None, pooled: Pooled) -> dict[str, Any]:

@@ -22,8 +22,9 @@ from ..ranking.lexical import document_terms
 from ..storage.base import CollectionSpec, PointData, point_id, region_point_id
 from ..storage.page_images import encode_page_image
 from .items import IngestCancelled
+from .ocr import read_page
 from .page_encoding import PageVectors, encode_word_lists, encode_word_pages
-from .page_points import colpali_points, patch_payload, point_payload, submit_images
+from .page_points import colpali_points, patch_payload, point_payload, submit_images, words_source
 from .pages import Word
 from .pooling import Pooled, pick, pool_tokens, positions
 from .regions import page_regions
@@ -159,16 +160,16 @@ class PointBuilder:
                 u.item.error = u.item.error or exc
             return
 
-        def words(image: Any) -> list[Word]:
+        def words(image: Any) -> tuple[list[Word], str]:
             if cancelled.is_set():  # the caller left: the pages still queued are not read
                 raise IngestCancelled("the ingest call ended")
-            return ocr.words(image)
+            return read_page(ocr, image)
 
         read = [self._ocr_pool.submit(words, u.page.image) for u in need if u.page and u.page.image]
         for u, future in zip(need, read, strict=True):
             assert u.page is not None
             try:
-                u.page.words = future.result()
+                u.page.words, u.page.extra["ocr_reader"] = future.result()
             except IngestCancelled:
                 continue
             except Exception as exc:
@@ -247,8 +248,7 @@ class PointBuilder:
 
 def _page_fields(u: Unit) -> dict[str, Any]:
     assert u.page is not None
-    source = "pdf" if u.page.extra.get("text_layer") else "ocr"
-    return {"width": u.page.width, "height": u.page.height, "text_source": source}
+    return {"width": u.page.width, "height": u.page.height, **words_source(u)}
 
 
 def _word_payload(words: list[Word], pv: PageVectors, pooled: Pooled) -> dict[str, Any]:

@@ -115,6 +115,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             if request.explain:
                 res.explanation.signals.update(r.signals)
                 res.explanation.page_width, res.explanation.page_height = r.page_size
+                res.explanation.text_source, res.explanation.ocr_reader = r.text_source, r.ocr_reader
                 if r.boost is not None:
                     res.explanation.unboosted_score = r.relevance
                     for name, factor, part in boosts.contributions(r.relevance, r.boost):

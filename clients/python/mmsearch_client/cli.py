@@ -230,6 +230,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     best = hits[0]
     strong = sorted(best.explanation.matches, key=lambda m: -m.similarity)
     print(f"{best.document_id} p.{best.page} score {best.score:.3f}")
+    source = best.explanation.text_source
+    if source:  # pages: where the words matched below came from
+        print(f"  words from: {'the PDF text layer' if source == 'pdf' else source}", end="")
+        print(f" ({best.explanation.ocr_reader})" if best.explanation.ocr_reader else "")
     for m in strong:
         print(f"  {m.query_token:>15} → {m.document_token} ({m.similarity:.2f})")
     if args.out:

@@ -190,7 +190,7 @@ class TokenMatch(_message.Message):
     def __init__(self, query_token: _Optional[str] = ..., document_token: _Optional[str] = ..., similarity: _Optional[float] = ..., document_position: _Optional[int] = ..., box: _Optional[_Union[BoundingBox, _Mapping]] = ...) -> None: ...
 
 class Explanation(_message.Message):
-    __slots__ = ("matches", "signals", "page_width", "page_height", "unboosted_score", "boosts", "region")
+    __slots__ = ("matches", "signals", "page_width", "page_height", "unboosted_score", "boosts", "region", "text_source", "ocr_reader")
     class SignalsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -205,6 +205,8 @@ class Explanation(_message.Message):
     UNBOOSTED_SCORE_FIELD_NUMBER: _ClassVar[int]
     BOOSTS_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
+    TEXT_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    OCR_READER_FIELD_NUMBER: _ClassVar[int]
     matches: _containers.RepeatedCompositeFieldContainer[TokenMatch]
     signals: _containers.ScalarMap[str, float]
     page_width: int
@@ -212,7 +214,9 @@ class Explanation(_message.Message):
     unboosted_score: float
     boosts: _containers.RepeatedCompositeFieldContainer[BoostContribution]
     region: BoundingBox
-    def __init__(self, matches: _Optional[_Iterable[_Union[TokenMatch, _Mapping]]] = ..., signals: _Optional[_Mapping[str, float]] = ..., page_width: _Optional[int] = ..., page_height: _Optional[int] = ..., unboosted_score: _Optional[float] = ..., boosts: _Optional[_Iterable[_Union[BoostContribution, _Mapping]]] = ..., region: _Optional[_Union[BoundingBox, _Mapping]] = ...) -> None: ...
+    text_source: str
+    ocr_reader: str
+    def __init__(self, matches: _Optional[_Iterable[_Union[TokenMatch, _Mapping]]] = ..., signals: _Optional[_Mapping[str, float]] = ..., page_width: _Optional[int] = ..., page_height: _Optional[int] = ..., unboosted_score: _Optional[float] = ..., boosts: _Optional[_Iterable[_Union[BoostContribution, _Mapping]]] = ..., region: _Optional[_Union[BoundingBox, _Mapping]] = ..., text_source: _Optional[str] = ..., ocr_reader: _Optional[str] = ...) -> None: ...
 
 class SearchResult(_message.Message):
     __slots__ = ("document_id", "page", "modality", "score", "metadata", "snippet", "passage", "explanation", "thumbnail")
