@@ -407,8 +407,6 @@ class Searcher:
     def _explain(self, name: str, query: EncodedQuery, results: list[Result]) -> None:
         for space in {r.space for r in results}:
             q = query.spaces.get(space)
-            if q is None:
-                continue
             mine = [r for r in results if r.space == space]
             stored = {h.id: h for h in self.store.retrieve(name, [r.point_id for r in mine], space=space)}
             for r in mine:
@@ -416,7 +414,7 @@ class Searcher:
                 if hit is not None:
                     r.text_source = str(hit.payload.get("text_source") or "")
                     r.ocr_reader = str(hit.payload.get("ocr_reader") or "")
-                if hit is not None and hit.tokens is not None and len(hit.tokens):
+                if q is not None and hit is not None and hit.tokens is not None and len(hit.tokens):
                     r.matches = token_matches(q, hit.tokens, hit.payload)
                     r.page_size = (int(hit.payload.get("width") or 0), int(hit.payload.get("height") or 0))
 

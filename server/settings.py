@@ -312,8 +312,8 @@ class Settings(BaseSettings):
         "latin",
         description="rapidocr: the writing systems pages are read in. latin: Latin-script languages (English, "
         "French, German, ...; also Greek letters, digits and symbols), with the recogniser's Chinese and Japanese "
-        "classes cut (7-12% less CPU per page, same accuracy on Latin pages); a page with Chinese, Japanese or Korean "
-        "lines is read again with every class. all: every class on every page (Chinese or Japanese collections).",
+        "classes cut (7-12% less CPU per page, same accuracy on Latin pages); a page mostly in Chinese or Japanese "
+        "is read again with every class. all: every class on every page (Chinese or Japanese collections).",
     )
     ocr_detector: Literal["tiny", "small"] = Field(
         "tiny",

@@ -40,7 +40,7 @@ class OCREngine(Protocol):
 
 def read_page(engine: OCREngine, image: Image.Image) -> tuple[list[Word], str]:
     """The page's words and what read them: the engine and its models ("rapidocr det=tiny rec=latin"),
-    as stored with the page (explanations show it). Engines without `read` are named by `name`."""
+    as stored with the page (explanations show it). Engines without `read` by their `reader`, else `name`."""
     read = getattr(engine, "read", None)
     if read is not None:
         return read(image)  # type: ignore[no-any-return]
@@ -82,9 +82,9 @@ class RapidOCREngine:
         from rapidocr import RapidOCR
 
         recogniser = recogniser_params(script, cache_dir)
-        tiny = detector_params(detector)
+        det_params = detector_params(detector)
         base = {
-            **tiny,
+            **det_params,
             **recogniser,
             "Global.log_level": "warning",
             "Global.use_cls": False,  # pages are upright; the angle classifier costs time for nothing
@@ -111,25 +111,30 @@ class RapidOCREngine:
         self._factory = RapidOCR
         # The cut recogniser in use: pages it leaves unread go to rapidocr's own (ocr_fallback.py).
         cut = recogniser.get("Rec.model_path")
-        self._all_params: dict[str, Any] | None = None
+        self._all_scripts: dict[str, Any] | None = None  # the parameters of that second engine
         if cut is not None and params.get("Rec.model_path") == cut:
-            self._all_params = {k: v for k, v in params.items() if k != "Rec.model_path"}
+            self._all_scripts = {k: v for k, v in params.items() if k != "Rec.model_path"}
         # What reads the pages, as recorded with each: the models actually loaded (a fallback to
         # rapidocr's own shows), or the file a caller chose.
         det_path, rec_path = params.get("Det.model_path"), params.get("Rec.model_path")
-        det = "small" if not det_path else "tiny" if det_path == tiny.get("Det.model_path") else Path(det_path).name
-        rec = "all" if not rec_path else "latin" if self._all_params is not None else Path(rec_path).name
-        self.reader = f"rapidocr det={det} rec={rec}"
+        self._det = "small" if not det_path else Path(det_path).name
+        if det_path and det_path == det_params.get("Det.model_path"):
+            self._det = "tiny"
+        rec = "all" if not rec_path else "latin" if self._all_scripts is not None else Path(rec_path).name
+        self.reader = self._reader(rec)
 
     def _engine(self):  # type: ignore[no-untyped-def]
         engine = getattr(self._engines, "engine", None)
         if engine is None:
             engine = self._engines.engine = self._factory(params=self._params)
             self._engines.reread = None
-            if self._all_params is not None:
-                every = {**self._all_params, "Global.return_word_box": True}
-                self._engines.reread = add_fallback(engine, lambda: self._factory(params=every))
+            if self._all_scripts is not None:
+                second = {**self._all_scripts, "Global.return_word_box": True}
+                self._engines.reread = add_fallback(engine, lambda: self._factory(params=second))
         return engine
+
+    def _reader(self, rec: str) -> str:
+        return f"rapidocr det={self._det} rec={rec}"
 
     def words(self, image: Image.Image) -> list[Word]:
         return self.words_with_stages(image)[0]
@@ -137,9 +142,12 @@ class RapidOCREngine:
     def read(self, image: Image.Image) -> tuple[list[Word], str]:
         """The page's words and what read them: `reader`, with rec=all for a page read again with
         every script (ocr_fallback.py)."""
-        words = self.words(image)
+        self._engine()
         reread = self._engines.reread
-        return words, self.reader.replace("rec=latin", "rec=all") if reread and reread.last else self.reader
+        if reread is not None:
+            reread.last = False  # a page without text lines never reaches recognition, which resets it
+        words = self.words(image)
+        return words, self._reader("all") if reread is not None and reread.last else self.reader
 
     def words_with_stages(self, image: Image.Image) -> tuple[list[Word], list[float]]:
         """The words and rapidocr's seconds in detection, angle classifier and recognition."""
@@ -235,7 +243,7 @@ def get_ocr(
                     "OCR: rapidocr, detector %s, script %s%s",
                     detector,
                     script,
-                    " (pages with Chinese or Japanese lines are read twice; --ocr-script all reads them once)"
+                    " (pages mostly in Chinese or Japanese are read twice; --ocr-script all reads them once)"
                     if script == "latin"
                     else "",
                 )
