@@ -67,6 +67,7 @@ def test_deep_link_renders_the_receipt_card_and_its_page(console: tuple[App, str
     assert card.locator(".thumb img").is_visible()  # the page's thumbnail
     assert card.locator(".hit").count() >= 1  # matched words drawn over it
     assert "MR D.I.Y." in card.locator(".snippet").inner_text()  # the OCR text of the scan
+    assert card.locator(".source").inner_text() == "words: ocr (rapidocr det=tiny rec=latin)"  # what read it
     assert page.locator('.card[data-doc="refund-policy"]').is_visible()  # text and pages in one list
     assert page.locator("#collection").input_value() == "kb"
     assert "2 documents" in page.locator("#collection-info").inner_text()

@@ -117,6 +117,13 @@ function patches(matches: TokenMatch[], width: number, height: number, top = 5):
 function signals(r: SearchResult): HTMLElement {
   const s = r.explanation?.signals ?? {};
   const parts = Object.entries(s).map(([k, v]) => el("span", { class: "signal" }, `${k} ${v.toFixed(2)}`));
+  // Pages: where the words came from (the PDF's text layer, or the OCR models that read the scan).
+  const source = r.explanation?.textSource ?? "";
+  if (source) {
+    const reader = r.explanation?.ocrReader ?? "";
+    const text = source === "pdf" ? "words: PDF text layer" : `words: ${source}${reader ? ` (${reader})` : ""}`;
+    parts.push(el("span", { class: "signal source" }, text));
+  }
   return el("div", { class: "signals" }, ...parts);
 }
 
