@@ -85,7 +85,8 @@ class Result:
     #: A page found by one of its regions (ingest/regions.py): that region's box in page pixels.
     region_box: tuple[float, float, float, float] | None = None
     slot: int = 0  # the version slot of the document the result's point belongs to
-    #: With explanations, for pages: where the words came from (pdf, ocr, none) and what read them.
+    #: With explanations, for pages: where the words came from (pdf, ocr, none) and what read them
+    #: (read with the result's payload, not with its vectors).
     text_source: str = ""
     ocr_reader: str = ""
 
@@ -346,7 +347,7 @@ class Searcher:
             # since a document's other passages are skipped.
             chunk = order[pos : pos + wanted - len(results) + 5]
             pos += len(chunk)
-            fields = [*HIT_FIELDS, "region_box", SLOT]
+            fields = [*HIT_FIELDS, "region_box", SLOT, *(("text_source", "ocr_reader") if p.explain else ())]
             hits = self.store.retrieve(spec.name, [ids[n] for n in chunk], fields=fields)
             payloads = {h.id: h.payload for h in hits}
             for n in chunk:
@@ -380,6 +381,8 @@ class Searcher:
                         boost=factors.row(n) if factors is not None else None,
                         region_box=tuple(float(c) for c in region) if region else None,  # type: ignore[arg-type]
                         slot=int(pl.get(SLOT) or 0),
+                        text_source=str(pl.get("text_source") or ""),
+                        ocr_reader=str(pl.get("ocr_reader") or ""),
                     )
                 )
                 if len(results) >= wanted:
@@ -407,14 +410,13 @@ class Searcher:
     def _explain(self, name: str, query: EncodedQuery, results: list[Result]) -> None:
         for space in {r.space for r in results}:
             q = query.spaces.get(space)
+            if q is None:
+                continue
             mine = [r for r in results if r.space == space]
             stored = {h.id: h for h in self.store.retrieve(name, [r.point_id for r in mine], space=space)}
             for r in mine:
                 hit = stored.get(r.point_id)
-                if hit is not None:
-                    r.text_source = str(hit.payload.get("text_source") or "")
-                    r.ocr_reader = str(hit.payload.get("ocr_reader") or "")
-                if q is not None and hit is not None and hit.tokens is not None and len(hit.tokens):
+                if hit is not None and hit.tokens is not None and len(hit.tokens):
                     r.matches = token_matches(q, hit.tokens, hit.payload)
                     r.page_size = (int(hit.payload.get("width") or 0), int(hit.payload.get("height") or 0))
 

@@ -70,8 +70,11 @@ def unread_lines(word_results: Sequence[Any]) -> int:
 
 def needs_all_scripts(word_results: Sequence[Any]) -> bool:
     """Whether enough of a page's lines are unread to read the page with every script's classes."""
-    n = unread_lines(word_results)
-    return n >= MIN_UNREAD and n >= MIN_SHARE * len(word_results)
+    return _enough(unread_lines(word_results), len(word_results))
+
+
+def _enough(unread: int, lines: int) -> bool:
+    return unread >= MIN_UNREAD and unread >= MIN_SHARE * lines
 
 
 @dataclass
@@ -93,11 +96,11 @@ def add_fallback(engine: Any, all_scripts: Callable[[], Any]) -> Reread:
 
     @functools.wraps(latin)
     def recognize_txt(crops: list[Any]) -> Any:
-        state.last = False
         out = latin(crops)
-        if not engine.return_word_box or not needs_all_scripts(out.word_results or ()):
+        if not engine.return_word_box or second.get("failed"):  # a model that failed is tried once
             return out
-        if second.get("failed"):  # a model that failed is tried (and warned about) once
+        before = unread_lines(out.word_results or ())
+        if not _enough(before, len(crops)):
             return out
         try:
             if "engine" not in second:
@@ -108,7 +111,6 @@ def add_fallback(engine: Any, all_scripts: Callable[[], Any]) -> Reread:
             log.warning("OCR: could not read a page again with every script (%s); keeping the Latin read", exc)
             return out
         again.elapse = (again.elapse or 0.0) + (out.elapse or 0.0)  # recognition time: both reads
-        before = unread_lines(out.word_results)
         if unread_lines(again.word_results or ()) >= before:
             # As unread with every class: a script neither model has (Korean: rapidocr's model has no
             # Hangul), or marks that are not text. Nothing gained; the page says it was read in Latin.
