@@ -7,7 +7,7 @@ import argparse
 import sys
 import typing
 
-from .settings import Settings
+from .settings import Settings, SettingsError, describe_errors
 
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +31,8 @@ def build_parser(prog: str = "mmsearch serve") -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pydantic import ValidationError
+
     from .app import serve  # after parsing: --help needs neither gRPC nor the encoders
     from .security.keys import KeyFileError
     from .security.listener import ExposureError
@@ -38,7 +40,15 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        serve(Settings.load(**vars(args)))
+        settings = Settings.load(**vars(args))
+    except ValidationError as exc:  # a bad MMSEARCH_* variable or TOML value (flags are checked by argparse)
+        print(f"mmsearch serve: {describe_errors(exc)}", file=sys.stderr)
+        return 2
+    except SettingsError as exc:
+        print(f"mmsearch serve: {exc}", file=sys.stderr)
+        return 2
+    try:
+        serve(settings)
     except (KeyFileError, TLSConfigError, ExposureError) as exc:  # the operator's mistake: say it, no traceback
         print(f"mmsearch serve: {exc}", file=sys.stderr)
         return 2

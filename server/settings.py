@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -422,8 +422,30 @@ class Settings(BaseSettings):
         path = overrides.get("config") or env_only.config
         if path is None:
             return cls(**overrides)
-        toml = TomlConfigSettingsSource(cls, toml_file=Path(path))()
+        if not Path(path).is_file():  # pydantic's source reads a missing file as empty: say so instead
+            raise SettingsError(f"config file {path} not found (--config / MMSEARCH_CONFIG)")
+        try:
+            toml = TomlConfigSettingsSource(cls, toml_file=Path(path))()
+        except ValueError as exc:  # tomllib.TOMLDecodeError
+            raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
         return cls(**{**toml, **_from_env(cls), **overrides})
+
+
+class SettingsError(ValueError):
+    """A setting the operator gave is missing or invalid (the message names it and where it came from)."""
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line per bad setting, by every name it has (flag, variable, TOML key), without a traceback."""
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        if name in Settings.model_fields:
+            flag = f"--{name.replace('_', '-')} / MMSEARCH_{name.upper()} / {name}"
+            lines.append(f"{flag} = {error.get('input')!r}: {error['msg']}")
+        else:  # a rule across settings, or an unknown key
+            lines.append(f"{name + ': ' if name else ''}{error['msg']}")
+    return "invalid settings:\n  " + "\n  ".join(lines)
 
 
 def _from_env(cls: type[Settings]) -> dict[str, Any]:

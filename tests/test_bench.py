@@ -181,7 +181,8 @@ def test_bench_pages_with_and_without_ocr(tmp_path: Path, tiny_colpali_dir: Path
     queries.write_text("invoice total due\n")
     app = create_server(fake_settings(tmp_path / "data", max_message_mb=8, allowed_models=["*"], ocr_workers=0))
     try:
-        args = ["bench", "--server", f"127.0.0.1:{app.port}", "--passages", "0", "--pages", "2"]
+        # no --passages: a page benchmark alone (passages defaulted to 10000 and asked for --corpus)
+        args = ["bench", "--server", f"127.0.0.1:{app.port}", "--pages", "2"]
         args += ["--page-source", str(source), "--queries", str(queries), "--requests", "2", "--concurrency", "1"]
         args += ["--page-ocr", "auto,never", "--page-model", f"colpali:{model}"]
         assert main([*args, "--json"]) == 0
@@ -193,7 +194,7 @@ def test_bench_pages_with_and_without_ocr(tmp_path: Path, tiny_colpali_dir: Path
             assert r["pages"] == r["ingest"]["points"] == 2 and r["ingest"]["per_second"] > 0
             assert r["page_encoder"] == f"colpali:{model}" and r["encoder_floor"]["pages"] == 2
         assert never["encoder_floor"]["of"] == f"colpali:{model}"  # the page model alone
-        assert auto["encoder_floor"]["of"].startswith("rapidocr + ")  # OCR and the text model
+        assert auto["encoder_floor"]["of"].startswith("text layer or rapidocr + ")  # OCR and the text model
         assert "2 pages, ingest by OCR mode: ocr auto " in render(report)
     finally:
         app.stop(grace=None)
@@ -294,3 +295,20 @@ def test_storage_only_rejects_a_bad_dimension(tmp_path: Path) -> None:
     corpus = _corpus(tmp_path / "corpus.jsonl")
     with pytest.raises(SystemExit, match="--dim must be between 8 and 4096"):
         main(["bench", "--server", "127.0.0.1:1", "--corpus", str(corpus), "--storage-only", "--dim", "3"])
+
+
+def test_the_floor_of_ocr_always_reads_every_page(monkeypatch: pytest.MonkeyPatch, shared_data: Path) -> None:
+    """`ocr: always` OCRs pages that have a text layer: its floor did not, and so read 12x faster."""
+    from mmsearch.client.bench.floors import encode_pages
+    from mmsearch.encoders.registry import create
+    from mmsearch.server.ingest import ocr as ocr_module
+
+    from .test_ocr_mode import _Stamp
+
+    monkeypatch.setattr(ocr_module, "ENGINES", {"stamp": _Stamp})
+    monkeypatch.setattr(ocr_module, "_LOADED", {})
+    encoder = create("fake", "fake-32")
+    pdf = shared_data / "pdf_documents" / "attention.pdf"  # every page has a text layer
+    _Stamp.pages = 0
+    assert encode_pages(encoder, [pdf], 3, "stamp").pages == 3 and _Stamp.pages == 0
+    assert encode_pages(encoder, [pdf], 3, "stamp", ocr_always=True).pages == 3 and _Stamp.pages == 3

@@ -75,6 +75,11 @@ def test_explain_points_at_word_boxes(fake_client: Client) -> None:
     # the page was OCR'd (the server's default models, in its worker processes), and says so
     assert r.results[0].explanation.text_source == "ocr"
     assert r.results[0].explanation.ocr_reader == "rapidocr det=tiny rec=latin"
+    # and `mmsearch search --explain --json` prints it too (it printed signals and matches only)
+    from mmsearch.client.cli import result_dict
+
+    printed = result_dict(r.results[0])["explanation"]
+    assert (printed["text_source"], printed["ocr_reader"]) == ("ocr", "rapidocr det=tiny rec=latin")
 
 
 def test_pdfs_use_their_text_layer_page_by_page(fake_client: Client, shared_data: Path) -> None:

@@ -76,6 +76,11 @@ def test_search_ranks_a_page_by_its_best_region(regions_client: Client, shared_d
     box = top.explanation.region
     assert box.y1 > box.y0 and box.y0 < 0.2 * top.explanation.page_height  # Table 1 is at the top
     assert all(m.box.x1 > m.box.x0 for m in top.explanation.matches if m.document_token.isalpha())
+    from mmsearch.client.cli import result_dict  # `search --explain --json` prints the box
+
+    printed = result_dict(top)["explanation"]["region"]
+    assert printed["box"] == [box.x0, box.y0, box.x1, box.y1]
+    assert printed["page_size"] == [top.explanation.page_width, top.explanation.page_height]
     # one result per document without all_passages; the page's own text still serves GetPage
     assert [x.document_id for x in fake_client.search("paper", query, top_k=5).results] == ["attention"]
     page = fake_client.get_page("paper", "attention", 6)

@@ -30,6 +30,30 @@ def test_settings_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         Settings(no_such_setting=1)  # type: ignore[call-arg]
 
 
+def test_serve_names_a_bad_setting_without_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mmsearch.server.cli import main
+
+    # A flag's bad value is argparse's (choices); a variable's or a TOML key's reached pydantic's traceback.
+    monkeypatch.setenv("MMSEARCH_OCR_SCRIPT", "klingon")
+    assert main(["--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--ocr-script / MMSEARCH_OCR_SCRIPT / ocr_script = 'klingon'" in err and "'latin' or 'all'" in err
+    assert "Traceback" not in err
+    monkeypatch.delenv("MMSEARCH_OCR_SCRIPT")
+    toml = tmp_path / "bad.toml"
+    toml.write_text('port = "abc"\n')
+    assert main(["--config", str(toml)]) == 2
+    assert "MMSEARCH_PORT / port = 'abc'" in capsys.readouterr().err
+    toml.write_text("port = [\n")
+    assert main(["--config", str(toml)]) == 2
+    assert f"config file {toml} is not valid TOML" in capsys.readouterr().err
+    # A missing file was read as an empty one: the server started without the operator's settings.
+    assert main(["--config", str(tmp_path / "missing.toml")]) == 2
+    assert f"config file {tmp_path / 'missing.toml'} not found" in capsys.readouterr().err
+
+
 def test_cli_filter_syntax() -> None:
     assert parse_filters(["kind=bird", "legs>=2", "legs<5", "tag=a|b", "ok=true"]) == {
         "kind": "bird",

@@ -83,6 +83,19 @@ class ItemResult:
         return self.error is None
 
 
+@dataclass(frozen=True)
+class ItemProgress:
+    """How far an unfinished item has come (streamed only when the caller asks): its points stored so
+    far (hidden until the whole item is) and how many it will have (None: not known up front). Its
+    ItemResult follows later."""
+
+    seq: int
+    id: str
+    source: str
+    stored: int
+    total: int | None
+
+
 END = object()  # the request stream is over
 
 

@@ -36,7 +36,7 @@ from ..errors import MMSearchError, NotFound, PermissionDenied
 from ..storage.base import CollectionSpec, PointData, Where
 from .claims import DocumentClaims, claim_key
 from .deletes import delete_documents
-from .items import END, IngestCancelled, IngestItem, ItemResult, pump
+from .items import END, IngestCancelled, IngestItem, ItemProgress, ItemResult, pump
 from .pages import PageLimits
 from .points import PointBuilder, Started
 from .units import ItemState, Unit, expand
@@ -61,14 +61,17 @@ class Ingestor:
         # Deletes still clean kept images when keeping is off (earlier ones go with their documents).
         self.keep_images = self.builder.keep_images
 
-    def run(self, items: Iterator[IngestItem], cancelled: threading.Event | None = None) -> Iterator[ItemResult]:
+    def run(
+        self, items: Iterator[IngestItem], cancelled: threading.Event | None = None, progress: bool = False
+    ) -> Iterator[ItemResult | ItemProgress]:
         """Results in stream order. `cancelled` (set when the caller goes away) stops the work at the
-        next page or batch: the stream then raises IngestCancelled after rolling back."""
+        next page or batch: the stream then raises IngestCancelled after rolling back. progress: also
+        an ItemProgress for an unfinished item each time more of its points are stored."""
         cancelled = cancelled or threading.Event()
         inbox: queue.Queue = queue.Queue(maxsize=4 * self.batch_size)
         stop = threading.Event()
         threading.Thread(target=pump, args=(items, inbox, stop), daemon=True).start()
-        stream = _Stream(self, inbox, cancelled)
+        stream = _Stream(self, inbox, cancelled, progress)
         writer = BatchWriter(self.store)
         started: Started | None = None  # a batch queued on the model whose points are not made yet
         try:
@@ -116,10 +119,12 @@ class _Stream:
     """Pulls items, expands them into units, applies write outcomes, and yields results in order.
     Everything here runs on the stream thread."""
 
-    def __init__(self, ingestor: Ingestor, inbox: queue.Queue, cancelled: threading.Event) -> None:
+    def __init__(self, ingestor: Ingestor, inbox: queue.Queue, cancelled: threading.Event, progress: bool) -> None:
         self.ing = ingestor
         self.inbox = inbox
         self.cancelled = cancelled
+        self.progress = progress
+        self.reported: dict[int, int] = {}  # seq -> points stored when its progress was last reported
         self.spec: CollectionSpec | None = None
         self.items: deque[ItemState] = deque()  # not yet acknowledged, in stream order
         self.current: ItemState | None = None
@@ -268,9 +273,10 @@ class _Stream:
             elif item.error is None:
                 item.error = error
 
-    def results(self, final: bool = False) -> Iterator[ItemResult]:
+    def results(self, final: bool = False) -> Iterator[ItemResult | ItemProgress]:
         while self.items and (final or self.items[0].done):
             item = self.items.popleft()
+            self.reported.pop(item.seq, None)
             complete = item.error is None and item.written == item.produced and item.produced > 0
             dup: list[str] = []
             points = item.written
@@ -298,6 +304,15 @@ class _Stream:
             else:
                 error = item.error or MMSearchError(f"item {item.id!r} was not fully stored")
                 yield ItemResult(item.seq, item.id, item.source, error=error)
+        if self.progress and not final:
+            yield from self._progress()
+
+    def _progress(self) -> Iterator[ItemProgress]:
+        """Unfinished items with more points stored than last reported (a many-page PDF, page by page)."""
+        for item in self.items:
+            if item.error is None and item.written > self.reported.get(item.seq, 0):
+                self.reported[item.seq] = item.written
+                yield ItemProgress(item.seq, item.id, item.source, item.written, item.total)
 
     def rollback(self) -> None:
         """The stream ended early: remove the new version of every item nobody acknowledged (an item

@@ -17,7 +17,7 @@ from ..catalog import Catalog
 from ..dedup import check_threshold
 from ..errors import InvalidArgument, PermissionDenied, ResourceExhausted, status_code
 from ..ingest.deletes import delete_documents
-from ..ingest.items import Content, ImageFile, IngestItem, ItemResult, PdfFile, Text, TextFile
+from ..ingest.items import Content, ImageFile, IngestItem, ItemProgress, ItemResult, PdfFile, Text, TextFile
 from ..ingest.pages import PageLimits
 from ..ingest.pipeline import IngestCancelled, Ingestor
 from ..limits import ByteBudget, IdleTimeoutIterator, StreamBytes
@@ -88,6 +88,11 @@ def ack_from_result(r: ItemResult) -> ingest_pb2.IngestAck:
     return ack
 
 
+def ack_from_progress(p: ItemProgress) -> ingest_pb2.IngestAck:
+    progress = ingest_pb2.IngestProgress(points_stored=p.stored, points_total=p.total or 0)
+    return ingest_pb2.IngestAck(sequence=p.seq, id=p.id, source=p.source, progress=progress)
+
+
 def _may_create(item: IngestItem, allowed: bool) -> IngestItem:
     """create_collection from a key that may not create collections: refused when it would create
     one (an existing collection is written as usual)."""
@@ -115,17 +120,23 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         principal = current_principal()
         may_create = principal.role >= Role.ADMIN
         held = StreamBytes(self.budget)
-        counts = [0, 0]  # requests read, acknowledgements sent
+        counts = [0, 0]  # requests read, acknowledgements (results) sent
         # Not idle while an item read awaits its acknowledgement (the client may wait for it to send more).
         requests = IdleTimeoutIterator(request_iterator, self.idle_timeout_s, busy=lambda: counts[0] > counts[1])
+        progress = [False]  # the client asked for progress acknowledgements
 
         def items() -> Iterator[IngestItem]:
             for r in requests:
                 counts[0] += 1
+                progress[0] = progress[0] or r.report_progress
                 yield _may_create(self._admit(r, counts[0] - 1, held, principal.tenant), may_create)
 
         try:
-            for result in self.ingestor.run(items(), cancelled):
+            for result in self.ingestor.run(items(), cancelled, progress=True):
+                if isinstance(result, ItemProgress):
+                    if progress[0]:
+                        yield ack_from_progress(result)
+                    continue
                 held.give_back(result.seq)
                 counts[1] += 1
                 yield ack_from_result(result)
@@ -160,7 +171,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         for r in request.requests:  # all checked first: a refused batch writes nothing
             if not principal.may_use(r.collection):
                 raise PermissionDenied(f"key {principal.key_id!r} may not use collection {r.collection!r}")
-        return ingest_pb2.IngestBatchResponse(acks=list(self.Ingest(iter(request.requests), context)))
+        acks = self.Ingest(iter(request.requests), context)  # one result each: progress has no use here
+        return ingest_pb2.IngestBatchResponse(acks=[a for a in acks if not a.HasField("progress")])
 
     def Delete(self, request: ingest_pb2.DeleteRequest, context: grpc.ServicerContext) -> ingest_pb2.DeleteResponse:  # noqa: N802
         where = to_where(request.filter if request.HasField("filter") else None)

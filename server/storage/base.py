@@ -160,8 +160,9 @@ class Store(ABC):
         with self._lock, self._engine(spec.name):
             if self._has(spec.name):
                 raise AlreadyExists(
-                    f"collection {spec.name!r} already exists; its encoders, chunking and compression are "
-                    "fixed at creation: delete it and create it again to change them"
+                    f"collection {spec.name!r} already exists; its settings (encoders, OCR mode, chunking, "
+                    "compression; `mmsearch collections` shows them) are fixed at creation: delete it and create "
+                    "it again to change them (the text model can also be changed by reindex)"
                 )
             self._check_space()
             self._create(spec, d.vectors(spec), d.sparse_vectors(), d.indexes(spec))

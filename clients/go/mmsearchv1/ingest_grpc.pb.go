@@ -19,7 +19,8 @@ const _ = grpc.SupportPackageIsVersion7
 type IngestServiceClient interface {
 	// Streams items in and acknowledgements out, one per item, in order. An item that cannot be
 	// stored is rejected in its own acknowledgement and the stream goes on. An acknowledgement with
-	// ok=true is sent only after the item is durably stored.
+	// ok=true is sent only after the item is durably stored. With report_progress, progress
+	// acknowledgements (IngestAck.progress set) come before an item's result.
 	Ingest(ctx context.Context, opts ...grpc.CallOption) (IngestService_IngestClient, error)
 	// Deletes whole documents (every passage and page) by id or by metadata filter.
 	Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.CallOption) (*DeleteResponse, error)
@@ -91,7 +92,8 @@ func (c *ingestServiceClient) IngestBatch(ctx context.Context, in *IngestBatchRe
 type IngestServiceServer interface {
 	// Streams items in and acknowledgements out, one per item, in order. An item that cannot be
 	// stored is rejected in its own acknowledgement and the stream goes on. An acknowledgement with
-	// ok=true is sent only after the item is durably stored.
+	// ok=true is sent only after the item is durably stored. With report_progress, progress
+	// acknowledgements (IngestAck.progress set) come before an item's result.
 	Ingest(IngestService_IngestServer) error
 	// Deletes whole documents (every passage and page) by id or by metadata filter.
 	Delete(context.Context, *DeleteRequest) (*DeleteResponse, error)

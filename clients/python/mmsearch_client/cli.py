@@ -19,7 +19,7 @@ from mmsearch.v1 import collections_pb2
 
 from .client import Client, MMSearchError
 from .connect import client_from_args as _client
-from .files import Rejected, expand, items_from_file
+from .files import Rejected, Skipped, expand, items_from_file
 
 DEFAULT_SERVER = os.environ.get("MMSEARCH_SERVER", "127.0.0.1:50051")
 _COND = re.compile(r"^([A-Za-z0-9_.\-]+)(>=|<=|>|<|=)(.*)$")
@@ -70,6 +70,14 @@ def result_dict(r: Any) -> dict[str, Any]:
                 for m in r.explanation.matches
             ],
         }
+        e = r.explanation
+        if e.text_source:  # pages: where the words came from, and which OCR models read them
+            d["explanation"]["text_source"] = e.text_source
+            if e.ocr_reader:
+                d["explanation"]["ocr_reader"] = e.ocr_reader
+        if e.HasField("region"):  # a page ranked by its best region: that region's box, in page pixels
+            b = e.region
+            d["explanation"]["region"] = {"box": [b.x0, b.y0, b.x1, b.y1], "page_size": [e.page_width, e.page_height]}
         if r.explanation.boosts:
             d["explanation"]["unboosted_score"] = round(r.explanation.unboosted_score, 6)
             d["explanation"]["boosts"] = [
@@ -107,24 +115,49 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     entries = list(expand(args.paths))
     rejected: list[Rejected] = [e for e in entries if isinstance(e, Rejected)]
     files = [e for e in entries if isinstance(e, Path)]
+    for s in (e for e in entries if isinstance(e, Skipped)):
+        kinds = ", ".join(f"{n} {t}" for t, n in sorted(s.types.items()))
+        print(f"skipped {s.types.total()} files of unsupported types in {s.folder} ({kinds})", file=sys.stderr)
     ok = points = 0
+    first_source: dict[str, str] = {}  # id -> the input that first used it in this run
 
     def items() -> Iterator[Any]:
         for f in files:
             for item in items_from_file(f):
+                if not isinstance(item, Rejected) and item.id in first_source:
+                    # Ids are file names without their extension: two folders' "receipt.jpg" would
+                    # silently replace each other, the second one stored alone.
+                    item = Rejected(
+                        item.source,
+                        f"id {item.id!r} is already used in this run by {first_source[item.id]} "
+                        "(a file's id is its name without the extension); rename one of them",
+                    )
                 if isinstance(item, Rejected):
                     rejected.append(item)
                     progress.advance(task)
                 else:
+                    first_source[item.id] = item.source or item.id
                     yield item
 
-    columns = [TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    columns = [
+        TextColumn("ingesting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[current]}"),  # the long item under way: "attention.pdf 7/15 pages"
+    ]
     with _client(args) as client, Progress(*columns, disable=args.quiet, transient=True) as progress:
-        task = progress.add_task("ingest", total=_count_items(files))
+        task = progress.add_task("ingest", total=_count_items(files), current="")
         try:
             dup = {"on_duplicate": args.on_duplicate or "", "duplicate_threshold": args.duplicate_threshold}
-            for ack in client.ingest(args.collection, items(), **dup):
-                progress.advance(task)
+            for ack in client.ingest(args.collection, items(), report_progress=not args.quiet, **dup):
+                if ack.HasField("progress"):
+                    p = ack.progress
+                    of = f"/{p.points_total}" if p.points_total else ""
+                    unit = "pages" if Path(ack.source).suffix.lower() in {".pdf", ".tif", ".tiff"} else "passages"
+                    progress.update(task, current=f"{ack.source or ack.id} {p.points_stored}{of} {unit}")
+                    continue
+                progress.update(task, advance=1, current="")
                 if ack.duplicate_of:
                     verb = "skipped" if ack.ok and not ack.points else "replaced"
                     print(f"{verb} {ack.source or ack.id}: duplicate of {', '.join(ack.duplicate_of)}", file=sys.stderr)
@@ -375,7 +408,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         server=args.server,
         corpus=Path(args.corpus) if args.corpus else None,
         queries_file=Path(args.queries) if args.queries else None,
-        passages=_sizes(args.passages, "--passages"),
+        # a page or PDF benchmark alone unless passages are asked for too
+        passages=_sizes(args.passages or ("0" if args.pages or args.pdf_pages else "10000"), "--passages"),
         words=args.words,
         pages=_sizes(args.pages, "--pages"),
         page_source=Path(args.page_source) if args.page_source else None,
@@ -448,6 +482,8 @@ def cmd_rerank(args: argparse.Namespace) -> int:
 
 
 def cmd_collections(args: argparse.Namespace) -> int:
+    from .commands_collection import describe
+
     with _client(args) as c:
         cols = c.list_collections()
     if args.json:
@@ -456,6 +492,7 @@ def cmd_collections(args: argparse.Namespace) -> int:
     for col in cols:
         spaces = ", ".join(f"{s.name}:{s.encoder.model} ({s.dim}d)" for s in col.spaces)
         print(f"{col.name}: {col.document_count} documents, {col.point_count} points; {spaces}")
+        print(f"  {describe(col)}")
         state = "indexing" if col.index_state == collections_pb2.INDEX_STATE_INDEXING else "indexed"
         print(f"  {col.shard_count} shards, {col.indexed_point_count} points in built indexes ({state})")
     if not cols:
@@ -533,11 +570,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--collection", "-c", required=True)
     sp.add_argument("--top-k", "-k", type=int, default=10)
     sp.add_argument("--filter", "-f", action="append", default=[], help="key=value, key=a|b, key>=n ... (repeatable)")
-    sp.add_argument("--modality", action="append", choices=list(Modality))
+    sp.add_argument("--modality", action="append", choices=[m.value for m in Modality])
     sp.add_argument("--threshold", type=float, default=None, help="minimum score in [0, 1]")
     sp.add_argument("--explain", action="store_true")
     sp.add_argument("--json", action="store_true")
-    sp.add_argument("--fusion", choices=list(Fusion), help="fusion strategy")
+    sp.add_argument("--fusion", choices=[f.value for f in Fusion], help="fusion strategy")
     sp.add_argument("--cross-encoder", action="store_true", help="rescore the top results with the cross-encoder")
     sp.add_argument("--image", help="query by example: a page image (with or without QUERY text)")
     sp.add_argument("--queries", help='batch mode: JSONL lines {"id", "query"}; prints one JSON line per query')
@@ -612,7 +649,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--queries", help="query texts: JSONL {text} or one per line (default: the BEIR folder's queries.jsonl)"
     )
-    sp.add_argument("--passages", default="10000", help="collection sizes in passages, e.g. 10000,50000,100000")
+    sp.add_argument(
+        "--passages",
+        default="",
+        help="collection sizes in passages, e.g. 10000,50000,100000 (default 10000; 0 with --pages or --pdf-pages)",
+    )
     sp.add_argument("--words", type=int, default=64, help="words per passage")
     sp.add_argument("--pages", default="", help="collection sizes in pages, e.g. 1000,5000")
     sp.add_argument("--page-source", help="page images and PDFs, cycled (with distinct ids) to reach each page size")
@@ -680,7 +721,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--model-cache",
         default=str(Path(os.environ.get("MMSEARCH_DATA_DIR", "mmsearch-data")) / "models"),
-        help="where the floors' ONNX export is cached (default: the server's data_dir/models, reusing its export)",
+        help="where the floors' ONNX export is cached (default: $MMSEARCH_DATA_DIR/models, else "
+        "./mmsearch-data/models, where a server started here with its default data dir keeps its export; "
+        "give SERVER_DATA_DIR/models to reuse the export of a server with another --data-dir)",
     )
     sp.add_argument(
         "--soak",
@@ -727,6 +770,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .commands_finetune import register as register_finetune
 
     register_finetune(client_cmd("finetune", None, "fine-tune a text model on (query, positive) pairs (local)"))
+    from .commands_collection import register as register_create
+
+    register_create(
+        client_cmd("create", None, "create a collection with settings of its own (page model, OCR mode, ...)")
+    )
     from .commands_dedup import register as register_duplicates
 
     register_duplicates(client_cmd("duplicates", None, "groups of near-duplicate passages/pages in a collection"))

@@ -234,15 +234,24 @@ class Client:
         timeout: float | None = None,
         on_duplicate: str = "",
         duplicate_threshold: float = 0.0,
+        report_progress: bool = False,
     ) -> Iterator[ingest_pb2.IngestAck]:
         """Streams items; yields one acknowledgement per item, in order. Not retried (the stream
         is not replayable); re-running an ingest is safe because ids replace.
 
         on_duplicate: keep, skip or replace ("" : the collection's setting) an item whose every point
-        is at least duplicate_threshold (0: the server's default) similar to another document's."""
+        is at least duplicate_threshold (0: the server's default) similar to another document's.
+        report_progress: also yield progress acknowledgements (`ack.HasField("progress")`: points
+        stored so far of an unfinished item, e.g. a PDF's pages) before an item's result."""
         dup = common_pb2.DuplicateOptions(policy=DUPLICATE_POLICY.to_wire(on_duplicate), threshold=duplicate_threshold)
         requests = (
-            ingest_pb2.IngestRequest(collection=collection, item=i, create_collection=create, on_duplicate=dup)
+            ingest_pb2.IngestRequest(
+                collection=collection,
+                item=i,
+                create_collection=create,
+                on_duplicate=dup,
+                report_progress=report_progress,
+            )
             for i in items
         )
         try:

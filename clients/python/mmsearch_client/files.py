@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,15 +38,29 @@ class Rejected:
     reason: str
 
 
-def expand(paths: list[str]) -> Iterator[Path | Rejected]:
-    """Files in the given order; folders recursively, sorted, hidden files skipped."""
+@dataclass
+class Skipped:
+    """Files of a folder that no item can be made from (their types), left out without failing the run."""
+
+    folder: str
+    types: Counter[str]
+
+
+def expand(paths: list[str]) -> Iterator[Path | Rejected | Skipped]:
+    """Files in the given order; folders recursively, sorted, hidden files left out, and a folder's
+    files of unsupported types counted (a file named on its own is rejected instead)."""
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
+            other: Counter[str] = Counter()
             for f in sorted(p.rglob("*")):
                 if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts):
                     if f.suffix.lower() in SUPPORTED:
                         yield f
+                    else:
+                        other[f.suffix.lower() or "(none)"] += 1
+            if other:
+                yield Skipped(raw, other)
         elif p.is_file():
             yield p
         else:

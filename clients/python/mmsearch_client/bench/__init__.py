@@ -300,14 +300,19 @@ class Bench:
         else:
             result["ingest"] = self._ingest(name, page_items(plan), total, "pages")
         # The floor is what the collection's page path costs without the server: the page model over the
-        # images when OCR is off, else OCR (or the text layer) and the text model.
+        # images when OCR is off, else OCR (of every page for `always`, else where there is no text
+        # layer) and the text model.
         page_encoder = self._page_encoder(page_kind, page_model) if ocr == "never" else None
-        floor = encode_pages(encoder, [f.path for f in files], o.page_floor_pages, o.ocr_engine, page_encoder)
+        always = ocr == "always"
+        paths = [f.path for f in files]
+        floor = encode_pages(encoder, paths, o.page_floor_pages, o.ocr_engine, page_encoder, ocr_always=always)
+        reader = f"{o.ocr_engine} of every page" if always else f"text layer or {o.ocr_engine}"
+        of = f"{reader} + {spec.model}"
         result["encoder_floor"] = {
             "pages": floor.pages,
             "seconds": floor.seconds,
             "per_second": floor.per_second,
-            "of": o.page_model if page_encoder is not None else f"{o.ocr_engine} + {spec.model}",
+            "of": o.page_model if page_encoder is not None else of,
         }
         if result["ingest"]:
             result["ingest_over_encoder"] = result["ingest"]["per_second"] / floor.per_second

@@ -113,11 +113,17 @@ class PageFloor:
 
 
 def encode_pages(
-    encoder: Encoder, files: Sequence[Path], limit: int, ocr_engine: str, page_encoder: Encoder | None = None
+    encoder: Encoder,
+    files: Sequence[Path],
+    limit: int,
+    ocr_engine: str,
+    page_encoder: Encoder | None = None,
+    ocr_always: bool = False,
 ) -> PageFloor:
     """The server's page path without the server, for the first `limit` pages of `files`: with a page
     encoder (ColPali), that model over the page images alone (the floor of `ocr: never`); otherwise the
-    offline path: PDF text layer or OCR, then the text model over the page's words."""
+    offline path: PDF text layer or OCR (every page rendered and OCR'd with ocr_always, as `ocr:
+    always` does), then the text model over the page's words."""
     from mmsearch.server.ingest.ocr import get_ocr
     from mmsearch.server.ingest.page_encoding import encode_word_pages
     from mmsearch.server.ingest.pages import PageLimits, image_pages, pdf_pages, sniff
@@ -129,14 +135,16 @@ def encode_pages(
     for f in files:
         data = f.read_bytes()
         mime = sniff(data)
-        render = page_encoder is not None
+        render = page_encoder is not None or ocr_always
         pages = pdf_pages(data, limits, render) if mime == "application/pdf" else image_pages(data, mime, limits)
         taken = list(itertools.islice(pages, max(0, limit - done)))
         if page_encoder is not None:
             page_encoder.encode_images([p.image for p in taken])
         else:
             assert ocr is not None
-            words: list[list[Any]] = [p.words if p.words is not None else ocr.words(p.image) for p in taken]
+            words: list[list[Any]] = [
+                p.words if p.words is not None and not ocr_always else ocr.words(p.image) for p in taken
+            ]
             encode_word_pages(encoder, words)
         done += len(taken)
         if done >= limit:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from mmsearch.v1 import common_pb2 as mmsearch_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mmsearch/v1/ingest.proto\x12\x0bmmsearch.v1\x1a\x18mmsearch/v1/common.proto\"+\n\x08TextFile\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\"\xcc\x01\n\nIngestItem\x12\n\n\x02id\x18\x01 \x01(\t\x12\'\n\x08metadata\x18\x02 \x01(\x0b\x32\x15.mmsearch.v1.Metadata\x12\x0e\n\x04text\x18\x03 \x01(\tH\x00\x12#\n\x05image\x18\x04 \x01(\x0b\x32\x12.mmsearch.v1.ImageH\x00\x12\r\n\x03pdf\x18\x05 \x01(\x0cH\x00\x12*\n\ttext_file\x18\x06 \x01(\x0b\x32\x15.mmsearch.v1.TextFileH\x00\x12\x0e\n\x06source\x18\x07 \x01(\tB\t\n\x07\x63ontent\"\x9a\x01\n\rIngestRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12%\n\x04item\x18\x02 \x01(\x0b\x32\x17.mmsearch.v1.IngestItem\x12\x19\n\x11\x63reate_collection\x18\x03 \x01(\x08\x12\x33\n\x0con_duplicate\x18\x04 \x01(\x0b\x32\x1d.mmsearch.v1.DuplicateOptions\"\x8e\x01\n\tIngestAck\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\n\n\x02ok\x18\x04 \x01(\x08\x12\x12\n\nerror_code\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x0e\n\x06points\x18\x07 \x01(\r\x12\x14\n\x0c\x64uplicate_of\x18\x08 \x03(\t\"U\n\rDeleteRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\x12#\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x13.mmsearch.v1.Filter\"(\n\x0e\x44\x65leteResponse\x12\x16\n\x0e\x64\x65leted_points\x18\x01 \x01(\x04\"B\n\x12IngestBatchRequest\x12,\n\x08requests\x18\x01 \x03(\x0b\x32\x1a.mmsearch.v1.IngestRequest\";\n\x13IngestBatchResponse\x12$\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x16.mmsearch.v1.IngestAck2\xe6\x01\n\rIngestService\x12@\n\x06Ingest\x12\x1a.mmsearch.v1.IngestRequest\x1a\x16.mmsearch.v1.IngestAck(\x01\x30\x01\x12\x41\n\x06\x44\x65lete\x12\x1a.mmsearch.v1.DeleteRequest\x1a\x1b.mmsearch.v1.DeleteResponse\x12P\n\x0bIngestBatch\x12\x1f.mmsearch.v1.IngestBatchRequest\x1a .mmsearch.v1.IngestBatchResponseB?Z=github.com/mmsearch/mmsearch/clients/go/mmsearchv1;mmsearchv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mmsearch/v1/ingest.proto\x12\x0bmmsearch.v1\x1a\x18mmsearch/v1/common.proto\"+\n\x08TextFile\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\"\xcc\x01\n\nIngestItem\x12\n\n\x02id\x18\x01 \x01(\t\x12\'\n\x08metadata\x18\x02 \x01(\x0b\x32\x15.mmsearch.v1.Metadata\x12\x0e\n\x04text\x18\x03 \x01(\tH\x00\x12#\n\x05image\x18\x04 \x01(\x0b\x32\x12.mmsearch.v1.ImageH\x00\x12\r\n\x03pdf\x18\x05 \x01(\x0cH\x00\x12*\n\ttext_file\x18\x06 \x01(\x0b\x32\x15.mmsearch.v1.TextFileH\x00\x12\x0e\n\x06source\x18\x07 \x01(\tB\t\n\x07\x63ontent\"\xb3\x01\n\rIngestRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12%\n\x04item\x18\x02 \x01(\x0b\x32\x17.mmsearch.v1.IngestItem\x12\x19\n\x11\x63reate_collection\x18\x03 \x01(\x08\x12\x33\n\x0con_duplicate\x18\x04 \x01(\x0b\x32\x1d.mmsearch.v1.DuplicateOptions\x12\x17\n\x0freport_progress\x18\x05 \x01(\x08\"=\n\x0eIngestProgress\x12\x15\n\rpoints_stored\x18\x01 \x01(\r\x12\x14\n\x0cpoints_total\x18\x02 \x01(\r\"\xbd\x01\n\tIngestAck\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\n\n\x02ok\x18\x04 \x01(\x08\x12\x12\n\nerror_code\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x0e\n\x06points\x18\x07 \x01(\r\x12\x14\n\x0c\x64uplicate_of\x18\x08 \x03(\t\x12-\n\x08progress\x18\t \x01(\x0b\x32\x1b.mmsearch.v1.IngestProgress\"U\n\rDeleteRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\x12#\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x13.mmsearch.v1.Filter\"(\n\x0e\x44\x65leteResponse\x12\x16\n\x0e\x64\x65leted_points\x18\x01 \x01(\x04\"B\n\x12IngestBatchRequest\x12,\n\x08requests\x18\x01 \x03(\x0b\x32\x1a.mmsearch.v1.IngestRequest\";\n\x13IngestBatchResponse\x12$\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x16.mmsearch.v1.IngestAck2\xe6\x01\n\rIngestService\x12@\n\x06Ingest\x12\x1a.mmsearch.v1.IngestRequest\x1a\x16.mmsearch.v1.IngestAck(\x01\x30\x01\x12\x41\n\x06\x44\x65lete\x12\x1a.mmsearch.v1.DeleteRequest\x1a\x1b.mmsearch.v1.DeleteResponse\x12P\n\x0bIngestBatch\x12\x1f.mmsearch.v1.IngestBatchRequest\x1a .mmsearch.v1.IngestBatchResponseB?Z=github.com/mmsearch/mmsearch/clients/go/mmsearchv1;mmsearchv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,17 +38,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INGESTITEM']._serialized_start=113
   _globals['_INGESTITEM']._serialized_end=317
   _globals['_INGESTREQUEST']._serialized_start=320
-  _globals['_INGESTREQUEST']._serialized_end=474
-  _globals['_INGESTACK']._serialized_start=477
-  _globals['_INGESTACK']._serialized_end=619
-  _globals['_DELETEREQUEST']._serialized_start=621
-  _globals['_DELETEREQUEST']._serialized_end=706
-  _globals['_DELETERESPONSE']._serialized_start=708
-  _globals['_DELETERESPONSE']._serialized_end=748
-  _globals['_INGESTBATCHREQUEST']._serialized_start=750
-  _globals['_INGESTBATCHREQUEST']._serialized_end=816
-  _globals['_INGESTBATCHRESPONSE']._serialized_start=818
-  _globals['_INGESTBATCHRESPONSE']._serialized_end=877
-  _globals['_INGESTSERVICE']._serialized_start=880
-  _globals['_INGESTSERVICE']._serialized_end=1110
+  _globals['_INGESTREQUEST']._serialized_end=499
+  _globals['_INGESTPROGRESS']._serialized_start=501
+  _globals['_INGESTPROGRESS']._serialized_end=562
+  _globals['_INGESTACK']._serialized_start=565
+  _globals['_INGESTACK']._serialized_end=754
+  _globals['_DELETEREQUEST']._serialized_start=756
+  _globals['_DELETEREQUEST']._serialized_end=841
+  _globals['_DELETERESPONSE']._serialized_start=843
+  _globals['_DELETERESPONSE']._serialized_end=883
+  _globals['_INGESTBATCHREQUEST']._serialized_start=885
+  _globals['_INGESTBATCHREQUEST']._serialized_end=951
+  _globals['_INGESTBATCHRESPONSE']._serialized_start=953
+  _globals['_INGESTBATCHRESPONSE']._serialized_end=1012
+  _globals['_INGESTSERVICE']._serialized_start=1015
+  _globals['_INGESTSERVICE']._serialized_end=1245
 # @@protoc_insertion_point(module_scope)

@@ -34,19 +34,29 @@ class IngestItem(_message.Message):
     def __init__(self, id: _Optional[str] = ..., metadata: _Optional[_Union[_common_pb2.Metadata, _Mapping]] = ..., text: _Optional[str] = ..., image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., pdf: _Optional[bytes] = ..., text_file: _Optional[_Union[TextFile, _Mapping]] = ..., source: _Optional[str] = ...) -> None: ...
 
 class IngestRequest(_message.Message):
-    __slots__ = ("collection", "item", "create_collection", "on_duplicate")
+    __slots__ = ("collection", "item", "create_collection", "on_duplicate", "report_progress")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     ITEM_FIELD_NUMBER: _ClassVar[int]
     CREATE_COLLECTION_FIELD_NUMBER: _ClassVar[int]
     ON_DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    REPORT_PROGRESS_FIELD_NUMBER: _ClassVar[int]
     collection: str
     item: IngestItem
     create_collection: bool
     on_duplicate: _common_pb2.DuplicateOptions
-    def __init__(self, collection: _Optional[str] = ..., item: _Optional[_Union[IngestItem, _Mapping]] = ..., create_collection: _Optional[bool] = ..., on_duplicate: _Optional[_Union[_common_pb2.DuplicateOptions, _Mapping]] = ...) -> None: ...
+    report_progress: bool
+    def __init__(self, collection: _Optional[str] = ..., item: _Optional[_Union[IngestItem, _Mapping]] = ..., create_collection: _Optional[bool] = ..., on_duplicate: _Optional[_Union[_common_pb2.DuplicateOptions, _Mapping]] = ..., report_progress: _Optional[bool] = ...) -> None: ...
+
+class IngestProgress(_message.Message):
+    __slots__ = ("points_stored", "points_total")
+    POINTS_STORED_FIELD_NUMBER: _ClassVar[int]
+    POINTS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    points_stored: int
+    points_total: int
+    def __init__(self, points_stored: _Optional[int] = ..., points_total: _Optional[int] = ...) -> None: ...
 
 class IngestAck(_message.Message):
-    __slots__ = ("sequence", "id", "source", "ok", "error_code", "error", "points", "duplicate_of")
+    __slots__ = ("sequence", "id", "source", "ok", "error_code", "error", "points", "duplicate_of", "progress")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +65,7 @@ class IngestAck(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_OF_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     id: str
     source: str
@@ -63,7 +74,8 @@ class IngestAck(_message.Message):
     error: str
     points: int
     duplicate_of: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, sequence: _Optional[int] = ..., id: _Optional[str] = ..., source: _Optional[str] = ..., ok: _Optional[bool] = ..., error_code: _Optional[str] = ..., error: _Optional[str] = ..., points: _Optional[int] = ..., duplicate_of: _Optional[_Iterable[str]] = ...) -> None: ...
+    progress: IngestProgress
+    def __init__(self, sequence: _Optional[int] = ..., id: _Optional[str] = ..., source: _Optional[str] = ..., ok: _Optional[bool] = ..., error_code: _Optional[str] = ..., error: _Optional[str] = ..., points: _Optional[int] = ..., duplicate_of: _Optional[_Iterable[str]] = ..., progress: _Optional[_Union[IngestProgress, _Mapping]] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
     __slots__ = ("collection", "ids", "filter")

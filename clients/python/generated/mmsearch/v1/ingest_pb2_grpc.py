@@ -57,7 +57,8 @@ class IngestServiceServicer:
     def Ingest(self, request_iterator, context):
         """Streams items in and acknowledgements out, one per item, in order. An item that cannot be
         stored is rejected in its own acknowledgement and the stream goes on. An acknowledgement with
-        ok=true is sent only after the item is durably stored.
+        ok=true is sent only after the item is durably stored. With report_progress, progress
+        acknowledgements (IngestAck.progress set) come before an item's result.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mmsearch/v1/ingest.proto.
  */
 export const file_mmsearch_v1_ingest: GenFile = /*@__PURE__*/
-  fileDesc("ChhtbXNlYXJjaC92MS9pbmdlc3QucHJvdG8SC21tc2VhcmNoLnYxIisKCFRleHRGaWxlEgwKBGRhdGEYASABKAwSEQoJbWltZV90eXBlGAIgASgJIswBCgpJbmdlc3RJdGVtEgoKAmlkGAEgASgJEicKCG1ldGFkYXRhGAIgASgLMhUubW1zZWFyY2gudjEuTWV0YWRhdGESDgoEdGV4dBgDIAEoCUgAEiMKBWltYWdlGAQgASgLMhIubW1zZWFyY2gudjEuSW1hZ2VIABINCgNwZGYYBSABKAxIABIqCgl0ZXh0X2ZpbGUYBiABKAsyFS5tbXNlYXJjaC52MS5UZXh0RmlsZUgAEg4KBnNvdXJjZRgHIAEoCUIJCgdjb250ZW50IpoBCg1Jbmdlc3RSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkSJQoEaXRlbRgCIAEoCzIXLm1tc2VhcmNoLnYxLkluZ2VzdEl0ZW0SGQoRY3JlYXRlX2NvbGxlY3Rpb24YAyABKAgSMwoMb25fZHVwbGljYXRlGAQgASgLMh0ubW1zZWFyY2gudjEuRHVwbGljYXRlT3B0aW9ucyKOAQoJSW5nZXN0QWNrEhAKCHNlcXVlbmNlGAEgASgEEgoKAmlkGAIgASgJEg4KBnNvdXJjZRgDIAEoCRIKCgJvaxgEIAEoCBISCgplcnJvcl9jb2RlGAUgASgJEg0KBWVycm9yGAYgASgJEg4KBnBvaW50cxgHIAEoDRIUCgxkdXBsaWNhdGVfb2YYCCADKAkiVQoNRGVsZXRlUmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJEgsKA2lkcxgCIAMoCRIjCgZmaWx0ZXIYAyABKAsyEy5tbXNlYXJjaC52MS5GaWx0ZXIiKAoORGVsZXRlUmVzcG9uc2USFgoOZGVsZXRlZF9wb2ludHMYASABKAQiQgoSSW5nZXN0QmF0Y2hSZXF1ZXN0EiwKCHJlcXVlc3RzGAEgAygLMhoubW1zZWFyY2gudjEuSW5nZXN0UmVxdWVzdCI7ChNJbmdlc3RCYXRjaFJlc3BvbnNlEiQKBGFja3MYASADKAsyFi5tbXNlYXJjaC52MS5Jbmdlc3RBY2sy5gEKDUluZ2VzdFNlcnZpY2USQAoGSW5nZXN0EhoubW1zZWFyY2gudjEuSW5nZXN0UmVxdWVzdBoWLm1tc2VhcmNoLnYxLkluZ2VzdEFjaygBMAESQQoGRGVsZXRlEhoubW1zZWFyY2gudjEuRGVsZXRlUmVxdWVzdBobLm1tc2VhcmNoLnYxLkRlbGV0ZVJlc3BvbnNlElAKC0luZ2VzdEJhdGNoEh8ubW1zZWFyY2gudjEuSW5nZXN0QmF0Y2hSZXF1ZXN0GiAubW1zZWFyY2gudjEuSW5nZXN0QmF0Y2hSZXNwb25zZUI/Wj1naXRodWIuY29tL21tc2VhcmNoL21tc2VhcmNoL2NsaWVudHMvZ28vbW1zZWFyY2h2MTttbXNlYXJjaHYxYgZwcm90bzM", [file_mmsearch_v1_common]);
+  fileDesc("ChhtbXNlYXJjaC92MS9pbmdlc3QucHJvdG8SC21tc2VhcmNoLnYxIisKCFRleHRGaWxlEgwKBGRhdGEYASABKAwSEQoJbWltZV90eXBlGAIgASgJIswBCgpJbmdlc3RJdGVtEgoKAmlkGAEgASgJEicKCG1ldGFkYXRhGAIgASgLMhUubW1zZWFyY2gudjEuTWV0YWRhdGESDgoEdGV4dBgDIAEoCUgAEiMKBWltYWdlGAQgASgLMhIubW1zZWFyY2gudjEuSW1hZ2VIABINCgNwZGYYBSABKAxIABIqCgl0ZXh0X2ZpbGUYBiABKAsyFS5tbXNlYXJjaC52MS5UZXh0RmlsZUgAEg4KBnNvdXJjZRgHIAEoCUIJCgdjb250ZW50IrMBCg1Jbmdlc3RSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkSJQoEaXRlbRgCIAEoCzIXLm1tc2VhcmNoLnYxLkluZ2VzdEl0ZW0SGQoRY3JlYXRlX2NvbGxlY3Rpb24YAyABKAgSMwoMb25fZHVwbGljYXRlGAQgASgLMh0ubW1zZWFyY2gudjEuRHVwbGljYXRlT3B0aW9ucxIXCg9yZXBvcnRfcHJvZ3Jlc3MYBSABKAgiPQoOSW5nZXN0UHJvZ3Jlc3MSFQoNcG9pbnRzX3N0b3JlZBgBIAEoDRIUCgxwb2ludHNfdG90YWwYAiABKA0ivQEKCUluZ2VzdEFjaxIQCghzZXF1ZW5jZRgBIAEoBBIKCgJpZBgCIAEoCRIOCgZzb3VyY2UYAyABKAkSCgoCb2sYBCABKAgSEgoKZXJyb3JfY29kZRgFIAEoCRINCgVlcnJvchgGIAEoCRIOCgZwb2ludHMYByABKA0SFAoMZHVwbGljYXRlX29mGAggAygJEi0KCHByb2dyZXNzGAkgASgLMhsubW1zZWFyY2gudjEuSW5nZXN0UHJvZ3Jlc3MiVQoNRGVsZXRlUmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJEgsKA2lkcxgCIAMoCRIjCgZmaWx0ZXIYAyABKAsyEy5tbXNlYXJjaC52MS5GaWx0ZXIiKAoORGVsZXRlUmVzcG9uc2USFgoOZGVsZXRlZF9wb2ludHMYASABKAQiQgoSSW5nZXN0QmF0Y2hSZXF1ZXN0EiwKCHJlcXVlc3RzGAEgAygLMhoubW1zZWFyY2gudjEuSW5nZXN0UmVxdWVzdCI7ChNJbmdlc3RCYXRjaFJlc3BvbnNlEiQKBGFja3MYASADKAsyFi5tbXNlYXJjaC52MS5Jbmdlc3RBY2sy5gEKDUluZ2VzdFNlcnZpY2USQAoGSW5nZXN0EhoubW1zZWFyY2gudjEuSW5nZXN0UmVxdWVzdBoWLm1tc2VhcmNoLnYxLkluZ2VzdEFjaygBMAESQQoGRGVsZXRlEhoubW1zZWFyY2gudjEuRGVsZXRlUmVxdWVzdBobLm1tc2VhcmNoLnYxLkRlbGV0ZVJlc3BvbnNlElAKC0luZ2VzdEJhdGNoEh8ubW1zZWFyY2gudjEuSW5nZXN0QmF0Y2hSZXF1ZXN0GiAubW1zZWFyY2gudjEuSW5nZXN0QmF0Y2hSZXNwb25zZUI/Wj1naXRodWIuY29tL21tc2VhcmNoL21tc2VhcmNoL2NsaWVudHMvZ28vbW1zZWFyY2h2MTttbXNlYXJjaHYxYgZwcm90bzM", [file_mmsearch_v1_common]);
 
 /**
  * A raw text file (.txt, .md): its bytes must be valid UTF-8.
@@ -137,6 +137,14 @@ export type IngestRequest = Message<"mmsearch.v1.IngestRequest"> & {
    * @generated from field: mmsearch.v1.DuplicateOptions on_duplicate = 4;
    */
   onDuplicate?: DuplicateOptions | undefined;
+
+  /**
+   * Also stream progress acknowledgements (IngestAck.progress) while a long item (a many-page PDF)
+   * is being read, encoded and stored. Off: only the one result per item.
+   *
+   * @generated from field: bool report_progress = 5;
+   */
+  reportProgress: boolean;
 };
 
 /**
@@ -145,6 +153,32 @@ export type IngestRequest = Message<"mmsearch.v1.IngestRequest"> & {
  */
 export const IngestRequestSchema: GenMessage<IngestRequest> = /*@__PURE__*/
   messageDesc(file_mmsearch_v1_ingest, 2);
+
+/**
+ * How far a long item has come: its points (pages, or passages) stored so far, hidden until the
+ * whole item is (see IngestAck.ok), and how many it will have when that is known up front (a PDF's
+ * pages; 0 when not known).
+ *
+ * @generated from message mmsearch.v1.IngestProgress
+ */
+export type IngestProgress = Message<"mmsearch.v1.IngestProgress"> & {
+  /**
+   * @generated from field: uint32 points_stored = 1;
+   */
+  pointsStored: number;
+
+  /**
+   * @generated from field: uint32 points_total = 2;
+   */
+  pointsTotal: number;
+};
+
+/**
+ * Describes the message mmsearch.v1.IngestProgress.
+ * Use `create(IngestProgressSchema)` to create a new message.
+ */
+export const IngestProgressSchema: GenMessage<IngestProgress> = /*@__PURE__*/
+  messageDesc(file_mmsearch_v1_ingest, 3);
 
 /**
  * @generated from message mmsearch.v1.IngestAck
@@ -199,6 +233,14 @@ export type IngestAck = Message<"mmsearch.v1.IngestAck"> & {
    * @generated from field: repeated string duplicate_of = 8;
    */
   duplicateOf: string[];
+
+  /**
+   * Set on a progress acknowledgement (only with IngestRequest.report_progress): the item is not
+   * finished, ok and error are unset, and its one result (without progress) follows later.
+   *
+   * @generated from field: mmsearch.v1.IngestProgress progress = 9;
+   */
+  progress?: IngestProgress | undefined;
 };
 
 /**
@@ -206,7 +248,7 @@ export type IngestAck = Message<"mmsearch.v1.IngestAck"> & {
  * Use `create(IngestAckSchema)` to create a new message.
  */
 export const IngestAckSchema: GenMessage<IngestAck> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_ingest, 3);
+  messageDesc(file_mmsearch_v1_ingest, 4);
 
 /**
  * @generated from message mmsearch.v1.DeleteRequest
@@ -237,7 +279,7 @@ export type DeleteRequest = Message<"mmsearch.v1.DeleteRequest"> & {
  * Use `create(DeleteRequestSchema)` to create a new message.
  */
 export const DeleteRequestSchema: GenMessage<DeleteRequest> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_ingest, 4);
+  messageDesc(file_mmsearch_v1_ingest, 5);
 
 /**
  * @generated from message mmsearch.v1.DeleteResponse
@@ -256,7 +298,7 @@ export type DeleteResponse = Message<"mmsearch.v1.DeleteResponse"> & {
  * Use `create(DeleteResponseSchema)` to create a new message.
  */
 export const DeleteResponseSchema: GenMessage<DeleteResponse> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_ingest, 5);
+  messageDesc(file_mmsearch_v1_ingest, 6);
 
 /**
  * @generated from message mmsearch.v1.IngestBatchRequest
@@ -275,7 +317,7 @@ export type IngestBatchRequest = Message<"mmsearch.v1.IngestBatchRequest"> & {
  * Use `create(IngestBatchRequestSchema)` to create a new message.
  */
 export const IngestBatchRequestSchema: GenMessage<IngestBatchRequest> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_ingest, 6);
+  messageDesc(file_mmsearch_v1_ingest, 7);
 
 /**
  * @generated from message mmsearch.v1.IngestBatchResponse
@@ -294,7 +336,7 @@ export type IngestBatchResponse = Message<"mmsearch.v1.IngestBatchResponse"> & {
  * Use `create(IngestBatchResponseSchema)` to create a new message.
  */
 export const IngestBatchResponseSchema: GenMessage<IngestBatchResponse> = /*@__PURE__*/
-  messageDesc(file_mmsearch_v1_ingest, 7);
+  messageDesc(file_mmsearch_v1_ingest, 8);
 
 /**
  * @generated from service mmsearch.v1.IngestService
@@ -303,7 +345,8 @@ export const IngestService: GenService<{
   /**
    * Streams items in and acknowledgements out, one per item, in order. An item that cannot be
    * stored is rejected in its own acknowledgement and the stream goes on. An acknowledgement with
-   * ok=true is sent only after the item is durably stored.
+   * ok=true is sent only after the item is durably stored. With report_progress, progress
+   * acknowledgements (IngestAck.progress set) come before an item's result.
    *
    * @generated from rpc mmsearch.v1.IngestService.Ingest
    */
