@@ -227,6 +227,14 @@ def test_explain_renders_matched_regions(server: Server, tmp_path: Path) -> None
             "--server", server.addr)  # fmt: skip
     assert "harbour → Harbour (1.00)" in p.stdout and "freight → Freight (1.00)" in p.stdout
     assert "2 highlighted regions" in p.stdout
+    # raw signals, not the fused score of a one-document search (always 0.500); no [CLS]/[SEP] lines
+    assert p.stdout.startswith("invoice p.1: dense ") and "score" not in p.stdout.splitlines()[0]
+    assert "[CLS]" not in p.stdout and "[SEP]" not in p.stdout
+    missing = run("explain", "harbour", "-c", "docs", "--document", "nosuch", "--server", server.addr, check=False)
+    assert missing.returncode == 1 and "no document 'nosuch' in collection 'docs'" in missing.stderr
+    srv = ["--server", server.addr]
+    page3 = run("explain", "harbour", "-c", "docs", "-d", "invoice", "--page", "3", *srv, check=False)
+    assert page3.returncode == 1 and "document 'invoice' has no page 3 (its pages: [1])" in page3.stderr
     original, drawn = Image.open(page).convert("RGB"), Image.open(out).convert("RGB")
     assert drawn.size == original.size
     # the highlight sits on the second line (y ~ 88-120), left part; the first line is untouched

@@ -239,13 +239,31 @@ def cmd_search(args: argparse.Namespace) -> int:
             print(f"     signals: {signals}")
             for b in r["explanation"].get("boosts", []):
                 print(f"     boost {b['boost']}: factor {b['factor']:.3f}, {b['contribution']:+.3f}")
-            strong = sorted(r["explanation"]["matches"], key=lambda m: -m["similarity"])[:8]
+            strong = readable_matches(r["explanation"]["matches"])[:8]
             print(
                 "     matched: "
                 + ", ".join(f"{m['query_token']}→{m['document_token']} ({m['similarity']:.2f})" for m in strong)
             )
     print(f"({resp.timings.total_ms:.1f} ms)", file=sys.stderr)
     return 0
+
+
+# Model tokens that are not words ([CLS], <pad>, ...): a query word "matching" one says nothing a
+# reader can use (a blank page's [SEP]; ColPali's ten query <pad> tokens), so lists for people skip them.
+SPECIAL_TOKENS = {"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]", "<pad>", "<s>", "</s>", "<bos>", "<eos>", "<unk>"}
+
+
+def readable_matches(matches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Strongest first, without special tokens on either side, each (query token, document token) once."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for m in sorted(matches, key=lambda m: -m["similarity"]):
+        pair = (m["query_token"], m["document_token"])
+        if pair[0] in SPECIAL_TOKENS or pair[1] in SPECIAL_TOKENS or pair in seen:
+            continue
+        seen.add(pair)
+        out.append(m)
+    return out
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -257,18 +275,31 @@ def cmd_explain(args: argparse.Namespace) -> int:
         )
     hits = [r for r in resp.results if not args.page or r.page == args.page]
     if not hits:
-        where = f" page {args.page} of" if args.page else ""
-        print(f"no match for the query in{where} document {args.document!r}", file=sys.stderr)
+        # Restricted to one document, search returns its passages or pages whatever their scores.
+        if resp.results:
+            pages = sorted({r.page for r in resp.results})
+            print(f"document {args.document!r} has no page {args.page} (its pages: {pages})", file=sys.stderr)
+        else:
+            print(f"no document {args.document!r} in collection {args.collection!r}", file=sys.stderr)
         return 1
     best = hits[0]
-    strong = sorted(best.explanation.matches, key=lambda m: -m.similarity)
-    print(f"{best.document_id} p.{best.page} score {best.score:.3f}")
+    # The fused score of a search restricted to one document says nothing (it is ranked against
+    # itself): print the raw signals, which do not depend on the other candidates.
+    signals = ", ".join(f"{k} {v:.3f}" for k, v in sorted(best.explanation.signals.items()))
+    print(f"{best.document_id} p.{best.page}: {signals}")
     source = best.explanation.text_source
     if source:  # pages: where the words matched below came from
         print(f"  words from: {'the PDF text layer' if source == 'pdf' else source}", end="")
         print(f" ({best.explanation.ocr_reader})" if best.explanation.ocr_reader else "")
+    matches = [
+        {"query_token": m.query_token, "document_token": m.document_token, "similarity": m.similarity}
+        for m in best.explanation.matches
+    ]
+    strong = readable_matches(matches)
     for m in strong:
-        print(f"  {m.query_token:>15} → {m.document_token} ({m.similarity:.2f})")
+        print(f"  {m['query_token']:>15} → {m['document_token']} ({m['similarity']:.2f})")
+    if len(strong) < len(matches):
+        print(f"  ({len(matches) - len(strong)} more on special tokens or repeated, not shown; --json has all)")
     if args.out:
         if not args.file:
             raise SystemExit("--out needs --file: the page image or PDF the document was ingested from")
