@@ -194,7 +194,8 @@ type IndexState int32
 
 const (
 	IndexState_INDEX_STATE_UNSPECIFIED IndexState = 0
-	// Every point is indexed.
+	// No index build is due: every point is in a built index, or in a shard small enough to be
+	// searched exactly (indexed_point_count says how many are in built indexes).
 	IndexState_INDEX_STATE_INDEXED IndexState = 1
 	// Some points are not indexed yet (searched exactly); an index build is waiting or running.
 	IndexState_INDEX_STATE_INDEXING IndexState = 2

@@ -524,8 +524,13 @@ def cmd_collections(args: argparse.Namespace) -> int:
         spaces = ", ".join(f"{s.name}:{s.encoder.model} ({s.dim}d)" for s in col.spaces)
         print(f"{col.name}: {col.document_count} documents, {col.point_count} points; {spaces}")
         print(f"  {describe(col)}")
-        state = "indexing" if col.index_state == collections_pb2.INDEX_STATE_INDEXING else "indexed"
-        print(f"  {col.shard_count} shards, {col.indexed_point_count} points in built indexes ({state})")
+        # A small collection (or its newest shard) is searched exactly, without an index to build.
+        state = "an index build is due" if col.index_state == collections_pb2.INDEX_STATE_INDEXING else "no build due"
+        exact = col.point_count - col.indexed_point_count
+        print(
+            f"  {col.shard_count} shards; {col.indexed_point_count} points in built indexes, {exact} searched exactly "
+            f"({state})"
+        )
     if not cols:
         print("no collections")
     return 0

@@ -837,7 +837,8 @@ export enum IndexState {
   UNSPECIFIED = 0,
 
   /**
-   * Every point is indexed.
+   * No index build is due: every point is in a built index, or in a shard small enough to be
+   * searched exactly (indexed_point_count says how many are in built indexes).
    *
    * @generated from enum value: INDEX_STATE_INDEXED = 1;
    */
