@@ -23,6 +23,7 @@ from mmsearch.protocol.vocab import Fusion, Signal
 from .catalog import Catalog
 from .errors import InvalidArgument, MMSearchError
 from .ingest.items import ImageFile
+from .ingest.ocr import UnreadableImage
 from .ingest.pages import PageLimits, image_pages
 from .ranking import fusion
 from .settings import Settings
@@ -122,7 +123,10 @@ class Classifier:
         except MMSearchError as exc:
             raise type(exc)(f"image: {exc}") from None
         assert page.image is not None
-        text = " ".join(w.text for w in self.catalog.ocr().words(page.image))
+        try:
+            text = " ".join(w.text for w in self.catalog.ocr().words(page.image))
+        except UnreadableImage as exc:
+            raise InvalidArgument(f"image: {exc}") from None
         if not text.strip():
             raise InvalidArgument("the image holds no readable text (OCR found none)")
         return text

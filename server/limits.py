@@ -52,7 +52,7 @@ class Slots:
         if not self._running.acquire(blocking=False):
             with self._lock:
                 if self._waiting >= lim.queued:
-                    raise self._busy()
+                    raise self._busy(f"{lim.queued} waiting already, the most" if lim.queued else "none may wait")
                 self._waiting += 1
             try:
                 got = lim.wait_s > 0 and self._running.acquire(timeout=lim.wait_s)
@@ -60,7 +60,7 @@ class Slots:
                 with self._lock:
                     self._waiting -= 1
             if not got:
-                raise self._busy()
+                raise self._busy(f"no slot freed within {lim.wait_s:g} s")
         released = threading.Event()
 
         def release() -> None:
@@ -70,13 +70,13 @@ class Slots:
 
         return release
 
-    def _busy(self) -> ResourceExhausted:
+    def _busy(self, why: str) -> ResourceExhausted:
+        # The limits, not live counts: the message said "8 running and 64 waiting" when 14 calls existed.
         lim = self.limit
         return ResourceExhausted(
-            f"server busy: {lim.running} {lim.name} already running"
-            + (f" and {lim.queued} waiting" if lim.queued else "")
-            + (f" (setting {lim.setting})" if lim.setting else "")
-            + "; retry later"
+            f"server busy: all {lim.running} {lim.name} slots are taken ({why}"
+            + (f"; setting {lim.setting}" if lim.setting else "")
+            + "); retry later"
         )
 
 

@@ -321,6 +321,12 @@ class Settings(BaseSettings):
         "of small (rapidocr's own) at the same accuracy on our receipts and forms (docs/ocr.md).",
     )
     max_pdf_pages: int = Field(2000, ge=1, description="PDFs with more pages are rejected.")
+    max_page_words: int = Field(
+        20000,
+        ge=1,
+        description="A PDF page whose text layer holds more words is rejected (its item, RESOURCE_EXHAUSTED): a "
+        "page's words become one point's token vectors (a dense newspaper page holds ~5,000).",
+    )
     pdf_dpi: int = Field(150, ge=36, le=600, description="Resolution PDF pages are rendered at.")
     max_image_pixels: int = Field(60_000_000, ge=1, description="Largest page image accepted, in pixels.")
     keep_page_images: bool = Field(

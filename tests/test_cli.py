@@ -235,6 +235,16 @@ def test_explain_renders_matched_regions(server: Server, tmp_path: Path) -> None
     srv = ["--server", server.addr]
     page3 = run("explain", "harbour", "-c", "docs", "-d", "invoice", "--page", "3", *srv, check=False)
     assert page3.returncode == 1 and "document 'invoice' has no page 3 (its pages: [1])" in page3.stderr
+    # a file that is not the ingested page, or not an image at all: one line, no traceback
+    other, cut = tmp_path / "other.png", tmp_path / "cut.png"
+    Image.new("RGB", (2000, 300), "white").save(other)
+    cut.write_bytes(page.read_bytes()[:60])
+    for bad, says in ((other, "not the shape of the page stored for 'invoice'"), (cut, "cannot be read as an image")):
+        drawn_bad = run("explain", "harbour", "-c", "docs", "-d", "invoice", "--file", str(bad), "--out",
+                        str(tmp_path / "x.png"), *srv, check=False)  # fmt: skip
+        assert drawn_bad.returncode == 1 and says in drawn_bad.stderr and "Traceback" not in drawn_bad.stderr
+    missing_image = run("search", "--image", str(tmp_path / "nope.png"), "-c", "docs", *srv, check=False)
+    assert missing_image.returncode == 1 and "no such file" in missing_image.stderr
     original, drawn = Image.open(page).convert("RGB"), Image.open(out).convert("RGB")
     assert drawn.size == original.size
     # the highlight sits on the second line (y ~ 88-120), left part; the first line is untouched

@@ -127,6 +127,31 @@ def test_pooling_merges_similar_tokens_and_keeps_a_representative() -> None:
     assert len(pool_tokens(tokens[:40], 4).tokens) == MIN_VECTORS  # 40 // 4 = 10, raised to the floor
 
 
+def test_long_inputs_are_pooled_block_by_block() -> None:
+    """Ward's linkage holds n^2/2 distances (a 12,000-word page took 5 GB): past BLOCK vectors, each
+    block is pooled on its own, to 1/factor of its vectors, representatives counted across blocks."""
+    from mmsearch.server.ingest import pooling
+
+    rng = np.random.default_rng(0)
+    n = 2 * pooling.BLOCK + 100  # three blocks of 1,399, 1,399 and 1,398 rows
+    rows = rng.normal(size=(n, 16)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    pooled = pool_tokens(rows, 4)
+    sizes = [1399, 1399, 1398]
+    kept = [size // 4 for size in sizes]  # 349, 349, 349
+    assert len(pooled.tokens) == len(pooled.representatives) == sum(kept)
+    reps, start = pooled.representatives, 0
+    for size, k, first in zip(sizes, kept, (0, 349, 698), strict=True):
+        block = reps[first : first + k]  # a block's clusters stay in it, its positions in the whole input
+        assert start <= min(block) and max(block) < start + size
+        start += size
+    # each representative is a member of its cluster: close to its stored vector
+    assert np.all(np.einsum("ij,ij->i", rows[reps], pooled.tokens) > 0.3)
+    # the first block alone pools as it does within the whole
+    head = pool_tokens(rows[:1399], 4)
+    np.testing.assert_allclose(head.tokens, pooled.tokens[:349], atol=1e-6)
+
+
 def test_pooling_cuts_the_ward_tree_as_fcluster_does() -> None:
     """pool_tokens cuts the linkage itself; the partition must be scipy's maxclust cut."""
     from scipy.cluster.hierarchy import fcluster, linkage

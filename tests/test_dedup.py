@@ -88,6 +88,24 @@ def test_ingest_skip_and_replace_per_request(fake_client: Client) -> None:
     assert _docs(fake_client, "c") == {"n", "m", "d"}
 
 
+def test_pages_without_words_are_nobodys_duplicates(fake_client: Client) -> None:
+    """Every page without words (a blank scan, a photo) had the same text vector, that of no text: under
+    replace, a new blank page deleted every other one; under skip, it was never stored."""
+    from .pagegen import text_page
+    from .test_pages import image_item
+
+    blank = [image_item(f"blank{i}", text_page([], size=(300 + 50 * i, 400)), "image/png") for i in range(3)]
+    page = image_item("invoice", text_page(["INVOICE 4471", "Harbour Freight"]), "image/png")
+    assert all(a.ok for a in fake_client.ingest("p", [*blank[:2], page]))
+    [kept] = fake_client.ingest("p", [blank[2]], on_duplicate="replace", duplicate_threshold=0.9)
+    assert kept.ok and kept.points == 1 and not kept.duplicate_of
+    assert fake_client.get_collection("p").document_count == 4
+    # a page with words still finds its copy
+    copy = image_item("copy", text_page(["INVOICE 4471", "Harbour Freight"]), "image/png")
+    [skipped] = fake_client.ingest("p", [copy], on_duplicate="skip", duplicate_threshold=0.9)
+    assert skipped.ok and skipped.points == 0 and list(skipped.duplicate_of) == ["invoice"]
+
+
 def test_collection_setting_applies_and_a_request_overrides_it(fake_client: Client) -> None:
     col = fake_client.create_collection("c", on_duplicate="skip", duplicate_threshold=0.9)
     assert col.config.on_duplicate.threshold == pytest.approx(0.9)

@@ -132,7 +132,9 @@ def test_idle_timer_waits_while_the_stream_has_work_pending() -> None:
 def test_slots_refuse_at_once_or_after_the_queue_wait() -> None:
     now = Slots(ClassLimit("ingest streams", 1, setting="max_ingest_streams"))
     release = now.acquire()
-    with pytest.raises(ResourceExhausted, match="max_ingest_streams"):
+    with pytest.raises(
+        ResourceExhausted, match=r"all 1 ingest streams slots are taken \(none may wait; setting max_ingest_streams\)"
+    ):
         now.acquire()
     release()
     release()  # idempotent: a second release does not add a slot
@@ -143,7 +145,7 @@ def test_slots_refuse_at_once_or_after_the_queue_wait() -> None:
     queued = Slots(ClassLimit("calls", 1, queued=1, wait_s=0.3))
     release = queued.acquire()
     start = time.perf_counter()
-    with pytest.raises(ResourceExhausted):
+    with pytest.raises(ResourceExhausted, match=r"no slot freed within 0.3 s"):
         queued.acquire()  # waits its turn, then gives up
     assert time.perf_counter() - start >= 0.25
     threading.Timer(0.1, release).start()

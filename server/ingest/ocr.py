@@ -38,6 +38,10 @@ class OCREngine(Protocol):
     def words(self, image: Image.Image) -> list[Word]: ...
 
 
+class UnreadableImage(ValueError):
+    """The OCR engine cannot take this image at all (the message says why): the caller's input."""
+
+
 def read_page(engine: OCREngine, image: Image.Image) -> tuple[list[Word], str]:
     """The page's words and what read them: the engine and its models ("rapidocr det=tiny rec=latin"),
     as stored with the page (explanations show it). Engines without `read` by their `reader`, else `name`."""
@@ -151,7 +155,15 @@ class RapidOCREngine:
 
     def words_with_stages(self, image: Image.Image) -> tuple[list[Word], list[float]]:
         """The words and rapidocr's seconds in detection, angle classifier and recognition."""
-        out = self._engine()(np.asarray(image.convert("RGB")), return_word_box=True)
+        from rapidocr.utils.process_img import ResizeImgError
+
+        try:
+            out = self._engine()(np.asarray(image.convert("RGB")), return_word_box=True)
+        except ResizeImgError:  # raised without a message
+            raise UnreadableImage(
+                f"a {image.width}×{image.height} px image is too thin to read: scaled for text detection "
+                f"(longest side {self._params['Det.limit_side_len']} px), its short side would be under 1 px"
+            ) from None
         stages = [float(x or 0.0) for x in (getattr(out, "elapse_list", None) or [0.0, 0.0, 0.0])]
         return self._words(out), stages
 

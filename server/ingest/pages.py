@@ -7,11 +7,13 @@ PDFs are rendered page by page, so memory does not grow with the page count.
 from __future__ import annotations
 
 import io
+import re
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 from prometheus_client import Counter
 
 from ..errors import InvalidArgument, ResourceExhausted
@@ -43,6 +45,7 @@ class PageLimits:
     max_pixels: int = 60_000_000  # ~7,700 × 7,700: far beyond a 600 dpi A4 scan
     max_pages: int = 2000
     pdf_dpi: int = 150
+    max_words: int = 20_000  # a PDF page's text layer: its words become one point's token vectors
 
 
 _MAGIC = [
@@ -81,8 +84,10 @@ def image_pages(data: bytes, mime_type: str, limits: PageLimits) -> Iterator[Pag
             img = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ResourceExhausted(f"image is too large to decode (limit {limits.max_pixels:,} pixels)") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InvalidArgument(f"image cannot be decoded: {exc}") from None
+    except UnidentifiedImageError:
+        raise InvalidArgument(f"image cannot be decoded: not a readable {mime} file") from None
+    except (OSError, ValueError) as exc:
+        raise InvalidArgument(f"image cannot be decoded: {_plain(exc)}") from None
     n_frames = getattr(img, "n_frames", 1)
     if n_frames > limits.max_pages:
         raise ResourceExhausted(f"image has {n_frames} pages; the limit is {limits.max_pages}")
@@ -94,22 +99,49 @@ def image_pages(data: bytes, mime_type: str, limits: PageLimits) -> Iterator[Pag
             raise ResourceExhausted(f"page {number} is {w}×{h} pixels; the limit is {limits.max_pixels:,} pixels")
         try:
             frame.load()  # decodes now: truncated data fails here
-            # convert() copies even an RGB page (a tenth of the stream thread's ColPali ingest time);
-            # frames of a multi-page image share one object that the next frame overwrites: copied.
-            rgb = frame if n_frames == 1 and frame.mode == "RGB" else frame.convert("RGB")
+            rgb = upright_rgb(frame, copy=n_frames > 1)
         except (OSError, ValueError, SyntaxError) as exc:
-            raise InvalidArgument(f"page {number} cannot be decoded ({exc})") from None
+            raise InvalidArgument(f"page {number} cannot be decoded ({_plain(exc)})") from None
         PAGES_READ.inc()
-        yield Page(number, rgb, w, h)
+        yield Page(number, rgb, rgb.width, rgb.height)
+
+
+def upright_rgb(frame: Image.Image, copy: bool = False) -> Image.Image:
+    """The page as it displays: turned by its EXIF orientation (phone photos are stored sideways), and
+    transparent parts on white (dropping the alpha channel left them black: black text on a transparent
+    background vanished). convert() copies even an RGB page (a tenth of the stream thread's ColPali
+    ingest time), so an upright RGB page is used as it is; frames of a multi-page image share one
+    object that the next frame overwrites (`copy`)."""
+    if frame.getexif().get(0x0112, 1) != 1:  # Orientation
+        frame = ImageOps.exif_transpose(frame)
+        copy = False
+    if frame.mode in ("RGBA", "LA", "PA") or (frame.mode == "P" and "transparency" in frame.info):
+        rgba = frame.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    if frame.mode == "RGB":
+        return frame.copy() if copy else frame
+    return frame.convert("RGB")
+
+
+def _plain(exc: BaseException) -> str:
+    """Pillow names its buffer in some messages ("<_io.BytesIO object at 0x7f…>"): the client sent bytes."""
+    return re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "the image", str(exc)) or type(exc).__name__
+
+
+# PDFium may not be called from two threads at once, not even for different documents: that can
+# crash or corrupt the process (pypdfium2's docs). Every call here holds this lock; between pages it
+# is free, so concurrent streams take turns page by page.
+PDFIUM = threading.Lock()
 
 
 def pdf_page_count(data: bytes, limits: PageLimits) -> int:
     """Opens the PDF only to validate it and count pages (before any page is ingested)."""
-    doc = _open_pdf(data)
-    try:
-        n = len(doc)
-    finally:
-        doc.close()
+    with PDFIUM:
+        doc = _open_pdf(data)
+        try:
+            n = len(doc)
+        finally:
+            doc.close()
     if n == 0:
         raise InvalidArgument("PDF has no pages")
     if n > limits.max_pages:
@@ -118,6 +150,7 @@ def pdf_page_count(data: bytes, limits: PageLimits) -> int:
 
 
 def _open_pdf(data: bytes):  # type: ignore[no-untyped-def]
+    """Under PDFIUM."""
     import pypdfium2 as pdfium
 
     if sniff(data) != "application/pdf":
@@ -125,9 +158,13 @@ def _open_pdf(data: bytes):  # type: ignore[no-untyped-def]
     try:
         return pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
+        # PDFium's reason is its last error, which some failures (a PDF without pages) leave as it was:
+        # "Success", or the reason of another PDF, so "password" is believed only of an encrypted file.
         msg = str(exc)
-        if "password" in msg.lower():
+        if "password" in msg.lower() and b"/Encrypt" in data:
             raise InvalidArgument("PDF is encrypted (password required)") from None
+        if "password" in msg.lower() or "success" in msg.lower():
+            raise InvalidArgument("PDF cannot be opened: it has no pages, or its page tree is broken") from None
         raise InvalidArgument(f"PDF cannot be opened: {msg}") from None
 
 
@@ -136,26 +173,43 @@ def pdf_pages(data: bytes, limits: PageLimits, always_render: bool = False) -> I
     something needs pixels: OCR (no text layer), an image encoder or kept page images (`always_render`).
     Rendering happens here, in the thread reading the PDF, because pdfium is not thread-safe; the
     costly WebP encoding of a kept copy runs beside the encoder (ingest/points.py)."""
-    doc = _open_pdf(data)
+    import pypdfium2 as pdfium
+
+    with PDFIUM:
+        doc = _open_pdf(data)
+        count = len(doc)
     scale = limits.pdf_dpi / 72
     try:
-        for index in range(len(doc)):
-            page = doc[index]
-            try:
-                width_pt, height_pt = page.get_size()
-                if width_pt * height_pt * scale * scale > limits.max_pixels:
-                    scale_page = (limits.max_pixels / (width_pt * height_pt)) ** 0.5
-                else:
-                    scale_page = scale
-                size = (round(width_pt * scale_page), round(height_pt * scale_page))
-                words = _text_layer(page, _to_pixels(page, size))
-                image = page.render(scale=scale_page).to_pil().convert("RGB") if always_render or not words else None
-            finally:
-                page.close()
+        for index in range(count):
+            with PDFIUM:  # one page at a time: the lock is free while the page is encoded
+                try:
+                    page = doc[index]
+                except pdfium.PdfiumError as exc:  # e.g. a page tree with a loop, a missing page object
+                    raise InvalidArgument(f"PDF page {index + 1} cannot be loaded ({exc})") from None
+                try:
+                    width_pt, height_pt = page.get_size()
+                    if width_pt * height_pt * scale * scale > limits.max_pixels:
+                        scale_page = (limits.max_pixels / (width_pt * height_pt)) ** 0.5
+                    else:
+                        scale_page = scale
+                    size = (round(width_pt * scale_page), round(height_pt * scale_page))
+                    words = _text_layer(page, _to_pixels(page, size))
+                    if words and len(words) > limits.max_words:
+                        raise ResourceExhausted(
+                            f"PDF page {index + 1} has {len(words):,} words in its text layer; the limit is "
+                            f"{limits.max_words:,} (setting max_page_words)"
+                        )
+                    render = always_render or not words
+                    image = page.render(scale=scale_page).to_pil().convert("RGB") if render else None
+                except pdfium.PdfiumError as exc:
+                    raise InvalidArgument(f"PDF page {index + 1} cannot be read ({exc})") from None
+                finally:
+                    page.close()
             PAGES_READ.inc()
             yield Page(index + 1, image, size[0], size[1], words=words, extra={"text_layer": bool(words)})
     finally:
-        doc.close()
+        with PDFIUM:
+            doc.close()
 
 
 def _to_pixels(page, size: tuple[int, int]) -> Callable[[float, float], tuple[float, float]]:  # type: ignore[no-untyped-def]

@@ -259,7 +259,7 @@ class _Stream:
         keep = [(u, p) for u, p in points if u.item.error is None]
         for u, p in keep:
             u.item.submitted += 1
-            if u.item.on_duplicate in (OnDuplicate.SKIP, OnDuplicate.REPLACE):
+            if u.item.on_duplicate in (OnDuplicate.SKIP, OnDuplicate.REPLACE) and _has_words(u, p):
                 u.item.vectors.append((p.space, p.dense))
         return keep
 
@@ -328,3 +328,10 @@ class _Stream:
             except Exception:
                 log.exception("rolling back %r after the stream ended failed", item.id)
         self.items.clear()
+
+
+def _has_words(unit: Unit, point: PointData) -> bool:
+    """Whether a point can tell its document apart in the duplicate check: a text-space point of a page
+    without words is the text model's vector of nothing, the same for every such page (a blank scan,
+    a photo), so under skip or replace any two of them were "duplicates" of each other."""
+    return point.space != "text" or unit.page is None or bool(unit.page.words)

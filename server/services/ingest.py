@@ -105,7 +105,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def __init__(self, catalog: Catalog, settings: Settings) -> None:
         self.catalog = catalog
         limits = PageLimits(
-            max_pixels=settings.max_image_pixels, max_pages=settings.max_pdf_pages, pdf_dpi=settings.pdf_dpi
+            max_pixels=settings.max_image_pixels,
+            max_pages=settings.max_pdf_pages,
+            pdf_dpi=settings.pdf_dpi,
+            max_words=settings.max_page_words,
         )
         self.ingestor = Ingestor(catalog, settings.encode_batch_size, limits)
         self.budget = ByteBudget(settings.ingest_budget_mb * 1024 * 1024)

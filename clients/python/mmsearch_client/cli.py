@@ -269,14 +269,17 @@ def readable_matches(matches: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def cmd_explain(args: argparse.Namespace) -> int:
     from .render import load_page, render_matches
 
+    top_k = 1000 if args.page else 50  # a page of a long PDF may rank low within its document
     with _client(args) as c:
         resp = c.search(
-            args.collection, args.query, top_k=50, explain=True, all_passages=True, document_ids=[args.document]
+            args.collection, args.query, top_k=top_k, explain=True, all_passages=True, document_ids=[args.document]
         )
     hits = [r for r in resp.results if not args.page or r.page == args.page]
     if not hits:
         # Restricted to one document, search returns its passages or pages whatever their scores.
-        if resp.results:
+        if len(resp.results) >= top_k:
+            print(f"page {args.page} is not among the {top_k} best pages of {args.document!r}", file=sys.stderr)
+        elif resp.results:
             pages = sorted({r.page for r in resp.results})
             print(f"document {args.document!r} has no page {args.page} (its pages: {pages})", file=sys.stderr)
         else:
@@ -304,6 +307,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if not args.file:
             raise SystemExit("--out needs --file: the page image or PDF the document was ingested from")
         page = load_page(Path(args.file), best.page or 1)
+        stored = best.explanation
+        if stored.page_width and stored.page_height:  # boxes drawn on another file's page land anywhere
+            want, got = stored.page_width / stored.page_height, page.width / page.height
+            if abs(got - want) > 0.03 * want:
+                raise SystemExit(
+                    f"--file {args.file}: its page {best.page or 1} is {page.width}×{page.height} px, not the shape of "
+                    f"the page stored for {args.document!r} ({stored.page_width}×{stored.page_height}); give the file "
+                    "the document was ingested from"
+                )
         n = render_matches(page, best.explanation, Path(args.out), args.min_similarity)
         print(f"wrote {args.out} ({n} highlighted regions)")
     if args.similarity_map:

@@ -244,20 +244,31 @@ class Client:
         report_progress: also yield progress acknowledgements (`ack.HasField("progress")`: points
         stored so far of an unfinished item, e.g. a PDF's pages) before an item's result."""
         dup = common_pb2.DuplicateOptions(policy=DUPLICATE_POLICY.to_wire(on_duplicate), threshold=duplicate_threshold)
-        requests = (
-            ingest_pb2.IngestRequest(
-                collection=collection,
-                item=i,
-                create_collection=create,
-                on_duplicate=dup,
-                report_progress=report_progress,
-            )
-            for i in items
-        )
+        unsent: list[str] = []  # why an item could not be sent (gRPC would say only UNKNOWN)
+
+        def requests() -> Iterator[ingest_pb2.IngestRequest]:
+            for n, i in enumerate(items):
+                try:
+                    request = ingest_pb2.IngestRequest(
+                        collection=collection,
+                        item=i,
+                        create_collection=create,
+                        on_duplicate=dup,
+                        report_progress=report_progress,
+                    )
+                except Exception as exc:  # e.g. metadata nested deeper than protobuf encodes
+                    unsent.append(f"item {n} ({getattr(i, 'id', '?')!r}) cannot be encoded: {exc}")
+                    return  # ends the stream: the items before it are still acknowledged
+                yield request
+
         try:
-            yield from self.ingest_stub.Ingest(requests, timeout=timeout)
+            yield from self.ingest_stub.Ingest(requests(), timeout=timeout)
         except grpc.RpcError as exc:
+            if unsent:
+                raise MMSearchError(grpc.StatusCode.INVALID_ARGUMENT, unsent[0]) from None
             raise MMSearchError(exc.code(), exc.details() or "") from None
+        if unsent:
+            raise MMSearchError(grpc.StatusCode.INVALID_ARGUMENT, unsent[0])
 
     def delete(
         self, collection: str, *, ids: Sequence[str] = (), filter: Mapping[str, Any] | common_pb2.Filter | None = None

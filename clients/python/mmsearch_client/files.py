@@ -27,6 +27,8 @@ def read_image_arg(arg: str, flag: str = "--image") -> tuple[bytes, str]:
     path = Path(arg)
     if path.suffix.lower() not in IMAGE_TYPES:
         raise SystemExit(f"{flag} {arg}: expected one of {', '.join(sorted(IMAGE_TYPES))}")
+    if not path.is_file():
+        raise SystemExit(f"{flag} {arg}: no such file")
     return path.read_bytes(), IMAGE_TYPES[path.suffix.lower()]
 
 

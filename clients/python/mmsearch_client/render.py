@@ -11,23 +11,38 @@ from .files import IMAGE_TYPES
 
 
 def load_page(path: Path, page: int) -> Image.Image:
-    """Page `page` (1-based) of an image file (TIFF frames count) or a PDF."""
+    """Page `page` (1-based) of an image file (TIFF frames count) or a PDF, as the server reads it
+    (upright by its EXIF orientation, transparency on white). SystemExit naming what is wrong."""
     suffix = path.suffix.lower()
+    if suffix != ".pdf" and suffix not in IMAGE_TYPES:
+        raise SystemExit(f"--file {path}: expected a PDF or one of {', '.join(sorted(IMAGE_TYPES))}")
+    if not path.is_file():
+        raise SystemExit(f"--file {path}: no such file")
     if suffix == ".pdf":
         import pypdfium2 as pdfium
 
-        doc = pdfium.PdfDocument(str(path))
+        try:
+            doc = pdfium.PdfDocument(str(path))
+        except pdfium.PdfiumError as exc:
+            raise SystemExit(f"--file {path}: cannot be opened as a PDF ({exc})") from None
         try:
             if not 1 <= page <= len(doc):
                 raise SystemExit(f"{path} has {len(doc)} pages; page {page} does not exist")
             return doc[page - 1].render(scale=150 / 72).to_pil().convert("RGB")
         finally:
             doc.close()
-    if suffix not in IMAGE_TYPES:
-        raise SystemExit(f"--file {path}: expected a PDF or one of {', '.join(sorted(IMAGE_TYPES))}")
-    img = Image.open(path)
-    img.seek(max(0, page - 1))
-    return img.convert("RGB")
+    try:
+        img = Image.open(path)
+        frames = getattr(img, "n_frames", 1)
+        if page > frames:
+            raise SystemExit(f"{path} has {frames} pages; page {page} does not exist")
+        img.seek(max(0, page - 1))
+        img.load()
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise SystemExit(f"--file {path}: cannot be read as an image ({exc})") from None
+    from mmsearch.server.ingest.pages import upright_rgb  # the page as the server read it, boxes and all
+
+    return upright_rgb(img, copy=True)
 
 
 def render_matches(page: Image.Image, explanation: Any, out: Path, min_similarity: float = 0.0) -> int:
