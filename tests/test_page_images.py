@@ -171,6 +171,19 @@ def test_python_client_and_cli_read_pages_back(
         assert page.page == 2 and "glaciers" in page.text and Image.open(io.BytesIO(page.image)).format == "WEBP"
         doc = c.get_document("kb", "scan")
         assert [p.page for p in doc.pages] == [1, 2] and not doc.pages[0].image
+        # with images, over the largest message: a message that says what to do (gRPC's own said only
+        # "Sent message larger than max"; over HTTP the whole document went out)
+        from mmsearch.server.errors import ResourceExhausted
+        from mmsearch.server.services.pages import PageServicer
+        from mmsearch.server.settings import Settings
+        from mmsearch.v1 import pages_pb2
+
+        small = PageServicer(http_app.store, settings=Settings(max_message_mb=1, data_dir=tmp_path))
+        request = pages_pb2.GetDocumentRequest(collection="kb", document_id="scan")
+        small.max_message = small.GetDocument(request, None).ByteSize()  # the text and thumbnails just fit
+        request.images = True  # the two kept WebP pages do not
+        with pytest.raises(ResourceExhausted, match=r"with its page images is .* fetch its 2 pages one by one"):
+            small.GetDocument(request, None)
         with pytest.raises(MMSearchError) as missing:
             c.get_page("kb", "scan", 3)
         assert missing.value.code.name == "NOT_FOUND"

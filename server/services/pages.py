@@ -8,6 +8,7 @@ from mmsearch.protocol.wire import dict_to_metadata
 from mmsearch.v1 import pages_pb2, pages_pb2_grpc, search_pb2
 
 from ..catalog import Catalog
+from ..errors import ResourceExhausted
 from ..ingest.pages import PageLimits
 from ..pages import PageView, get_document, get_page
 from ..security.principal import current_tenant
@@ -38,6 +39,7 @@ class PageServicer(pages_pb2_grpc.PageServiceServicer):
         self.store = store
         self.catalog = catalog
         self.limits = PageLimits(max_pixels=settings.max_image_pixels) if settings else PageLimits()
+        self.max_message = (settings.max_message_mb if settings else 64) * 1024 * 1024
 
     def GetPage(self, request: pages_pb2.GetPageRequest, context: grpc.ServicerContext) -> pages_pb2.Page:  # noqa: N802
         tenant = current_tenant()  # set by the server, never by the request
@@ -49,11 +51,19 @@ class PageServicer(pages_pb2_grpc.PageServiceServicer):
         metadata, pages = get_document(
             self.store, request.collection, request.document_id, request.images, current_tenant()
         )
-        return pages_pb2.Document(
+        document = pages_pb2.Document(
             document_id=request.document_id,
             metadata=dict_to_metadata(metadata),
             pages=[page_message(p) for p in pages],
         )
+        size = document.ByteSize()
+        if size > self.max_message:  # gRPC would refuse it with a message of its own, HTTP send it whole
+            raise ResourceExhausted(
+                f"document {request.document_id[:100]!r} with its page images is {size / 2**20:,.1f} MiB, over the "
+                f"largest message ({self.max_message / 2**20:,.1f} MiB, setting max_message_mb): ask without images "
+                f"and fetch its {len(pages)} pages one by one (GetPage)"
+            )
+        return document
 
     def GetSimilarityMap(  # noqa: N802
         self, request: pages_pb2.GetSimilarityMapRequest, context: grpc.ServicerContext
