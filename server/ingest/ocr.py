@@ -27,6 +27,7 @@ from PIL import Image
 from ..errors import FailedPrecondition, InvalidArgument
 from .ocr_fallback import add_fallback
 from .ocr_models import detector_params, recogniser_params
+from .ocr_tiles import read_tiled, tiles
 from .pages import Word
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,14 @@ class RapidOCREngine:
         return words, self._reader("all") if reread is not None and reread.last else self.reader
 
     def words_with_stages(self, image: Image.Image) -> tuple[list[Word], list[float]]:
-        """The words and rapidocr's seconds in detection, angle classifier and recognition."""
+        """The words and rapidocr's seconds in detection, angle classifier and recognition (a page
+        many times longer than wide is read in tiles: ocr_tiles.py)."""
+        parts = tiles(image.width, image.height, int(self._params["Det.limit_side_len"]))
+        if parts:
+            return read_tiled(image, parts, self._read_whole)
+        return self._read_whole(image)
+
+    def _read_whole(self, image: Image.Image) -> tuple[list[Word], list[float]]:
         from rapidocr.utils.process_img import ResizeImgError
 
         try:
