@@ -4,7 +4,9 @@
 #   scripts/run.sh test [pytest args] the test suite
 #   scripts/run.sh <command> ...     any other `mmsearch` command (ingest, search, ...)
 set -euo pipefail
+caller=$PWD  # relative paths in the command's arguments (ingest ./docs, --data-dir) are the caller's
 cd "$(dirname "$0")/.."
+root=$PWD
 
 if command -v uv >/dev/null 2>&1; then
   UV=(uv)
@@ -38,5 +40,6 @@ cmd="${1:-serve}"
 shift || true
 case "$cmd" in
   test) exec "${UV[@]}" run --frozen --no-sync pytest "$@" ;;
-  *) exec "${UV[@]}" run --frozen --no-sync mmsearch "$cmd" "$@" ;;
+  # the synced environment's own command, run where the caller is (uv run would run it from here)
+  *) cd "$caller" && exec "$root/.venv/bin/mmsearch" "$cmd" "$@" ;;
 esac
