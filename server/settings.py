@@ -434,6 +434,8 @@ class Settings(BaseSettings):
             toml = TomlConfigSettingsSource(cls, toml_file=Path(path))()
         except ValueError as exc:  # tomllib.TOMLDecodeError
             raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
+        except OSError as exc:  # e.g. not readable by this user
+            raise SettingsError(f"config file {path} cannot be read: {exc.strerror or exc}") from exc
         return cls(**{**toml, **_from_env(cls), **overrides})
 
 

@@ -143,7 +143,8 @@ def test_cli_contract(server: Server, tmp_path: Path) -> None:
     assert "deleted 2" in run("delete", "--collection", "zoo", "--filter", "kind=mammal", *srv).stdout
     assert "deleted 1" in run("delete", "--collection", "zoo", "--id", "owls", *srv).stdout
     human = run("collections", *srv).stdout
-    assert "1 documents" in human and "1 shards; 0 points in built indexes, 1 searched exactly (no build due)" in human
+    assert "1 documents" in human
+    assert "1 shards; 0 points in built indexes, the rest searched exactly (no build due)" in human
 
     p = run("search", "x", "-c", "missing", *srv, check=False)
     assert p.returncode == 2 and "NOT_FOUND" in p.stderr and "'missing' does not exist" in p.stderr

@@ -68,10 +68,18 @@ def test_pages_are_read_as_they_display(fake_client: Client) -> None:
     exif = Image.Exif()
     exif[0x0112] = 6  # stored turned, shown upright (every phone photo): it was read sideways
     sideways = _png(upright.rotate(90, expand=True), "JPEG", exif=exif.tobytes())
-    items = [image_item("transparent", _png(transparent), "image/png"), image_item("phone", sideways, "image/jpeg")]
+    keyed = Image.new("L", (900, 300), 7)  # grey 7 marked transparent (a colour key, as PNG optimisers write)
+    ImageDraw.Draw(keyed).text((20, 100), "KEYED INVOICE 5150", fill=0, font=font)
+    items = [
+        image_item("transparent", _png(transparent), "image/png"),
+        image_item("keyed", _png(keyed, transparency=7), "image/png"),
+        image_item("phone", sideways, "image/jpeg"),
+    ]
     assert all(a.ok for a in fake_client.ingest("shown", items))
     page = fake_client.get_page("shown", "transparent", 1)
     assert "TRANSPARENT" in page.text and "98765" in page.text
+    page = fake_client.get_page("shown", "keyed", 1)
+    assert "KEYED" in page.text and "5150" in page.text
     page = fake_client.get_page("shown", "phone", 1)
     assert (page.width, page.height) == (900, 300) and "ROTATED" in page.text and "4471" in page.text
 

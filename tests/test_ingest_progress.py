@@ -1,8 +1,11 @@
 """Progress of long items while they ingest, and the CLI's handling of a run's inputs (same ids,
 files of other types in a folder)."""
 
+import gc
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,3 +91,64 @@ def test_cli_creates_a_collection_with_its_own_settings(small_batches: App, caps
     for bad in (["--page-model", "colpali"], ["--field", "year=date"]):
         with pytest.raises(SystemExit, match="bad --"):
             main(["create", "x", *bad, *server])
+
+
+def _long_pdf(shared_data: Path, copies: int = 4) -> bytes:
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    source = PdfReader(shared_data / "pdf_documents" / "attention.pdf")
+    for _ in range(copies):
+        for page in source.pages:
+            writer.add_page(page)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_progress_is_per_request(small_batches: App, shared_data: Path) -> None:
+    data = (shared_data / "pdf_documents" / "attention.pdf").read_bytes()
+    requests = [
+        ingest_pb2.IngestRequest(collection="per", item=pdf_item(n, data), create_collection=True, report_progress=ask)
+        for n, ask in (("asked", True), ("quiet", False))
+    ]
+    with Client(f"127.0.0.1:{small_batches.port}", timeout=60, retries=0) as client:
+        acks = list(client.ingest_stub.Ingest(iter(requests), timeout=60))
+    reports = {a.id for a in acks if a.HasField("progress")}
+    assert reports == {"asked"} and [a.id for a in acks if not a.HasField("progress")] == ["asked", "quiet"]
+
+
+def _collect_holding(lock: Any) -> None:
+    with lock:
+        gc.collect()
+
+
+def test_pdfs_dropped_half_read_do_not_block_later_ones(small_batches: App, shared_data: Path) -> None:
+    """A PDF left half-read (its call cancelled) kept its page generator, open document and all, until
+    the garbage collector found it; closing it then waited for the PDFium lock, held forever when the
+    collector ran on a thread inside it: every later PDF hung (the 6th round, in a reviewer's run)."""
+    from mmsearch.server.ingest.pages import PDFIUM
+
+    long_pdf = _long_pdf(shared_data)  # 60 pages, stored two at a time
+    short = (shared_data / "pdf_documents" / "layout-parser-paper-with-empty-pages.pdf").read_bytes()
+    with Client(f"127.0.0.1:{small_batches.port}", timeout=60, retries=0) as client:
+        for round_ in range(6):
+            item = pdf_item(f"long{round_}", long_pdf)
+            request = ingest_pb2.IngestRequest(collection="drop", item=item, create_collection=True)
+            request.report_progress = True
+            call = client.ingest_stub.Ingest(iter([request]), timeout=60)
+            for ack in call:
+                assert ack.HasField("progress"), ack  # cancelled at its first report, mid-PDF
+                call.cancel()
+                break
+            collector = threading.Thread(target=_collect_holding, args=(PDFIUM,), daemon=True)
+            collector.start()  # the collector running on a thread that holds the lock
+            collector.join(30)
+            assert not collector.is_alive(), "the garbage collector deadlocked on the PDFium lock"
+            acks = list(client.ingest_stub.Ingest(iter([ingest_pb2.IngestRequest(
+                collection="drop", item=pdf_item(f"short{round_}", short), create_collection=True
+            )]), timeout=30))  # fmt: skip
+            assert [(a.ok, a.points) for a in acks] == [(True, 4)]
+        assert {r.document_id for r in client.search("drop", "layout", top_k=20).results} >= {"short0", "short5"}

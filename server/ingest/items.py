@@ -62,6 +62,8 @@ class IngestItem:
     #: Near-duplicate handling (an OnDuplicate value; "": the collection's) and its threshold (0: default).
     on_duplicate: str = ""
     duplicate_threshold: float = 0.0
+    #: The caller wants ItemProgress reports while the item is stored (a many-page PDF).
+    report_progress: bool = False
     #: Refused while it was read (e.g. metadata that cannot be stored, no room in the ingest budget):
     #: acknowledged with this error, nothing written.
     error: MMSearchError | None = None

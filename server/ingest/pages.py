@@ -115,7 +115,7 @@ def upright_rgb(frame: Image.Image, copy: bool = False) -> Image.Image:
     if frame.getexif().get(0x0112, 1) != 1:  # Orientation
         frame = ImageOps.exif_transpose(frame)
         copy = False
-    if frame.mode in ("RGBA", "LA", "PA") or (frame.mode == "P" and "transparency" in frame.info):
+    if frame.mode in ("RGBA", "LA", "PA") or "transparency" in frame.info:  # an alpha channel, or a colour key
         rgba = frame.convert("RGBA")
         return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
     if frame.mode == "RGB":
@@ -130,8 +130,10 @@ def _plain(exc: BaseException) -> str:
 
 # PDFium may not be called from two threads at once, not even for different documents: that can
 # crash or corrupt the process (pypdfium2's docs). Every call here holds this lock; between pages it
-# is free, so concurrent streams take turns page by page.
-PDFIUM = threading.Lock()
+# is free, so concurrent streams take turns page by page. Reentrant: a PDF's page generator dropped
+# half-read closes its document when the garbage collector finds it, which can be on a thread that
+# holds the lock (a plain lock deadlocked every later PDF; the stream also closes its dropped items).
+PDFIUM = threading.RLock()
 
 
 def pdf_page_count(data: bytes, limits: PageLimits) -> int:

@@ -62,16 +62,16 @@ class Ingestor:
         self.keep_images = self.builder.keep_images
 
     def run(
-        self, items: Iterator[IngestItem], cancelled: threading.Event | None = None, progress: bool = False
+        self, items: Iterator[IngestItem], cancelled: threading.Event | None = None
     ) -> Iterator[ItemResult | ItemProgress]:
         """Results in stream order. `cancelled` (set when the caller goes away) stops the work at the
-        next page or batch: the stream then raises IngestCancelled after rolling back. progress: also
-        an ItemProgress for an unfinished item each time more of its points are stored."""
+        next page or batch: the stream then raises IngestCancelled after rolling back. An item that
+        asks for it (report_progress) also gets an ItemProgress each time more of its points are stored."""
         cancelled = cancelled or threading.Event()
         inbox: queue.Queue = queue.Queue(maxsize=4 * self.batch_size)
         stop = threading.Event()
         threading.Thread(target=pump, args=(items, inbox, stop), daemon=True).start()
-        stream = _Stream(self, inbox, cancelled, progress)
+        stream = _Stream(self, inbox, cancelled)
         writer = BatchWriter(self.store)
         started: Started | None = None  # a batch queued on the model whose points are not made yet
         try:
@@ -119,11 +119,10 @@ class _Stream:
     """Pulls items, expands them into units, applies write outcomes, and yields results in order.
     Everything here runs on the stream thread."""
 
-    def __init__(self, ingestor: Ingestor, inbox: queue.Queue, cancelled: threading.Event, progress: bool) -> None:
+    def __init__(self, ingestor: Ingestor, inbox: queue.Queue, cancelled: threading.Event) -> None:
         self.ing = ingestor
         self.inbox = inbox
         self.cancelled = cancelled
-        self.progress = progress
         self.reported: dict[int, int] = {}  # seq -> points stored when its progress was last reported
         self.spec: CollectionSpec | None = None
         self.items: deque[ItemState] = deque()  # not yet acknowledged, in stream order
@@ -203,6 +202,7 @@ class _Stream:
                 self._plan(self.current)
             item = self.current
             if item.error is not None or item.units is None:
+                item.drop_units()
                 item.exhausted = True
                 self.current = None
                 continue
@@ -215,6 +215,7 @@ class _Stream:
                 continue
             except MMSearchError as exc:  # e.g. a PDF page that fails to render
                 item.error = exc
+                item.drop_units()
                 item.exhausted = True
                 self.current = None
                 continue
@@ -304,13 +305,20 @@ class _Stream:
             else:
                 error = item.error or MMSearchError(f"item {item.id!r} was not fully stored")
                 yield ItemResult(item.seq, item.id, item.source, error=error)
-        if self.progress and not final:
+        if not final:
             yield from self._progress()
 
     def _progress(self) -> Iterator[ItemProgress]:
-        """Unfinished items with more points stored than last reported (a many-page PDF, page by page)."""
+        """Items that asked for it, unfinished, with more points stored than last reported (a many-page
+        PDF, batch by batch); not an item whose every point is stored, waiting behind another."""
         for item in self.items:
-            if item.error is None and item.written > self.reported.get(item.seq, 0):
+            finished = item.total is not None and item.written >= item.total
+            if (
+                item.report_progress
+                and item.error is None
+                and not finished
+                and item.written > self.reported.get(item.seq, 0)
+            ):
                 self.reported[item.seq] = item.written
                 yield ItemProgress(item.seq, item.id, item.source, item.written, item.total)
 
@@ -318,6 +326,8 @@ class _Stream:
         """The stream ended early: remove the new version of every item nobody acknowledged (an item
         whose result has been handed out counts as acknowledged); their old versions stay. Were this
         cut short too, the hidden points would be swept at the next start."""
+        for item in self.items:
+            item.drop_units()
         if self.spec is None:
             return
         for item in self.items:

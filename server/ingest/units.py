@@ -46,7 +46,17 @@ class ItemState:
     written: int = 0  # units durably stored
     on_duplicate: str = ""  # the item's OnDuplicate policy, resolved against its collection's
     duplicate_threshold: float = 0.0
+    report_progress: bool = False  # the caller wants ItemProgress reports
     vectors: list[tuple[str, np.ndarray]] = field(default_factory=list)  # (space, pooled (dim,)), kept to check
+
+    def drop_units(self) -> None:
+        """Closes the unit iterator of an item that will not be read to its end, here and now (a PDF's
+        page generator holds its open document, and would otherwise close it whenever and wherever the
+        garbage collector finds the cycle it forms with its item)."""
+        units, self.units = self.units, None
+        close = getattr(units, "close", None)
+        if close is not None:
+            close()
 
     @property
     def done(self) -> bool:
@@ -78,6 +88,7 @@ def expand(seq: int, it: IngestItem, spec: CollectionSpec, limits: PageLimits, k
         tenant=it.tenant,
         on_duplicate=it.on_duplicate or spec.on_duplicate,
         duplicate_threshold=it.duplicate_threshold or spec.duplicate_threshold or DEFAULT_THRESHOLD,
+        report_progress=it.report_progress,
     )
     try:
         if it.error is not None:

@@ -73,6 +73,7 @@ def item_from_request(req: ingest_pb2.IngestRequest, tenant: str | None = None) 
         tenant=tenant,
         on_duplicate=on_duplicate,
         duplicate_threshold=threshold,
+        report_progress=req.report_progress,
     )
 
 
@@ -126,19 +127,16 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         counts = [0, 0]  # requests read, acknowledgements (results) sent
         # Not idle while an item read awaits its acknowledgement (the client may wait for it to send more).
         requests = IdleTimeoutIterator(request_iterator, self.idle_timeout_s, busy=lambda: counts[0] > counts[1])
-        progress = [False]  # the client asked for progress acknowledgements
 
         def items() -> Iterator[IngestItem]:
             for r in requests:
                 counts[0] += 1
-                progress[0] = progress[0] or r.report_progress
                 yield _may_create(self._admit(r, counts[0] - 1, held, principal.tenant), may_create)
 
         try:
-            for result in self.ingestor.run(items(), cancelled, progress=True):
-                if isinstance(result, ItemProgress):
-                    if progress[0]:
-                        yield ack_from_progress(result)
+            for result in self.ingestor.run(items(), cancelled):
+                if isinstance(result, ItemProgress):  # only for items whose request asked for it
+                    yield ack_from_progress(result)
                     continue
                 held.give_back(result.seq)
                 counts[1] += 1

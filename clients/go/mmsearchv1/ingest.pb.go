@@ -228,8 +228,8 @@ type IngestRequest struct {
 	CreateCollection bool `protobuf:"varint,3,opt,name=create_collection,json=createCollection,proto3" json:"create_collection,omitempty"`
 	// Near-duplicate handling for this item; unset (policy UNSPECIFIED) takes the collection's.
 	OnDuplicate *DuplicateOptions `protobuf:"bytes,4,opt,name=on_duplicate,json=onDuplicate,proto3" json:"on_duplicate,omitempty"`
-	// Also stream progress acknowledgements (IngestAck.progress) while a long item (a many-page PDF)
-	// is being read, encoded and stored. Off: only the one result per item.
+	// Also stream progress acknowledgements (IngestAck.progress) while this item (a many-page PDF) is
+	// being read, encoded and stored. Off: only its one result.
 	ReportProgress bool `protobuf:"varint,5,opt,name=report_progress,json=reportProgress,proto3" json:"report_progress,omitempty"`
 }
 

@@ -129,8 +129,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                     # silently replace each other, the second one stored alone.
                     item = Rejected(
                         item.source,
-                        f"id {item.id!r} is already used in this run by {first_source[item.id]} "
-                        "(a file's id is its name without the extension); rename one of them",
+                        f"id {item.id!r} is already used in this run by {first_source[item.id]} (a file's id is "
+                        'its name without the extension, a JSONL record\'s its "id"); rename one of them',
                     )
                 if isinstance(item, Rejected):
                     rejected.append(item)
@@ -154,7 +154,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 if ack.HasField("progress"):
                     p = ack.progress
                     of = f"/{p.points_total}" if p.points_total else ""
-                    unit = "pages" if Path(ack.source).suffix.lower() in {".pdf", ".tif", ".tiff"} else "passages"
+                    text = ".jsonl:" in ack.source or Path(ack.source).suffix.lower() in {".txt", ".md", ".markdown"}
+                    unit = "passages" if text else "pages"
                     progress.update(task, current=f"{ack.source or ack.id} {p.points_stored}{of} {unit}")
                     continue
                 progress.update(task, advance=1, current="")
@@ -269,8 +270,9 @@ def readable_matches(matches: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def cmd_explain(args: argparse.Namespace) -> int:
     from .render import load_page, render_matches
 
-    top_k = 1000 if args.page else 50  # a page of a long PDF may rank low within its document
     with _client(args) as c:
+        # a page of a long PDF may rank low within its document: ask for as many as the server allows
+        top_k = min(1000, c.info().max_top_k or 1000) if args.page else 50
         resp = c.search(
             args.collection, args.query, top_k=top_k, explain=True, all_passages=True, document_ids=[args.document]
         )
@@ -536,12 +538,12 @@ def cmd_collections(args: argparse.Namespace) -> int:
         spaces = ", ".join(f"{s.name}:{s.encoder.model} ({s.dim}d)" for s in col.spaces)
         print(f"{col.name}: {col.document_count} documents, {col.point_count} points; {spaces}")
         print(f"  {describe(col)}")
-        # A small collection (or its newest shard) is searched exactly, without an index to build.
+        # A small collection (or its newest shard) is searched exactly, without an index to build. (The
+        # two counts are not on one basis: point_count is this tenant's visible points, the index's all.)
         state = "an index build is due" if col.index_state == collections_pb2.INDEX_STATE_INDEXING else "no build due"
-        exact = col.point_count - col.indexed_point_count
         print(
-            f"  {col.shard_count} shards; {col.indexed_point_count} points in built indexes, {exact} searched exactly "
-            f"({state})"
+            f"  {col.shard_count} shards; {col.indexed_point_count} points in built indexes, the rest searched "
+            f"exactly ({state})"
         )
     if not cols:
         print("no collections")

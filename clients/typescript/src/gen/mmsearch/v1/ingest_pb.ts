@@ -139,8 +139,8 @@ export type IngestRequest = Message<"mmsearch.v1.IngestRequest"> & {
   onDuplicate?: DuplicateOptions | undefined;
 
   /**
-   * Also stream progress acknowledgements (IngestAck.progress) while a long item (a many-page PDF)
-   * is being read, encoded and stored. Off: only the one result per item.
+   * Also stream progress acknowledgements (IngestAck.progress) while this item (a many-page PDF) is
+   * being read, encoded and stored. Off: only its one result.
    *
    * @generated from field: bool report_progress = 5;
    */
