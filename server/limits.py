@@ -74,7 +74,7 @@ class Slots:
         # The limits, not live counts: the message said "8 running and 64 waiting" when 14 calls existed.
         lim = self.limit
         return ResourceExhausted(
-            f"server busy: all {lim.running} {lim.name} slots are taken ({why}"
+            f"server busy: all {lim.running} slots for {lim.name} are taken ({why}"
             + (f"; setting {lim.setting}" if lim.setting else "")
             + "); retry later"
         )

@@ -132,9 +132,8 @@ def test_idle_timer_waits_while_the_stream_has_work_pending() -> None:
 def test_slots_refuse_at_once_or_after_the_queue_wait() -> None:
     now = Slots(ClassLimit("ingest streams", 1, setting="max_ingest_streams"))
     release = now.acquire()
-    with pytest.raises(
-        ResourceExhausted, match=r"all 1 ingest streams slots are taken \(none may wait; setting max_ingest_streams\)"
-    ):
+    refused = r"all 1 slots for ingest streams are taken \(none may wait; setting max_ingest_streams\)"
+    with pytest.raises(ResourceExhausted, match=refused):
         now.acquire()
     release()
     release()  # idempotent: a second release does not add a slot
