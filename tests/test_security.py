@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -225,8 +226,28 @@ def test_audit_log_has_one_line_per_mutating_call(keyed_app: App, caplog: pytest
         acme.delete("shared", ids=["a"])
         with pytest.raises(MMSearchError):
             r.delete("kb", ids=["x"])
+        # a stream the client cancels was logged "OK"
+        from mmsearch.v1 import ingest_pb2
+
+        hold = threading.Event()
+
+        def requests() -> Iterator[ingest_pb2.IngestRequest]:
+            yield ingest_pb2.IngestRequest(collection="shared", item=text_item("c", "three"))
+            hold.wait(10)  # the stream stays open after its first item
+
+        call = acme.ingest_stub.Ingest(requests(), timeout=20)
+        assert next(call).ok
+        call.cancel()
+        hold.set()
+        deadline = time.time() + 10
+        while time.time() < deadline and len([r for r in caplog.records if r.name == "mmsearch.audit"]) < 5:
+            time.sleep(0.05)
     lines = [json.loads(rec.getMessage()) for rec in caplog.records if rec.name == "mmsearch.audit"]
-    assert lines == [
+    assert lines[4] == {
+        "key": "acme", "tenant": "acme", "method": "Ingest", "collection": "shared", "items": 1, "stored": 1,
+        "code": "CANCELLED",
+    }  # fmt: skip
+    assert lines[:4] == [
         {"key": "admin", "tenant": None, "method": "CreateCollection", "collection": "shared", "items": 0,
          "code": "OK"},
         {

@@ -209,6 +209,9 @@ class SecurityInterceptor(grpc.ServerInterceptor):
         def end(call: _Call, context: grpc.ServicerContext, failed: bool) -> None:
             self.limits.release(call.principal)
             code = _code(context)
+            if code is None and not context.is_active():  # the client went away (an ingest rolled back)
+                self._finish(call, "CANCELLED")
+                return
             self._finish(call, code.name if code is not None else ("UNKNOWN" if failed else "OK"))
 
         if streaming_out:
