@@ -134,7 +134,7 @@ def test_pdfs_dropped_half_read_do_not_block_later_ones(small_batches: App, shar
     long_pdf = _long_pdf(shared_data)  # 60 pages, stored two at a time
     short = (shared_data / "pdf_documents" / "layout-parser-paper-with-empty-pages.pdf").read_bytes()
     with Client(f"127.0.0.1:{small_batches.port}", timeout=60, retries=0) as client:
-        for round_ in range(6):
+        for round_ in range(3):  # the forced collection below hangs the first round without the fix
             item = pdf_item(f"long{round_}", long_pdf)
             request = ingest_pb2.IngestRequest(collection="drop", item=item, create_collection=True)
             request.report_progress = True
@@ -151,4 +151,4 @@ def test_pdfs_dropped_half_read_do_not_block_later_ones(small_batches: App, shar
                 collection="drop", item=pdf_item(f"short{round_}", short), create_collection=True
             )]), timeout=30))  # fmt: skip
             assert [(a.ok, a.points) for a in acks] == [(True, 4)]
-        assert {r.document_id for r in client.search("drop", "layout", top_k=20).results} >= {"short0", "short5"}
+        assert {r.document_id for r in client.search("drop", "layout", top_k=20).results} >= {"short0", "short2"}
