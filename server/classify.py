@@ -23,7 +23,6 @@ from mmsearch.protocol.vocab import Fusion, Signal
 from .catalog import Catalog
 from .errors import InvalidArgument, MMSearchError
 from .ingest.items import ImageFile
-from .ingest.ocr import UnreadableImage
 from .ingest.pages import PageLimits, image_pages
 from .ranking import fusion
 from .settings import Settings
@@ -123,10 +122,7 @@ class Classifier:
         except MMSearchError as exc:
             raise type(exc)(f"image: {exc}") from None
         assert page.image is not None
-        try:
-            text = " ".join(w.text for w in self.catalog.ocr().words(page.image))
-        except UnreadableImage as exc:
-            raise InvalidArgument(f"image: {exc}") from None
+        text = " ".join(w.text for w in self.catalog.ocr().words(page.image))
         if not text.strip():
             raise InvalidArgument("the image holds no readable text (OCR found none)")
         return text

@@ -17,7 +17,6 @@ from mmsearch.encoders.base import Capability, Encoded, normalise
 
 from .catalog import Catalog
 from .errors import InvalidArgument
-from .ingest.ocr import UnreadableImage
 from .ingest.pages import PageLimits, image_pages
 from .ranking.lexical import Terms, query_terms
 from .storage.base import CollectionSpec
@@ -67,10 +66,7 @@ def encode_query(
         if space.name == "text":
             words = text
             if page_image is not None and "page" not in spec.spaces:
-                try:
-                    ocr_text = " ".join(w.text for w in catalog.ocr().words(page_image))
-                except UnreadableImage as exc:
-                    raise InvalidArgument(f"query image: {exc}") from None
+                ocr_text = " ".join(w.text for w in catalog.ocr().words(page_image))
                 words = f"{text} {ocr_text}".strip()
                 lexical_text = words
             if words.strip():

@@ -39,8 +39,9 @@ class OCREngine(Protocol):
     def words(self, image: Image.Image) -> list[Word]: ...
 
 
-class UnreadableImage(ValueError):
-    """The OCR engine cannot take this image at all (the message says why): the caller's input."""
+class UnreadableImage(InvalidArgument):
+    """The OCR engine cannot take this image at all (the message says why): the caller's input, so
+    INVALID_ARGUMENT wherever it surfaces (a query, Classify, an ingested page)."""
 
 
 def read_page(engine: OCREngine, image: Image.Image) -> tuple[list[Word], str]:

@@ -123,7 +123,6 @@ class _Stream:
         self.ing = ingestor
         self.inbox = inbox
         self.cancelled = cancelled
-        self.reported: dict[int, int] = {}  # seq -> points stored when its progress was last reported
         self.spec: CollectionSpec | None = None
         self.items: deque[ItemState] = deque()  # not yet acknowledged, in stream order
         self.current: ItemState | None = None
@@ -277,7 +276,6 @@ class _Stream:
     def results(self, final: bool = False) -> Iterator[ItemResult | ItemProgress]:
         while self.items and (final or self.items[0].done):
             item = self.items.popleft()
-            self.reported.pop(item.seq, None)
             complete = item.error is None and item.written == item.produced and item.produced > 0
             dup: list[str] = []
             points = item.written
@@ -313,13 +311,8 @@ class _Stream:
         PDF, batch by batch); not an item whose every point is stored, waiting behind another."""
         for item in self.items:
             finished = item.total is not None and item.written >= item.total
-            if (
-                item.report_progress
-                and item.error is None
-                and not finished
-                and item.written > self.reported.get(item.seq, 0)
-            ):
-                self.reported[item.seq] = item.written
+            if item.report_progress and item.error is None and not finished and item.written > item.reported:
+                item.reported = item.written
                 yield ItemProgress(item.seq, item.id, item.source, item.written, item.total)
 
     def rollback(self) -> None:

@@ -47,6 +47,7 @@ class ItemState:
     on_duplicate: str = ""  # the item's OnDuplicate policy, resolved against its collection's
     duplicate_threshold: float = 0.0
     report_progress: bool = False  # the caller wants ItemProgress reports
+    reported: int = 0  # points stored when its progress was last reported
     vectors: list[tuple[str, np.ndarray]] = field(default_factory=list)  # (space, pooled (dim,)), kept to check
 
     def drop_units(self) -> None:
