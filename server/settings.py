@@ -327,6 +327,13 @@ class Settings(BaseSettings):
         description="A PDF page whose text layer holds more words is rejected (its item, RESOURCE_EXHAUSTED): a "
         "page's words become one point's token vectors (a dense newspaper page holds ~5,000).",
     )
+    max_page_content_mb: int = Field(
+        32,
+        ge=1,
+        description="A PDF page whose drawing (content streams and the forms they draw, inflated) is larger is "
+        "rejected (its item, RESOURCE_EXHAUSTED) before PDFium parses it, at ~20 bytes of memory per byte: the "
+        "pages of our papers draw at most 0.2 MiB; a 400 KB PDF can inflate to 200 MiB (docs/security.md).",
+    )
     pdf_dpi: int = Field(150, ge=36, le=600, description="Resolution PDF pages are rendered at.")
     max_image_pixels: int = Field(60_000_000, ge=1, description="Largest page image accepted, in pixels.")
     keep_page_images: bool = Field(

@@ -17,6 +17,7 @@ from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 from prometheus_client import Counter
 
 from ..errors import InvalidArgument, ResourceExhausted
+from .pdf_guard import ContentGuard
 
 #: Pages read for ingest (PDF pages rendered or read from their text layer, image frames decoded):
 #: lets an operator (and a test) see that a cancelled ingest stopped working.
@@ -46,6 +47,7 @@ class PageLimits:
     max_pages: int = 2000
     pdf_dpi: int = 150
     max_words: int = 20_000  # a PDF page's text layer: its words become one point's token vectors
+    max_content_bytes: int = 32 << 20  # a PDF page's drawing, inflated (pdf_guard.py): PDFium takes ~20× in memory
 
 
 _MAGIC = [
@@ -182,7 +184,9 @@ def pdf_pages(data: bytes, limits: PageLimits, always_render: bool = False) -> I
         count = len(doc)
     scale = limits.pdf_dpi / 72
     try:
+        guard = ContentGuard(data, limits.max_content_bytes)  # pure Python: outside the lock
         for index in range(count):
+            guard.check(index)  # before PDFium parses the page's drawing into memory
             with PDFIUM:  # one page at a time: the lock is free while the page is encoded
                 try:
                     page = doc[index]

@@ -110,6 +110,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             max_pages=settings.max_pdf_pages,
             pdf_dpi=settings.pdf_dpi,
             max_words=settings.max_page_words,
+            max_content_bytes=settings.max_page_content_mb * 1024 * 1024,
         )
         self.ingestor = Ingestor(catalog, settings.encode_batch_size, limits)
         self.budget = ByteBudget(settings.ingest_budget_mb * 1024 * 1024)

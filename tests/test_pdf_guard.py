@@ -1,0 +1,123 @@
+"""PDF pages that draw too much are refused before PDFium parses them (server/ingest/pdf_guard.py):
+a 400 KB PDF whose content inflated to 200 MiB took +4 GB of server memory."""
+
+import zlib
+from pathlib import Path
+
+import pypdfium2
+import pytest
+
+from mmsearch.client import Client
+from mmsearch.server.errors import ResourceExhausted
+from mmsearch.server.ingest.pages import PageLimits, pdf_pages
+from mmsearch.server.ingest.pdf_guard import ContentGuard
+
+from .test_hostile_pages import WHITE, _pdf
+from .test_pages import image_item, pdf_item
+
+MiB = 1 << 20
+CATALOG, PAGES = b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"
+
+
+def _stream(content: bytes, head: bytes = b"", flate: bool = True) -> bytes:
+    data = zlib.compress(content, 9) if flate else content
+    filt = b"/Filter /FlateDecode " if flate else b""
+    return b"<< %s%s/Length %d >>\nstream\n%s\nendstream" % (head, filt, len(data), data)
+
+
+def _page(resources: bytes = b"") -> bytes:
+    return b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] %s/Contents 4 0 R >>" % resources
+
+
+def content_bomb(mib: int) -> bytes:
+    """One page of `mib` MiB of path operators, flate-compressed (the probe's file, smaller)."""
+    ops = b"0 0 m 1 1 l S\n" * (mib * MiB // 14)
+    return _pdf([CATALOG, PAGES, _page(), _stream(ops)])
+
+
+def form_bomb(times: int, form_ops: bytes, nested: int = 0) -> bytes:
+    """A page that draws form /F1 `times` times; with `nested`, /F1 draws /F2 that many times and /F2
+    holds the operators."""
+    form = b"/Type /XObject /Subtype /Form /BBox [0 0 10 10] "
+    if nested:
+        f1 = _stream(b"/F2 Do\n" * nested, form + b"/Resources << /XObject << /F2 6 0 R >> >> ")
+        objects = [f1, _stream(form_ops, form)]
+    else:
+        objects = [_stream(form_ops, form)]
+    page = _page(b"/Resources << /XObject << /F1 5 0 R >> >> ")
+    return _pdf([CATALOG, PAGES, page, _stream(b"q /F1 Do Q\n" * times), *objects])
+
+
+@pytest.fixture
+def no_pdfium_pages(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Records every page PDFium is asked to load."""
+    loaded: list[int] = []
+    original = pypdfium2.PdfDocument.get_page
+
+    def get_page(self, index):  # type: ignore[no-untyped-def]
+        loaded.append(index)
+        return original(self, index)
+
+    monkeypatch.setattr(pypdfium2.PdfDocument, "get_page", get_page)
+    return loaded
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("content", content_bomb(64)),
+        ("form drawn 200,000 times", form_bomb(200_000, b"0 0 m 1 1 l S\n" * 20)),
+        ("form in a form", form_bomb(2_000, b"0 0 m 1 1 l S\n" * 20, nested=2_000)),
+    ],
+)
+def test_a_page_that_draws_too_much_is_refused_before_pdfium_loads_it(
+    name: str, data: bytes, no_pdfium_pages: list[int]
+) -> None:
+    assert len(data) < 200_000, name  # small files: no other limit sees them
+    with pytest.raises(ResourceExhausted) as err:
+        next(pdf_pages(data, PageLimits()))
+    assert str(err.value).startswith("PDF page 1 draws over 32 MiB of content")
+    assert "(setting max_page_content_mb)" in str(err.value)
+    assert no_pdfium_pages == []
+
+
+def test_the_limit_is_the_setting_and_a_page_under_it_is_read(no_pdfium_pages: list[int]) -> None:
+    data = content_bomb(2)  # 2 MiB of lines: a heavy but honest vector drawing
+    page = next(pdf_pages(data, PageLimits(max_content_bytes=3 * MiB)))
+    assert page.number == 1 and page.image is not None and no_pdfium_pages == [0]
+    with pytest.raises(ResourceExhausted, match="over 1 MiB"):
+        next(pdf_pages(data, PageLimits(max_content_bytes=1 * MiB)))
+
+
+def test_streams_in_ascii_filters_and_arrays_are_counted() -> None:
+    ops = b"0 0 m 1 1 l S\n" * (3 * MiB // 14)
+    hexed = zlib.compress(ops).hex().encode() + b">"
+    head = b"/Filter [/ASCIIHexDecode /FlateDecode] /Length %d >>" % len(hexed)
+    two = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents [4 0 R 5 0 R] >>"
+    data = _pdf([CATALOG, PAGES, two, b"<< " + head + b"\nstream\n" + hexed + b"\nendstream", _stream(ops)])
+    with pytest.raises(ResourceExhausted):
+        ContentGuard(data, 5 * MiB).check(0)  # 3 + 3 MiB: each stream alone is under the limit
+    ContentGuard(data, 7 * MiB).check(0)
+
+
+def test_a_form_that_draws_itself_is_counted_once_and_left_to_pdfium() -> None:
+    form = b"/Type /XObject /Subtype /Form /BBox [0 0 10 10] /Resources << /XObject << /F1 5 0 R >> >> "
+    page = _page(b"/Resources << /XObject << /F1 5 0 R >> >> ")
+    data = _pdf([CATALOG, PAGES, page, _stream(b"/F1 Do\n"), _stream(b"/F1 Do\n" * 10, form)])
+    ContentGuard(data, MiB).check(0)  # ends: the loop is not followed
+
+
+def test_papers_pass_and_a_file_pypdf_cannot_read_is_left_to_pdfium(shared_data: Path) -> None:
+    for path in sorted((shared_data / "pdf_documents").glob("*.pdf")):
+        data = path.read_bytes()
+        guard = ContentGuard(data, MiB)  # every page of these papers draws under 1 MiB (attention.pdf: 0.2)
+        for index in range(len(guard._reader.pages)):
+            guard.check(index)
+    ContentGuard(b"%PDF-1.5 nothing else", MiB).check(0)  # no exception: PDFium gives the reason
+
+
+def test_the_server_refuses_the_item_and_the_stream_goes_on(fake_client: Client) -> None:
+    items = [pdf_item("bomb", content_bomb(40)), image_item("after", WHITE, "image/png")]
+    acks = list(fake_client.ingest("bombs", items))
+    assert [(a.id, a.ok) for a in acks] == [("bomb", False), ("after", True)]
+    assert acks[0].error_code == "RESOURCE_EXHAUSTED" and "max_page_content_mb" in acks[0].error
