@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import NotFound
+from .errors import NotFound, ResourceExhausted
 from .storage.base import Cond, Store, Where, point_id
 from .storage.page_images import image_key
 
@@ -66,10 +66,16 @@ def get_page(store: Store, collection: str, doc_id: str, page: int, tenant: str 
 
 
 def get_document(
-    store: Store, collection: str, doc_id: str, images: bool, tenant: str | None = None
+    store: Store,
+    collection: str,
+    doc_id: str,
+    images: bool,
+    tenant: str | None = None,
+    max_bytes: int | None = None,
 ) -> tuple[dict[str, Any], list[PageView]]:
     """The document's metadata and its pages in order (no pages for a text document), of the
-    version written under `tenant`."""
+    version written under `tenant`. Stops reading images once the pages come to over `max_bytes`
+    (ResourceExhausted): a large document's images are not all loaded only to be refused."""
     store.get_spec(collection)
     n = store.count(collection, Where(must=[Cond(key="doc_id", match=doc_id)]).owned_by(tenant))
     if n == 0:
@@ -78,5 +84,29 @@ def get_document(
     hits = store.retrieve(collection, list(slot_of), fields=_FIELDS)  # the visible version's points
     views = sorted(((_view(h.payload), slot_of[h.id]) for h in hits), key=lambda v: v[0].page)
     metadata = views[0][0].metadata if views else {}
-    pages = [_with_image(store, collection, v, not images, tenant, slot) for v, slot in views if v.page > 0]
+    pages: list[PageView] = []
+    size = 0
+    count = sum(1 for v, _ in views if v.page > 0)
+    for view, slot in views:
+        if view.page <= 0:
+            continue
+        pages.append(_with_image(store, collection, view, not images, tenant, slot))
+        size += _size(pages[-1])
+        if max_bytes is not None and size > max_bytes:
+            raise TooLarge(doc_id, size, max_bytes, len(pages), count)
     return metadata, pages
+
+
+def _size(view: PageView) -> int:
+    """Fewer bytes than the page takes in a message, so a document that fits is never refused here
+    (the servicer checks the message's exact size after)."""
+    return len(view.image) + len(view.thumbnail) + len(view.text.encode())
+
+
+class TooLarge(ResourceExhausted):
+    def __init__(self, doc_id: str, size: int, limit: int, read: int, count: int) -> None:
+        super().__init__(
+            f"document {doc_id[:100]!r} with its page images is over {size / 2**20:,.1f} MiB by page {read} of "
+            f"{count}, over the largest message ({limit / 2**20:,.1f} MiB, setting max_message_mb): ask without "
+            f"images and fetch its {count} pages one by one (GetPage)"
+        )

@@ -184,6 +184,21 @@ def test_python_client_and_cli_read_pages_back(
         request.images = True  # the two kept WebP pages do not
         with pytest.raises(ResourceExhausted, match=r"with its page images is .* fetch its 2 pages one by one"):
             small.GetDocument(request, None)
+        # and it stops reading images at the first page past the limit (a 120-page document was read whole)
+        from mmsearch.server.pages import TooLarge, get_document
+
+        images, read = http_app.store.page_images, []
+        assert images is not None
+        real_get = images.get
+        images.get = lambda *a, **kw: read.append(a[2]) or real_get(*a, **kw)  # type: ignore[method-assign]
+        try:
+            with pytest.raises(TooLarge, match=r"by page 1 of 2"):
+                get_document(http_app.store, "kb", "scan", images=True, max_bytes=100)
+            assert read == [1]
+            fits = small.max_message  # the exact size of the answer without images: never refused early
+            assert len(get_document(http_app.store, "kb", "scan", images=False, max_bytes=fits)[1]) == 2
+        finally:
+            del images.get
         with pytest.raises(MMSearchError) as missing:
             c.get_page("kb", "scan", 3)
         assert missing.value.code.name == "NOT_FOUND"

@@ -49,7 +49,7 @@ class PageServicer(pages_pb2_grpc.PageServiceServicer):
         self, request: pages_pb2.GetDocumentRequest, context: grpc.ServicerContext
     ) -> pages_pb2.Document:
         metadata, pages = get_document(
-            self.store, request.collection, request.document_id, request.images, current_tenant()
+            self.store, request.collection, request.document_id, request.images, current_tenant(), self.max_message
         )
         document = pages_pb2.Document(
             document_id=request.document_id,
