@@ -121,3 +121,23 @@ def test_the_server_refuses_the_item_and_the_stream_goes_on(fake_client: Client)
     acks = list(fake_client.ingest("bombs", items))
     assert [(a.id, a.ok) for a in acks] == [("bomb", False), ("after", True)]
     assert acks[0].error_code == "RESOURCE_EXHAUSTED" and "max_page_content_mb" in acks[0].error
+
+
+def test_shared_forms_are_counted_once_per_file() -> None:
+    """Forms in 30 layers, each drawing both forms of the next layer: 2^30 paths, two forms a layer.
+    Visiting every path would never end; the drawing is 2^30 times the last layer's, over the limit."""
+    form = b"/Type /XObject /Subtype /Form /BBox [0 0 10 10] "
+    layers, objects = 30, [CATALOG, PAGES, _page(b"/Resources << /XObject << /A 5 0 R /B 6 0 R >> >> "), b""]
+    objects[3] = _stream(b"/A Do /B Do\n")
+    for layer in range(layers):
+        first = 5 + 2 * layer  # this layer's two forms; the next layer's are first + 2 and first + 3
+        if layer < layers - 1:
+            res = b"/Resources << /XObject << /A %d 0 R /B %d 0 R >> >> " % (first + 2, first + 3)
+            body = _stream(b"/A Do /B Do\n", form + res)
+        else:
+            body = _stream(b"0 0 m 1 1 l S\n", form)
+        objects += [body, body]
+    guard = ContentGuard(_pdf(objects), 32 * MiB)
+    with pytest.raises(ResourceExhausted):
+        guard.check(0)
+    assert len(guard._forms) <= 2 * layers

@@ -19,7 +19,9 @@ from __future__ import annotations
 import binascii
 import io
 import logging
+import re
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,7 +30,7 @@ from ..errors import ResourceExhausted
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
-_MAX_DEPTH = 12  # forms inside forms; deeper nesting is counted at this depth's cost
+_MAX_DEPTH = 32  # forms inside forms; PDFium itself stops parsing forms nested about this deep
 
 
 class ContentGuard:
@@ -37,6 +39,9 @@ class ContentGuard:
     def __init__(self, data: bytes, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self._reader: Any = None
+        # A form's drawing, by object number, counted once per PDF: pages and forms share forms, and a
+        # stack of forms that each draw the next layer's forms twice would be visited 2^depth times.
+        self._forms: dict[int, int] = {}
         try:
             import pypdf
 
@@ -49,9 +54,7 @@ class ContentGuard:
             return
         try:
             page = self._reader.pages[index]
-            size = _drawn(page.get("/Contents"), page.get("/Resources"), self.max_bytes, 0, set())
-        except ResourceExhausted:
-            raise
+            size = self._drawn(page.get("/Contents"), page.get("/Resources"), 0, frozenset())
         except Exception as exc:  # a page pypdf cannot read: PDFium decides
             log.debug("pdf guard: page %d not counted (%s)", index + 1, exc)
             return
@@ -62,32 +65,40 @@ class ContentGuard:
                 "(setting max_page_content_mb)"
             )
 
-
-def _drawn(contents: Any, resources: Any, budget: int, depth: int, path: set[int]) -> int:
-    """Bytes of content in `contents` (a stream or an array of them) plus the forms of `resources` it
-    draws, each times the number of times it is named. Stops counting once over `budget`."""
-    forms = _forms(resources, path) if depth < _MAX_DEPTH else {}
-    counts = dict.fromkeys(forms, 0)
-    total = 0
-    for stream in _streams(contents):
-        for chunk in _inflated(stream, budget - total + 1):
-            total += len(chunk)
-            for name in counts:
-                counts[name] += chunk.count(b"/" + name)  # a name split by a chunk's edge is missed: rare
+    def _drawn(self, contents: Any, resources: Any, depth: int, path: frozenset[int]) -> int:
+        """Bytes of content in `contents` (a stream or an array of them) plus the forms of `resources`
+        it draws, each times the number of times it is drawn; at most about max_bytes + 1 MiB."""
+        budget = self.max_bytes
+        forms = _forms(resources, path) if depth < _MAX_DEPTH else {}
+        drawn: Counter[bytes] = Counter()
+        total = 0
+        for stream in _streams(contents):
+            tail = b""
+            for chunk in _inflated(stream, budget - total + 1):
+                total += len(chunk)
+                if forms:  # a name cut by the chunk's edge is found in the carried tail
+                    text = tail + chunk
+                    drawn.update(m.group(1) for m in _DO.finditer(text) if m.end() > len(tail))  # new ones only
+                    tail = text[-200:]
+                if total > budget:
+                    return total
+        for name, times in drawn.items():
+            if name not in forms:
+                continue  # an image, or a name the resources do not hold
+            form, ident = forms[name]
+            if ident not in self._forms:
+                self._forms[ident] = self._drawn(form, form.get("/Resources"), depth + 1, path | {ident})
+            total += self._forms[ident] * times
             if total > budget:
                 return total
-    for name, times in counts.items():
-        if times == 0:
-            continue
-        form, ref = forms[name]
-        each = _drawn(form, form.get("/Resources"), max(0, (budget - total) // times), depth + 1, path | {ref})
-        total += each * times
-        if total > budget:
-            return total
-    return total
+        return total
 
 
-def _forms(resources: Any, path: set[int]) -> dict[bytes, tuple[Any, int]]:
+#: "/Name Do": draw the XObject Name (a form or an image).
+_DO = re.compile(rb"/([^\s/\[\]()<>{}%]+)\s*Do\b")
+
+
+def _forms(resources: Any, path: frozenset[int]) -> dict[bytes, tuple[Any, int]]:
     """The form XObjects named in `resources`, by name, with their object numbers (a form that draws
     itself, directly or not, is left out: PDFium refuses such loops)."""
     out: dict[bytes, tuple[Any, int]] = {}
