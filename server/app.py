@@ -18,6 +18,7 @@ from mmsearch.encoders.pool import EncoderPool
 
 from .catalog import Catalog
 from .ingest.ocr import close_ocr
+from .ingest.pdf_worker import close_pdf_readers
 from .interceptors import ErrorInterceptor
 from .limits import Admission, AdmissionInterceptor, ClassLimit
 from .reads import UnaryReadInterceptor
@@ -97,6 +98,7 @@ class App:
             self.http.stop()
         self.server.stop(grace).wait()
         close_ocr()  # the OCR worker processes (server/ingest/ocr_pool.py)
+        close_pdf_readers()  # the PDF reader process (server/ingest/pdf_worker.py)
         self.store.close()
 
 

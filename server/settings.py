@@ -332,7 +332,17 @@ class Settings(BaseSettings):
         ge=1,
         description="A PDF page whose drawing (content streams and the forms they draw, inflated) is larger is "
         "rejected (its item, RESOURCE_EXHAUSTED) before PDFium parses it, at ~20 bytes of memory per byte: the "
-        "pages of our papers draw at most 0.2 MiB; a 400 KB PDF can inflate to 200 MiB (docs/security.md).",
+        "pages of our papers draw at most 0.2 MiB; a 400 KB PDF can inflate to 200 MiB (docs/robustness.md).",
+    )
+    pdf_worker_memory_mb: int = Field(
+        1024,
+        ge=0,
+        description="PDF pages are read in a separate process limited to this much memory (address space); a "
+        "page that needs more, or takes over pdf_page_timeout_s, fails its item (RESOURCE_EXHAUSTED) and the next "
+        "page starts a new process. 0: read in the server process, unbounded (docs/robustness.md).",
+    )
+    pdf_page_timeout_s: float = Field(
+        120.0, gt=0, description="A PDF page that takes PDFium longer to read fails its item (RESOURCE_EXHAUSTED)."
     )
     pdf_dpi: int = Field(150, ge=36, le=600, description="Resolution PDF pages are rendered at.")
     max_image_pixels: int = Field(60_000_000, ge=1, description="Largest page image accepted, in pixels.")

@@ -181,8 +181,12 @@ def test_python_client_and_cli_read_pages_back(
         small = PageServicer(http_app.store, settings=Settings(max_message_mb=1, data_dir=tmp_path))
         request = pages_pb2.GetDocumentRequest(collection="kb", document_id="scan")
         small.max_message = small.GetDocument(request, None).ByteSize()  # the text and thumbnails just fit
-        request.images = True  # the two kept WebP pages do not
-        with pytest.raises(ResourceExhausted, match=r"with its page images is .* fetch its 2 pages one by one"):
+        request.images = True  # the two kept WebP pages do not: refused while reading them
+        with pytest.raises(ResourceExhausted, match=r"with its page images is over .* by page 1 of 2, .* one by one"):
+            small.GetDocument(request, None)
+        whole = PageServicer(http_app.store, settings=Settings(data_dir=tmp_path)).GetDocument(request, None)
+        small.max_message = whole.ByteSize() - 1  # over by a byte: only the message's exact size shows it
+        with pytest.raises(ResourceExhausted, match=r"with its page images is [0-9.]+ MiB, over the largest"):
             small.GetDocument(request, None)
         # and it stops reading images at the first page past the limit (a 120-page document was read whole)
         from mmsearch.server.pages import TooLarge, get_document

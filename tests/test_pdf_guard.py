@@ -100,20 +100,47 @@ def test_streams_in_ascii_filters_and_arrays_are_counted() -> None:
     ContentGuard(data, 7 * MiB).check(0)
 
 
-def test_a_form_that_draws_itself_is_counted_once_and_left_to_pdfium() -> None:
+def test_a_form_that_draws_itself_is_refused() -> None:
+    """PDFium follows such a loop ~40 forms deep: a 600-byte file drawing itself twice did not load in 40 s."""
     form = b"/Type /XObject /Subtype /Form /BBox [0 0 10 10] /Resources << /XObject << /F1 5 0 R >> >> "
     page = _page(b"/Resources << /XObject << /F1 5 0 R >> >> ")
-    data = _pdf([CATALOG, PAGES, page, _stream(b"/F1 Do\n"), _stream(b"/F1 Do\n" * 10, form)])
-    ContentGuard(data, MiB).check(0)  # ends: the loop is not followed
+    data = _pdf([CATALOG, PAGES, page, _stream(b"/F1 Do\n"), _stream(b"/F1 Do /F1 Do\n", form)])
+    with pytest.raises(ResourceExhausted, match="PDF page 1 draws a form that draws itself"):
+        ContentGuard(data, MiB).check(0)
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [b"/F#31 Do", b"/F1\x00Do", b"/F1 %a comment\nDo", b"/F1\nDo"],
+    ids=["hex escape", "NUL", "comment", "newline"],
+)
+def test_names_are_read_as_pdfium_reads_them(draw: bytes) -> None:
+    form = b"/Type /XObject /Subtype /Form /BBox [0 0 10 10] "
+    page = _page(b"/Resources << /XObject << /F1 5 0 R >> >> ")
+    data = _pdf([CATALOG, PAGES, page, _stream((draw + b"\n") * 50_000), _stream(b"0 0 m 1 1 l S\n" * 100, form)])
+    with pytest.raises(ResourceExhausted, match="draws over 32 MiB"):  # 50,000 x 1.4 KB = 67 MiB
+        ContentGuard(data, 32 * MiB).check(0)
+
+
+def test_chained_and_broken_streams_are_counted() -> None:
+    ops = b"0 0 m 1 1 l S\n" * (3 * MiB // 14)
+    twice = zlib.compress(zlib.compress(ops))
+    double = b"<< /Filter [/FlateDecode /FlateDecode] /Length %d >>\nstream\n%s\nendstream" % (len(twice), twice)
+    bad = b"<< /Filter /ASCIIHexDecode /Length 3 >>\nstream\nzz>\nendstream"  # not hex: counted as its 3 bytes
+    two = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents [4 0 R 5 0 R] >>"
+    data = _pdf([CATALOG, PAGES, two, bad, double])
+    with pytest.raises(ResourceExhausted):
+        ContentGuard(data, 2 * MiB).check(0)  # the broken stream does not switch the guard off
+    ContentGuard(data, 4 * MiB).check(0)
 
 
 def test_papers_pass_and_a_file_pypdf_cannot_read_is_left_to_pdfium(shared_data: Path) -> None:
     for path in sorted((shared_data / "pdf_documents").glob("*.pdf")):
         data = path.read_bytes()
-        guard = ContentGuard(data, MiB)  # every page of these papers draws under 1 MiB (attention.pdf: 0.2)
-        for index in range(len(guard._reader.pages)):
-            guard.check(index)
-    ContentGuard(b"%PDF-1.5 nothing else", MiB).check(0)  # no exception: PDFium gives the reason
+        guard = ContentGuard(data, MiB)
+        sizes = [guard.measure(index) for index in range(len(guard._reader.pages))]
+        assert None not in sizes and 0 < max(sizes) < MiB, path.name  # type: ignore[operator]
+    assert ContentGuard(b"%PDF-1.5 nothing else", MiB).measure(0) is None  # PDFium gives the reason
 
 
 def test_the_server_refuses_the_item_and_the_stream_goes_on(fake_client: Client) -> None:

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import multiprocessing
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
@@ -32,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from .pages import Word
+from .workers import spawn_pool, stop_pool, watch_parent
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +42,9 @@ class OCRFailed(RuntimeError):
 _ENGINE: Any = None  # the worker process's engine
 
 
-def _watch_parent() -> None:
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        parent.join()  # returns when the server process is gone, however it ended
-        os._exit(0)
-
-
 def _start_worker(engine: Callable[[], Any]) -> None:
     global _ENGINE
-    threading.Thread(target=_watch_parent, name="ocr-parent-watch", daemon=True).start()
+    watch_parent()
     _ENGINE = engine()
 
 
@@ -85,14 +77,7 @@ class OCRPool:
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                # spawn, not fork: the server has threads (gRPC, torch) that a forked child would
-                # inherit mid-lock.
-                self._pool = ProcessPoolExecutor(
-                    self.workers,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start_worker,
-                    initargs=(self.engine,),
-                )
+                self._pool = spawn_pool(self.workers, _start_worker, (self.engine,))
             return self._pool
 
     def words(self, image: Image.Image) -> list[Word]:
@@ -126,21 +111,11 @@ class OCRPool:
         with self._lock:
             if self._pool is pool:
                 self._pool = None
-        _stop(pool, kill)
+        stop_pool(pool, kill)
 
     def close(self) -> None:
         """Stops the workers now: queued pages are cancelled, pages in flight are abandoned."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            _stop(pool, kill=True)
-
-
-def _stop(pool: ProcessPoolExecutor, kill: bool) -> None:
-    """Shuts `pool` down. kill: its processes first (a hung worker, or shutdown, where pages in flight
-    are abandoned), after which the pool's own manager thread finds them dead and cleans up at once."""
-    if kill:
-        for p in list((getattr(pool, "_processes", None) or {}).values()):  # no public API for this
-            if p.is_alive():
-                p.kill()
-    pool.shutdown(wait=kill, cancel_futures=True)
+            stop_pool(pool, kill=True)

@@ -48,6 +48,8 @@ class PageLimits:
     pdf_dpi: int = 150
     max_words: int = 20_000  # a PDF page's text layer: its words become one point's token vectors
     max_content_bytes: int = 32 << 20  # a PDF page's drawing, inflated (pdf_guard.py): PDFium takes ~20× in memory
+    worker_mb: int = 0  # > 0: PDF pages are read in a process limited to this much memory (pdf_worker.py)
+    page_timeout_s: float = 120.0  # ... and this long a page
 
 
 _MAGIC = [
@@ -175,47 +177,58 @@ def _open_pdf(data: bytes):  # type: ignore[no-untyped-def]
 def pdf_pages(data: bytes, limits: PageLimits, always_render: bool = False) -> Iterator[Page]:
     """One page at a time, with its text-layer words when it has any. The page is rendered only when
     something needs pixels: OCR (no text layer), an image encoder or kept page images (`always_render`).
-    Rendering happens here, in the thread reading the PDF, because pdfium is not thread-safe; the
-    costly WebP encoding of a kept copy runs beside the encoder (ingest/points.py)."""
-    import pypdfium2 as pdfium
+    With `limits.worker_mb` the pages are read in the PDF reader process (pdf_worker.py), under that
+    memory limit and `limits.page_timeout_s` a page; without, here, in the thread reading the PDF,
+    because pdfium is not thread-safe. The costly WebP encoding of a kept copy runs beside the encoder
+    (ingest/points.py)."""
+    if limits.worker_mb > 0:
+        from .pdf_worker import pdf_reader
 
+        yield from pdf_reader(limits.worker_mb, limits.page_timeout_s).pages(data, limits, always_render)
+        return
     with PDFIUM:
         doc = _open_pdf(data)
         count = len(doc)
-    scale = limits.pdf_dpi / 72
     try:
         guard = ContentGuard(data, limits.max_content_bytes)  # pure Python: outside the lock
         for index in range(count):
             guard.check(index)  # before PDFium parses the page's drawing into memory
             with PDFIUM:  # one page at a time: the lock is free while the page is encoded
-                try:
-                    page = doc[index]
-                except pdfium.PdfiumError as exc:  # e.g. a page tree with a loop, a missing page object
-                    raise InvalidArgument(f"PDF page {index + 1} cannot be loaded ({exc})") from None
-                try:
-                    width_pt, height_pt = page.get_size()
-                    if width_pt * height_pt * scale * scale > limits.max_pixels:
-                        scale_page = (limits.max_pixels / (width_pt * height_pt)) ** 0.5
-                    else:
-                        scale_page = scale
-                    size = (round(width_pt * scale_page), round(height_pt * scale_page))
-                    words = _text_layer(page, _to_pixels(page, size))
-                    if words and len(words) > limits.max_words:
-                        raise ResourceExhausted(
-                            f"PDF page {index + 1} has {len(words):,} words in its text layer; the limit is "
-                            f"{limits.max_words:,} (setting max_page_words)"
-                        )
-                    render = always_render or not words
-                    image = page.render(scale=scale_page).to_pil().convert("RGB") if render else None
-                except pdfium.PdfiumError as exc:
-                    raise InvalidArgument(f"PDF page {index + 1} cannot be read ({exc})") from None
-                finally:
-                    page.close()
+                page = read_pdf_page(doc, index, limits, always_render)
             PAGES_READ.inc()
-            yield Page(index + 1, image, size[0], size[1], words=words, extra={"text_layer": bool(words)})
+            yield page
     finally:
         with PDFIUM:
             doc.close()
+
+
+def read_pdf_page(doc, index: int, limits: PageLimits, always_render: bool) -> Page:  # type: ignore[no-untyped-def]
+    """Page `index` of the open document `doc` (under PDFIUM, or in the PDF reader process)."""
+    import pypdfium2 as pdfium
+
+    scale = limits.pdf_dpi / 72
+    try:
+        page = doc[index]
+    except pdfium.PdfiumError as exc:  # e.g. a page tree with a loop, a missing page object
+        raise InvalidArgument(f"PDF page {index + 1} cannot be loaded ({exc})") from None
+    try:
+        width_pt, height_pt = page.get_size()
+        if width_pt * height_pt * scale * scale > limits.max_pixels:
+            scale = (limits.max_pixels / (width_pt * height_pt)) ** 0.5
+        size = (round(width_pt * scale), round(height_pt * scale))
+        words = _text_layer(page, _to_pixels(page, size))
+        if words and len(words) > limits.max_words:
+            raise ResourceExhausted(
+                f"PDF page {index + 1} has {len(words):,} words in its text layer; the limit is "
+                f"{limits.max_words:,} (setting max_page_words)"
+            )
+        render = always_render or not words
+        image = page.render(scale=scale).to_pil().convert("RGB") if render else None
+    except pdfium.PdfiumError as exc:
+        raise InvalidArgument(f"PDF page {index + 1} cannot be read ({exc})") from None
+    finally:
+        page.close()
+    return Page(index + 1, image, size[0], size[1], words=words, extra={"text_layer": bool(words)})
 
 
 def _to_pixels(page, size: tuple[int, int]) -> Callable[[float, float], tuple[float, float]]:  # type: ignore[no-untyped-def]

@@ -10,8 +10,12 @@ count their bytes, never holding more than a megabyte of them.
 What is counted: the page's content streams, and every form XObject the page draws (recursively), as
 many times as its name appears in the content that draws it (PDFium parses a form each time it is
 drawn, so a small form drawn 100,000 times is a bomb too). Flate streams (alone or after ASCII85 or
-ASCIIHex) are inflated and counted; other filters count their encoded size. When pypdf cannot read the
-file or the page, nothing is counted and PDFium decides, as before.
+ASCIIHex) are inflated a chunk at a time; other filters and chains are decoded by pypdf; a stream that
+cannot be decoded counts its encoded size. A form that draws itself, or forms nested over 64 deep, are
+refused outright. Not followed: patterns, Type3 glyphs, annotation appearances, soft masks and inline
+images, and pages pypdf cannot read: the PDF reader process (pdf_worker.py), where this guard runs,
+bounds those with its memory and time limits. The guard is the cheap first line, with a message that
+names the page's drawing; the process is the bound.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from ..errors import ResourceExhausted
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
-_MAX_DEPTH = 32  # forms inside forms; PDFium itself stops parsing forms nested about this deep
+_MAX_DEPTH = 64  # forms inside forms: PDFium parses ~40 levels; deeper is refused, not left uncounted
 
 
 class ContentGuard:
@@ -42,6 +46,7 @@ class ContentGuard:
         # A form's drawing, by object number, counted once per PDF: pages and forms share forms, and a
         # stack of forms that each draw the next layer's forms twice would be visited 2^depth times.
         self._forms: dict[int, int] = {}
+        self._named: dict[int, tuple[Any, dict[bytes, tuple[Any, int]]]] = {}  # resources -> their forms
         try:
             import pypdf
 
@@ -49,16 +54,23 @@ class ContentGuard:
         except Exception as exc:  # PDFium decides about files pypdf cannot read
             log.debug("pdf guard: pypdf cannot read the file (%s); not counted", exc)
 
-    def check(self, index: int) -> None:
+    def measure(self, index: int) -> int | None:
+        """Bytes page `index` draws (about max_bytes + 1 MiB at most), or None when pypdf cannot read
+        the file or the page's dictionary (PDFium decides, in its process)."""
         if self._reader is None:
-            return
+            return None
         try:
             page = self._reader.pages[index]
-            size = self._drawn(page.get("/Contents"), page.get("/Resources"), 0, frozenset())
-        except Exception as exc:  # a page pypdf cannot read: PDFium decides
+            return self._drawn(page.get("/Contents"), page.get("/Resources"), 0, frozenset())
+        except _Refused as refused:
+            raise ResourceExhausted(f"PDF page {index + 1} {refused}") from None
+        except Exception as exc:
             log.debug("pdf guard: page %d not counted (%s)", index + 1, exc)
-            return
-        if size > self.max_bytes:
+            return None
+
+    def check(self, index: int) -> None:
+        size = self.measure(index)
+        if size is not None and size > self.max_bytes:
             raise ResourceExhausted(
                 f"PDF page {index + 1} draws over {self.max_bytes / 2**20:,.0f} MiB of content (its content "
                 f"streams and the forms they draw, inflated); the limit is {self.max_bytes / 2**20:,.0f} MiB "
@@ -69,16 +81,20 @@ class ContentGuard:
         """Bytes of content in `contents` (a stream or an array of them) plus the forms of `resources`
         it draws, each times the number of times it is drawn; at most about max_bytes + 1 MiB."""
         budget = self.max_bytes
-        forms = _forms(resources, path) if depth < _MAX_DEPTH else {}
+        res = _resolve(resources)
+        xobjects = _resolve(res.get("/XObject")) if hasattr(res, "get") else None
+        if id(xobjects) not in self._named:  # pages and forms often share one /XObject dictionary
+            self._named[id(xobjects)] = (xobjects, _forms(xobjects))  # kept: its id is not reused meanwhile
+        forms = self._named[id(xobjects)][1]
         drawn: Counter[bytes] = Counter()
         total = 0
-        for stream in _streams(contents):
+        for stream in _streams(contents, set()):
             tail = b""
-            for chunk in _inflated(stream, budget - total + 1):
+            for chunk in _decoded(stream, budget - total + 1):
                 total += len(chunk)
                 if forms:  # a name cut by the chunk's edge is found in the carried tail
                     text = tail + chunk
-                    drawn.update(m.group(1) for m in _DO.finditer(text) if m.end() > len(tail))  # new ones only
+                    drawn.update(_name(m.group(1)) for m in _DO.finditer(text) if m.end() > len(tail))
                     tail = text[-200:]
                 if total > budget:
                     return total
@@ -86,65 +102,100 @@ class ContentGuard:
             if name not in forms:
                 continue  # an image, or a name the resources do not hold
             form, ident = forms[name]
-            if ident not in self._forms:
-                self._forms[ident] = self._drawn(form, form.get("/Resources"), depth + 1, path | {ident})
+            if ident in path:  # PDFium follows a loop ~40 forms deep: a 600-byte file did not load in 40 s
+                raise _Refused("draws a form that draws itself")
+            if depth + 1 >= _MAX_DEPTH:
+                raise _Refused(f"nests forms over {_MAX_DEPTH} deep")
+            if ident not in self._forms:  # complete counts only: loops and depth raise
+                inner = _resolve(form.get("/Resources")) or resources  # old files: the page's resources
+                self._forms[ident] = self._drawn(form, inner, depth + 1, path | {ident})
             total += self._forms[ident] * times
             if total > budget:
                 return total
         return total
 
 
-#: "/Name Do": draw the XObject Name (a form or an image).
-_DO = re.compile(rb"/([^\s/\[\]()<>{}%]+)\s*Do\b")
+class _Refused(Exception):
+    """The page's drawing is refused whatever its size (the rest of the message)."""
 
 
-def _forms(resources: Any, path: frozenset[int]) -> dict[bytes, tuple[Any, int]]:
-    """The form XObjects named in `resources`, by name, with their object numbers (a form that draws
-    itself, directly or not, is left out: PDFium refuses such loops)."""
+#: "/Name Do": draw the XObject Name (a form or an image). NUL is whitespace to PDFium, and a comment
+#: may stand between the name and the operator.
+_DO = re.compile(rb"/([^\s\x00/\[\]()<>{}%]+)(?:[\s\x00]|%[^\r\n]*)*Do(?![^\s\x00/\[\]()<>{}%])")
+_HEX = re.compile(rb"#([0-9A-Fa-f]{2})")
+
+
+def _name(raw: bytes) -> bytes:
+    return _HEX.sub(lambda m: bytes([int(m.group(1), 16)]), raw)
+
+
+def _forms(xobjects: Any) -> dict[bytes, tuple[Any, int]]:
+    """The form XObjects of an /XObject dictionary, by name (its UTF-8 and Latin-1 bytes: pypdf gives
+    the name decoded, the content has its bytes), with their object numbers."""
     out: dict[bytes, tuple[Any, int]] = {}
-    xobjects = _resolve(_resolve(resources).get("/XObject")) if resources is not None else None
-    if not xobjects:
+    if not hasattr(xobjects, "items"):
         return out
     for name, ref in xobjects.items():
         obj = _resolve(ref)
-        ident = getattr(ref, "idnum", id(obj))
-        if obj is None or obj.get("/Subtype") != "/Form" or ident in path:
+        if not hasattr(obj, "get") or _resolve(obj.get("/Subtype")) != "/Form":
             continue
-        out[str(name).lstrip("/").encode("latin-1", "replace")] = (obj, ident)
+        ident = getattr(ref, "idnum", None) or id(obj)
+        key = str(name)[1:] if str(name).startswith("/") else str(name)
+        for encoding in ("utf-8", "latin-1"):
+            out[key.encode(encoding, "replace")] = (obj, ident)
     return out
 
 
-def _streams(contents: Any) -> Iterator[Any]:
+def _streams(contents: Any, arrays: set[int]) -> Iterator[Any]:
+    """The streams of `contents`, each as often as it is listed (PDFium parses each listing)."""
     obj = _resolve(contents)
-    if obj is None:
-        return
     if isinstance(obj, list):
+        if id(obj) in arrays:  # an array that holds itself
+            return
+        arrays.add(id(obj))
         for part in obj:
-            yield from _streams(part)
+            yield from _streams(part, arrays)
     elif hasattr(obj, "get_data"):
         yield obj
 
 
-def _inflated(stream: Any, budget: int) -> Iterator[bytes]:
-    """The stream's decoded bytes in chunks of at most a megabyte, up to about `budget` of them."""
-    raw = getattr(stream, "_data", b"") or b""
+def _decoded(stream: Any, budget: int) -> Iterator[bytes]:
+    """The stream's decoded bytes in chunks of at most a megabyte, up to about `budget` of them.
+    Flate (alone or after ASCII85/ASCIIHex) is inflated here a chunk at a time; other filters and
+    chains are decoded by pypdf, which refuses output over its own limit (then: over the budget). A
+    stream that cannot be decoded counts its encoded size."""
+    raw = bytes(getattr(stream, "_data", b"") or b"")
     filters = _resolve(stream.get("/Filter"))
-    names = [str(f) for f in (filters if isinstance(filters, list) else [filters] if filters else [])]
-    while names and names[0] in ("/ASCII85Decode", "/A85", "/ASCIIHexDecode", "/AHx"):
-        raw = _ascii_decoded(names.pop(0), raw)  # never longer than its input
-    if names[:1] not in ([], ["/FlateDecode"], ["/Fl"]) or len(names) > 1:
-        yield raw  # another filter: its encoded size
+    names = [str(_resolve(f)) for f in (filters if isinstance(filters, list) else [filters] if filters else [])]
+    try:
+        while names and names[0] in ("/ASCII85Decode", "/A85", "/ASCIIHexDecode", "/AHx"):
+            raw = _ascii_decoded(names.pop(0), raw)  # never longer than its input
+    except (ValueError, binascii.Error):
+        yield raw
         return
     if not names:
         yield raw
-        return
+    elif names in (["/FlateDecode"], ["/Fl"]):
+        yield from _inflated(raw, budget)
+    else:
+        try:
+            data = stream.get_data()
+        except Exception as exc:
+            if "limit" in str(exc).lower():
+                raise _Refused(f"draws a stream that decodes past pypdf's limit ({exc})") from None
+            data = raw
+        for at in range(0, len(data), _CHUNK):
+            yield data[at : at + _CHUNK]
+
+
+def _inflated(raw: bytes, budget: int) -> Iterator[bytes]:
     inflater = zlib.decompressobj()
     pending, given = raw, 0
     try:
-        while pending and given <= budget:
+        while not inflater.eof and given <= budget:
             chunk = inflater.decompress(pending, _CHUNK)
             pending = inflater.unconsumed_tail
-            if not chunk:
+            if not chunk:  # zlib returns what it holds on calls with no input left; nothing: done
                 break
             given += len(chunk)
             yield chunk
@@ -153,15 +204,15 @@ def _inflated(stream: Any, budget: int) -> Iterator[bytes]:
 
 
 def _ascii_decoded(name: str, raw: bytes) -> bytes:
-    text = bytes(raw).strip()
+    text = raw.strip()
     if name in ("/ASCIIHexDecode", "/AHx"):
-        text = bytes(c for c in text.split(b">")[0] if c not in b" \t\r\n\f")
+        text = bytes(c for c in text.split(b">")[0] if c not in b" \t\r\n\f\x00")
         return binascii.unhexlify(text + b"0" * (len(text) % 2))
     import base64
 
     if text.startswith(b"<~"):
         text = text[2:]
-    return base64.a85decode(text.split(b"~>")[0], ignorechars=b" \t\r\n\f")
+    return base64.a85decode(text.split(b"~>")[0], ignorechars=b" \t\r\n\f\x00")
 
 
 def _resolve(obj: Any) -> Any:

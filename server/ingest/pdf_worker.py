@@ -1,0 +1,165 @@
+"""PDF pages read in a worker process, under a memory limit and a time limit per page.
+
+PDFium parses whatever a page draws, wherever it is drawn from: content streams, forms, patterns, Type3
+glyphs, annotation appearances, soft masks, inline images. pdf_guard.py measures the common cases before
+PDFium starts, but a hostile-input probe still found 19 small PDFs (0.8-164 KB) that took PDFium past 1 GB
+or 20 s by routes the guard does not follow, and a few that made the guard itself slow. Counting every
+route PDFium takes would mean rewriting its parser, so the server bounds the reader instead:
+
+- One spawned process reads every PDF page of the server, one page at a time (as the in-process lock
+  did), with its address space limited to `pdf_worker_memory_mb` (RLIMIT_AS). The guard runs there too,
+  so its own cost is bounded as well and never holds the server's GIL.
+- A page that needs more memory makes PDFium abort the worker; a page over `pdf_page_timeout_s` has its
+  worker killed. Either way that item is refused with RESOURCE_EXHAUSTED naming the page and the
+  setting, and the next page starts a new worker (~1 s).
+- Pages of other PDFs waiting in the dead worker's queue are read again once on the new worker, so a
+  hostile PDF fails only its own item.
+- The worker keeps each PDF open between its pages (sent once, by token) until the server's page
+  generator ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from ..errors import ResourceExhausted, Unavailable
+from .pages import PAGES_READ, Page, PageLimits, _open_pdf, read_pdf_page
+from .pdf_guard import ContentGuard
+from .workers import spawn_pool, stop_pool, watch_parent
+
+log = logging.getLogger(__name__)
+
+_OPEN: dict[str, tuple[Any, ContentGuard]] = {}  # in the worker: token -> the open PDF and its guard
+
+
+def _start(memory_mb: int) -> None:
+    watch_parent()
+    limit = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _open(token: str, data: bytes, max_content_bytes: int) -> int:
+    doc = _open_pdf(data)
+    _OPEN[token] = (doc, ContentGuard(data, max_content_bytes))
+    return len(doc)
+
+
+def _page(token: str, index: int, limits: PageLimits, always_render: bool) -> Page:
+    doc, guard = _OPEN[token]
+    guard.check(index)
+    return read_pdf_page(doc, index, limits, always_render)
+
+
+def _close(token: str) -> None:
+    entry = _OPEN.pop(token, None)
+    if entry is not None:
+        entry[0].close()
+
+
+class PDFReader:
+    """The PDF reader process (started on the first PDF, again after one dies)."""
+
+    def __init__(self, memory_mb: int, page_timeout_s: float) -> None:
+        self.memory_mb = memory_mb
+        self.page_timeout_s = page_timeout_s
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = spawn_pool(1, _start, (self.memory_mb,))
+            return self._pool
+
+    def pages(self, data: bytes, limits: PageLimits, always_render: bool) -> Iterator[Page]:
+        token = uuid.uuid4().hex
+        opened: ProcessPoolExecutor | None = None  # the pool whose worker holds this PDF open
+        count = 0
+        try:
+            index = 0
+            retried = False
+            while opened is None or index < count:
+                pool = self._executor()
+                try:
+                    if opened is not pool:
+                        count = self._call(pool, _open, token, data, limits.max_content_bytes)
+                        opened = pool
+                    if index >= count:
+                        break
+                    page: Page = self._call(pool, _page, token, index, limits, always_render)
+                except BrokenProcessPool:
+                    self._discard(pool)
+                    if retried:  # this page killed a fresh worker too: it is the one
+                        raise ResourceExhausted(
+                            f"PDF page {index + 1} needs more memory than the PDF reader may use "
+                            f"({self.memory_mb:,} MiB, setting pdf_worker_memory_mb), or crashed PDFium"
+                        ) from None
+                    retried, opened = True, None  # maybe another PDF's page killed it: once more, fresh
+                    continue
+                except FutureTimeout:
+                    self._discard(pool, kill=True)
+                    raise ResourceExhausted(
+                        f"PDF page {index + 1} took over {self.page_timeout_s:,.0f} s to read (setting "
+                        "pdf_page_timeout_s); its reader process was stopped"
+                    ) from None
+                retried = False
+                PAGES_READ.inc()
+                yield page
+                index += 1
+        finally:
+            if opened is not None and opened is self._pool:
+                try:
+                    opened.submit(_close, token)  # no wait: the worker closes it between pages
+                except (BrokenProcessPool, RuntimeError):
+                    pass  # gone or shut down: the PDF went with it
+
+    def _call(self, pool: ProcessPoolExecutor, fn: Any, *args: Any) -> Any:
+        try:
+            future: Future[Any] = pool.submit(fn, *args)
+        except RuntimeError as exc:  # shut down meanwhile (server stopping, or another page's discard)
+            raise BrokenProcessPool(str(exc)) from exc
+        try:
+            return future.result(timeout=self.page_timeout_s)
+        except CancelledError as exc:  # close() while the page waited
+            raise Unavailable("the server is shutting down") from exc
+
+    def _discard(self, pool: ProcessPoolExecutor, kill: bool = False) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        stop_pool(pool, kill)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            stop_pool(pool, kill=True)
+
+
+_READERS: dict[tuple[int, float], PDFReader] = {}
+_LOCK = threading.Lock()
+
+
+def pdf_reader(memory_mb: int, page_timeout_s: float) -> PDFReader:
+    """The process's reader for these limits (one per server, started on its first PDF)."""
+    with _LOCK:
+        key = (memory_mb, page_timeout_s)
+        if key not in _READERS:
+            _READERS[key] = PDFReader(memory_mb, page_timeout_s)
+        return _READERS[key]
+
+
+def close_pdf_readers() -> None:
+    """Stops the PDF reader processes (server shutdown); a later PDF starts a new one."""
+    with _LOCK:
+        readers = list(_READERS.values())
+    for reader in readers:
+        reader.close()
