@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import importlib
 import logging
-import threading
 from collections.abc import Callable
-from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -30,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from .pages import Word
-from .workers import spawn_pool, stop_pool, watch_parent
+from .workers import WorkerPool, watch_parent
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ def _default_engine() -> Any:
     return module.RapidOCREngine()
 
 
-class OCRPool:
+class OCRPool(WorkerPool):
     """An OCREngine whose pages are read by rapidocr in `workers` spawned processes."""
 
     name = "rapidocr"
@@ -68,17 +67,9 @@ class OCRPool:
     def __init__(self, workers: int, engine: Callable[[], Any] | None = None, page_timeout_s: float = 300.0) -> None:
         """engine: makes the worker's engine (picklable, e.g. a partial of RapidOCREngine; by reference,
         so that this module does not import ocr.py, which imports it); default rapidocr on the CPU."""
-        self.workers = workers
         self.engine = engine or _default_engine
         self.page_timeout_s = page_timeout_s
-        self._lock = threading.Lock()
-        self._pool: ProcessPoolExecutor | None = None
-
-    def _executor(self) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                self._pool = spawn_pool(self.workers, _start_worker, (self.engine,))
-            return self._pool
+        super().__init__(workers, _start_worker, (self.engine,))
 
     def words(self, image: Image.Image) -> list[Word]:
         return self.read(image)[0]
@@ -105,17 +96,3 @@ class OCRPool:
         except FutureTimeout as exc:
             self._discard(pool, kill=True)
             raise OCRFailed(f"OCR took over {self.page_timeout_s:.0f} s on this page; its worker was stopped") from exc
-
-    def _discard(self, pool: ProcessPoolExecutor, kill: bool = False) -> None:
-        """Forgets `pool` (once, however many callers saw it fail) so the next page starts a new one."""
-        with self._lock:
-            if self._pool is pool:
-                self._pool = None
-        stop_pool(pool, kill)
-
-    def close(self) -> None:
-        """Stops the workers now: queued pages are cancelled, pages in flight are abandoned."""
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            stop_pool(pool, kill=True)

@@ -48,7 +48,7 @@ class PageLimits:
     pdf_dpi: int = 150
     max_words: int = 20_000  # a PDF page's text layer: its words become one point's token vectors
     max_content_bytes: int = 32 << 20  # a PDF page's drawing, inflated (pdf_guard.py): PDFium takes ~20× in memory
-    worker_mb: int = 0  # > 0: PDF pages are read in a process limited to this much memory (pdf_worker.py)
+    worker_mb: int = 0  # > 0: pdf_worker.read_pdf reads pages in a process limited to this much memory
     page_timeout_s: float = 120.0  # ... and this long a page
 
 
@@ -177,15 +177,9 @@ def _open_pdf(data: bytes):  # type: ignore[no-untyped-def]
 def pdf_pages(data: bytes, limits: PageLimits, always_render: bool = False) -> Iterator[Page]:
     """One page at a time, with its text-layer words when it has any. The page is rendered only when
     something needs pixels: OCR (no text layer), an image encoder or kept page images (`always_render`).
-    With `limits.worker_mb` the pages are read in the PDF reader process (pdf_worker.py), under that
-    memory limit and `limits.page_timeout_s` a page; without, here, in the thread reading the PDF,
-    because pdfium is not thread-safe. The costly WebP encoding of a kept copy runs beside the encoder
-    (ingest/points.py)."""
-    if limits.worker_mb > 0:
-        from .pdf_worker import pdf_reader
-
-        yield from pdf_reader(limits.worker_mb, limits.page_timeout_s).pages(data, limits, always_render)
-        return
+    Read here, in the thread reading the PDF, because pdfium is not thread-safe; the server reads them
+    in its PDF reader process instead (pdf_worker.read_pdf). The costly WebP encoding of a kept copy
+    runs beside the encoder (ingest/points.py)."""
     with PDFIUM:
         doc = _open_pdf(data)
         count = len(doc)

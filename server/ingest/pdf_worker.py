@@ -31,9 +31,9 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from ..errors import ResourceExhausted, Unavailable
-from .pages import PAGES_READ, Page, PageLimits, _open_pdf, read_pdf_page
+from .pages import PAGES_READ, Page, PageLimits, _open_pdf, pdf_pages, read_pdf_page
 from .pdf_guard import ContentGuard
-from .workers import spawn_pool, stop_pool, watch_parent
+from .workers import WorkerPool, watch_parent
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +64,13 @@ def _close(token: str) -> None:
         entry[0].close()
 
 
-class PDFReader:
+class PDFReader(WorkerPool):
     """The PDF reader process (started on the first PDF, again after one dies)."""
 
     def __init__(self, memory_mb: int, page_timeout_s: float) -> None:
         self.memory_mb = memory_mb
         self.page_timeout_s = page_timeout_s
-        self._lock = threading.Lock()
-        self._pool: ProcessPoolExecutor | None = None
-
-    def _executor(self) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                self._pool = spawn_pool(1, _start, (self.memory_mb,))
-            return self._pool
+        super().__init__(1, _start, (memory_mb,))
 
     def pages(self, data: bytes, limits: PageLimits, always_render: bool) -> Iterator[Page]:
         token = uuid.uuid4().hex
@@ -131,18 +124,6 @@ class PDFReader:
         except CancelledError as exc:  # close() while the page waited
             raise Unavailable("the server is shutting down") from exc
 
-    def _discard(self, pool: ProcessPoolExecutor, kill: bool = False) -> None:
-        with self._lock:
-            if self._pool is pool:
-                self._pool = None
-        stop_pool(pool, kill)
-
-    def close(self) -> None:
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            stop_pool(pool, kill=True)
-
 
 _READERS: dict[tuple[int, float], PDFReader] = {}
 _LOCK = threading.Lock()
@@ -163,3 +144,10 @@ def close_pdf_readers() -> None:
         readers = list(_READERS.values())
     for reader in readers:
         reader.close()
+
+
+def read_pdf(data: bytes, limits: PageLimits, always_render: bool = False) -> Iterator[Page]:
+    """The PDF's pages (pages.pdf_pages), read in the reader process when `limits.worker_mb` is set."""
+    if limits.worker_mb > 0:
+        return pdf_reader(limits.worker_mb, limits.page_timeout_s).pages(data, limits, always_render)
+    return pdf_pages(data, limits, always_render)

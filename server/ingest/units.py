@@ -18,7 +18,8 @@ from ..dedup import DEFAULT_THRESHOLD
 from ..errors import InvalidArgument, MMSearchError
 from ..storage.base import CollectionSpec
 from .items import ImageFile, IngestItem, PdfFile, Text, TextFile
-from .pages import Page, PageLimits, image_pages, pdf_page_count, pdf_pages
+from .pages import Page, PageLimits, image_pages, pdf_page_count
+from .pdf_worker import read_pdf
 from .text import decode_utf8, split_passages
 from .versions import Version
 
@@ -120,7 +121,7 @@ def expand(seq: int, it: IngestItem, spec: CollectionSpec, limits: PageLimits, k
             # Pixels are needed by an image encoder, by OCR of every page (ocr: always), and for the
             # kept image of a page read from its text layer (GetPage, thumbnails in results).
             render = keep_images or bool(spec.page_kind) or spec.ocr == OcrMode.ALWAYS
-            rendered = pdf_pages(content.data, limits, always_render=render)
+            rendered = read_pdf(content.data, limits, always_render=render)
             item.units = (Unit(item, p.number - 1, Modality.PAGE, page=p) for p in rendered)
         else:
             raise InvalidArgument(f"item {it.id!r} has no content (set text, text_file, image or pdf)")

@@ -37,3 +37,33 @@ def stop_pool(pool: ProcessPoolExecutor, kill: bool) -> None:
             if p.is_alive():
                 p.kill()
     pool.shutdown(wait=kill, cancel_futures=True)
+
+
+class WorkerPool:
+    """A pool of `workers` spawned processes, started on first use and again after it breaks."""
+
+    def __init__(self, workers: int, initializer, initargs: tuple) -> None:  # type: ignore[no-untyped-def]
+        self.workers = workers
+        self._init = (initializer, initargs)
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = spawn_pool(self.workers, *self._init)
+            return self._pool
+
+    def _discard(self, pool: ProcessPoolExecutor, kill: bool = False) -> None:
+        """Forgets `pool` (once, however many callers saw it fail) so the next call starts a new one."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        stop_pool(pool, kill)
+
+    def close(self) -> None:
+        """Stops the workers now: queued work is cancelled, work in flight is abandoned."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            stop_pool(pool, kill=True)
