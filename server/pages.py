@@ -84,16 +84,14 @@ def get_document(
     hits = store.retrieve(collection, list(slot_of), fields=_FIELDS)  # the visible version's points
     views = sorted(((_view(h.payload), slot_of[h.id]) for h in hits), key=lambda v: v[0].page)
     metadata = views[0][0].metadata if views else {}
+    views = [(v, slot) for v, slot in views if v.page > 0]
     pages: list[PageView] = []
     size = 0
-    count = sum(1 for v, _ in views if v.page > 0)
     for view, slot in views:
-        if view.page <= 0:
-            continue
         pages.append(_with_image(store, collection, view, not images, tenant, slot))
         size += _size(pages[-1])
         if max_bytes is not None and size > max_bytes:
-            raise TooLarge(doc_id, size, max_bytes, len(pages), count)
+            raise TooLarge(doc_id, size, max_bytes, len(pages), len(views))
     return metadata, pages
 
 

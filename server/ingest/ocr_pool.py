@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from .pages import Word
-from .workers import WorkerPool, watch_parent
+from .workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,6 @@ _ENGINE: Any = None  # the worker process's engine
 
 def _start_worker(engine: Callable[[], Any]) -> None:
     global _ENGINE
-    watch_parent()
     _ENGINE = engine()
 
 

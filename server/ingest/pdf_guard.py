@@ -46,7 +46,7 @@ class ContentGuard:
         # A form's drawing, by object number, counted once per PDF: pages and forms share forms, and a
         # stack of forms that each draw the next layer's forms twice would be visited 2^depth times.
         self._forms: dict[int, int] = {}
-        self._named: dict[int, tuple[Any, dict[bytes, tuple[Any, int]]]] = {}  # resources -> their forms
+        self._named: dict[int, tuple[Any, dict[bytes, tuple[Any, int]]]] = {}  # /XObject dict -> its forms
         try:
             import pypdf
 

@@ -33,7 +33,7 @@ from typing import Any
 from ..errors import ResourceExhausted, Unavailable
 from .pages import PAGES_READ, Page, PageLimits, _open_pdf, pdf_pages, read_pdf_page
 from .pdf_guard import ContentGuard
-from .workers import WorkerPool, watch_parent
+from .workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,6 @@ _OPEN: dict[str, tuple[Any, ContentGuard]] = {}  # in the worker: token -> the o
 
 
 def _start(memory_mb: int) -> None:
-    watch_parent()
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
@@ -75,18 +74,17 @@ class PDFReader(WorkerPool):
     def pages(self, data: bytes, limits: PageLimits, always_render: bool) -> Iterator[Page]:
         token = uuid.uuid4().hex
         opened: ProcessPoolExecutor | None = None  # the pool whose worker holds this PDF open
-        count = 0
+        count = index = 0
+        retried = False
         try:
-            index = 0
-            retried = False
-            while opened is None or index < count:
+            while True:
                 pool = self._executor()
                 try:
                     if opened is not pool:
                         count = self._call(pool, _open, token, data, limits.max_content_bytes)
                         opened = pool
                     if index >= count:
-                        break
+                        return
                     page: Page = self._call(pool, _page, token, index, limits, always_render)
                 except BrokenProcessPool:
                     self._discard(pool)
