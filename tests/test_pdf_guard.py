@@ -35,6 +35,15 @@ def content_bomb(mib: int) -> bytes:
     return _pdf([CATALOG, PAGES, _page(), _stream(ops)])
 
 
+def many_pages(pages: int, mib: int) -> bytes:
+    """`pages` pages that all draw one content stream of `mib` MiB of path operators (the probe's file,
+    smaller): each page is under the page limit, together they are not."""
+    kids = b" ".join(b"%d 0 R" % (3 + i) for i in range(pages))
+    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R >>" % (3 + pages)
+    tree = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages)
+    return _pdf([CATALOG, tree, *[page] * pages, _stream(b"0 0 m 1 1 l S\n" * (mib * MiB // 14))])
+
+
 def form_bomb(times: int, form_ops: bytes, nested: int = 0) -> bytes:
     """A page that draws form /F1 `times` times; with `nested`, /F1 draws /F2 that many times and /F2
     holds the operators."""
@@ -168,3 +177,18 @@ def test_shared_forms_are_counted_once_per_file() -> None:
     with pytest.raises(ResourceExhausted):
         guard.check(0)
     assert len(guard._forms) <= 2 * layers
+
+
+def test_a_pdf_whose_pages_draw_too_much_together_is_refused_at_the_page_that_goes_over(
+    no_pdfium_pages: list[int],
+) -> None:
+    data = many_pages(20, 2)  # 20 × 2 MiB: each page far under max_page_content_mb
+    assert len(data) < 50_000
+    pages = pdf_pages(data, PageLimits(max_pdf_content_bytes=9 * MiB))
+    assert [next(pages).number for _ in range(4)] == [1, 2, 3, 4]  # 8 MiB
+    with pytest.raises(ResourceExhausted) as err:
+        next(pages)
+    assert str(err.value).startswith("PDF pages 1-5 draw 10 MiB of content together")
+    assert "the limit for one PDF is 9 MiB (setting max_pdf_content_mb)" in str(err.value)
+    assert no_pdfium_pages == [0, 1, 2, 3]  # page 5 was refused before PDFium loaded it
+    assert len(list(pdf_pages(data, PageLimits()))) == 20  # 40 MiB: under the default 512

@@ -1,6 +1,8 @@
 """PDF pages are read in a process with a memory and a time limit (server/ingest/pdf_worker.py): pages
 that draw too much by routes the guard does not follow fail their own item, and the rest goes on."""
 
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from mmsearch.server.ingest.pdf_worker import PDFReader
 
 from .conftest import fake_settings
 from .test_pages import pdf_item
-from .test_pdf_guard import content_bomb
+from .test_pdf_guard import MiB, content_bomb, many_pages
 
 UNGUARDED = 1 << 40  # the guard lets everything through: the process limits are what is tested
 
@@ -69,5 +71,41 @@ def test_the_server_reads_pdfs_in_its_reader_process(tmp_path: Path) -> None:
             acks = list(client.ingest("pdfs", items))
             assert [(a.id, a.ok) for a in acks] == [("bomb", False), ("fine", True)]
             assert acks[0].error_code == "RESOURCE_EXHAUSTED" and "pdf_worker_memory_mb" in acks[0].error
+    finally:
+        app.stop(grace=None)
+
+
+def test_a_pdf_over_its_reading_time_stops_at_the_next_page(reader: PDFReader, shared_data: Path) -> None:
+    data = (shared_data / "pdf_documents" / "attention.pdf").read_bytes()  # 0.1 s a page, rendered
+    pages = reader.pages(data, PageLimits(pdf_timeout_s=0.05), always_render=True)
+    assert next(pages).number == 1
+    with pytest.raises(
+        ResourceExhausted,
+        match=r"reading PDF pages? (1|1-2) took [0-9.]+ s; the limit for one PDF is "
+        r"0.05 s \(setting pdf_timeout_s\)",
+    ):
+        list(pages)
+    assert len(list(reader.pages(data, PageLimits(), always_render=False))) == 15  # the default: all of it
+
+
+def test_a_pdf_reopened_in_a_new_worker_keeps_what_its_pages_drew(reader: PDFReader) -> None:
+    pages = reader.pages(many_pages(12, 2), PageLimits(max_pdf_content_bytes=9 * MiB), always_render=False)
+    assert [next(pages).number for _ in range(2)] == [1, 2]
+    for pid in list(reader._pool._processes):  # type: ignore[union-attr]  # another PDF kills the worker
+        os.kill(pid, signal.SIGKILL)
+    assert [next(pages).number for _ in range(2)] == [3, 4]  # reopened, once, in a new worker
+    with pytest.raises(ResourceExhausted, match=r"PDF pages 1-5 draw 10 MiB .* \(setting max_pdf_content_mb\)"):
+        next(pages)
+
+
+def test_the_server_refuses_a_pdf_over_its_whole_limits_and_goes_on(tmp_path: Path) -> None:
+    app = create_server(fake_settings(tmp_path, max_pdf_content_mb=5))
+    try:
+        with Client(f"127.0.0.1:{app.port}", timeout=120, retries=0) as client:
+            items = [pdf_item("long", many_pages(8, 1)), pdf_item("fine", many_pages(4, 1))]
+            acks = list(client.ingest("pdfs", items))
+            assert [(a.id, a.ok) for a in acks] == [("long", False), ("fine", True)]
+            assert acks[0].error_code == "RESOURCE_EXHAUSTED"
+            assert acks[0].error.startswith("PDF pages 1-6 draw 6 MiB") and "max_pdf_content_mb" in acks[0].error
     finally:
         app.stop(grace=None)

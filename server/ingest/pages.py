@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import re
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -50,6 +51,18 @@ class PageLimits:
     max_content_bytes: int = 32 << 20  # a PDF page's drawing, inflated (pdf_guard.py): PDFium takes ~20× in memory
     worker_mb: int = 0  # > 0: pdf_worker.read_pdf reads pages in a process limited to this much memory
     page_timeout_s: float = 120.0  # ... and this long a page
+    # One PDF's pages together: each page under the limits above, but thousands of them (docs/robustness.md)
+    max_pdf_content_bytes: int = 512 << 20
+    pdf_timeout_s: float = 900.0  # time spent reading its pages (not waiting for the reader)
+
+
+def check_pdf_time(seconds: float, index: int, limits: PageLimits) -> None:
+    """Before page `index` of a PDF whose earlier pages took `seconds` to read."""
+    if seconds > limits.pdf_timeout_s:
+        raise ResourceExhausted(
+            f"reading PDF page{'s 1-' if index > 1 else ' '}{index} took {seconds:,.1f} s; the limit for one PDF is "
+            f"{limits.pdf_timeout_s:g} s (setting pdf_timeout_s)"
+        )
 
 
 _MAGIC = [
@@ -184,11 +197,15 @@ def pdf_pages(data: bytes, limits: PageLimits, always_render: bool = False) -> I
         doc = _open_pdf(data)
         count = len(doc)
     try:
-        guard = ContentGuard(data, limits.max_content_bytes)  # pure Python: outside the lock
+        guard = ContentGuard(data, limits.max_content_bytes, limits.max_pdf_content_bytes)  # outside the lock
+        seconds = 0.0
         for index in range(count):
+            check_pdf_time(seconds, index, limits)
+            start = time.perf_counter()
             guard.check(index)  # before PDFium parses the page's drawing into memory
             with PDFIUM:  # one page at a time: the lock is free while the page is encoded
                 page = read_pdf_page(doc, index, limits, always_render)
+            seconds += time.perf_counter() - start
             PAGES_READ.inc()
             yield page
     finally:

@@ -38,10 +38,14 @@ _MAX_DEPTH = 64  # forms inside forms: PDFium parses ~40 levels; deeper is refus
 
 
 class ContentGuard:
-    """Opened once per PDF; `check(index)` raises ResourceExhausted for a page over `max_bytes`."""
+    """Opened once per PDF; `check(index)` raises ResourceExhausted for a page over `max_bytes`, or
+    for the page that takes the PDF's pages past `max_total` together (`drawn`: counted before, when
+    the PDF is reopened in a new reader process)."""
 
-    def __init__(self, data: bytes, max_bytes: int) -> None:
+    def __init__(self, data: bytes, max_bytes: int, max_total: int | None = None, drawn: int = 0) -> None:
         self.max_bytes = max_bytes
+        self.max_total = max_total
+        self.drawn = drawn  # bytes drawn by the pages checked so far
         self._reader: Any = None
         # A form's drawing, by object number, counted once per PDF: pages and forms share forms, and a
         # stack of forms that each draw the next layer's forms twice would be visited 2^depth times.
@@ -70,11 +74,21 @@ class ContentGuard:
 
     def check(self, index: int) -> None:
         size = self.measure(index)
-        if size is not None and size > self.max_bytes:
+        if size is None:
+            return
+        if size > self.max_bytes:
             raise ResourceExhausted(
                 f"PDF page {index + 1} draws over {self.max_bytes / 2**20:,.0f} MiB of content (its content "
                 f"streams and the forms they draw, inflated); the limit is {self.max_bytes / 2**20:,.0f} MiB "
                 "(setting max_page_content_mb)"
+            )
+        self.drawn += size
+        # Each page under the page limit, but thousands of them: hours of PDFium for one item.
+        if self.max_total is not None and self.drawn > self.max_total:
+            raise ResourceExhausted(
+                f"PDF page{'s 1-' if index else ' '}{index + 1} draw{'' if index else 's'} "
+                f"{self.drawn / 2**20:,.0f} MiB of content together (inflated); the limit for one PDF is "
+                f"{self.max_total / 2**20:,.0f} MiB (setting max_pdf_content_mb)"
             )
 
     def _drawn(self, contents: Any, resources: Any, depth: int, path: frozenset[int]) -> int:

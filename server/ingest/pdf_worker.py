@@ -14,6 +14,9 @@ route PDFium takes would mean rewriting its parser, so the server bounds the rea
   setting, and the next page starts a new worker (~1 s).
 - Pages of other PDFs waiting in the dead worker's queue are read again once on the new worker, so a
   hostile PDF fails only its own item.
+- A whole PDF has limits too (thousands of pages, each just under the page limits): the content its
+  pages draw together (`max_pdf_content_mb`, counted by the guard) and the worker's time on its pages
+  (`pdf_timeout_s`, checked before each page). Both counts survive a reopen in a new worker.
 - The worker keeps each PDF open between its pages (sent once, by token) until the server's page
   generator ends, however it ends.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 import logging
 import resource
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
@@ -31,7 +35,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from ..errors import ResourceExhausted, Unavailable
-from .pages import PAGES_READ, Page, PageLimits, _open_pdf, pdf_pages, read_pdf_page
+from .pages import PAGES_READ, Page, PageLimits, _open_pdf, check_pdf_time, pdf_pages, read_pdf_page
 from .pdf_guard import ContentGuard
 from .workers import WorkerPool
 
@@ -45,16 +49,19 @@ def _start(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _open(token: str, data: bytes, max_content_bytes: int) -> int:
+def _open(token: str, data: bytes, limits: PageLimits, drawn: int) -> int:
     doc = _open_pdf(data)
-    _OPEN[token] = (doc, ContentGuard(data, max_content_bytes))
+    _OPEN[token] = (doc, ContentGuard(data, limits.max_content_bytes, limits.max_pdf_content_bytes, drawn))
     return len(doc)
 
 
-def _page(token: str, index: int, limits: PageLimits, always_render: bool) -> Page:
+def _page(token: str, index: int, limits: PageLimits, always_render: bool) -> tuple[Page, int, float]:
+    """The page, the bytes the PDF's pages have drawn so far, and the seconds this page took."""
+    start = time.perf_counter()
     doc, guard = _OPEN[token]
     guard.check(index)
-    return read_pdf_page(doc, index, limits, always_render)
+    page = read_pdf_page(doc, index, limits, always_render)
+    return page, guard.drawn, time.perf_counter() - start
 
 
 def _close(token: str) -> None:
@@ -74,18 +81,21 @@ class PDFReader(WorkerPool):
     def pages(self, data: bytes, limits: PageLimits, always_render: bool) -> Iterator[Page]:
         token = uuid.uuid4().hex
         opened: ProcessPoolExecutor | None = None  # the pool whose worker holds this PDF open
-        count = index = 0
+        count = index = drawn = 0
+        seconds = 0.0  # the worker's time on this PDF's pages: waiting behind other PDFs does not count
         retried = False
         try:
             while True:
                 pool = self._executor()
                 try:
                     if opened is not pool:
-                        count = self._call(pool, _open, token, data, limits.max_content_bytes)
+                        count = self._call(pool, _open, token, data, limits, drawn)
                         opened = pool
                     if index >= count:
                         return
-                    page: Page = self._call(pool, _page, token, index, limits, always_render)
+                    check_pdf_time(seconds, index, limits)
+                    page: Page
+                    page, drawn, took = self._call(pool, _page, token, index, limits, always_render)
                 except BrokenProcessPool:
                     self._discard(pool)
                     if retried:  # this page killed a fresh worker too: it is the one
@@ -102,6 +112,7 @@ class PDFReader(WorkerPool):
                         "pdf_page_timeout_s); its reader process was stopped"
                     ) from None
                 retried = False
+                seconds += took
                 PAGES_READ.inc()
                 yield page
                 index += 1

@@ -113,6 +113,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             max_content_bytes=settings.max_page_content_mb * 1024 * 1024,
             worker_mb=settings.pdf_worker_memory_mb,
             page_timeout_s=settings.pdf_page_timeout_s,
+            max_pdf_content_bytes=settings.max_pdf_content_mb * 1024 * 1024,
+            pdf_timeout_s=settings.pdf_timeout_s,
         )
         self.ingestor = Ingestor(catalog, settings.encode_batch_size, limits)
         self.budget = ByteBudget(settings.ingest_budget_mb * 1024 * 1024)
