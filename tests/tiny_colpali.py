@@ -36,20 +36,36 @@ def _train_tokenizer(specials: list[str], pad: str, eos: str, bos: str | None, u
     return PreTrainedTokenizerFast(tokenizer_object=tok, **kwargs)
 
 
-def _save(model_cls: Any, config: Any, processor: Any, out: Path) -> Path:
-    """Instantiates `model_cls(config)` with seeded random weights and saves it with its processor."""
+def _save(model_cls: Any, config: Any, processor: Any, out: Path, device: str | None = None) -> Path:
+    """Instantiates `model_cls(config)` with seeded random weights and saves it with its processor.
+    `device` (benchmarks/gpu_colpali.py's full-size shapes): made there, in bfloat16, which is how
+    a real checkpoint is stored; minutes less than a few billion float32 weights made on a CPU."""
     import torch
 
     torch.manual_seed(0)  # the same tiny weights on every run
     out.mkdir(parents=True, exist_ok=True)
-    model_cls(config).eval().save_pretrained(out)
+    if device is None:
+        model_cls(config).eval().save_pretrained(out)
+    else:
+        default = torch.get_default_dtype()
+        torch.set_default_dtype(torch.bfloat16)
+        try:
+            with torch.device(device):
+                model = model_cls(config).eval()
+        finally:
+            torch.set_default_dtype(default)
+        model.save_pretrained(out)
+        del model
     processor.save_pretrained(out)
     return out
 
 
-def build_colpali(out: Path, side: int = 64, patch: int = 16) -> Path:
+def build_colpali(
+    out: Path, side: int = 64, patch: int = 16, widths: dict[str, Any] | None = None, device: str | None = None
+) -> Path:
     """PaliGemma backbone: 64 px square input, 16 px patches -> 16 image tokens, right padding (or
-    side / patch squared tokens: 448 / 14 gives real ColPali's 1,024 patches)."""
+    side / patch squared tokens: 448 / 14 gives real ColPali's 1,024 patches). `widths` replaces the
+    tiny sizes ("vision", "text": config keys; "projection_dim"), e.g. with a real model's."""
     from colpali_engine.models import ColPali, ColPaliProcessor
     from transformers import GemmaConfig, PaliGemmaConfig, SiglipImageProcessor, SiglipVisionConfig
 
@@ -61,23 +77,19 @@ def build_colpali(out: Path, side: int = 64, patch: int = 16) -> Path:
     # Built first: the processor adds <image> and the loc/seg tokens, which sets the vocabulary size.
     processor = ColPaliProcessor(image_processor=image_processor, tokenizer=tokenizer)
     vocab = len(processor.tokenizer)
-    vision = SiglipVisionConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        image_size=side,
-        patch_size=patch,
-    )
+    widths = widths or {}
+    vision_widths = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
+    vision = SiglipVisionConfig(**{**vision_widths, **widths.get("vision", {})}, image_size=side, patch_size=patch)
+    text_widths = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                   "num_key_value_heads": 1, "head_dim": 16}  # fmt: skip
     text = GemmaConfig(
-        vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=1, head_dim=16, pad_token_id=processor.tokenizer.pad_token_id,
-    )  # fmt: skip
+        **{**text_widths, **widths.get("text", {})}, vocab_size=vocab, pad_token_id=processor.tokenizer.pad_token_id
+    )
     config = PaliGemmaConfig(
         vision_config=vision, text_config=text, image_token_index=processor.image_token_id,
-        projection_dim=32, vocab_size=vocab,
+        projection_dim=widths.get("projection_dim", 32), vocab_size=vocab,
     )  # fmt: skip
-    return _save(ColPali, config, processor, out)
+    return _save(ColPali, config, processor, out, device)
 
 
 _QWEN_SPECIALS = [
@@ -86,14 +98,15 @@ _QWEN_SPECIALS = [
 ]  # fmt: skip
 
 
-def build_colqwen2(out: Path) -> Path:
+def build_colqwen2(out: Path, widths: dict[str, Any] | None = None, device: str | None = None) -> Path:
     """Qwen2-VL backbone: 14 px patches merged 2x2 -> one token per 28 px cell; dynamic resolution between
-    2x2 and 4x4 cells (so pages of different sizes give different token counts); left padding."""
+    2x2 and 4x4 cells (so pages of different sizes give different token counts); left padding. `widths`
+    replaces the tiny sizes ("vision", "text": config keys; "max_pixels"), e.g. with a real model's."""
     from colpali_engine.models import ColQwen2, ColQwen2Processor
     from transformers import Qwen2VLConfig
 
     vision = {"depth": 1, "embed_dim": 32, "hidden_size": 32, "num_heads": 2, "mlp_ratio": 2, "patch_size": 14}
-    return _build_qwen(out, ColQwen2, ColQwen2Processor, Qwen2VLConfig, vision)
+    return _build_qwen(out, ColQwen2, ColQwen2Processor, Qwen2VLConfig, vision, widths or {}, device)
 
 
 def build_colqwen2_5(out: Path) -> Path:
@@ -106,14 +119,24 @@ def build_colqwen2_5(out: Path) -> Path:
     return _build_qwen(out, ColQwen2_5, ColQwen2_5_Processor, Qwen2_5_VLConfig, vision)
 
 
-def _build_qwen(out: Path, model_cls: Any, processor_cls: Any, config_cls: Any, vision: dict[str, Any]) -> Path:
+def _build_qwen(
+    out: Path,
+    model_cls: Any,
+    processor_cls: Any,
+    config_cls: Any,
+    vision: dict[str, Any],
+    widths: dict[str, Any] | None = None,
+    device: str | None = None,
+) -> Path:
     from transformers import Qwen2VLImageProcessor, Qwen2VLVideoProcessor
 
+    widths = widths or {}
     specials = [*_QWEN_SPECIALS, "<unk>"]
     tokenizer = _train_tokenizer(specials, "<|endoftext|>", "<|im_end|>", None, "<unk>")
     image_processor = Qwen2VLImageProcessor(
-        patch_size=14, temporal_patch_size=2, merge_size=2, min_pixels=56 * 56, max_pixels=112 * 112
-    )
+        patch_size=14, temporal_patch_size=2, merge_size=2, min_pixels=56 * 56,
+        max_pixels=widths.get("max_pixels", 112 * 112),
+    )  # fmt: skip
     processor = processor_cls(
         image_processor=image_processor, tokenizer=tokenizer, video_processor=Qwen2VLVideoProcessor()
     )
@@ -125,12 +148,13 @@ def _build_qwen(out: Path, model_cls: Any, processor_cls: Any, config_cls: Any, 
         "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
         "pad_token_id": ids["<|endoftext|>"], "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
     }  # fmt: skip
+    text.update(widths.get("text", {}))
     config = config_cls(
-        text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
+        text_config=text, vision_config={**vision, **widths.get("vision", {})}, image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
         vision_end_token_id=ids["<|vision_end|>"],
     )  # fmt: skip
-    return _save(model_cls, config, processor, out)
+    return _save(model_cls, config, processor, out, device)
 
 
 def build_colidefics3(out: Path) -> Path:
