@@ -4,15 +4,19 @@ No real ColPali weights can be fetched here or on the lent GPU machine, so the m
 - `tiny`: the tests' checkpoints (tests/tiny_colpali.py), for bf16 on CUDA against float32 on the CPU;
 - `full`: the same builders at the widths and depths of the real models (ColPali v1: PaliGemma-3B at
   448 px; ColQwen2: Qwen2-VL-2B, pages up to 768 visual tokens), random bf16 weights made on the GPU.
-  Speed and memory depend on the shapes, not on the weights' values, so their pages/s and memory are
-  what the real models would take; their embeddings mean nothing.
+  Speed and memory depend on the shapes, not on the weights' values, so their pages/s and activation
+  memory are what the real models would take; their embeddings mean nothing. Their vocabulary is the
+  tiny tokenizer's (1,553 tokens for ColPali, 400 for ColQwen2, against 257,216 and 151,936), so
+  `params_m` and `weights_mib` leave out ~524 M and ~233 M embedding parameters (~1.0 and ~0.43 GiB in bf16).
 
 For each model: load through the server's encoder (encoders/colpali.py: bf16 on CUDA, batches planned by
 `page_batch_mb`), encode synthetic A4 pages at 150 dpi with lines of text, then a mix with huge pages
 (Qwen2-VL's dynamic resolution: the processor's max_pixels bounds them), and report pages/s, the peak
-GPU memory over the weights against the budget planner's estimate, and 64 queries/s.
+GPU memory over the weights against the budget planner's estimate, and 64 queries/s. The mix's pages/s
+is mostly the processor resizing 48-megapixel pages on the CPU.
 
-On the device machine (PyTorch, transformers and peft are there; colpali-engine travels as a wheel):
+On the device machine (torch, torchvision, transformers, tokenizers, peft, pillow, numpy and scipy are
+in its image; colpali-engine travels as a wheel, installed without its dependencies):
 
     echo /.whl/ >> .git/info/exclude   # once, here
     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 -d .whl colpali-engine==0.3.18

@@ -188,7 +188,7 @@ def test_a_pdf_whose_pages_draw_too_much_together_is_refused_at_the_page_that_go
     assert [next(pages).number for _ in range(4)] == [1, 2, 3, 4]  # 8 MiB
     with pytest.raises(ResourceExhausted) as err:
         next(pages)
-    assert str(err.value).startswith("PDF pages 1-5 draw 10 MiB of content together")
+    assert str(err.value).startswith("PDF pages 1-5 draw 10.0 MiB of content together")
     assert "the limit for one PDF is 9 MiB (setting max_pdf_content_mb)" in str(err.value)
     assert no_pdfium_pages == [0, 1, 2, 3]  # page 5 was refused before PDFium loaded it
     assert len(list(pdf_pages(data, PageLimits()))) == 20  # 40 MiB: under the default 512

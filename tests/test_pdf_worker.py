@@ -3,6 +3,8 @@ that draw too much by routes the guard does not follow fail their own item, and 
 
 import os
 import signal
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from mmsearch.client import Client
 from mmsearch.server.app import create_server
 from mmsearch.server.errors import ResourceExhausted
-from mmsearch.server.ingest.pages import PageLimits, pdf_pages
+from mmsearch.server.ingest.pages import PDFIUM, PageLimits, pdf_pages
 from mmsearch.server.ingest.pdf_worker import PDFReader
 
 from .conftest import fake_settings
@@ -76,29 +78,47 @@ def test_the_server_reads_pdfs_in_its_reader_process(tmp_path: Path) -> None:
 
 
 def test_a_pdf_over_its_reading_time_stops_at_the_next_page(reader: PDFReader, shared_data: Path) -> None:
-    data = (shared_data / "pdf_documents" / "attention.pdf").read_bytes()  # 0.1 s a page, rendered
-    pages = reader.pages(data, PageLimits(pdf_timeout_s=0.05), always_render=True)
-    assert next(pages).number == 1
-    with pytest.raises(
-        ResourceExhausted,
-        match=r"reading PDF pages? (1|1-2) took [0-9.]+ s; the limit for one PDF is "
-        r"0.05 s \(setting pdf_timeout_s\)",
-    ):
-        list(pages)
+    data = (shared_data / "pdf_documents" / "attention.pdf").read_bytes()
+    here = pdf_pages(data, PageLimits(pdf_timeout_s=1e-9))  # in the server process (pdf_worker_memory_mb 0)
+    there = reader.pages(data, PageLimits(pdf_timeout_s=1e-9), always_render=True)
+    for pages in (here, there):
+        assert next(pages).number == 1  # any page takes longer than a nanosecond: the next is refused
+        with pytest.raises(
+            ResourceExhausted,
+            match=r"^reading PDF page 1 took [0-9.]+ s; the limit for one PDF is "
+            r"1e-09 s \(setting pdf_timeout_s\)$",
+        ):
+            next(pages)
     assert len(list(reader.pages(data, PageLimits(), always_render=False))) == 15  # the default: all of it
+
+
+def test_waiting_for_pdfium_does_not_count_against_a_pdfs_time(shared_data: Path) -> None:
+    data = (shared_data / "pdf_documents" / "reliance.pdf").read_bytes()  # ~0.05 s a page
+    pages = pdf_pages(data, PageLimits(pdf_timeout_s=1.0), always_render=True)
+    assert next(pages).number == 1
+    with PDFIUM:  # another stream's page holds PDFium for 2 s while this PDF waits for it
+        waiting = threading.Thread(target=lambda: next(pages))
+        waiting.start()
+        time.sleep(2)
+    waiting.join()
+    assert [p.number for p in pages] == [3]  # page 2 was read after the wait, then page 3: no refusal
 
 
 def test_a_pdf_reopened_in_a_new_worker_keeps_what_its_pages_drew(reader: PDFReader) -> None:
     pages = reader.pages(many_pages(12, 2), PageLimits(max_pdf_content_bytes=9 * MiB), always_render=False)
     assert [next(pages).number for _ in range(2)] == [1, 2]
-    for pid in list(reader._pool._processes):  # type: ignore[union-attr]  # another PDF kills the worker
+    worker = reader._pool
+    pids = list(worker._processes)  # type: ignore[union-attr]
+    assert pids
+    for pid in pids:  # another PDF's page kills the worker
         os.kill(pid, signal.SIGKILL)
     assert [next(pages).number for _ in range(2)] == [3, 4]  # reopened, once, in a new worker
-    with pytest.raises(ResourceExhausted, match=r"PDF pages 1-5 draw 10 MiB .* \(setting max_pdf_content_mb\)"):
+    assert reader._pool is not worker
+    with pytest.raises(ResourceExhausted, match=r"PDF pages 1-5 draw 10.0 MiB .* \(setting max_pdf_content_mb\)"):
         next(pages)
 
 
-def test_the_server_refuses_a_pdf_over_its_whole_limits_and_goes_on(tmp_path: Path) -> None:
+def test_the_server_refuses_a_pdf_over_its_content_limit_and_goes_on(tmp_path: Path) -> None:
     app = create_server(fake_settings(tmp_path, max_pdf_content_mb=5))
     try:
         with Client(f"127.0.0.1:{app.port}", timeout=120, retries=0) as client:
@@ -106,6 +126,6 @@ def test_the_server_refuses_a_pdf_over_its_whole_limits_and_goes_on(tmp_path: Pa
             acks = list(client.ingest("pdfs", items))
             assert [(a.id, a.ok) for a in acks] == [("long", False), ("fine", True)]
             assert acks[0].error_code == "RESOURCE_EXHAUSTED"
-            assert acks[0].error.startswith("PDF pages 1-6 draw 6 MiB") and "max_pdf_content_mb" in acks[0].error
+            assert acks[0].error.startswith("PDF pages 1-6 draw 6.0 MiB") and "max_pdf_content_mb" in acks[0].error
     finally:
         app.stop(grace=None)

@@ -18,7 +18,7 @@ from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 from prometheus_client import Counter
 
 from ..errors import InvalidArgument, ResourceExhausted
-from .pdf_guard import ContentGuard
+from .pdf_guard import ContentGuard, first_pages
 
 #: Pages read for ingest (PDF pages rendered or read from their text layer, image frames decoded):
 #: lets an operator (and a test) see that a cancelled ingest stopped working.
@@ -60,8 +60,8 @@ def check_pdf_time(seconds: float, index: int, limits: PageLimits) -> None:
     """Before page `index` of a PDF whose earlier pages took `seconds` to read."""
     if seconds > limits.pdf_timeout_s:
         raise ResourceExhausted(
-            f"reading PDF page{'s 1-' if index > 1 else ' '}{index} took {seconds:,.1f} s; the limit for one PDF is "
-            f"{limits.pdf_timeout_s:g} s (setting pdf_timeout_s)"
+            f"reading {first_pages(index)} took {seconds:,.1f} s; the limit for one PDF is {limits.pdf_timeout_s:g} s "
+            "(setting pdf_timeout_s)"
         )
 
 
@@ -203,9 +203,11 @@ def pdf_pages(data: bytes, limits: PageLimits, always_render: bool = False) -> I
             check_pdf_time(seconds, index, limits)
             start = time.perf_counter()
             guard.check(index)  # before PDFium parses the page's drawing into memory
-            with PDFIUM:  # one page at a time: the lock is free while the page is encoded
-                page = read_pdf_page(doc, index, limits, always_render)
             seconds += time.perf_counter() - start
+            with PDFIUM:  # one page at a time: the lock is free while the page is encoded
+                start = time.perf_counter()  # waiting for the lock (other PDFs' pages) does not count
+                page = read_pdf_page(doc, index, limits, always_render)
+                seconds += time.perf_counter() - start
             PAGES_READ.inc()
             yield page
     finally:

@@ -86,9 +86,8 @@ class ContentGuard:
         # Each page under the page limit, but thousands of them: hours of PDFium for one item.
         if self.max_total is not None and self.drawn > self.max_total:
             raise ResourceExhausted(
-                f"PDF page{'s 1-' if index else ' '}{index + 1} draw{'' if index else 's'} "
-                f"{self.drawn / 2**20:,.0f} MiB of content together (inflated); the limit for one PDF is "
-                f"{self.max_total / 2**20:,.0f} MiB (setting max_pdf_content_mb)"
+                f"{first_pages(index + 1)} draw {self.drawn / 2**20:,.1f} MiB of content together (inflated); "
+                f"the limit for one PDF is {self.max_total / 2**20:,.0f} MiB (setting max_pdf_content_mb)"
             )
 
     def _drawn(self, contents: Any, resources: Any, depth: int, path: frozenset[int]) -> int:
@@ -127,6 +126,11 @@ class ContentGuard:
             if total > budget:
                 return total
         return total
+
+
+def first_pages(count: int) -> str:
+    """ "PDF page 1" or "PDF pages 1-12": the pages a PDF-wide limit counted."""
+    return "PDF page 1" if count == 1 else f"PDF pages 1-{count}"
 
 
 class _Refused(Exception):
