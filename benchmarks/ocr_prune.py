@@ -239,9 +239,15 @@ def synthetic_pages(n: int, seed: int = 1) -> list[Any]:
     return pages
 
 
-def greedy(s: Any, x: np.ndarray) -> tuple[int, ...]:
-    best = s.run(None, {s.get_inputs()[0].name: x})[0][0].argmax(-1)
-    return tuple(int(c) for i, c in enumerate(best) if c != 0 and (i == 0 or c != best[i - 1]))
+def greedy(model: str, crops: list[np.ndarray]) -> list[tuple[int, ...]]:
+    """Each crop's classes as CTC's greedy decoding reads them (repeats merged, blanks dropped)."""
+    s = session(model)
+    name = s.get_inputs()[0].name
+    out = []
+    for x in crops:
+        best = s.run(None, {name: x})[0][0].argmax(-1)
+        out.append(tuple(int(c) for i, c in enumerate(best) if c != 0 and (i == 0 or c != best[i - 1])))
+    return out
 
 
 def edits(a: tuple[int, ...], b: tuple[int, ...]) -> int:
@@ -265,7 +271,7 @@ def main() -> None:
     a.out_dir.mkdir(parents=True, exist_ok=True)
     source = recogniser_params("latin")["Rec.model_path"]
     val = engine_crops(held_out(20, 35, 230, 245))
-    ref = [greedy(session(source), x) for x in val]
+    ref = greedy(source, val)
     chars = sum(map(len, ref))
     report: dict[str, Any] = {"validation": {"crops": len(val), "chars": chars}}
     for calib in a.calib.split(","):
@@ -274,8 +280,7 @@ def main() -> None:
         moments = second_moments(source, crops)
         for frac in map(float, a.fracs.split(",")):
             out = prune(source, moments, frac, a.out_dir / f"rec_{calib}_{frac}.onnx")
-            s = session(str(out))
-            got = [greedy(s, x) for x in val]
+            got = greedy(str(out), val)
             row = {
                 "calibration_crops": len(crops),
                 "lines_identical": sum(g == r for g, r in zip(got, ref, strict=True)),
