@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import decimal
+import math
+import numbers
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -86,25 +89,64 @@ def dict_to_metadata(d: Mapping[str, Any]) -> common_pb2.Metadata:
     return m
 
 
-def filter_value(value: Any) -> common_pb2.FilterValue:
+class FilterError(ValueError):
+    """A filter that cannot be sent as written (the client reports it as INVALID_ARGUMENT)."""
+
+
+_RANGE_BOUNDS = ("gt", "gte", "lt", "lte")
+
+
+def filter_value(value: Any, key: str = "") -> common_pb2.FilterValue:
+    """An exact value: a whole number (numpy's too), a bool or text. A float such as 2020.0 counts as
+    2020; other floats and None are refused: they would match nothing."""
     if isinstance(value, bool):
         return common_pb2.FilterValue(bool_value=value)
-    if isinstance(value, int):
-        return common_pb2.FilterValue(int_value=value)
-    return common_pb2.FilterValue(string_value=str(value))
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        if not math.isfinite(value):
+            raise FilterError(f"filter on {key!r}: {value} is not a finite number")
+        if float(value).is_integer():
+            value = int(float(value))
+        else:
+            raise FilterError(
+                f"filter on {key!r}: {value} cannot be matched exactly; "
+                f"use a range ({{'gte': {value}, 'lte': {value}}})"
+            )
+    if isinstance(value, numbers.Integral):
+        if not -(2**63) <= int(value) < 2**63:
+            raise FilterError(f"filter on {key!r}: {value} is out of the 64-bit integer range")
+        return common_pb2.FilterValue(int_value=int(value))
+    if value is None:
+        raise FilterError(f"filter on {key!r}: None cannot be matched; give a string, a whole number or a bool")
+    return common_pb2.FilterValue(string_value=str(value))  # a date, a Decimal, ...: compared as text
+
+
+def _range(value: dict[str, Any], key: str) -> common_pb2.Range:
+    unknown = sorted(set(value) - set(_RANGE_BOUNDS))
+    if unknown or not value:
+        raise FilterError(f"filter on {key!r}: a range takes bounds {', '.join(_RANGE_BOUNDS)}, got {sorted(value)}")
+    bounds = {}
+    for bound, v in value.items():
+        if isinstance(v, bool) or not isinstance(v, numbers.Real | decimal.Decimal):
+            raise FilterError(f"filter on {key!r}: range bound {bound} must be a number, got {v!r}")
+        try:
+            bounds[bound] = float(v)
+        except OverflowError:
+            raise FilterError(f"filter on {key!r}: range bound {bound} is too large for a float") from None
+    return common_pb2.Range(**bounds)
 
 
 def make_filter(conditions: Mapping[str, Any] | common_pb2.Filter | None) -> common_pb2.Filter | None:
-    """{"lang": "en"} exact; {"tag": ["a", "b"]} any of; {"year": {"gte": 2020}} range (all must hold)."""
+    """{"lang": "en"} exact; {"tag": ["a", "b"]} any of; {"year": {"gte": 2020}} range (all must hold).
+    FilterError (a ValueError) for a value that cannot be sent: a fractional number to match, None, ..."""
     if conditions is None or isinstance(conditions, common_pb2.Filter):
         return conditions
     f = common_pb2.Filter()
     for key, value in conditions.items():
         c = f.must.add(key=key)
         if isinstance(value, dict):
-            c.range.CopyFrom(common_pb2.Range(**value))
+            c.range.CopyFrom(_range(value, key))
         elif isinstance(value, list | tuple | set):
-            c.any_of.values.extend(filter_value(v) for v in value)
+            c.any_of.values.extend(filter_value(v, key) for v in value)
         else:
-            c.match.CopyFrom(filter_value(value))
+            c.match.CopyFrom(filter_value(value, key))
     return f

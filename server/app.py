@@ -23,7 +23,15 @@ from .interceptors import ErrorInterceptor
 from .limits import Admission, AdmissionInterceptor, ClassLimit
 from .reads import UnaryReadInterceptor
 from .security.interceptor import SecurityInterceptor
-from .security.listener import bind, certificates, check_exposure, preflight, security_interceptor
+from .security.listener import (
+    ListenError,
+    bind,
+    certificates,
+    check_exposure,
+    check_listen,
+    preflight,
+    security_interceptor,
+)
 from .services import SERVICE_NAMES, add_services
 from .settings import Settings
 from .storage.base import Store
@@ -160,6 +168,9 @@ def create_server(settings: Settings, store: Store | None = None, encoders: Enco
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
+            # grpcio's default SO_REUSEPORT let a second server bind the same port quietly (and share
+            # its calls): a taken port must fail start-up instead.
+            ("grpc.so_reuseport", 0),
         ],
         # A thread for every call admitted: calls beyond are refused at once, never queued in the pool.
         maximum_concurrent_rpcs=admission.threads,
@@ -173,7 +184,7 @@ def create_server(settings: Settings, store: Store | None = None, encoders: Enco
 
     port = bind(server, settings, tls)
     if port == 0:
-        raise OSError(f"cannot listen on {settings.host}:{settings.port}")
+        raise ListenError(f"cannot listen on {settings.host}:{settings.port} (--port): the port is taken or not ours")
     server.start()
     for name in ["", *SERVICE_NAMES]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -186,8 +197,11 @@ def create_server(settings: Settings, store: Store | None = None, encoders: Enco
                 app.http = HttpsServer(gateway, settings.host, settings.http_port, settings.http_threads, tls_files)
             else:
                 app.http = HttpServer(gateway, settings.host, settings.http_port, settings.http_threads)
-        except Exception:
+        except OSError as exc:
             app.stop(grace=None)  # e.g. the HTTP port is taken: nothing half-started stays behind
+            raise ListenError(f"cannot listen on {settings.host}:{settings.http_port} (--http-port): {exc}") from exc
+        except Exception:
+            app.stop(grace=None)
             raise
     return app
 
@@ -196,6 +210,7 @@ def serve(settings: Settings) -> None:
     """Runs until SIGTERM/SIGINT, then drains in-flight calls and closes the store."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     preflight(settings)  # a bad key file or certificate fails now, not after the model has loaded
+    check_listen(settings)  # and so do a taken port and an unusable data directory
     encoders = make_encoders(settings)
     log.info("loading default text encoder %s:%s", settings.text_kind, settings.text_model)
     encoders.get(settings.text_kind, settings.text_model)
@@ -203,7 +218,13 @@ def serve(settings: Settings) -> None:
     if settings.metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(settings.metrics_port, addr=settings.host)
+        try:
+            start_http_server(settings.metrics_port, addr=settings.host)
+        except OSError as exc:
+            app.stop(grace=None)
+            raise ListenError(
+                f"cannot listen on {settings.host}:{settings.metrics_port} (--metrics-port): {exc}"
+            ) from exc
         log.info("Prometheus metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
     where = settings.data_dir.resolve() if settings.storage == "edge" else settings.qdrant_url
     log.info("mmsearch serving on %s:%d (storage: %s %s)", settings.host, app.port, settings.storage, where)

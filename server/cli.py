@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .app import serve  # after parsing: --help needs neither gRPC nor the encoders
     from .security.keys import KeyFileError
-    from .security.listener import ExposureError
+    from .security.listener import ExposureError, ListenError
     from .security.tls import TLSConfigError
 
     args = build_parser().parse_args(argv)
@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         serve(settings)
-    except (KeyFileError, TLSConfigError, ExposureError) as exc:  # the operator's mistake: say it, no traceback
+    # The operator's mistakes: said in one line, no traceback.
+    except (KeyFileError, TLSConfigError, ExposureError, ListenError) as exc:
         print(f"mmsearch serve: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -1,7 +1,7 @@
 """A query (text, an image, or both) into vectors for every vector space of a collection.
 
-- text space (MiniLM or another text model): the query text, plus the text read off a query image
-  by OCR (query by example with the offline default);
+- text space (MiniLM or another text model): the query text, and the text read off a query image
+  by OCR (query by example with the offline default), each encoded alone and given equal weight;
 - page space (a ColPali-family model): the text through the model's query path and/or the image
   through its page path; both together = their token vectors side by side.
 """
@@ -58,19 +58,22 @@ def encode_query(
         except StopIteration:
             raise InvalidArgument("query image has no pages") from None
     lexical_text = text
+    lexical: Terms | None = None
     spaces: dict[str, Encoded] = {}
     late_interaction: set[str] = set()
     for space in spec.spaces.values():
         if spaces_wanted is not None and space.name not in spaces_wanted:
             continue
         if space.name == "text":
-            words = text
+            texts = [text] if text.strip() else []
             if page_image is not None and "page" not in spec.spaces:
                 ocr_text = " ".join(w.text for w in catalog.ocr().words(page_image))
-                words = f"{text} {ocr_text}".strip()
-                lexical_text = words
-            if words.strip():
-                spaces["text"] = catalog.text_encoder(spec).encode_texts([words], as_query=True)[0]
+                lexical_text = f"{text} {ocr_text}".strip()
+                if ocr_text.strip():
+                    texts.append(ocr_text)
+                    lexical = _balanced_terms(text, ocr_text)
+            if texts:  # encoded apart: in one mean the image's ~100 words drowned a few query words
+                spaces["text"] = _combine(catalog.text_encoder(spec).encode_texts(texts, as_query=True))
         else:
             encoder = catalog.page_encoder(spec)
             if Capability.LATE_INTERACTION in encoder.capabilities:
@@ -84,4 +87,18 @@ def encode_query(
                 spaces[space.name] = _combine(parts)
     if not spaces:
         raise InvalidArgument("the query image holds no readable text (OCR found none); give query text too")
-    return EncodedQuery(lexical_text, spaces, query_terms(lexical_text), frozenset(late_interaction))
+    return EncodedQuery(lexical_text, spaces, lexical or query_terms(lexical_text), frozenset(late_interaction))
+
+
+def _balanced_terms(text: str, ocr_text: str) -> Terms:
+    """BM25 terms of the query text and of the text read off the query image, the typed terms
+    weighing at least as much as all the read ones together (every term weighs 1 in a plain query,
+    so 3 typed words against 100 read ones counted for 3%); a term in both counts in both."""
+    typed, read = query_terms(text), query_terms(ocr_text)
+    if not typed[0]:
+        return read
+    scale = max(1.0, len(read[0]) / len(typed[0]))
+    weights: dict[int, float] = dict(zip(*read, strict=True))
+    for term, w in zip(*typed, strict=True):
+        weights[term] = weights.get(term, 0.0) + w * scale
+    return list(weights), list(weights.values())

@@ -19,6 +19,7 @@ from mmsearch.protocol.vocab import FUSED_SIGNALS, Fusion, Modality, Signal
 from .catalog import Catalog
 from .errors import InvalidArgument
 from .explain import Match, token_matches
+from .field_types import check_filter
 from .ingest.pages import PageLimits
 from .query import EncodedQuery, encode_query
 from .ranking import boosts, fusion
@@ -137,6 +138,7 @@ class Searcher:
         self.validate(p)
         t0 = time.perf_counter()
         spec = self.store.get_spec(p.collection)
+        check_filter(p.where, spec.indexed_fields)
         timings = Timings()
         sizes = self._space_sizes(spec, p)
         answering = None if sizes is None else [s for s, n in sizes.items() if n] or list(spec.spaces)

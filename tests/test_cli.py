@@ -127,6 +127,38 @@ def test_cli_contract(server: Server, tmp_path: Path) -> None:
     lines = [json.loads(x) for x in run("search", "--queries", str(queries), "-c", "zoo", *srv).stdout.splitlines()]
     assert [x["id"] for x in lines] == ["q1", "q2"]
     assert lines[0]["results"][0]["document_id"] == "trout" and lines[1]["results"][0]["document_id"] == "dogs"
+    # a bad line or a refused query gets an error line and the batch goes on (it used to stop there)
+    queries.write_text(
+        "\n".join(
+            [
+                json.dumps({"id": "q1", "query": ""}),
+                "{not json",
+                json.dumps({"id": "q3", "query": "bark", "top_k": 2}),
+                json.dumps({"id": "q4", "query": "trout rivers"}),
+            ]
+        )
+        + "\n"
+    )
+    p = run("search", "--queries", str(queries), "-c", "zoo", *srv, check=False)
+    lines = [json.loads(x) for x in p.stdout.splitlines()]
+    assert p.returncode == 1 and [x["id"] for x in lines] == ["q1", None, "q3", "q4"]
+    assert lines[0]["error"]["code"] == "INVALID_ARGUMENT" and "query is empty" in lines[0]["error"]["message"]
+    assert lines[1]["line"] == 2 and "q.jsonl:2" in lines[1]["error"]["message"]
+    assert lines[2]["results"][0]["document_id"] == "dogs"  # its top_k is ignored, with a note
+    assert "keys ['top_k'] are ignored" in p.stderr
+    assert lines[3]["results"][0]["document_id"] == "trout"
+    # the same refusal for two different queries: the shared options are at fault, so it stops
+    many = tmp_path / "many.jsonl"
+    many.write_text("".join(json.dumps({"id": f"q{i}", "query": f"mice {i}"}) + "\n" for i in range(50)))
+    p = run("search", "--queries", str(many), "-c", "zoo", "--threshold", "2", *srv, check=False)
+    assert p.returncode == 2 and "score_threshold must be in [0, 1]" in p.stderr
+    assert len(p.stdout.splitlines()) == 1  # the first query's error line; then it stopped
+    p = run("search", "--queries", str(tmp_path / "none.jsonl"), "-c", "zoo", *srv, check=False)
+    assert p.returncode == 1 and p.stderr.strip() == f"error: No such file or directory: {tmp_path / 'none.jsonl'}"
+    p = run("search", "mice", "-c", "zoo", "-k", "0", *srv, check=False)
+    assert p.returncode == 2 and "must be 1 or more" in p.stderr
+    p = run("search", "mice", "-c", "zoo", "--filter", "legs=>2", *srv, check=False)
+    assert p.returncode != 0 and "did you mean legs>=2?" in p.stderr
 
     human = run("search", "silent owls", "-c", "zoo", "--explain", *srv).stdout
     assert "owls" in human and "silent→silent" in human
@@ -148,6 +180,17 @@ def test_cli_contract(server: Server, tmp_path: Path) -> None:
 
     p = run("search", "x", "-c", "missing", *srv, check=False)
     assert p.returncode == 2 and "NOT_FOUND" in p.stderr and "'missing' does not exist" in p.stderr
+    note = tmp_path / "memo.txt"
+    note.write_text("Quarterly budget memo for the finance team.")
+    run("ingest", str(note), "-c", "zoo", "-m", "team=finance", "-m", "year=2024", *srv)
+    out = json.loads(run("search", "budget", "-c", "zoo", "--filter", "year>=2024", "--json", *srv).stdout)
+    assert [(r["document_id"], r["metadata"]) for r in out["results"]] == [("memo", {"team": "finance", "year": 2024})]
+    p = run("ingest", str(note), "-c", "zoo", "-m", "oops", *srv, check=False)
+    assert p.returncode != 0 and "bad --metadata 'oops'" in p.stderr
+    p = run("drop", "zoo", *srv, check=False)
+    assert p.returncode != 0 and "add --yes" in p.stderr
+    assert "deleted collection 'zoo'" in run("drop", "zoo", "--yes", *srv).stdout
+    assert run("collections", *srv).stdout.strip() == "no collections"
 
 
 def test_health_fails_without_server() -> None:
@@ -261,3 +304,19 @@ def test_serve_help_lists_every_setting() -> None:
     text = build_parser().format_help()
     assert all(f"--{name.replace('_', '-')}" in text for name in Settings.model_fields)
     assert "--dense-quantization {none,int8}" in text
+
+
+def test_an_image_is_sent_as_the_type_its_bytes_show(tmp_path: Path) -> None:
+    """A JPEG saved as .png was refused by the server ("mime type image/png does not match the bytes")."""
+    from mmsearch.client.files import items_from_file, read_image_arg
+
+    from .pagegen import text_page
+
+    photo = tmp_path / "scan.png"
+    photo.write_bytes(text_page(["a receipt"], fmt="JPEG"))
+    assert read_image_arg(str(photo))[1] == "image/jpeg"
+    (item,) = items_from_file(photo)
+    assert item.image.mime_type == "image/jpeg"  # type: ignore[union-attr]
+    odd = tmp_path / "odd.webp"
+    odd.write_bytes(b"not an image at all")
+    assert read_image_arg(str(odd))[1] == "image/webp"  # unknown bytes: the extension's, for the server to refuse

@@ -144,3 +144,88 @@ def test_rerank_checks_the_query_before_reading_image_documents(fake_client: Cli
             fake_client.rerank_stub.Rerank(req, timeout=30)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert time.perf_counter() - start < 1.0  # no OCR ran (20 pages take seconds)
+
+
+def test_declared_fields_hold_their_type_and_filters_ask_for_it(fake_client: Client) -> None:
+    """A declared field refuses a record of the wrong type (it used to be stored, and then every search
+    boosted on the field failed); a filter on it must ask for its type (a typo matched nothing)."""
+    fake_client.create_collection(
+        "typed", indexed_fields={"year": "integer", "team": "keyword", "price": "float", "sizes": "integer"}
+    )
+    items = [
+        text_item("ok", "budget plan for the finance team", {"year": 2021, "team": "finance", "price": 2.5}),
+        text_item("words", "budget review by the sales team", {"year": "nineteen"}),
+        text_item("list", "budget archive of old plans", {"year": 2019, "team": ["a", "b"], "sizes": [1, 2]}),
+        text_item("bool", "budget notes", {"team": True}),
+        text_item("mixed", "budget sizes", {"sizes": [1, "XL"]}),
+        text_item("null", "budget draft", {"year": None}),
+    ]
+    acks = list(fake_client.ingest("typed", items))
+    assert [a.ok for a in acks] == [True, False, True, False, False, True]
+    assert acks[1].error_code == "INVALID_ARGUMENT"
+    assert "field 'year' is declared integer" in acks[1].error and "'nineteen'" in acks[1].error
+    assert "field 'team' is declared keyword" in acks[3].error
+    assert "field 'sizes' is declared integer" in acks[4].error and "'XL'" in acks[4].error
+    boosted = search_pb2.RankingOptions()
+    boosted.boosts.numeric.add(key="year", direction=search_pb2.BOOST_DIRECTION_HIGHER, weight=0.5)
+    assert {r.document_id for r in fake_client.search("typed", "budget", ranking=boosted).results} == {
+        "ok",
+        "list",
+        "null",
+    }
+    assert [r.document_id for r in fake_client.search("typed", "budget", filter={"year": 2021}).results] == ["ok"]
+    refused = {
+        "year": ">2020",  # `--filter year=>2020`
+        "team": {"gte": 1},  # a range on a keyword
+        "price": "cheap",
+    }
+    for key, value in refused.items():
+        with pytest.raises(MMSearchError) as err:
+            fake_client.search("typed", "budget", filter={key: value})
+        assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT, key
+        assert f"filter on {key!r}: the field is declared" in err.value.details, err.value.details
+    assert "a range is written year>=N" in _details(fake_client.search, "typed", "b", filter={"year": ">2020"})
+    assert _code(fake_client.delete, "typed", filter={"year": "2021"}) == grpc.StatusCode.INVALID_ARGUMENT
+    assert fake_client.get_collection("typed").document_count == 3  # nothing deleted
+    assert [r.document_id for r in fake_client.search("typed", "b", filter={"price": {"lte": 2.5}}).results] == ["ok"]
+    # a whole number against a keyword field is its text (`--filter team=123` cannot send "123")
+    big = 2**60  # a Struct carries it as a float: still a whole number
+    assert all(
+        a.ok for a in fake_client.ingest("typed", [text_item("code", "budget code", {"team": "123", "year": big})])
+    )
+    assert [r.document_id for r in fake_client.search("typed", "b", filter={"team": 123}).results] == ["code"]
+    assert [r.document_id for r in fake_client.search("typed", "b", filter={"team": [123, 7]}).results] == ["code"]
+
+
+def _details(fn, *args, **kw) -> str:  # type: ignore[no-untyped-def]
+    with pytest.raises(MMSearchError) as err:
+        fn(*args, **kw)
+    return err.value.details
+
+
+def test_the_python_client_reports_unsendable_arguments_as_invalid_argument(fake_client: Client) -> None:
+    """protobuf raised a bare ValueError or TypeError for these, or sent None as the text "None"."""
+    fake_client.create_collection("c")
+    for top_k in (-1, 2**40, "5", True):
+        assert "top_k must be" in _details(fake_client.search, "c", "q", top_k=top_k)
+    bad_filters = {
+        "{'gt': 'x'}": {"year": {"gt": "x"}},
+        "bounds gt, gte, lt, lte": {"year": {"above": 3}},
+        "cannot be matched exactly": {"year": 1.5},
+        "None cannot be matched": {"year": None},
+    }
+    for message, flt in bad_filters.items():
+        details = _details(fake_client.search, "c", "q", filter=flt)
+        assert "filter on 'year'" in details, details
+        assert message in details or "must be a number" in details, details
+        assert _code(fake_client.delete, "c", filter=flt) == grpc.StatusCode.INVALID_ARGUMENT
+    assert fake_client.search("c", "q", filter={"year": 2020.0}).results == []  # 2020.0 is 2020
+    assert "too large for a float" in _details(fake_client.search, "c", "q", filter={"year": {"gt": 2**1100}})
+    # numpy's numbers and Decimal are numbers (protobuf took them before these checks)
+    import decimal
+
+    import numpy as np
+
+    assert fake_client.search("c", "q", top_k=np.int64(5)).results == []
+    bounds = {"gte": np.int64(2020), "lt": np.float32(2030.5), "lte": decimal.Decimal("2031")}
+    assert fake_client.search("c", "q", filter={"year": bounds, "n": np.int32(3)}).results == []

@@ -220,7 +220,7 @@ def test_compressed_collection_ingest_search_explain(fake_client: Client) -> Non
     with pytest.raises(MMSearchError) as err:
         fake_client.create_collection("zoo", compression={"tokens": "float32"})
     assert err.value.code == grpc.StatusCode.ALREADY_EXISTS
-    assert "compression" in err.value.details and "delete it and create it again" in err.value.details
+    assert "compression" in err.value.details and "`mmsearch drop`" in err.value.details
 
 
 def test_invalid_compression_is_invalid_argument(fake_client: Client) -> None:

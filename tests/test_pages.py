@@ -64,6 +64,24 @@ def test_query_by_example_image(fake_client: Client) -> None:
     assert {x.document_id for x in r.results} == {"invoice", "menu"}
 
 
+def test_text_and_image_query_weighs_both(fake_client: Client) -> None:
+    # Receipts of two shops with the same goods; the query image is one shop's receipt, the query text
+    # names the other shop. The image's ~30 words used to be encoded with the typed ones as one text,
+    # which drowned them: the image's shop came first whatever the text said.
+    def receipt(shop: str, n: int) -> bytes:
+        lines = [shop, f"Receipt number {n}0{n}", "Cashier Anna Lee", "Socket wrench set 19.99"]
+        return text_page([*lines, "Cordless drill battery 54.00", "Paint roller 7.50", f"Total {n}1.49"])
+
+    shops = {"harbour": "HARBOUR FREIGHT TOOLS", "diy": "MR DIY HARDWARE"}
+    items = [image_item(f"{k}-{n}", receipt(shop, n), "image/png") for k, shop in shops.items() for n in (1, 2, 3)]
+    assert all(a.ok for a in fake_client.ingest("both", items))
+    image = (receipt(shops["harbour"], 7), "image/png")
+    alone = [r.document_id for r in fake_client.search("both", "", image=image, top_k=3).results]
+    assert all(d.startswith("harbour-") for d in alone), alone
+    both = [r.document_id for r in fake_client.search("both", "mr diy", image=image, top_k=3).results]
+    assert all(d.startswith("diy-") for d in both), both
+
+
 def test_explain_points_at_word_boxes(fake_client: Client) -> None:
     # Exact token vectors: pooled, a stored vector stands for several words and is named by one of them.
     fake_client.create_collection("p", compression={"tokens": "float32", "token_pool_factor": 1})

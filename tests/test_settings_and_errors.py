@@ -54,6 +54,48 @@ def test_serve_names_a_bad_setting_without_a_traceback(
     assert f"config file {tmp_path / 'missing.toml'} not found" in capsys.readouterr().err
 
 
+def test_serve_refuses_a_taken_port_or_unusable_data_dir_before_loading_a_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from mmsearch.server import app as server_app
+    from mmsearch.server.cli import main
+
+    def no_models(settings: object) -> None:
+        raise AssertionError("a model was loaded before the listener was checked")
+
+    monkeypatch.setattr(server_app, "make_encoders", no_models)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["--data-dir", str(tmp_path / "d"), "--port", str(port)]) == 2
+        err = capsys.readouterr().err
+        assert f"cannot listen on 127.0.0.1:{port} (--port)" in err and "another --port" in err
+        assert main(["--data-dir", str(tmp_path / "d"), "--port", "0", "--http-port", str(port)]) == 2
+        assert f"cannot listen on 127.0.0.1:{port} (--http-port)" in capsys.readouterr().err
+    # Taken between the check and the bind (another process was quicker): the same one-line error.
+    from mmsearch.server.security.listener import ListenError
+
+    from .conftest import fake_settings
+
+    monkeypatch.undo()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ListenError, match=f"cannot listen on 127.0.0.1:{port}"):
+            server_app.create_server(fake_settings(tmp_path / "e").model_copy(update={"port": port}))
+    assert main(["--data-dir", str(tmp_path / "d"), "--port", "50999", "--metrics-port", "50999"]) == 2
+    assert "--port and --metrics-port are both 50999" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["--data-dir", str(blocker / "data"), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot use data directory {blocker / 'data'}" in err and "Traceback" not in err
+
+
 def test_cli_filter_syntax() -> None:
     assert parse_filters(["kind=bird", "legs>=2", "legs<5", "tag=a|b", "ok=true"]) == {
         "kind": "bird",
@@ -63,6 +105,17 @@ def test_cli_filter_syntax() -> None:
     }
     with pytest.raises(SystemExit, match="bad --filter"):
         parse_filters(["novalue"])
+    # values: whole and decimal numbers; a leading zero keeps the text; an empty value is the empty text
+    assert parse_filters(["zip=02134", "n=0", "price=9.99", "lang=", "name=<none>", "neg=-3"]) == {
+        "zip": "02134",
+        "n": 0,
+        "price": 9.99,
+        "lang": "",
+        "name": "<none>",
+        "neg": -3,
+    }
+    with pytest.raises(SystemExit, match="did you mean year>=2020"):
+        parse_filters(["year=>2020"])
 
 
 class ExplodingStore(EdgeStore):

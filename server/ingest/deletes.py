@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..errors import InvalidArgument
+from ..field_types import check_filter
 from ..storage.base import TENANT_FIELD, Cond, Store, Where
 from ..storage.page_images import image_key
 
@@ -13,7 +14,7 @@ def delete_documents(store: Store, collection: str, ids: Sequence[str], where: W
     """Deletes every point of the documents named by `ids`, or of those matching `where`, of
     `tenant` only when given; returns how many points went. The collection must exist (NOT_FOUND
     otherwise)."""
-    store.get_spec(collection)
+    check_filter(where, store.get_spec(collection).indexed_fields)
     if bool(ids) == (not where.is_empty()):
         raise InvalidArgument("delete needs either ids or a filter (exactly one of them)")
     target = (Where(must=[Cond(key="doc_id", any_of=list(ids))]) if ids else where).for_tenant(tenant)

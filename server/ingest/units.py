@@ -16,6 +16,7 @@ from mmsearch.protocol.vocab import Modality, OcrMode
 
 from ..dedup import DEFAULT_THRESHOLD
 from ..errors import InvalidArgument, MMSearchError
+from ..field_types import check_metadata
 from ..storage.base import CollectionSpec
 from .items import ImageFile, IngestItem, PdfFile, Text, TextFile
 from .pages import Page, PageLimits, image_pages, pdf_page_count
@@ -101,6 +102,7 @@ def expand(seq: int, it: IngestItem, spec: CollectionSpec, limits: PageLimits, k
             raise InvalidArgument("item has no id")
         if len(it.id) > MAX_ID_CHARS:
             raise InvalidArgument(f"item id is longer than {MAX_ID_CHARS} characters")
+        check_metadata(it.metadata, spec.indexed_fields, it.id)
         item.metadata = it.metadata
         content = it.content
         if isinstance(content, Text | TextFile):

@@ -3,8 +3,10 @@ with or without TLS, and the refusal to listen on a network without keys or TLS 
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
+import socket
 
 import grpc
 
@@ -27,6 +29,57 @@ def is_loopback(host: str) -> bool:
 
 class ExposureError(ValueError):
     """A listener on a network without keys or TLS that --insecure did not allow."""
+
+
+class ListenError(OSError):
+    """A port that cannot be listened on or a data directory that cannot be used (the message says which)."""
+
+
+def check_listen(settings: Settings) -> None:
+    """The ports are free and distinct and the data directory usable, checked before the model loads
+    (a taken port used to fail with gRPC's bare "Failed to bind" ~20 s into start-up). Binding can
+    still fail later (a race with another process): create_server and serve raise ListenError then too."""
+    ports = {"--port": settings.port, "--http-port": settings.http_port, "--metrics-port": settings.metrics_port}
+    given = [(flag, port) for flag, port in ports.items() if port]
+    for i, (flag, port) in enumerate(given):
+        twin = next((other for other, p in given[:i] if p == port), None)
+        if twin is not None:
+            raise ListenError(f"{twin} and {flag} are both {port}; give each its own port")
+        check_port(settings.host, port, flag)
+    if settings.storage == "edge":
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            probe = settings.data_dir / ".mmsearch-write-check"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise ListenError(f"cannot use data directory {settings.data_dir}: {exc.strerror or exc}") from None
+
+
+def check_port(host: str, port: int, flag: str) -> None:
+    """ListenError when the port is taken (or privileged) on every address the host resolves to; any
+    other failure (no IPv6 on this kernel, a name that does not resolve) is left for the server's own
+    bind to report or work around, as gRPC falls back from :: to 0.0.0.0."""
+    try:
+        addresses = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        return
+    refused: OSError | None = None
+    for family, kind, proto, _, address in addresses:
+        try:
+            with socket.socket(family, kind, proto) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no obstacle
+                s.bind(address)
+            return
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                refused = exc
+    if refused is not None:
+        taken = " (another mmsearch still running?)" if refused.errno == errno.EADDRINUSE else ""
+        raise ListenError(
+            f"cannot listen on {host}:{port} ({flag}): {refused.strerror}{taken}; stop that process or give "
+            f"another {flag}"
+        )
 
 
 def check_exposure(settings: Settings) -> None:
@@ -76,8 +129,11 @@ def certificates(settings: Settings) -> CertificateWatcher | None:
 def bind(server: grpc.Server, settings: Settings, watcher: CertificateWatcher | None) -> int:
     """Adds the listening port, with TLS when configured; returns the port (0 if it cannot bind)."""
     address = f"{settings.host}:{settings.port}"
-    if watcher is None:
-        return server.add_insecure_port(address)
-    mode = "mutual TLS" if settings.tls_client_ca is not None else "TLS"
-    log.info("serving %s with certificate %s", mode, settings.tls_cert)
-    return server.add_secure_port(address, watcher.credentials())
+    try:
+        if watcher is None:
+            return server.add_insecure_port(address)
+        mode = "mutual TLS" if settings.tls_client_ca is not None else "TLS"
+        log.info("serving %s with certificate %s", mode, settings.tls_cert)
+        return server.add_secure_port(address, watcher.credentials())
+    except RuntimeError:  # grpcio raises "Failed to bind" where older releases returned 0
+        return 0

@@ -161,8 +161,9 @@ class Store(ABC):
             if self._has(spec.name):
                 raise AlreadyExists(
                     f"collection {spec.name!r} already exists; its settings (encoders, OCR mode, chunking, "
-                    "compression; `mmsearch collections` shows them) are fixed at creation: delete it and create "
-                    "it again to change them (the text model can also be changed by reindex)"
+                    "compression; `mmsearch collections` shows them) are fixed at creation: delete it "
+                    "(`mmsearch drop`) and create it again to change them (the text model can also be changed by "
+                    "reindex)"
                 )
             self._check_space()
             self._create(spec, d.vectors(spec), d.sparse_vectors(), d.indexes(spec))

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 from google.protobuf import json_format
 
 from mmsearch.protocol.vocab import Fusion, Modality
@@ -26,11 +27,25 @@ _COND = re.compile(r"^([A-Za-z0-9_.\-]+)(>=|<=|>|<|=)(.*)$")
 
 
 def _scalar(text: str) -> Any:
+    """true/false, a whole number, a decimal number, or else text. Digits with a leading zero (a zip
+    code, "007") stay text: as a number they would lose the zero."""
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
-    if re.fullmatch(r"-?\d+", text):
+    if re.fullmatch(r"-?(0|[1-9]\d*)", text):
         return int(text)
+    if re.fullmatch(r"-?(0|[1-9]\d*)\.\d+", text):
+        return float(text)
     return text
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {n}")
+    return n
 
 
 def parse_filters(specs: list[str]) -> dict[str, Any] | None:
@@ -41,6 +56,8 @@ def parse_filters(specs: list[str]) -> dict[str, Any] | None:
         if not m:
             raise SystemExit(f"bad --filter {spec!r}: expected key=value, key=a|b, key>=n, key<=n, key>n or key<n")
         key, op, value = m.groups()
+        if op == "=" and re.fullmatch(r"[<>]-?\d+(\.\d+)?", value):  # year=>2020: the text ">2020"
+            raise SystemExit(f"bad --filter {spec!r}: did you mean {key}{value[0]}={value[1:]}?")
         if op == "=":
             out[key] = [_scalar(v) for v in value.split("|")] if "|" in value else _scalar(value)
         else:
@@ -109,6 +126,16 @@ def _count_items(files: list[Path]) -> int:
     return total
 
 
+def _metadata_args(specs: list[str]) -> dict[str, Any]:
+    out = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"bad --metadata {spec!r}: expected KEY=VALUE, e.g. team=finance")
+        out[key.strip()] = _scalar(value)
+    return out
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -120,6 +147,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"skipped {s.types.total()} files of unsupported types in {s.folder} ({kinds})", file=sys.stderr)
     ok = points = 0
     first_source: dict[str, str] = {}  # id -> the input that first used it in this run
+    common = _metadata_args(args.metadata)
 
     def items() -> Iterator[Any]:
         for f in files:
@@ -137,6 +165,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                     progress.advance(task)
                 else:
                     first_source[item.id] = item.source or item.id
+                    if common:
+                        merged = {**common, **metadata_to_dict(item.metadata)}
+                        item.metadata.Clear()
+                        item.metadata.fields.update(merged)
                     yield item
 
     columns = [
@@ -208,19 +240,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     )
     with _client(args) as c:
         if args.queries:
-            with open(args.queries, encoding="utf-8") as fh:
-                for n, line in enumerate(fh, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        q = json.loads(line)
-                        qid, text = q["id"], q["query"]
-                    except (json.JSONDecodeError, KeyError, TypeError):
-                        print(f'{args.queries}:{n}: expected a JSON object with "id" and "query"', file=sys.stderr)
-                        return 1
-                    resp = c.search(args.collection, text, **kwargs)  # type: ignore[arg-type]
-                    print(json.dumps({"id": qid, "results": [result_dict(r) for r in resp.results]}))
-            return 0
+            return _search_batch(c, args.queries, args.collection, kwargs)
         from .files import read_image_arg
 
         image = read_image_arg(args.image) if args.image else None
@@ -247,6 +267,57 @@ def cmd_search(args: argparse.Namespace) -> int:
             )
     print(f"({resp.timings.total_ms:.1f} ms)", file=sys.stderr)
     return 0
+
+
+#: Refusals that concern one query, not the batch: that line gets an error line and the batch goes on.
+PER_QUERY = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+
+def _search_batch(c: Client, path: str, collection: str, kwargs: dict[str, Any]) -> int:
+    """One JSON line out per query line in. A bad line, or a query the server refuses on its own
+    account (INVALID_ARGUMENT, a deadline, a busy server), gets an error line and the batch goes on
+    (exit 1 at the end). It stops at an error no line can escape: no such collection, no server, or
+    the same refusal for the first two queries (then the shared options are at fault, e.g. a filter)."""
+    failed = answered = 0
+    first_refusals: list[tuple[str, str]] = []
+    warned: set[str] = set()
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            qid = None
+            try:
+                q = json.loads(line)
+                if not isinstance(q, dict) or not isinstance(q.get("query"), str) or "id" not in q:
+                    raise ValueError('expected a JSON object with "id" and "query" (a string)')
+                qid = q["id"]
+                if extra := sorted(set(q) - {"id", "query"} - warned):
+                    warned.update(extra)  # e.g. qrels kept beside the queries: fine, but options are global
+                    print(f"note: {path}:{n}: keys {extra} are ignored; options apply to every line", file=sys.stderr)
+                resp = c.search(collection, q["query"], **kwargs)
+            except (json.JSONDecodeError, ValueError) as exc:
+                error = {"code": "INVALID_ARGUMENT", "message": f"{path}:{n}: {exc}"}
+            except MMSearchError as exc:
+                if exc.code not in PER_QUERY:
+                    raise
+                if not answered and len(first_refusals) < 2:
+                    first_refusals.append((q["query"], exc.details))
+                    (a, why_a), (b, why_b) = first_refusals[0], first_refusals[-1]
+                    if len(first_refusals) == 2 and a != b and why_a == why_b:
+                        raise  # two different queries, one refusal: the options, not the lines
+                error = {"code": exc.code.name, "message": f"{path}:{n}: {exc.details}"}
+            else:
+                answered += 1
+                print(json.dumps({"id": qid, "results": [result_dict(r) for r in resp.results]}), flush=True)
+                continue
+            failed += 1
+            print(json.dumps({"id": qid, "line": n, "error": error}), flush=True)
+            print(f"error: {error['message']}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 # Model tokens that are not words ([CLS], <pad>, ...): a query word "matching" one says nothing a
@@ -614,11 +685,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="an item near-duplicating stored documents: keep it, skip it, or replace them (default: the collection's)",
     )
     sp.add_argument("--duplicate-threshold", type=float, default=0.0, help="cosine similarity (default: 0.95)")
+    sp.add_argument(
+        "--metadata",
+        "-m",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="metadata for every item, e.g. -m team=finance -m year=2024 (one pair each; a JSONL record's own "
+        "keys win; 007 and other digits with a leading zero stay text)",
+    )
 
     sp = client_cmd("search", cmd_search, "search a collection")
     sp.add_argument("query", nargs="?")
     sp.add_argument("--collection", "-c", required=True)
-    sp.add_argument("--top-k", "-k", type=int, default=10)
+    sp.add_argument("--top-k", "-k", type=_positive, default=10)
     sp.add_argument("--filter", "-f", action="append", default=[], help="key=value, key=a|b, key>=n ... (repeatable)")
     sp.add_argument("--modality", action="append", choices=[m.value for m in Modality])
     sp.add_argument("--threshold", type=float, default=None, help="minimum score in [0, 1]")
@@ -821,10 +901,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_finetune(client_cmd("finetune", None, "fine-tune a text model on (query, positive) pairs (local)"))
     from .commands_collection import register as register_create
+    from .commands_collection import register_drop
 
     register_create(
         client_cmd("create", None, "create a collection with settings of its own (page model, OCR mode, ...)")
     )
+    register_drop(client_cmd("drop", None, "delete a collection and every document in it"))
     from .commands_dedup import register as register_duplicates
 
     register_duplicates(client_cmd("duplicates", None, "groups of near-duplicate passages/pages in a collection"))
@@ -846,6 +928,13 @@ def main(argv: list[str] | None = None) -> int:
     except MMSearchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `mmsearch ... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
+    except OSError as exc:  # a file that cannot be read or written (--out into a missing folder, ...)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

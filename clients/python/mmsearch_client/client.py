@@ -3,6 +3,7 @@ idempotent calls, streaming ingest with per-item acknowledgements."""
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from mmsearch.protocol.wire import (
     MODALITY,
     OCR_MODE,
     VECTOR_STORAGE,
+    FilterError,
     make_filter,
 )
 from mmsearch.v1 import (
@@ -51,6 +53,27 @@ class MMSearchError(Exception):
         super().__init__(f"{code.name}: {details}")
         self.code = code
         self.details = details
+
+
+def _filter(conditions: Mapping[str, Any] | common_pb2.Filter | None) -> common_pb2.Filter | None:
+    try:
+        return make_filter(conditions)
+    except FilterError as exc:
+        raise MMSearchError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+
+
+def _top_k(top_k: int) -> int:
+    """Checked here: protobuf would raise a bare ValueError or TypeError for what the server cannot receive."""
+    try:
+        n = operator.index(top_k)  # numpy's integers too
+    except TypeError:
+        n = -1
+    if isinstance(top_k, bool) or not 0 <= n < 2**31:
+        raise MMSearchError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"top_k must be a whole number from 1 to the server's max_top_k (0: 10), got {top_k!r}",
+        )
+    return n
 
 
 class Client:
@@ -273,7 +296,7 @@ class Client:
     def delete(
         self, collection: str, *, ids: Sequence[str] = (), filter: Mapping[str, Any] | common_pb2.Filter | None = None
     ) -> int:
-        req = ingest_pb2.DeleteRequest(collection=collection, ids=list(ids), filter=make_filter(filter))
+        req = ingest_pb2.DeleteRequest(collection=collection, ids=list(ids), filter=_filter(filter))
         return self._call(self.ingest_stub.Delete, req).deleted_points
 
     def similarity_map(self, collection: str, document_id: str, page: int, query: str) -> pages_pb2.SimilarityMap:
@@ -307,8 +330,8 @@ class Client:
         req = search_pb2.SearchRequest(
             collection=collection,
             query=query,
-            top_k=top_k,
-            filter=make_filter(filter),
+            top_k=_top_k(top_k),
+            filter=_filter(filter),
             modalities=[MODALITY.to_wire(m) for m in modalities],
             explain=explain,
             ranking=ranking,

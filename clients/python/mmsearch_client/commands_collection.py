@@ -1,5 +1,6 @@
 """`mmsearch create`: a collection with settings other than the defaults `ingest` creates one with
-(a page encoder, the OCR mode, the text model, chunking, indexed metadata fields, duplicates)."""
+(a page encoder, the OCR mode, the text model, chunking, indexed metadata fields, duplicates);
+`mmsearch drop`: a collection deleted with everything in it."""
 
 from __future__ import annotations
 
@@ -78,3 +79,20 @@ def register(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--on-duplicate", choices=["keep", "skip", "replace"], default="", help="default for its ingests")
     sp.add_argument("--duplicate-threshold", type=float, default=0.0, help="cosine similarity (default: 0.95)")
     sp.set_defaults(fn=cmd_create)
+
+
+def cmd_drop(args: argparse.Namespace) -> int:
+    from .connect import client_from_args
+
+    if not args.yes:
+        raise SystemExit(f"this deletes collection {args.collection!r} and every document in it; add --yes to do it")
+    with client_from_args(args) as client:
+        client.delete_collection(args.collection)
+    print(f"deleted collection {args.collection!r}")
+    return 0
+
+
+def register_drop(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("collection", help="name of the collection to delete")
+    sp.add_argument("--yes", action="store_true", help="really delete it (nothing is asked interactively)")
+    sp.set_defaults(fn=cmd_drop)

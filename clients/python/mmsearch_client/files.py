@@ -22,6 +22,20 @@ IMAGE_TYPES = {
 SUPPORTED = {*TEXT_TYPES, *IMAGE_TYPES, ".pdf", ".jsonl"}
 
 
+def image_type(data: bytes, suffix: str) -> str:
+    """The MIME type the bytes show (a JPEG saved as .png is common), else the extension's: the server
+    refuses a declared type that does not match the bytes."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "image/tiff"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return IMAGE_TYPES[suffix]
+
+
 def read_image_arg(arg: str, flag: str = "--image") -> tuple[bytes, str]:
     """(bytes, MIME type) of an image named on the command line; SystemExit naming the types otherwise."""
     path = Path(arg)
@@ -29,7 +43,8 @@ def read_image_arg(arg: str, flag: str = "--image") -> tuple[bytes, str]:
         raise SystemExit(f"{flag} {arg}: expected one of {', '.join(sorted(IMAGE_TYPES))}")
     if not path.is_file():
         raise SystemExit(f"{flag} {arg}: no such file")
-    return path.read_bytes(), IMAGE_TYPES[path.suffix.lower()]
+    data = path.read_bytes()
+    return data, image_type(data, path.suffix.lower())
 
 
 @dataclass
@@ -82,8 +97,9 @@ def items_from_file(path: Path) -> Iterator[ingest_pb2.IngestItem | Rejected]:
             text_file=ingest_pb2.TextFile(data=path.read_bytes(), mime_type=TEXT_TYPES[suffix]),
         )
     elif suffix in IMAGE_TYPES:
+        data = path.read_bytes()
         yield ingest_pb2.IngestItem(
-            id=path.stem, source=source, image=common_pb2.Image(data=path.read_bytes(), mime_type=IMAGE_TYPES[suffix])
+            id=path.stem, source=source, image=common_pb2.Image(data=data, mime_type=image_type(data, suffix))
         )
     elif suffix == ".pdf":
         yield ingest_pb2.IngestItem(id=path.stem, source=source, pdf=path.read_bytes())
