@@ -12,6 +12,7 @@ from typing import Any
 from mmsearch.protocol.vocab import FieldType
 
 from .errors import InvalidArgument
+from .ranking.boosts import lookup
 from .storage.where import Cond, Where
 
 _WHAT = {
@@ -34,20 +35,11 @@ def _fits(value: Any, kind: FieldType) -> bool:
     return isinstance(value, int | float)
 
 
-def _lookup(meta: Mapping[str, Any], key: str) -> Any:
-    value: Any = meta
-    for part in key.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
 def check_metadata(meta: Mapping[str, Any], declared: Mapping[str, str], item_id: str) -> None:
     """A declared field, when present, holds its type (or a list of it); null counts as absent."""
     for key, kind_name in declared.items():
         kind = FieldType(kind_name)
-        value = _lookup(meta, key)
+        value = lookup(meta, key)
         if value is None:
             continue
         values = value if isinstance(value, list) else [value]

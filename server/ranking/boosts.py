@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -138,10 +139,11 @@ def validate(boosts: Boosts) -> None:
         _check_weight(k.name, k.multiplier, "multiplier")
 
 
-def _lookup(meta: dict[str, Any], key: str) -> Any:
+def lookup(meta: Mapping[str, Any], key: str) -> Any:
+    """The value of a dotted key (`item.price`) in nested metadata; None when absent."""
     value: Any = meta
     for part in key.split("."):
-        if not isinstance(value, dict):
+        if not isinstance(value, Mapping):
             return None
         value = value.get(part)
     return value
@@ -179,7 +181,7 @@ def _numbers(metas: list[dict[str, Any]], key: str, name: str, as_time: bool) ->
     """(n,) values of `key` (NaN where absent); a value of the wrong type is the caller's mistake."""
     out = np.full(len(metas), np.nan)
     for i, meta in enumerate(metas):
-        v = _lookup(meta, key)
+        v = lookup(meta, key)
         if v is None:
             continue
         if as_time:
@@ -222,7 +224,7 @@ def factors(boosts: Boosts, metas: list[dict[str, Any]], now: float) -> Factors:
     multipliers = np.ones((len(metas), len(boosts.keyword)))
     for j, k in enumerate(boosts.keyword):
         for i, meta in enumerate(metas):
-            v = _lookup(meta, k.key)
+            v = lookup(meta, k.key)
             values = v if isinstance(v, list) else [v]
             if any(_text(x) == k.value for x in values if x is not None):
                 multipliers[i, j] = k.multiplier
