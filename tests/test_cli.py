@@ -294,6 +294,17 @@ def test_explain_renders_matched_regions(server: Server, tmp_path: Path) -> None
     # the highlight sits on the second line (y ~ 88-120), left part; the first line is untouched
     assert drawn.getpixel((60, 100)) != original.getpixel((60, 100))
     assert drawn.getpixel((600, 20)) == original.getpixel((600, 20))
+    # without --file, on the page image the server kept (it needed --file, which a caller may not have)
+    kept_out = tmp_path / "kept.png"
+    p = run("explain", "harbour freight", "-c", "docs", "-d", "invoice", "--out", str(kept_out), *srv)
+    assert "2 highlighted regions" in p.stdout
+    kept = Image.open(kept_out).convert("RGB")
+    assert kept.size == original.size  # a small page is kept at its size
+    assert kept.getpixel((60, 100)) != original.getpixel((60, 100)) and kept.getpixel((600, 20))[0] > 200
+    # an --out it cannot write: one line, no traceback
+    p = run("explain", "harbour", "-c", "docs", "-d", "invoice", "--out", str(tmp_path / "no" / "x.png"), *srv,
+            check=False)  # fmt: skip
+    assert p.returncode == 1 and "No such file or directory" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_serve_help_lists_every_setting() -> None:

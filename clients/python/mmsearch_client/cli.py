@@ -377,11 +377,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if len(strong) < len(matches):
         print(f"  ({len(matches) - len(strong)} more on special tokens or repeated, not shown; --json has all)")
     if args.out:
-        if not args.file:
-            raise SystemExit("--out needs --file: the page image or PDF the document was ingested from")
-        page = load_page(Path(args.file), best.page or 1)
+        page = load_page(Path(args.file), best.page or 1) if args.file else _kept_page(args, best.page or 1)
         stored = best.explanation
-        if stored.page_width and stored.page_height:  # boxes drawn on another file's page land anywhere
+        if args.file and stored.page_width and stored.page_height:  # boxes drawn on another file's page land anywhere
             want, got = stored.page_width / stored.page_height, page.width / page.height
             if abs(got - want) > 0.03 * want:
                 raise SystemExit(
@@ -397,6 +395,22 @@ def cmd_explain(args: argparse.Namespace) -> int:
         with _client(args) as c:
             write_similarity_map(c, args, best.page or 1, load_page)
     return 0
+
+
+def _kept_page(args: argparse.Namespace, page: int) -> Any:
+    """The page image the server kept at ingest (WebP, maybe scaled down: the boxes scale with it)."""
+    import io
+
+    from PIL import Image
+
+    with _client(args) as c:
+        kept = c.get_page(args.collection, args.document, page)
+    if not kept.image:
+        raise SystemExit(
+            "--out needs --file (the page image or PDF the document was ingested from): the server kept no image "
+            "of this page (it runs with keep_page_images off)"
+        )
+    return Image.open(io.BytesIO(kept.image)).convert("RGB")
 
 
 def _weights(specs: list[str]) -> list[tuple[float, float, float]]:
@@ -740,7 +754,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--collection", "-c", required=True)
     sp.add_argument("--document", "-d", required=True, help="document id")
     sp.add_argument("--page", type=int, default=0, help="1-based page (default: the best-matching page)")
-    sp.add_argument("--file", help="the page image or PDF, to draw on")
+    sp.add_argument("--file", help="the page image or PDF to draw on (default: the page image the server kept)")
     sp.add_argument("--out", help="PNG to write with the matched regions highlighted")
     sp.add_argument("--min-similarity", type=float, default=0.3, help="draw only matches at least this similar")
     sp.add_argument("--similarity-map", help="PNG to write with a ColPali page's patch scores as a heat map")
