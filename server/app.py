@@ -29,6 +29,7 @@ from .security.listener import (
     certificates,
     check_exposure,
     check_listen,
+    lock_data_dir,
     preflight,
     security_interceptor,
 )
@@ -211,6 +212,7 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     preflight(settings)  # a bad key file or certificate fails now, not after the model has loaded
     check_listen(settings)  # and so do a taken port and an unusable data directory
+    lock = lock_data_dir(settings)  # held until the process ends  # noqa: F841
     encoders = make_encoders(settings)
     log.info("loading default text encoder %s:%s", settings.text_kind, settings.text_model)
     encoders.get(settings.text_kind, settings.text_model)

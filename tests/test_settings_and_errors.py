@@ -75,6 +75,14 @@ def test_serve_refuses_a_taken_port_or_unusable_data_dir_before_loading_a_model(
         assert f"cannot listen on 127.0.0.1:{port} (--port)" in err and "another --port" in err
         assert main(["--data-dir", str(tmp_path / "d"), "--port", "0", "--http-port", str(port)]) == 2
         assert f"cannot listen on 127.0.0.1:{port} (--http-port)" in capsys.readouterr().err
+    # A data directory another server holds (it loaded the model, then died on the engine's WAL lock)
+    import fcntl
+
+    (tmp_path / "held").mkdir()
+    with (tmp_path / "held" / "mmsearch.lock").open("a+b") as other_server:
+        fcntl.flock(other_server, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert main(["--data-dir", str(tmp_path / "held"), "--port", "0"]) == 2
+        assert f"data directory {tmp_path / 'held'} is in use by another mmsearch server" in capsys.readouterr().err
     # Taken between the check and the bind (another process was quicker): the same one-line error.
     from mmsearch.server.security.listener import ListenError
 

@@ -4,9 +4,11 @@ with or without TLS, and the refusal to listen on a network without keys or TLS 
 from __future__ import annotations
 
 import errno
+import fcntl
 import ipaddress
 import logging
 import socket
+from typing import IO
 
 import grpc
 
@@ -54,6 +56,25 @@ def check_listen(settings: Settings) -> None:
             probe.unlink()
         except OSError as exc:
             raise ListenError(f"cannot use data directory {settings.data_dir}: {exc.strerror or exc}") from None
+
+
+def lock_data_dir(settings: Settings) -> IO[bytes] | None:
+    """An exclusive lock on the data directory for as long as the returned file stays open (None for
+    remote storage). A second server on the same directory used to load its model, then die with the
+    engine's "Can't init WAL: WouldBlock" traceback."""
+    if settings.storage != "edge":
+        return None
+    path = settings.data_dir / "mmsearch.lock"
+    fh = path.open("a+b")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise ListenError(
+            f"data directory {settings.data_dir} is in use by another mmsearch server; stop it or give another "
+            "--data-dir"
+        ) from None
+    return fh
 
 
 def check_port(host: str, port: int, flag: str) -> None:
