@@ -211,8 +211,8 @@ def serve(settings: Settings) -> None:
     """Runs until SIGTERM/SIGINT, then drains in-flight calls and closes the store."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     preflight(settings)  # a bad key file or certificate fails now, not after the model has loaded
-    check_listen(settings)  # and so do a taken port and an unusable data directory
-    lock = lock_data_dir(settings)  # held until the process ends  # noqa: F841
+    check_listen(settings)  # and so does a taken port
+    lock = lock_data_dir(settings)  # and an unusable or busy data directory; held till the end  # noqa: F841
     encoders = make_encoders(settings)
     log.info("loading default text encoder %s:%s", settings.text_kind, settings.text_model)
     encoders.get(settings.text_kind, settings.text_model)

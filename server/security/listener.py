@@ -38,9 +38,9 @@ class ListenError(OSError):
 
 
 def check_listen(settings: Settings) -> None:
-    """The ports are free and distinct and the data directory usable, checked before the model loads
-    (a taken port used to fail with gRPC's bare "Failed to bind" ~20 s into start-up). Binding can
-    still fail later (a race with another process): create_server and serve raise ListenError then too."""
+    """The ports are free and distinct, checked before the model loads (a taken port used to fail with
+    gRPC's bare "Failed to bind" ~20 s into start-up). Binding can still fail later (a race with
+    another process): create_server and serve raise ListenError then too."""
     ports = {"--port": settings.port, "--http-port": settings.http_port, "--metrics-port": settings.metrics_port}
     given = [(flag, port) for flag, port in ports.items() if port]
     for i, (flag, port) in enumerate(given):
@@ -48,24 +48,20 @@ def check_listen(settings: Settings) -> None:
         if twin is not None:
             raise ListenError(f"{twin} and {flag} are both {port}; give each its own port")
         check_port(settings.host, port, flag)
-    if settings.storage == "edge":
-        try:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            probe = settings.data_dir / ".mmsearch-write-check"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            raise ListenError(f"cannot use data directory {settings.data_dir}: {exc.strerror or exc}") from None
 
 
 def lock_data_dir(settings: Settings) -> IO[bytes] | None:
     """An exclusive lock on the data directory for as long as the returned file stays open (None for
-    remote storage). A second server on the same directory used to load its model, then die with the
-    engine's "Can't init WAL: WouldBlock" traceback."""
+    remote storage); creating the lock file also proves the directory usable. A second server on the
+    same directory used to load its model, then die with the engine's "Can't init WAL: WouldBlock"
+    traceback."""
     if settings.storage != "edge":
         return None
-    path = settings.data_dir / "mmsearch.lock"
-    fh = path.open("a+b")
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fh = (settings.data_dir / "mmsearch.lock").open("a+b")
+    except OSError as exc:
+        raise ListenError(f"cannot use data directory {settings.data_dir}: {exc.strerror or exc}") from None
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
