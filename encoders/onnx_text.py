@@ -22,8 +22,10 @@ import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -208,7 +210,8 @@ def _build(st: Any, out: Path, backend: str) -> None:
     hf = st[0].auto_model
     before = getattr(hf.config, "_attn_implementation", None)
     try:
-        _export(st, out, backend)
+        with _quiet_export():
+            _export(st, out, backend)
     finally:
         # A failed export leaves the model on torch (encoders/text.py): give it back its own kernel.
         if before and hasattr(hf, "set_attn_implementation"):
@@ -249,20 +252,19 @@ def _export(st: Any, out: Path, backend: str) -> None:
     optimize_model(str(raw), model_type="bert", num_heads=heads, hidden_size=hidden).save_model_to_file(str(fused))
     raw.unlink()
     if backend == "onnx-int8":
-        with _quiet_root_logger():  # the quantiser logs a line per tensor through the root logger
-            # Signed 7-bit weights per output channel: the u8 x s8 kernel (VPMADDUBSW) is the fast one
-            # on AVX2, and the reduced range keeps its 16-bit sums from saturating (full-range s8
-            # weights per channel: least token cosine 0.920 to fp32, against 0.953). Model alone, sorted
-            # batches of 16 (benchmarks/results/text-int8-recipes-s14.json): 67.4 passages/s against
-            # 54.4 with recipe 1's uint8 weights and 44.5 in fp32.
-            quantize_dynamic(
-                fused,
-                out / MODEL_FILE,
-                weight_type=QuantType.QInt8,
-                per_channel=True,
-                reduce_range=True,
-                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # for the fused ops' outputs
-            )
+        # Signed 7-bit weights per output channel: the u8 x s8 kernel (VPMADDUBSW) is the fast one
+        # on AVX2, and the reduced range keeps its 16-bit sums from saturating (full-range s8
+        # weights per channel: least token cosine 0.920 to fp32, against 0.953). Model alone, sorted
+        # batches of 16 (benchmarks/results/text-int8-recipes-s14.json): 67.4 passages/s against
+        # 54.4 with recipe 1's uint8 weights and 44.5 in fp32.
+        quantize_dynamic(
+            fused,
+            out / MODEL_FILE,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            reduce_range=True,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # for the fused ops' outputs
+        )
         fused.unlink()
     else:
         fused.rename(out / MODEL_FILE)
@@ -275,14 +277,35 @@ def _export(st: Any, out: Path, backend: str) -> None:
 
 
 @contextlib.contextmanager
-def _quiet_root_logger() -> Iterator[None]:
+def _quiet_export() -> Iterator[None]:
+    """Keeps the exporter's chatter out of the server's log (one line says the export runs, one that it
+    is ready): the tracer's warnings, ONNX Runtime's fuser (a line per fusion) and the quantiser (a line
+    per tensor and a pre-processing hint, through the root logger)."""
+    import onnxruntime.transformers.optimizer  # imports the fuser's modules, whose loggers are quietened
+
+    fuser = str(Path(onnxruntime.transformers.optimizer.__file__).parent)
+    # The fuser's modules import each other by bare name ("fusion_base"), so find them by file.
+    names = {m.__name__ for m in list(sys.modules.values()) if str(getattr(m, "__file__", "")).startswith(fuser)}
+    loggers = [logging.getLogger(n) for n in sorted(names)]
+    levels = [lg.level for lg in loggers]
     root = logging.getLogger()
-    level = root.level
-    root.setLevel(max(level, logging.WARNING))
+    direct = _DirectRecords()  # a filter on the root logger sees only what is logged on it, not its children's
+    root.addFilter(direct)
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
     finally:
-        root.setLevel(level)
+        root.removeFilter(direct)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+class _DirectRecords(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
 
 
 def _last_hidden(hf: Any, names: list[str]) -> Any:

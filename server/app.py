@@ -207,12 +207,22 @@ def create_server(settings: Settings, store: Store | None = None, encoders: Enco
     return app
 
 
+def _no_progress_bars() -> None:
+    """A server's log is not a terminal: loading a model draws no progress bar in it."""
+    from huggingface_hub.utils import disable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    disable_progress_bars()
+    hf_logging.disable_progress_bar()
+
+
 def serve(settings: Settings) -> None:
     """Runs until SIGTERM/SIGINT, then drains in-flight calls and closes the store."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     preflight(settings)  # a bad key file or certificate fails now, not after the model has loaded
     check_listen(settings)  # and so does a taken port
     lock = lock_data_dir(settings)  # and an unusable or busy data directory; held till the end  # noqa: F841
+    _no_progress_bars()
     encoders = make_encoders(settings)
     log.info("loading default text encoder %s:%s", settings.text_kind, settings.text_model)
     encoders.get(settings.text_kind, settings.text_model)

@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 import typing
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,10 +114,14 @@ def test_broken_cache_is_rebuilt(
     shutil.copy(good / MANIFEST, broken / MANIFEST)
     (broken / MODEL_FILE).write_bytes(b"\0" * (good / MODEL_FILE).stat().st_size)
     (cache / f".{good.name}.tmp-crashed").mkdir()
-    with caplog.at_level(logging.INFO, logger="mmsearch.encoders.onnx_text"):
+    with caplog.at_level(logging.INFO), pytest.warns() as seen:
         enc = create("sentence-transformers", MODEL, "cpu", backend="onnx", cache_dir=cache)
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("unusable" in m and "cannot be loaded" in m for m in warnings), warnings
+        warnings.warn("the one warning here", UserWarning, stacklevel=1)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("unusable" in m and "cannot be loaded" in m for m in warned), warned
+    # The export's own lines only: no line per fusion from ONNX Runtime's fuser, no tracer warnings.
+    assert {r.name for r in caplog.records} <= {"mmsearch.encoders.onnx_text", "sentence_transformers.base.model"}
+    assert [str(w.message) for w in seen] == ["the one warning here"]
     assert _problem(broken, json.loads((good / MANIFEST).read_text())["source"]) is None
     assert len(enc.encode_texts(["owls"], as_query=True)[0].pooled) == 384
     assert sorted(p.name for p in cache.iterdir() if not p.name.startswith(".")) == [good.name]

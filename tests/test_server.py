@@ -159,6 +159,8 @@ def test_bad_search_requests_keep_server_serving(fake_client: Client, fake_app: 
     bad = grpc.StatusCode.INVALID_ARGUMENT
     _expect(bad, fake_client.search, "zoo", "   ", match="query is empty")
     _expect(grpc.StatusCode.NOT_FOUND, fake_client.search, "nope", "cats", match="'nope' does not exist")
+    _expect(bad, fake_client.search, "", "cats", match="collection is empty")
+    _expect(bad, fake_client.get_collection, "", match="collection is empty")
     _expect(bad, fake_client.search, "zoo", "cats", top_k=5000, match="top_k must be between 1 and 1000")
     _expect(bad, fake_client.search, "zoo", "cats", score_threshold=1.5, match="score_threshold")
     no_type = common_pb2.Filter(must=[common_pb2.FieldCondition(key="kind", match=common_pb2.FilterValue())])

@@ -92,7 +92,9 @@ class RapidOCREngine:
         base = {
             **det_params,
             **recogniser,
-            "Global.log_level": "warning",
+            # "error": its one warning is "text detection result is empty" (a blank page, normal here),
+            # in colour codes through its own handler; what a page yields is in the ingest's answer.
+            "Global.log_level": "error",
             "Global.use_cls": False,  # pages are upright; the angle classifier costs time for nothing
             "EngineConfig.onnxruntime.intra_op_num_threads": 1,
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,

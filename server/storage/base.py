@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import AlreadyExists, NotFound, Unimplemented
+from ..errors import AlreadyExists, InvalidArgument, MMSearchError, NotFound, Unimplemented
 from .engine_errors import engine_errors
 from .records import APPROXIMATE, HIT_FIELDS, Breadth, Hit, PointData, Query, Record, Scores, SnapshotInfo, StoreStats
 from .slots import HIDDEN, LIVE, SLOT, is_visible, point_id, region_point_id, stamp_hidden, sweepable, visible
@@ -51,6 +51,14 @@ __all__ = [
 def matches_nothing(query: Query) -> bool:
     """An empty sparse query (no term of it is known) matches no point: no engine call is needed."""
     return isinstance(query, tuple) and not query[0]
+
+
+def missing_collection(name: str) -> MMSearchError:
+    """The error for a collection a store does not hold: an empty name is the request's mistake
+    (INVALID_ARGUMENT), any other name a collection that does not exist (NOT_FOUND)."""
+    if not name:
+        return InvalidArgument("no collection named: the request's collection is empty")
+    return NotFound(f"collection {name!r} does not exist")
 
 
 class Store(ABC):
@@ -152,7 +160,7 @@ class Store(ABC):
             with engine_errors(f"collection {name!r}"):
                 yield
         except NotFound as exc:
-            raise NotFound(f"collection {name!r} does not exist") from exc
+            raise missing_collection(name) from exc
 
     def create_collection(self, spec: CollectionSpec) -> None:
         """Raises AlreadyExists."""

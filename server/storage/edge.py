@@ -28,7 +28,7 @@ import qdrant_edge as qe
 
 from mmsearch.protocol.vocab import DenseQuantization, FieldType
 
-from ..errors import NotFound, ResourceExhausted
+from ..errors import ResourceExhausted
 from . import manifest as mf
 from .base import (
     HIDDEN,
@@ -41,6 +41,7 @@ from .base import (
     StoreStats,
     Where,
     matches_nothing,
+    missing_collection,
     visible,
 )
 from .build import UNBOUNDED_KB, IndexBuilder
@@ -218,7 +219,7 @@ class EdgeStore(Store):
         try:
             return self._open[name]
         except KeyError:
-            raise NotFound(f"collection {name!r} does not exist") from None
+            raise missing_collection(name) from None
 
     def get_spec(self, name: str) -> CollectionSpec:
         return self._get(name).spec

@@ -17,8 +17,8 @@ from qdrant_client import models as qm
 
 from mmsearch.protocol.vocab import DenseQuantization
 
-from ..errors import NotFound, Unimplemented
-from .base import CollectionSpec, Record, Scores, SnapshotInfo, Store, StoreStats, Where
+from ..errors import Unimplemented
+from .base import CollectionSpec, Record, Scores, SnapshotInfo, Store, StoreStats, Where, missing_collection
 from .dialect import Dialect
 from .engine_errors import engine_errors
 from .page_images import QdrantPageImages
@@ -100,7 +100,7 @@ class RemoteStore(Store):
                 if self.client.collection_exists(PREFIX + name):
                     spec = self._load_spec(name)  # created by another mmsearch server on the same cluster
         if spec is None:
-            raise NotFound(f"collection {name!r} does not exist")
+            raise missing_collection(name)
         return spec
 
     def list_specs(self) -> list[CollectionSpec]:
