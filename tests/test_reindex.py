@@ -165,9 +165,16 @@ def test_remote_storage_answers_unimplemented(tmp_path: Path) -> None:
 
 
 def test_cli_reindex(app: App, client: Client, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli(["reindex", "-c", "c", "--text-model", NEW, "--server", f"127.0.0.1:{app.port}", "--json"]) == 0
+    server = ["--server", f"127.0.0.1:{app.port}"]
+    assert cli(["reindex", "-c", "c", "--status", "--no-wait", *server]) == 0
+    assert "c: no reindex has run" in capsys.readouterr().err
+    assert cli(["reindex", "-c", "c", "--text-model", NEW, *server, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["state"] == "done" and out["new_model"] == NEW
+    assert cli(["reindex", "-c", "c", "--status", *server]) == 0  # how the last one ended
+    assert f"re-encoded {out['points_done']} points with {NEW} (was fake-32)" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--text-model MODEL to start a reindex, or --status"):
+        cli(["reindex", "-c", "c", *server])
     assert cli(["reindex", "-c", "c", "--text-model", "fake-64", "--server", f"127.0.0.1:{app.port}"]) == 2
     assert "not a model this server offers" in capsys.readouterr().err
 

@@ -382,6 +382,14 @@ def test_cli_sends_the_api_key(keyed_app: App, capsys: pytest.CaptureFixture[str
     assert json.loads(capsys.readouterr().out) == []
     assert cli_main(["collections", "--server", server, "--api-key", "wrong", "--json"]) == 2
     assert "UNAUTHENTICATED" in capsys.readouterr().err
+    client(keyed_app, "admin").create_collection("kb")
+    # snapshot took only MMSEARCH_API_KEY: with --api-key it was UNAUTHENTICATED
+    assert cli_main(["snapshot", "create", "-c", "kb", "--server", server, "--api-key", secret("admin")]) == 0
+    name = capsys.readouterr().out.strip()
+    assert cli_main(["snapshot", "list", "-c", "kb", "--server", server, "--api-key", secret("admin")]) == 0
+    assert name in capsys.readouterr().out
+    assert cli_main(["snapshot", "list", "-c", "kb", "--server", server, "--api-key", secret("reader")]) == 2
+    assert "PERMISSION_DENIED" in capsys.readouterr().err
 
 
 # -- TLS

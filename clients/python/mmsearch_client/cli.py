@@ -375,7 +375,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     for m in strong:
         print(f"  {m['query_token']:>15} → {m['document_token']} ({m['similarity']:.2f})")
     if len(strong) < len(matches):
-        print(f"  ({len(matches) - len(strong)} more on special tokens or repeated, not shown; --json has all)")
+        print(
+            f"  ({len(matches) - len(strong)} more on special tokens or repeated, not shown; "
+            "`search --explain --json` has all)"
+        )
     if args.out:
         page = load_page(Path(args.file), best.page or 1) if args.file else _kept_page(args, best.page or 1)
         stored = best.explanation
@@ -646,7 +649,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    with Client(args.server) as c:
+    with _client(args) as c:
         if args.action == "create":
             snap = c.create_snapshot(args.collection)
             print(snap.name)

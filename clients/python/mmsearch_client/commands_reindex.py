@@ -50,8 +50,13 @@ def wait_reindex(client: Any, collection: str, every_s: float = 0.5, progress: b
 def cmd_reindex(args: argparse.Namespace) -> int:
     from .connect import client_from_args as _client
 
+    if bool(args.text_model) == args.status:
+        raise SystemExit("give --text-model MODEL to start a reindex, or --status to follow the one that runs")
     with _client(args, timeout=60) as c:
-        status = start_reindex(c, args.collection, args.text_model)
+        if args.status:
+            status = reindex_status(c, args.collection)
+        else:
+            status = start_reindex(c, args.collection, args.text_model)
         if not args.no_wait:
             status = wait_reindex(c, args.collection, progress=not args.quiet and not args.json)
     if args.json:
@@ -62,16 +67,21 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     elif status.state == "failed":
         print(f"error: re-encoding {status.collection} failed; it keeps {status.old_model}: {status.error}",
               file=sys.stderr)  # fmt: skip
+    elif status.state == "none":
+        print(f"collection {status.collection}: no reindex has run since the server started", file=sys.stderr)
     else:
-        print(f"collection {status.collection}: {status.state} (mmsearch reindex-status -c {status.collection})",
+        print(f"collection {status.collection}: {status.state} (mmsearch reindex -c {status.collection} --status)",
               file=sys.stderr)  # fmt: skip
     return 1 if status.state == "failed" else 0
 
 
 def register(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--collection", "-c", required=True)
-    sp.add_argument("--text-model", required=True, help="the new text model (one the server offers)")
-    sp.add_argument("--no-wait", action="store_true", help="start it and return (it runs on the server)")
+    sp.add_argument("--text-model", help="the new text model (one the server offers)")
+    sp.add_argument(
+        "--status", action="store_true", help="follow the reindex that runs (or show how the last one ended)"
+    )
+    sp.add_argument("--no-wait", action="store_true", help="start it (or show its status) and return")
     sp.add_argument("--json", action="store_true", help="the final status as one JSON object")
     sp.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     sp.set_defaults(fn=cmd_reindex)
