@@ -238,3 +238,25 @@ def test_concurrent_searches_during_ingest(fake_client: Client) -> None:
     assert all(a.ok for a in acks) and all(r.results for r in results)
     assert fake_client.get_collection("zoo").document_count == 304
     assert fake_client.search("zoo", "number123", top_k=1).results[0].document_id == "n123"
+
+
+def test_true_and_false_match_stored_booleans_not_numbers(fake_client: Client) -> None:
+    """qdrant-edge read a Python bool as 1/0: `flag=true` matched nothing stored true, and matched a
+    stored 1, so a delete by it removed the wrong documents."""
+    fake_client.create_collection("b", indexed_fields={"flag": "bool"})
+    items = [
+        text_item("yes", "owls hunt at night", {"flag": True, "n": 0}),
+        text_item("no", "owls sleep by day", {"flag": False, "n": 1}),
+        text_item("unset", "owls nest in barns", {"n": 1}),
+    ]
+    assert all(a.ok for a in fake_client.ingest("b", items))
+
+    def ids(flt: dict) -> list[str]:
+        return sorted(r.document_id for r in fake_client.search("b", "owls", top_k=10, filter=flt).results)
+
+    assert ids({"flag": True}) == ["yes"]
+    assert ids({"flag": False}) == ["no"]
+    assert ids({"n": True}) == [] and ids({"n": 1}) == ["no", "unset"]  # undeclared: a number is no bool
+    assert fake_client.delete("b", filter={"n": True}) == 0
+    assert fake_client.delete("b", filter={"flag": True}) == 1
+    assert ids({"n": 0}) == [] and fake_client.get_collection("b").document_count == 2

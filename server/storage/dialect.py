@@ -70,7 +70,8 @@ class Dialect:
 
     @classmethod
     def of(cls, module: ModuleType, **spelled: Any) -> Dialect:
-        """The dialect of `module`: its PARALLEL classes and enum members, then what it spells its own way."""
+        """The dialect of `module`: its PARALLEL classes and enum members, then what it spells its own way
+        (which may replace a PARALLEL class)."""
         common: dict[str, Any] = dict(
             cosine=member(module.Distance, "cosine"),
             maxsim=module.MultiVectorConfig(comparator=member(module.MultiVectorComparator, "maxsim")),
@@ -81,7 +82,7 @@ class Dialect:
                 for name in STORAGES
             },
         )
-        return cls(**{name: getattr(module, name) for name in PARALLEL}, **{**common, **spelled})
+        return cls(**{**{name: getattr(module, name) for name in PARALLEL}, **common, **spelled})
 
     def condition(self, c: Cond) -> Any:
         if c.where is not None:

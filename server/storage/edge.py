@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import qdrant_edge as qe
 
 from mmsearch.protocol.vocab import DenseQuantization, FieldType
@@ -55,8 +56,17 @@ from .snapshots import SnapshotFolder
 
 log = logging.getLogger("mmsearch.storage")
 
+
+def _match(value: Any) -> Any:
+    """qdrant-edge 0.9 reads a Python bool as the integer 1 or 0 (bool is an int subclass): `flag = true`
+    never matched a stored true but matched a stored 1, so a delete by it removed the wrong documents.
+    numpy's bool is no int, and reaches the engine as a bool."""
+    return qe.MatchValue(value=np.bool_(value) if isinstance(value, bool) else value)
+
+
 EDGE = Dialect.of(
     qe,
+    MatchValue=_match,
     Range=qe.RangeFloat,
     has_id=lambda ids: qe.HasIdCondition(set(ids)),
     is_empty=qe.IsEmptyCondition,
