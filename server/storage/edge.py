@@ -61,7 +61,7 @@ def _match(value: Any) -> Any:
     """qdrant-edge 0.9 reads a Python bool as the integer 1 or 0 (bool is an int subclass): `flag = true`
     never matched a stored true but matched a stored 1, so a delete by it removed the wrong documents.
     numpy's bool is no int, and reaches the engine as a bool."""
-    return qe.MatchValue(value=np.bool_(value) if isinstance(value, bool) else value)
+    return qe.MatchValue(value=np.bool_(value) if isinstance(value, bool) else value)  # type: ignore[arg-type]
 
 
 EDGE = Dialect.of(
