@@ -50,6 +50,10 @@ CATCH_UP_PASSES = 3  # unpaused catch-up passes at most before the paused last o
 SMALL = 100  # points left to copy at which the last, paused, pass starts
 
 
+class Stopped(Exception):
+    """The collection a run copies was dropped or restored from a snapshot."""
+
+
 @dataclass
 class ReindexStatus:
     collection: str
@@ -70,6 +74,7 @@ class Reindexer:
         self.claims = claims
         self.root = Path(data_dir) / "reindex"
         self._jobs: dict[str, ReindexStatus] = {}
+        self._stops: dict[str, threading.Event] = {}  # set when the collection is dropped or restored
         self._lock = threading.Lock()
         if isinstance(self.store, EdgeStore):
             self.recover()
@@ -95,8 +100,18 @@ class Reindexer:
             if job is not None and job.state in ("copying", "switching"):
                 raise FailedPrecondition(f"collection {name!r} is being re-encoded already (to {job.new_model!r})")
             job = self._jobs[name] = ReindexStatus(name, "copying", spec.text_model, model)
-        threading.Thread(target=self._run, args=(job, new), name=f"reindex-{name}", daemon=True).start()
+            stop = self._stops[name] = threading.Event()
+        threading.Thread(target=self._run, args=(job, new, stop), name=f"reindex-{name}", daemon=True).start()
         return replace(job)
+
+    def stop(self, name: str) -> None:
+        """The collection is being dropped or replaced by a snapshot: its run stops before it copies
+        more, and never switches. The caller holds a write claim (ingest/claims.py `hold`), so this
+        happens before a run's switch or after it, never during it."""
+        with self._lock:
+            stop = self._stops.get(name)
+        if stop is not None:
+            stop.set()
 
     def status(self, name: str) -> ReindexStatus:
         with self._lock:
@@ -108,7 +123,7 @@ class Reindexer:
 
     # -- the run --
 
-    def _run(self, job: ReindexStatus, new: CollectionSpec) -> None:
+    def _run(self, job: ReindexStatus, new: CollectionSpec, stop: threading.Event) -> None:
         name = job.collection
         folder = self.root / name
         shadow: EdgeStore | None = None
@@ -124,10 +139,10 @@ class Reindexer:
             encoder = self.catalog.encoder(new.text_kind, new.text_model)
             copied: dict[str, str] = {}
             for _ in range(CATCH_UP_PASSES):
-                if self._sync(shadow, new, encoder, copied, job) < SMALL:
+                if self._sync(shadow, new, encoder, copied, job, stop) < SMALL:
                     break
             with self.claims.paused(name):  # no write runs from here to the switch
-                self._sync(shadow, new, encoder, copied, job)
+                self._sync(shadow, new, encoder, copied, job, stop)
                 shadow.close()
                 shadow = None
                 job.state = "switching"
@@ -138,19 +153,35 @@ class Reindexer:
             log.info("collection %s: re-encoded with %s (was %s), %d points", name, job.new_model, job.old_model,
                      job.points_done)  # fmt: skip
         except Exception as exc:
-            log.exception("collection %s: re-encoding with %s failed; it keeps %s", name, job.new_model, job.old_model)
+            error = str(exc) or type(exc).__name__
+            if stop.is_set():  # whatever the copy tripped on once its collection was gone
+                error = f"collection {name!r} was deleted or restored from a snapshot meanwhile"
+                log.info("collection %s: re-encoding with %s stopped: %s", name, job.new_model, error)
+            else:
+                log.exception("collection %s: re-encoding with %s failed; it keeps %s", name, job.new_model,
+                              job.old_model)  # fmt: skip
             if shadow is not None:
                 shadow.close()
             if job.state != "switching":  # a switch that began is finished by the next start (`recover`)
                 shutil.rmtree(folder, ignore_errors=True)
             # last: a new run may start once this says failed, and must not find this one cleaning up
-            job.state, job.error = "failed", str(exc) or type(exc).__name__
+            job.state, job.error = "failed", error
 
     def _sync(
-        self, shadow: Store, new: CollectionSpec, encoder: Any, copied: dict[str, str], job: ReindexStatus
+        self,
+        shadow: Store,
+        new: CollectionSpec,
+        encoder: Any,
+        copied: dict[str, str],
+        job: ReindexStatus,
+        stop: threading.Event,
     ) -> int:
-        """Brings the shadow up to the live collection's visible points; returns how many changed."""
+        """Brings the shadow up to the live collection's visible points; returns how many changed.
+        Raises Stopped once the collection was dropped or restored from a snapshot: a collection
+        created again under its name has settings of its own that the shadow's would replace."""
         name = job.collection
+        if stop.is_set():
+            raise Stopped(name)
         now = rc.fingerprints(self.store, name)
         todo = [i for i, fp in now.items() if copied.get(i) != fp]
         gone = [i for i in copied if i not in now]
@@ -160,6 +191,8 @@ class Reindexer:
                 del copied[i]
         job.points_total = max(job.points_total, len(now))
         for ids in rc.batches(todo, BATCH):
+            if stop.is_set():
+                raise Stopped(name)
             shadow.upsert(name, rc.reencode(self.store, name, ids, new, encoder))
             copied.update({i: now[i] for i in ids})
             job.points_done = min(len(copied), job.points_total)

@@ -308,3 +308,26 @@ def test_colpali_pages_keep_their_page_vectors_and_rows_columns(tmp_path: Path, 
             assert got == wanted
     finally:
         app.stop(grace=None)
+
+
+def test_a_collection_dropped_and_created_again_keeps_its_own_settings(
+    app: App, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reindex running while its collection is dropped stops: it used to switch its copy of the
+    dropped collection (old fields, chunking, the new model) over the one created again by that name."""
+    gate = Gate(monkeypatch)
+    start_reindex(client, "c", NEW)
+    assert gate.entered.wait(20)
+    client.delete_collection("c")
+    client.create_collection("c", max_words=50, overlap_words=5, indexed_fields={"genre": "keyword"})
+    assert all(a.ok for a in client.ingest("c", [text_item("bats", "Bats hang in caves.", {"genre": "x"})]))
+    gate.go.set()
+    ended = wait_reindex(client, "c", every_s=0.05, progress=False)
+    assert ended.state == "failed" and "'c' was deleted or restored from a snapshot meanwhile" in ended.error, ended
+    info = client.get_collection("c")
+    assert info.config.text_encoder.model == "fake-32" and info.config.chunking.max_words == 50
+    assert [f.key for f in info.config.indexed_fields] == ["genre"]
+    assert info.document_count == 1 and _dims(app) == {32}
+    # and the name can be re-encoded again
+    start_reindex(client, "c", NEW)
+    assert wait_reindex(client, "c", every_s=0.05, progress=False).state == "done"
