@@ -59,7 +59,12 @@ def add_arguments(sp: argparse.ArgumentParser) -> None:
         "--label", action="append", default=[], help="NAME=DESCRIPTION: a label compared by its description"
     )
     sp.add_argument("--collection", "-c", help="use this collection's text model (default: the server's)")
-    sp.add_argument("--threshold", type=float, default=None, help="only labels scoring at least this, in [0, 1]")
+    sp.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="only labels scoring at least this, in [0, 1]; scores are relative to the other labels (docs/classify.md)",
+    )
     sp.add_argument("--image", help="a page image, classified by its OCR text")
     sp.add_argument("--cross-encoder", action="store_true", help="add the configured cross-encoder's score")
     sp.add_argument("--json", action="store_true", help='print {"labels": [{"label", "score"}]}')
