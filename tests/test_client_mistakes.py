@@ -229,3 +229,15 @@ def test_the_python_client_reports_unsendable_arguments_as_invalid_argument(fake
     assert fake_client.search("c", "q", top_k=np.int64(5)).results == []
     bounds = {"gte": np.int64(2020), "lt": np.float32(2030.5), "lte": decimal.Decimal("2031")}
     assert fake_client.search("c", "q", filter={"year": bounds, "n": np.int32(3)}).results == []
+
+
+@pytest.mark.parametrize("name", ["bad name!", "x" * 300])
+def test_ingest_that_would_create_a_badly_named_collection_says_why(fake_client: Client, name: str) -> None:
+    """As `create` says it: it was NOT_FOUND "collection 'bad name!' does not exist"."""
+    with pytest.raises(MMSearchError) as err:
+        list(fake_client.ingest(name, [text_item("a", "hello")]))
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "is invalid: 1-64 letters, digits, '_' or '-'" in err.value.details
+    with pytest.raises(MMSearchError) as err:
+        fake_client.create_collection(name)
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT

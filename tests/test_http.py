@@ -297,3 +297,12 @@ def test_oversized_body_over_https_is_resource_exhausted_too(tmp_path: Path) -> 
                 assert "1048576" in r.json()["message"]
     finally:
         app.stop(grace=None)
+
+
+def test_ingest_batch_creating_a_badly_named_collection_is_400(http: httpx.Client) -> None:
+    r = call(http, "IngestService/IngestBatch", {
+        "requests": [{"collection": "bad name!", "createCollection": True, "item": {"id": "a", "text": "x"}}]
+    })  # fmt: skip
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "invalid_argument"
+    assert "collection name 'bad name!' is invalid" in r.json()["message"]
