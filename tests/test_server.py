@@ -1,5 +1,7 @@
 """Server behaviour over real gRPC channels, fake encoder, on both storage backends."""
 
+from pathlib import Path
+
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -238,3 +240,22 @@ def test_concurrent_searches_during_ingest(fake_client: Client) -> None:
     assert all(a.ok for a in acks) and all(r.results for r in results)
     assert fake_client.get_collection("zoo").document_count == 304
     assert fake_client.search("zoo", "number123", top_k=1).results[0].document_id == "n123"
+
+
+def test_a_missing_model_fails_ingest_and_search_alike(fake_client: Client, fake_app: App, tmp_path: Path) -> None:
+    """The collection's model directory is gone (moved after the collection was made): the server's
+    problem, FAILED_PRECONDITION, for ingest too (each item was INVALID_ARGUMENT, as if it were bad)."""
+    import dataclasses
+
+    fake_client.create_collection("template")
+    template = fake_app.store.get_spec("template")
+    gone = str(tmp_path / "moved-model")
+    text = dataclasses.replace(template.spaces["text"], kind="sentence-transformers", model=gone)
+    spec = dataclasses.replace(
+        template, name="orphan", text_kind="sentence-transformers", text_model=gone, spaces={"text": text}
+    )
+    fake_app.store.create_collection(spec)
+    _expect(grpc.StatusCode.FAILED_PRECONDITION, fake_client.search, "orphan", "cats", match="does not exist")
+    acks = _ingest(fake_client, [text_item("z1", "cats and dogs"), text_item("z2", "more cats")], "orphan")
+    assert [a.error_code for a in acks] == ["FAILED_PRECONDITION"] * 2, acks
+    assert f"item 'z1' could not be encoded: model directory {gone!r} does not exist" in acks[0].error
