@@ -14,9 +14,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from threadpoolctl import threadpool_limits
 
+from mmsearch.encoders.base import EncoderError
 from mmsearch.encoders.pool import EncoderPool
 
 from .catalog import Catalog
+from .errors import MMSearchError
 from .ingest.ocr import close_ocr
 from .ingest.pdf_worker import close_pdf_readers
 from .interceptors import ErrorInterceptor
@@ -48,10 +50,6 @@ def make_store(settings: Settings) -> Store:
         from .storage.remote import RemoteStore
         from .storage.remote_options import RemoteOptions
 
-        if not settings.qdrant_url:
-            raise ValueError("storage=remote needs qdrant_url (MMSEARCH_QDRANT_URL or --qdrant-url)")
-        if settings.qdrant_url == ":memory:":  # qdrant-client's local mode is not safe to share between threads
-            raise ValueError("qdrant_url ':memory:' is not a server: use storage=edge for a store without one")
         return RemoteStore(
             settings.qdrant_url,
             settings.qdrant_api_key,
@@ -216,17 +214,49 @@ def _no_progress_bars() -> None:
     hf_logging.disable_progress_bar()
 
 
+class StartupError(Exception):
+    """A start-up mistake of the operator's besides those of security/listener.py: the default text
+    model cannot load, the remote Qdrant cannot be used. `mmsearch serve` says it in one line."""
+
+
+def open_store(settings: Settings) -> Store:
+    """The store. A remote Qdrant is asked for its collections as the store opens: unreachable, or
+    refusing the API key, it is a StartupError naming the URL (it was a traceback after the model
+    had loaded)."""
+    if settings.storage != "remote":
+        return make_store(settings)
+    try:
+        return make_store(settings)
+    except MMSearchError as exc:  # the engine's errors arrive as domain errors (storage/engine_errors.py)
+        raise StartupError(f"cannot use the remote store: {exc}; check --qdrant-url and the server") from None
+
+
+def load_default_encoder(settings: Settings) -> EncoderPool:
+    """The encoder pool with the default text model loaded. A model that is not there fails in
+    milliseconds, before torch is imported (encoders/models.py), as a StartupError."""
+    _no_progress_bars()
+    encoders = make_encoders(settings)
+    log.info("loading default text encoder %s:%s", settings.text_kind, settings.text_model)
+    try:
+        encoders.get(settings.text_kind, settings.text_model)
+    except EncoderError as exc:
+        raise StartupError(f"the default text model cannot be loaded (--text-model, --text-kind): {exc}") from None
+    return encoders
+
+
 def serve(settings: Settings) -> None:
     """Runs until SIGTERM/SIGINT, then drains in-flight calls and closes the store."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     preflight(settings)  # a bad key file or certificate fails now, not after the model has loaded
     check_listen(settings)  # and so does a taken port
     lock = lock_data_dir(settings)  # and an unusable or busy data directory; held till the end  # noqa: F841
-    _no_progress_bars()
-    encoders = make_encoders(settings)
-    log.info("loading default text encoder %s:%s", settings.text_kind, settings.text_model)
-    encoders.get(settings.text_kind, settings.text_model)
-    app = create_server(settings, encoders=encoders)
+    store = open_store(settings)  # and a remote Qdrant that cannot be reached
+    try:
+        encoders = load_default_encoder(settings)
+    except BaseException:
+        store.close()
+        raise
+    app = create_server(settings, store=store, encoders=encoders)
     if settings.metrics_port:
         from prometheus_client import start_http_server
 

@@ -33,7 +33,7 @@ def build_parser(prog: str = "mmsearch serve") -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from pydantic import ValidationError
 
-    from .app import serve  # after parsing: --help needs neither gRPC nor the encoders
+    from .app import StartupError, serve  # after parsing: --help needs neither gRPC nor the encoders
     from .security.keys import KeyFileError
     from .security.listener import ExposureError, ListenError
     from .security.tls import TLSConfigError
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         serve(settings)
     # The operator's mistakes: said in one line, no traceback.
-    except (KeyFileError, TLSConfigError, ExposureError, ListenError) as exc:
+    except (KeyFileError, TLSConfigError, ExposureError, ListenError, StartupError) as exc:
         print(f"mmsearch serve: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -59,6 +59,8 @@ def check_filter(where: Where, declared: Mapping[str, str]) -> None:
         if not cond.key.startswith("meta."):
             continue
         key = cond.key.removeprefix("meta.")
+        if cond.range is not None:
+            check_range(key, cond.range)
         if key not in declared:
             continue
         kind = FieldType(declared[key])
@@ -79,6 +81,24 @@ def check_filter(where: Where, declared: Mapping[str, str]) -> None:
             raise InvalidArgument(
                 f"filter on {key!r}: the field is declared {kind.value}, so it matches {_WHAT[kind]}, not {bad!r}{hint}"
             )
+
+
+_OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def check_range(key: str, bounds: Mapping[str, float]) -> None:
+    """A range no number falls in (gt 10, lt 5: bounds swapped, most likely) is refused: it matched
+    nothing, silently. Its tightest lower and upper bounds are compared; equal ones need both inclusive."""
+    lows = [(v, b) for b, v in bounds.items() if b in ("gt", "gte")]
+    highs = [(v, b) for b, v in bounds.items() if b in ("lt", "lte")]
+    if not lows or not highs:
+        return
+    low, low_bound = max(lows, key=lambda x: (x[0], x[1] == "gt"))  # at equal values gt is the tighter
+    high, high_bound = min(highs, key=lambda x: (x[0], x[1] == "lte"))  # and lt
+    excluded = low_bound == "gt" or high_bound == "lt"  # at low == high the one value is outside
+    if low > high or (low == high and excluded):
+        said = f"{_OPERATORS[low_bound]} {low:g} and {_OPERATORS[high_bound]} {high:g}"
+        raise InvalidArgument(f"filter on {key!r}: the range {said} is empty (no number is both); check its bounds")
 
 
 def _conditions(where: Where) -> Iterable[Cond]:

@@ -128,6 +128,8 @@ class Searcher:
         for signal, weight in p.weights.items():
             if not math.isfinite(weight):
                 raise InvalidArgument(f"ranking weight {signal}_weight is {weight}; weights must be finite numbers")
+            if weight < 0:  # it would rank candidates the worse the better they match; 0 turns a signal off
+                raise InvalidArgument(f"ranking weight {signal}_weight is {weight}; weights must be 0 or more")
         if p.fusion not in set(Fusion):
             raise InvalidArgument(f"unknown fusion strategy {p.fusion!r}")
         if p.rerank_k and not 1 <= p.rerank_k <= s.max_rerank_documents:

@@ -251,9 +251,12 @@ class Settings(BaseSettings):
         description="A late-interaction (ColPali) space with at most this many points is scored by exact MaxSim "
         "over all of them instead of a pooled-vector first stage (measured in docs/benchmarks.md); 0: never.",
     )
-    dense_weight: float = Field(1.0, description="Weight of the z-normalised dense score.")
-    maxsim_weight: float = Field(0.3, description="Weight of the z-normalised late-interaction score.")
-    lexical_weight: float = Field(1.0, description="Weight of the z-normalised BM25 score.")
+    # A negative weight would rank candidates the worse the better they match (0 turns a signal off).
+    dense_weight: float = Field(1.0, ge=0, allow_inf_nan=False, description="Weight of the z-normalised dense score.")
+    maxsim_weight: float = Field(
+        0.3, ge=0, allow_inf_nan=False, description="Weight of the z-normalised late-interaction score."
+    )
+    lexical_weight: float = Field(1.0, ge=0, allow_inf_nan=False, description="Weight of the z-normalised BM25 score.")
     cross_encoder_model: str = Field(
         "", description="Cross-encoder for the optional rerank stage: a local path or cached model id (off if empty)."
     )
@@ -432,6 +435,16 @@ class Settings(BaseSettings):
                 "qdrant_hnsw_ef_construct must be 0 (the server's default) or at least 4 (Qdrant's minimum)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _remote_needs_a_server(self) -> Settings:
+        # Checked here, not when the store opens: that came after the ~20 s model load, with a traceback.
+        if self.storage == "remote" and not self.qdrant_url:
+            raise ValueError("storage remote needs qdrant_url (--qdrant-url / MMSEARCH_QDRANT_URL / qdrant_url)")
+        if self.storage == "remote" and self.qdrant_url == ":memory:":
+            # qdrant-client's local mode is not safe to share between a server's threads
+            raise ValueError("qdrant_url ':memory:' is not a server: use storage edge for a store without one")
+        return self
 
     @model_validator(mode="after")
     def _tls_files_together(self) -> Settings:

@@ -229,3 +229,56 @@ def test_the_python_client_reports_unsendable_arguments_as_invalid_argument(fake
     assert fake_client.search("c", "q", top_k=np.int64(5)).results == []
     bounds = {"gte": np.int64(2020), "lt": np.float32(2030.5), "lte": decimal.Decimal("2031")}
     assert fake_client.search("c", "q", filter={"year": bounds, "n": np.int32(3)}).results == []
+
+
+@pytest.mark.parametrize("name", ["bad name!", "x" * 300])
+def test_ingest_that_would_create_a_badly_named_collection_says_why(fake_client: Client, name: str) -> None:
+    """As `create` says it: it was NOT_FOUND "collection 'bad name!' does not exist"."""
+    with pytest.raises(MMSearchError) as err:
+        list(fake_client.ingest(name, [text_item("a", "hello")]))
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "is invalid: 1-64 letters, digits, '_' or '-'" in err.value.details
+    with pytest.raises(MMSearchError) as err:
+        fake_client.create_collection(name)
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize("weight", ["dense_weight", "maxsim_weight", "lexical_weight"])
+def test_negative_ranking_weights_are_refused(fake_client: Client, weight: str) -> None:
+    """A negative weight was accepted and ranked the best matches last; 0 still turns a signal off."""
+    fake_client.create_collection("zoo")
+    assert all(a.ok for a in fake_client.ingest("zoo", [text_item(k, t, m) for k, (t, m) in ANIMALS.items()]))
+    with pytest.raises(MMSearchError) as err:
+        fake_client.search("zoo", "mice", ranking=search_pb2.RankingOptions(**{weight: -1}))
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"ranking weight {weight} is -1.0; weights must be 0 or more" in err.value.details
+    assert fake_client.search("zoo", "mice", ranking=search_pb2.RankingOptions(**{weight: 0})).results
+
+
+@pytest.mark.parametrize(
+    ("bounds", "said"),
+    [
+        ({"gt": 10, "lt": 5}, "> 10 and < 5"),
+        ({"gte": 4, "lt": 4}, ">= 4 and < 4"),
+        ({"gt": 4, "lte": 4}, "> 4 and <= 4"),
+        ({"gte": 7, "lte": 2, "gt": 1}, ">= 7 and <= 2"),
+    ],
+)
+def test_empty_ranges_are_refused_for_searches_and_deletes(
+    fake_client: Client, bounds: dict[str, float], said: str
+) -> None:
+    """A range no number falls in matched nothing, silently: most likely its bounds were swapped."""
+    fake_client.create_collection("zoo")  # legs undeclared: the check does not depend on declared types
+    assert all(a.ok for a in fake_client.ingest("zoo", [text_item(k, t, m) for k, (t, m) in ANIMALS.items()]))
+    for call in (fake_client.search, fake_client.delete):
+        args = ("zoo", "mice") if call == fake_client.search else ("zoo",)
+        with pytest.raises(MMSearchError) as err:
+            call(*args, filter={"legs": bounds})
+        assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT, call
+        assert f"filter on 'legs': the range {said} is empty" in err.value.details
+    # nested (must_not) conditions too, and a one-value range stays valid
+    f = common_pb2.Filter()
+    f.must_not.add(key="legs", range=common_pb2.Range(gt=10, lt=5))
+    assert _code(fake_client.search, "zoo", "mice", filter=f) == grpc.StatusCode.INVALID_ARGUMENT
+    assert fake_client.search("zoo", "mice", filter={"legs": {"gte": 4, "lte": 4}}).results
+    assert fake_client.get_collection("zoo").document_count == len(ANIMALS)

@@ -297,3 +297,22 @@ def test_oversized_body_over_https_is_resource_exhausted_too(tmp_path: Path) -> 
                 assert "1048576" in r.json()["message"]
     finally:
         app.stop(grace=None)
+
+
+def test_ingest_batch_creating_a_badly_named_collection_is_400(http: httpx.Client) -> None:
+    r = call(http, "IngestService/IngestBatch", {
+        "requests": [{"collection": "bad name!", "createCollection": True, "item": {"id": "a", "text": "x"}}]
+    })  # fmt: skip
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "invalid_argument"
+    assert "collection name 'bad name!' is invalid" in r.json()["message"]
+
+
+def test_negative_weight_and_empty_range_are_400_naming_the_field(http: httpx.Client) -> None:
+    ingest_text(http, "kb", "apollo", "Apollo 11 landed on the moon in July 1969.")
+    query = {"collection": "kb", "query": {"text": "moon"}}
+    r = call(http, "SearchService/Search", {**query, "ranking": {"denseWeight": -1}})
+    assert r.status_code == 400 and "dense_weight is -1.0; weights must be 0 or more" in r.json()["message"]
+    empty = {"must": [{"key": "year", "range": {"gt": 10, "lt": 5}}]}
+    r = call(http, "SearchService/Search", {**query, "filter": empty})
+    assert r.status_code == 400 and "filter on 'year': the range > 10 and < 5 is empty" in r.json()["message"]

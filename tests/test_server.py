@@ -1,5 +1,7 @@
 """Server behaviour over real gRPC channels, fake encoder, on both storage backends."""
 
+from pathlib import Path
+
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -260,3 +262,22 @@ def test_true_and_false_match_stored_booleans_not_numbers(fake_client: Client) -
     assert fake_client.delete("b", filter={"n": True}) == 0
     assert fake_client.delete("b", filter={"flag": True}) == 1
     assert ids({"n": 0}) == [] and fake_client.get_collection("b").document_count == 2
+
+
+def test_a_missing_model_fails_ingest_and_search_alike(fake_client: Client, fake_app: App, tmp_path: Path) -> None:
+    """The collection's model directory is gone (moved after the collection was made): the server's
+    problem, FAILED_PRECONDITION, for ingest too (each item was INVALID_ARGUMENT, as if it were bad)."""
+    import dataclasses
+
+    fake_client.create_collection("template")
+    template = fake_app.store.get_spec("template")
+    gone = str(tmp_path / "moved-model")
+    text = dataclasses.replace(template.spaces["text"], kind="sentence-transformers", model=gone)
+    spec = dataclasses.replace(
+        template, name="orphan", text_kind="sentence-transformers", text_model=gone, spaces={"text": text}
+    )
+    fake_app.store.create_collection(spec)
+    _expect(grpc.StatusCode.FAILED_PRECONDITION, fake_client.search, "orphan", "cats", match="does not exist")
+    acks = _ingest(fake_client, [text_item("z1", "cats and dogs"), text_item("z2", "more cats")], "orphan")
+    assert [a.error_code for a in acks] == ["FAILED_PRECONDITION"] * 2, acks
+    assert f"item 'z1' could not be encoded: model directory {gone!r} does not exist" in acks[0].error

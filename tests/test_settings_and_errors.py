@@ -161,3 +161,62 @@ def test_metrics_count_requests_by_status(fake_client: Client) -> None:
     with pytest.raises(MMSearchError):
         fake_client.get_collection("missing")
     assert count("OK") == before_ok + 1 and count("NOT_FOUND") == before_nf + 1
+
+
+def test_serve_refuses_a_missing_model_or_an_unusable_qdrant_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each was a traceback with exit 1, the Qdrant ones only after the ~20 s model load."""
+    import socket
+
+    from mmsearch.server.cli import main
+
+    # The model directory is looked for before torch is imported: this fails in milliseconds.
+    missing = tmp_path / "no-such-model"
+    assert main(["--data-dir", str(tmp_path / "d"), "--port", "0", "--text-model", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"model directory {str(missing)!r} does not exist" in err and "--text-model" in err
+    assert "Traceback" not in err
+
+    from mmsearch.server import app as server_app
+
+    def no_models(settings: object) -> None:
+        raise AssertionError("a model was loaded before the store was checked")
+
+    monkeypatch.setattr(server_app, "make_encoders", no_models)
+    assert main(["--storage", "remote", "--port", "0"]) == 2
+    assert "storage remote needs qdrant_url (--qdrant-url" in capsys.readouterr().err
+    assert main(["--storage", "remote", "--qdrant-url", ":memory:", "--port", "0"]) == 2
+    assert "':memory:' is not a server" in capsys.readouterr().err
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    # REST: the gRPC client would try Qdrant's gRPC port 6334 whatever the URL says
+    assert main(["--storage", "remote", "--qdrant-url", url, "--no-qdrant-prefer-grpc", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot use the remote store: Qdrant at {url}" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("weight", ["dense_weight", "maxsim_weight", "lexical_weight"])
+def test_negative_fusion_weights_are_refused_at_start(
+    weight: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A negative weight ranked the best matches last (0 still turns a signal off)."""
+    from mmsearch.server import app as server_app
+    from mmsearch.server.cli import main
+
+    def no_models(settings: object) -> None:
+        raise AssertionError("the server started with a negative weight")
+
+    monkeypatch.setattr(server_app, "make_encoders", no_models)
+    flag = "--" + weight.replace("_", "-")
+    place = ["--data-dir", str(tmp_path), "--port", "0"]
+    assert main([*place, flag, "-1"]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} / MMSEARCH_{weight.upper()} / {weight} = '-1': Input should be greater than" in err
+    monkeypatch.setenv(f"MMSEARCH_{weight.upper()}", "-0.5")
+    assert main(place) == 2
+    assert "'-0.5': Input should be greater than or equal to 0" in capsys.readouterr().err
+    assert getattr(Settings(**{weight: 0}), weight) == 0  # type: ignore[arg-type]

@@ -12,7 +12,6 @@ import pytest
 from qdrant_client import QdrantClient
 
 from mmsearch.server import errors
-from mmsearch.server.app import make_store
 from mmsearch.server.errors import AlreadyExists, InvalidArgument, NotFound, Unavailable
 from mmsearch.server.ranking.lexical import document_terms, query_terms
 from mmsearch.server.settings import Settings
@@ -281,5 +280,5 @@ def test_qdrant_grpc_statuses_are_domain_errors(code: grpc.StatusCode, expected:
 def test_settings_refuse_an_in_memory_qdrant(tmp_path: Path) -> None:
     """qdrant-client's ":memory:" engine is not safe to share between a server's threads; tests
     build it themselves (tests/qdrant_standins.py)."""
-    with pytest.raises(ValueError, match="storage=edge"):
-        make_store(Settings(storage="remote", qdrant_url=":memory:", data_dir=tmp_path))
+    with pytest.raises(ValueError, match="use storage edge"):  # pydantic's ValidationError, before any store opens
+        Settings(storage="remote", qdrant_url=":memory:", data_dir=tmp_path)

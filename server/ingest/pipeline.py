@@ -32,7 +32,7 @@ from mmsearch.protocol.vocab import OnDuplicate
 
 from ..catalog import Catalog, CollectionOptions
 from ..dedup import duplicate_of
-from ..errors import MMSearchError, NotFound, PermissionDenied
+from ..errors import AlreadyExists, MMSearchError, NotFound, PermissionDenied
 from ..storage.base import CollectionSpec, PointData, Where
 from .claims import DocumentClaims, claim_key
 from .deletes import delete_documents
@@ -167,8 +167,8 @@ class _Stream:
                 raise  # an unknown collection fails the whole stream (NOT_FOUND), not each item
         try:
             return self.ing.catalog.create(item.collection, CollectionOptions())
-        except MMSearchError:
-            return store.get_spec(item.collection)  # created meanwhile by another stream
+        except AlreadyExists:  # created meanwhile by another stream; any other refusal (a bad name) is the answer
+            return store.get_spec(item.collection)
 
     def next_batch(self, block: bool) -> list[Unit] | None:
         """Up to batch_size units; [] when only results are due; None when nothing has arrived."""

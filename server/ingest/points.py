@@ -17,7 +17,7 @@ from mmsearch.encoders.base import Encoded, Encoder
 from mmsearch.protocol.vocab import OcrMode
 
 from ..catalog import Catalog
-from ..errors import InvalidArgument, MMSearchError
+from ..errors import FailedPrecondition, InvalidArgument, MMSearchError
 from ..ranking.lexical import document_terms
 from ..storage.base import CollectionSpec, PointData, point_id, region_point_id
 from ..storage.page_images import encode_page_image
@@ -129,6 +129,8 @@ class PointBuilder:
                 continue
             try:
                 out[u] = fn([u])[0]
+            except FailedPrecondition as unit_exc:  # the server's problem (a model it cannot load), as search says
+                u.item.error = FailedPrecondition(f"item {u.item.id!r} could not be encoded: {unit_exc}")
             except Exception as unit_exc:
                 u.item.error = InvalidArgument(f"item {u.item.id!r} could not be encoded: {unit_exc}")
 

@@ -80,15 +80,15 @@ def parse_keys(path: Path, defaults: KeyDefaults = KeyDefaults()) -> list[tuple[
         raise KeyFileError(f"{path}: no [[keys]] entries")
     lines = _entry_lines(text)
     out: list[tuple[str, Principal]] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}  # key id -> where its first entry is, as the messages name it
     for n, entry in enumerate(entries):
-        where = f"{path}:{lines[n]}" if n < len(lines) else f"{path}: keys[{n}]"
+        # An inline `keys = [...]` array has no [[keys]] headers to count: its entries are numbered from 1.
+        at = f"line {lines[n]}" if n < len(lines) else f"entry {n + 1} of keys"
+        where = f"{path}:{lines[n]}" if n < len(lines) else f"{path}: {at}"
         digest, principal = _entry(entry, where, defaults)
         if principal.key_id in seen:
-            raise KeyFileError(
-                f"{where}: duplicate key id {principal.key_id!r} (first at entry {seen[principal.key_id]})"
-            )
-        seen[principal.key_id] = n
+            raise KeyFileError(f"{where}: duplicate key id {principal.key_id!r} (first at {seen[principal.key_id]})")
+        seen[principal.key_id] = at
         if any(hmac.compare_digest(digest, d) for d, _ in out):
             raise KeyFileError(f"{where}: key {principal.key_id!r} has the same sha256 as another key")
         out.append((digest, principal))
@@ -108,6 +108,8 @@ def _entry(entry: Any, where: str, defaults: KeyDefaults) -> tuple[str, Principa
     if not isinstance(digest, str) or not _HEX64.match(digest.lower()):
         raise KeyFileError(f"{where}: key {key_id!r}: sha256 must be 64 hex digits (the key's SHA-256, not the key)")
     role_name = entry.get("role")
+    if role_name is None:  # it said "unknown role None"
+        raise KeyFileError(f"{where}: key {key_id!r} has no role (read, write or admin)")
     try:
         role = Role[str(role_name).upper()]
     except KeyError:
