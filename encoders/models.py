@@ -19,7 +19,11 @@ def canonical_model(model: str) -> str:
     if not model or model in BUNDLED_MINILM:
         return model
     path = Path(model).expanduser()
-    if path.is_dir() or model.startswith((".", "/", "~")):
+    try:
+        local = path.is_dir() or model.startswith((".", "/", "~"))
+    except (OSError, ValueError):  # a name too long for a path, or holding a NUL: no directory
+        return model
+    if local:
         return os.path.abspath(path)  # not resolve(): a link stays a link, as the operator may repoint it
     return model  # a Hugging Face id (maybe cached), or a registered name such as the fake encoders'
 
