@@ -19,6 +19,7 @@ from mmsearch.protocol.wire import FUSION, MODALITY, metadata_to_dict
 from mmsearch.v1 import collections_pb2
 
 from .client import Client, MMSearchError
+from .connect import Credentials
 from .connect import client_from_args as _client
 from .files import Rejected, Skipped, expand, items_from_file
 
@@ -509,6 +510,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
         raise SystemExit("--clients must be at least 1 and --minutes more than 0")
     opts = SoakOptions(
         server=args.server,
+        credentials=Credentials.from_args(args),
         clients=args.clients,
         minutes=args.minutes,
         collection=f"{args.prefix}-soak",
@@ -539,6 +541,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     opts = BenchOptions(
         server=args.server,
+        credentials=Credentials.from_args(args),
         corpus=Path(args.corpus) if args.corpus else None,
         queries_file=Path(args.queries) if args.queries else None,
         # a page or PDF benchmark alone unless passages are asked for too
