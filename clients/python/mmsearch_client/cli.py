@@ -680,7 +680,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def client_cmd(name: str, fn: Any, help: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
-        sp.add_argument("--server", default=DEFAULT_SERVER, help="host:port of the server (env MMSEARCH_SERVER)")
+        sp.add_argument(
+            "--server", default=DEFAULT_SERVER, help="HOST[:PORT] (port 50051 if left out; env MMSEARCH_SERVER)"
+        )
         sp.add_argument("--api-key", default=None, help="API key, sent as a Bearer token (env MMSEARCH_API_KEY)")
         sp.add_argument("--tls-ca", default=None, help="connect with TLS; this CA verifies the server's certificate")
         sp.add_argument("--tls", action="store_true", help="connect with TLS, verified by the system's CAs")

@@ -42,7 +42,7 @@ from mmsearch.v1 import (
     search_pb2_grpc,
 )
 
-from .channel import make_channel
+from .channel import make_channel, target
 
 T = TypeVar("T")
 
@@ -110,12 +110,12 @@ class Client:
         """api_key: sent as a Bearer token on every call (default: the MMSEARCH_API_KEY variable).
         TLS when `tls` or a TLS file is given: tls_ca verifies the server (else the system's roots),
         tls_cert + tls_key identify this client to a server that requires mutual TLS."""
-        self.address = address
+        self.address = target(address)  # what is dialled, as error messages name it
         self.timeout = timeout
         self.retries = retries
         limit = 256 * 1024 * 1024
         self.channel = make_channel(
-            address,
+            self.address,
             api_key=api_key,
             tls=tls,
             tls_ca=tls_ca,
@@ -152,11 +152,14 @@ class Client:
                 if code == grpc.StatusCode.UNAVAILABLE and attempt + 1 < attempts:
                     time.sleep(min(2.0, 0.2 * 2**attempt))
                     continue
-                details = exc.details() or ""
-                if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                    details = f"cannot reach mmsearch at {self.address}: {details}"
-                raise MMSearchError(code, details) from None
+                raise self._error(exc) from None
         raise AssertionError("unreachable")
+
+    def _error(self, exc: grpc.RpcError) -> MMSearchError:
+        code, details = exc.code(), exc.details() or ""
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            details = f"cannot reach mmsearch at {self.address}: {details}"
+        return MMSearchError(code, details)
 
     # -- health and info
     def health(self, timeout: float = 5.0) -> str:
@@ -314,7 +317,7 @@ class Client:
         except grpc.RpcError as exc:
             if unsent:
                 raise MMSearchError(grpc.StatusCode.INVALID_ARGUMENT, unsent[0]) from None
-            raise MMSearchError(exc.code(), exc.details() or "") from None
+            raise self._error(exc) from None
         if unsent:
             raise MMSearchError(grpc.StatusCode.INVALID_ARGUMENT, unsent[0])
 
