@@ -19,6 +19,7 @@ from mmsearch.protocol.wire import FUSION, MODALITY, metadata_to_dict
 from mmsearch.v1 import collections_pb2
 
 from .client import Client, MMSearchError
+from .commands_dedup import similarity
 from .connect import Credentials
 from .connect import client_from_args as _client
 from .files import Rejected, Skipped, expand, items_from_file
@@ -49,6 +50,15 @@ def _positive(text: str) -> int:
     return n
 
 
+def _any_of(texts: list[str]) -> list[Any]:
+    """key=a|b: whole numbers when every value is one, else every value as the text typed (the server
+    refuses a mix; `code=123|abc` on a keyword field means the texts, and "123" matches as text)."""
+    values = [_scalar(t) for t in texts]
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return values
+    return texts
+
+
 def parse_filters(specs: list[str]) -> dict[str, Any] | None:
     """key=value (exact), key=a|b (any of), key>=n, key<=n, key>n, key<n (ranges)."""
     out: dict[str, Any] = {}
@@ -60,7 +70,7 @@ def parse_filters(specs: list[str]) -> dict[str, Any] | None:
         if op == "=" and re.fullmatch(r"[<>]-?\d+(\.\d+)?", value):  # year=>2020: the text ">2020"
             raise SystemExit(f"bad --filter {spec!r}: did you mean {key}{value[0]}={value[1:]}?")
         if op == "=":
-            out[key] = [_scalar(v) for v in value.split("|")] if "|" in value else _scalar(value)
+            out[key] = _any_of(value.split("|")) if "|" in value else _scalar(value)
         else:
             try:
                 bound = float(value)
@@ -147,6 +157,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         kinds = ", ".join(f"{n} {t}" for t, n in sorted(s.types.items()))
         print(f"skipped {s.types.total()} files of unsupported types in {s.folder} ({kinds})", file=sys.stderr)
     ok = points = 0
+    dups = {"skipped": 0, "replaced": 0}  # acks naming duplicate_of: skipped ones are ok with no points
     first_source: dict[str, str] = {}  # id -> the input that first used it in this run
     common = _metadata_args(args.metadata)
 
@@ -194,9 +205,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 progress.update(task, advance=1, current="")
                 if ack.duplicate_of:
                     verb = "skipped" if ack.ok and not ack.points else "replaced"
+                    dups[verb] += 1
                     print(f"{verb} {ack.source or ack.id}: duplicate of {', '.join(ack.duplicate_of)}", file=sys.stderr)
                 if ack.ok:
-                    ok += 1
+                    ok += not (ack.duplicate_of and not ack.points)  # a skipped item is ok, but not stored
                     points += ack.points
                 else:
                     rejected.append(Rejected(ack.source or ack.id, f"{ack.error_code}: {ack.error}"))
@@ -205,7 +217,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             return 2
     for r in rejected:
         print(f"rejected {r.source}: {r.reason}", file=sys.stderr)
-    print(f"ingested {ok} documents ({points} passages/pages) into {args.collection!r}; {len(rejected)} rejected")
+    duplicates = "".join(f"; {n} {verb} as duplicates" for verb, n in dups.items() if n)
+    into = f"into {args.collection!r}{duplicates}"
+    print(f"ingested {ok} documents ({points} passages/pages) {into}; {len(rejected)} rejected")
     return 1 if rejected else 0
 
 
@@ -706,7 +720,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["keep", "skip", "replace"],
         help="an item near-duplicating stored documents: keep it, skip it, or replace them (default: the collection's)",
     )
-    sp.add_argument("--duplicate-threshold", type=float, default=0.0, help="cosine similarity (default: 0.95)")
+    sp.add_argument("--duplicate-threshold", type=similarity, default=0.0, help="cosine similarity (default: 0.95)")
     sp.add_argument(
         "--metadata",
         "-m",

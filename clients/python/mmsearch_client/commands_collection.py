@@ -8,6 +8,8 @@ import argparse
 
 from mmsearch.protocol.vocab import FieldType
 
+from .commands_dedup import similarity
+
 OCR_MODES = ("auto", "always", "never")
 
 
@@ -77,7 +79,7 @@ def register(sp: argparse.ArgumentParser) -> None:
         "--field", action="append", default=[], help="index a metadata field for filters: KEY=TYPE (repeatable)"
     )
     sp.add_argument("--on-duplicate", choices=["keep", "skip", "replace"], default="", help="default for its ingests")
-    sp.add_argument("--duplicate-threshold", type=float, default=0.0, help="cosine similarity (default: 0.95)")
+    sp.add_argument("--duplicate-threshold", type=similarity, default=0.0, help="cosine similarity (default: 0.95)")
     sp.set_defaults(fn=cmd_create)
 
 
