@@ -72,3 +72,45 @@ def test_a_bad_duplicate_threshold_is_refused_before_sending(
         main([*command.split(), flag, value, "--server", "127.0.0.1:1"])
     assert exit_.value.code == 2
     assert f"argument {flag}:" in capsys.readouterr().err
+
+
+def test_the_collection_listing_shows_the_fixed_settings(fake_app: App, capsys: pytest.CaptureFixture[str]) -> None:
+    """ALREADY_EXISTS says `mmsearch collections` shows chunking and compression; only --json did."""
+    create = ["create", "kb", "--max-words", "50", "--overlap-words", "10", "--field", "year=integer"]
+    assert main([*create, "--on-duplicate", "skip", *_server(fake_app)]) == 0
+    assert main(["create", "plain", *_server(fake_app)]) == 0
+    capsys.readouterr()
+    assert main(["collections", *_server(fake_app)]) == 0
+    listing = capsys.readouterr().out
+    assert (
+        "  chunks 50 words, overlap 10; tokens turbo4 pooled 1/4, dense float16 + int8 copy; fields year=integer; "
+        "duplicates skip at 0.95\n" in listing
+    ), listing
+    plain = "  chunks 180 words, overlap 40; tokens turbo4 pooled 1/4, dense float16 + int8 copy; fields none; "
+    assert plain + "duplicates keep\n" in listing, listing
+
+
+def test_text_documents_asked_for_pages_get_one_line(
+    fake_app: App, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """explain --out said "NOT_FOUND: document 'm006' has no page 1" under an explanation labelled p.0;
+    `page m006` printed nothing and exited 0."""
+    records = _records(tmp_path / "r.jsonl", [{"id": "m006", "text": "owls hunt mice at night"}])
+    assert main(["ingest", str(records), "-c", "kb", "-q", *_server(fake_app)]) == 0
+    capsys.readouterr()
+    explain = ["explain", "owls", "-c", "kb", "-d", "m006", *_server(fake_app)]
+    assert main(explain) == 0
+    assert capsys.readouterr().out.startswith("m006 passage 1: ")
+    with pytest.raises(SystemExit, match="'m006' is a text document: --out draws on pages only"):
+        main([*explain, "--out", str(tmp_path / "x.png")])
+    assert not (tmp_path / "x.png").exists()
+    capsys.readouterr()
+    for page in ([], ["1"]):
+        assert main(["page", "m006", *page, "-c", "kb", *_server(fake_app)]) == 1
+        captured = capsys.readouterr()
+        assert (
+            captured.err == "error: 'm006' is a text document: it has no pages (pages are kept for images and PDFs)\n"
+        )
+        assert captured.out == ""
+    assert main(["page", "nope", "1", "-c", "kb", *_server(fake_app)]) == 2
+    assert "document 'nope' is not in collection 'kb'" in capsys.readouterr().err

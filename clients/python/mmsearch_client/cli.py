@@ -377,7 +377,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     # The fused score of a search restricted to one document says nothing (it is ranked against
     # itself): print the raw signals, which do not depend on the other candidates.
     signals = ", ".join(f"{k} {v:.3f}" for k, v in sorted(best.explanation.signals.items()))
-    print(f"{best.document_id} p.{best.page}: {signals}")
+    # page 0 is a text passage (0-based on the wire; shown 1-based, as `duplicates` and the console do)
+    where = f"p.{best.page}" if best.page else f"passage {best.passage + 1}"
+    print(f"{best.document_id} {where}: {signals}")
     source = best.explanation.text_source
     if source:  # pages: where the words matched below came from
         print(f"  words from: {'the PDF text layer' if source == 'pdf' else source}", end="")
@@ -394,6 +396,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
             f"  ({len(matches) - len(strong)} more on special tokens or repeated, not shown; "
             "`search --explain --json` has all)"
         )
+    if not best.page and (args.out or args.similarity_map):
+        # a text passage has no page image: the server would say only "has no page 1"
+        flag = "--out" if args.out else "--similarity-map"
+        raise SystemExit(f"{args.document!r} is a text document: {flag} draws on pages only")
     if args.out:
         page = load_page(Path(args.file), best.page or 1) if args.file else _kept_page(args, best.page or 1)
         stored = best.explanation
@@ -632,7 +638,7 @@ def cmd_rerank(args: argparse.Namespace) -> int:
 
 
 def cmd_collections(args: argparse.Namespace) -> int:
-    from .commands_collection import describe
+    from .commands_collection import describe, settings
 
     with _client(args) as c:
         cols = c.list_collections()
@@ -643,6 +649,7 @@ def cmd_collections(args: argparse.Namespace) -> int:
         spaces = ", ".join(f"{s.name}:{s.encoder.model} ({s.dim}d)" for s in col.spaces)
         print(f"{col.name}: {col.document_count} documents, {col.point_count} points; {spaces}")
         print(f"  {describe(col)}")
+        print(f"  {settings(col)}")
         # A small collection (or its newest shard) is searched exactly, without an index to build. (The
         # two counts are not on one basis: point_count is this tenant's visible points, the index's all.)
         state = "an index build is due" if col.index_state == collections_pb2.INDEX_STATE_INDEXING else "no build due"
