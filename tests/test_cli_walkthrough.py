@@ -114,3 +114,34 @@ def test_text_documents_asked_for_pages_get_one_line(
         assert captured.out == ""
     assert main(["page", "nope", "1", "-c", "kb", *_server(fake_app)]) == 2
     assert "document 'nope' is not in collection 'kb'" in capsys.readouterr().err
+
+
+def test_finetune_quiet_is_quiet_and_a_missing_pairs_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--quiet still printed transformers' "Loading weights" and "Writing model shards" bars; a missing
+    --pairs file printed "error: [Errno 2] No such file or directory: '...'"."""
+    import os
+    import subprocess
+    import sys
+
+    from .tiny_models import build_tiny_sentence_model
+
+    missing = tmp_path / "nope.jsonl"
+    assert main(["finetune", "--pairs", str(missing), "--out", str(tmp_path / "o"), "-q"]) == 2
+    assert capsys.readouterr().err == f"error: cannot read --pairs {missing}: no such file or directory\n"
+    assert main(["finetune", "--pairs", str(tmp_path), "--out", str(tmp_path / "o"), "-q"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: cannot read --pairs {tmp_path}: ")
+
+    base = build_tiny_sentence_model(tmp_path / "models")
+    rows = [{"query": f"q{i} owls", "positive": f"p{i} owls hunt mice"} for i in range(6)]
+    pairs = _records(tmp_path / "pairs.jsonl", rows)
+    argv = ["finetune", "--pairs", str(pairs), "--base", str(base), "--batch-size", "2", "--max-steps", "1"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    run = [sys.executable, "-m", "mmsearch.client.cli", *argv]
+    quiet = subprocess.run([*run, "--out", str(tmp_path / "q"), "-q"], capture_output=True, text=True, env=env)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "Loading weights" not in quiet.stderr and "Writing model shards" not in quiet.stderr, quiet.stderr
+    assert "saved " in quiet.stderr
+    loud = subprocess.run([*run, "--out", str(tmp_path / "l")], capture_output=True, text=True, env=env)
+    assert loud.returncode == 0 and "fine-tuning" in loud.stderr, loud.stderr
