@@ -145,3 +145,19 @@ def test_finetune_quiet_is_quiet_and_a_missing_pairs_file_is_one_line(
     assert "saved " in quiet.stderr
     loud = subprocess.run([*run, "--out", str(tmp_path / "l")], capture_output=True, text=True, env=env)
     assert loud.returncode == 0 and "fine-tuning" in loud.stderr, loud.stderr
+
+
+def test_duplicates_number_passages_from_one_as_explain_does(
+    fake_app: App, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reported: "passage 1" for passage 0. Deliberate: the CLI and the console show passages 1-based
+    (the wire's seq is 0-based, as --json shows)."""
+    rows = [{"id": d, "text": "owls hunt mice at night in the old barn"} for d in ("a", "b")]
+    assert main(["ingest", str(_records(tmp_path / "r.jsonl", rows)), "-c", "kb", "-q", *_server(fake_app)]) == 0
+    capsys.readouterr()
+    assert main(["duplicates", "-c", "kb", *_server(fake_app)]) == 0
+    assert "  a (passage 1): owls hunt" in capsys.readouterr().out
+    assert main(["duplicates", "-c", "kb", "--json", *_server(fake_app)]) == 0
+    assert json.loads(capsys.readouterr().out)["members"][0].get("seq", 0) == 0
+    assert main(["explain", "owls", "-c", "kb", "-d", "a", *_server(fake_app)]) == 0
+    assert capsys.readouterr().out.startswith("a passage 1: ")
