@@ -312,3 +312,28 @@ def test_the_floor_of_ocr_always_reads_every_page(monkeypatch: pytest.MonkeyPatc
     _Stamp.pages = 0
     assert encode_pages(encoder, [pdf], 3, "stamp").pages == 3 and _Stamp.pages == 0
     assert encode_pages(encoder, [pdf], 3, "stamp", ocr_always=True).pages == 3 and _Stamp.pages == 3
+
+
+def test_bench_and_soak_send_the_key(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """bench took --api-key and --tls* but opened its clients without them: UNAUTHENTICATED on a keyed server."""
+    from mmsearch.server.security.keys import hash_key
+
+    keys = tmp_path / "keys.toml"
+    keys.write_text(f'[[keys]]\nid = "ops"\nsha256 = "{hash_key("s3cret")}"\nrole = "admin"\ncollections = ["*"]\n')
+    app = create_server(fake_settings(tmp_path / "data", api_keys=keys))
+    try:
+        corpus = _corpus(tmp_path / "corpus.jsonl")
+        args = ["bench", "--server", f"127.0.0.1:{app.port}", "--corpus", str(corpus), "--passages", "60"]
+        args += ["--words", "16", "--concurrency", "2", "--requests", "4", "--exact-queries", "2", "--json"]
+        assert main(args) == 2
+        assert "UNAUTHENTICATED" in capsys.readouterr().err
+        assert main([*args, "--api-key", "s3cret"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["passages"][0]["search"]["levels"][0]["requests"] == 4
+        soak = ["bench", "--soak", "--server", f"127.0.0.1:{app.port}", "--clients", "1", "--minutes", "0.01"]
+        assert main([*soak, "--sample-s", "0.2", "--json", "--api-key", "s3cret"]) == 0
+        by_kind = json.loads(capsys.readouterr().out)["by_kind"]
+        codes = {code for kind in by_kind.values() for code in kind["codes"]}
+        assert codes == {"OK"}, by_kind
+    finally:
+        app.stop(grace=None)

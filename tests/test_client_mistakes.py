@@ -282,3 +282,35 @@ def test_empty_ranges_are_refused_for_searches_and_deletes(
     assert _code(fake_client.search, "zoo", "mice", filter=f) == grpc.StatusCode.INVALID_ARGUMENT
     assert fake_client.search("zoo", "mice", filter={"legs": {"gte": 4, "lte": 4}}).results
     assert fake_client.get_collection("zoo").document_count == len(ANIMALS)
+
+
+def test_unknown_names_and_negative_counts_are_named_before_sending(fake_client: Client) -> None:
+    """An unknown policy went as UNSPECIFIED (= keep, silently), an unknown modality as 0 ("unknown
+    modality 0"), a negative count as protobuf's bare "ValueError: Value out of range: -5"."""
+    fake_client.create_collection("c")
+    assert "on_duplicate 'merge' is not one of keep, skip, replace" in _details(
+        fake_client.create_collection, "zz1", on_duplicate="merge"
+    )
+    assert "on_duplicate 'skipp' is not one of keep, skip, replace" in _details(
+        lambda: list(fake_client.ingest("c", [text_item("a", "owls")], on_duplicate="skipp"))
+    )
+    assert "ocr 'sometimes' is not one of auto, always, never" in _details(
+        fake_client.create_collection, "zz2", ocr="sometimes"
+    )
+    assert "modality 'video' is not one of text, page" in _details(fake_client.search, "c", "q", modalities=["video"])
+    assert "'turbo2'" in _details(fake_client.create_collection, "zz3", compression={"tokens": "turbo2"})
+    counts = {
+        "max_words": lambda v: fake_client.create_collection("zz4", max_words=v),
+        "overlap_words": lambda v: fake_client.create_collection("zz4", overlap_words=v),
+        "token_pool_factor": lambda v: fake_client.create_collection("zz4", compression={"token_pool_factor": v}),
+        "neighbours": lambda v: fake_client.find_duplicates("c", neighbours=v),
+        "top_n": lambda v: fake_client.rerank("q", ["a"], top_n=v),
+        "page": lambda v: fake_client.get_page("c", "a", v),
+    }
+    for name, call in counts.items():
+        for bad in (-5, 2.5):
+            with pytest.raises(MMSearchError) as err:
+                call(bad)
+            assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and name in err.value.details, err.value
+            assert repr(bad) in err.value.details
+    assert {c.name for c in fake_client.list_collections()} == {"c"}  # nothing was created

@@ -137,6 +137,7 @@ def test_never_needs_an_image_encoder_and_unknown_modes_are_refused(client: Clie
     with pytest.raises(MMSearchError) as err:
         client._call(client.collections.CreateCollection, req, retry=False)
     assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
-    with pytest.raises(ValueError):
+    with pytest.raises(MMSearchError, match="ocr 'sometimes' is not one of auto, always, never") as err:
         client.create_collection("odd", ocr="sometimes")
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert client.create_collection("plain").config.ocr == collections_pb2.OCR_MODE_AUTO

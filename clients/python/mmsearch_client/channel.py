@@ -3,6 +3,7 @@ sent as `authorization: Bearer <key>` metadata on every call."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,6 +49,30 @@ class _Details(grpc.ClientCallDetails):
         self.credentials = base.credentials
         self.wait_for_ready = getattr(base, "wait_for_ready", None)
         self.compression = getattr(base, "compression", None)
+
+
+DEFAULT_PORT = 50051  # the server's default --port
+
+
+def target(address: str) -> str:
+    """The gRPC target for a --server value: a host without a port gets mmsearch's 50051 (gRPC would
+    take 443, the HTTPS port, and report only that it cannot connect). IPv6 literals are bracketed
+    ("::1" and "[::1]" are "[::1]:50051"). A target with a scheme (unix:/path, dns:///host:port,
+    ipv4:...) is gRPC's own syntax and left as it is."""
+    address = address.strip()
+    if address.startswith("["):  # [v6] or [v6]:port
+        return address if "]:" in address else f"{address}:{DEFAULT_PORT}"
+    if address.count(":") > 1:
+        try:
+            return f"[{ipaddress.IPv6Address(address)}]:{DEFAULT_PORT}"  # a bare IPv6 literal
+        except ValueError:
+            return address  # a scheme (dns://..., ipv6:[::1]:50051)
+    host, sep, rest = address.partition(":")
+    if not sep:
+        return f"{address}:{DEFAULT_PORT}"
+    if not rest:  # "myhost:"
+        return f"{host}:{DEFAULT_PORT}"
+    return address  # host:port, or scheme:path (unix:/run/mmsearch.sock)
 
 
 def _read(path: str | Path | None) -> bytes | None:

@@ -19,6 +19,8 @@ from mmsearch.protocol.wire import FUSION, MODALITY, metadata_to_dict
 from mmsearch.v1 import collections_pb2
 
 from .client import Client, MMSearchError
+from .commands_dedup import similarity
+from .connect import Credentials
 from .connect import client_from_args as _client
 from .files import Rejected, Skipped, expand, items_from_file
 
@@ -48,6 +50,15 @@ def _positive(text: str) -> int:
     return n
 
 
+def _any_of(texts: list[str]) -> list[Any]:
+    """key=a|b: whole numbers when every value is one, else every value as the text typed (the server
+    refuses a mix; `code=123|abc` on a keyword field means the texts, and "123" matches as text)."""
+    values = [_scalar(t) for t in texts]
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return values
+    return texts
+
+
 def parse_filters(specs: list[str]) -> dict[str, Any] | None:
     """key=value (exact), key=a|b (any of), key>=n, key<=n, key>n, key<n (ranges)."""
     out: dict[str, Any] = {}
@@ -59,7 +70,7 @@ def parse_filters(specs: list[str]) -> dict[str, Any] | None:
         if op == "=" and re.fullmatch(r"[<>]-?\d+(\.\d+)?", value):  # year=>2020: the text ">2020"
             raise SystemExit(f"bad --filter {spec!r}: did you mean {key}{value[0]}={value[1:]}?")
         if op == "=":
-            out[key] = [_scalar(v) for v in value.split("|")] if "|" in value else _scalar(value)
+            out[key] = _any_of(value.split("|")) if "|" in value else _scalar(value)
         else:
             try:
                 bound = float(value)
@@ -146,6 +157,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         kinds = ", ".join(f"{n} {t}" for t, n in sorted(s.types.items()))
         print(f"skipped {s.types.total()} files of unsupported types in {s.folder} ({kinds})", file=sys.stderr)
     ok = points = 0
+    dups = {"skipped": 0, "replaced": 0}  # acks naming duplicate_of: skipped ones are ok with no points
     first_source: dict[str, str] = {}  # id -> the input that first used it in this run
     common = _metadata_args(args.metadata)
 
@@ -193,9 +205,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 progress.update(task, advance=1, current="")
                 if ack.duplicate_of:
                     verb = "skipped" if ack.ok and not ack.points else "replaced"
+                    dups[verb] += 1
                     print(f"{verb} {ack.source or ack.id}: duplicate of {', '.join(ack.duplicate_of)}", file=sys.stderr)
                 if ack.ok:
-                    ok += 1
+                    ok += not (ack.duplicate_of and not ack.points)  # a skipped item is ok, but not stored
                     points += ack.points
                 else:
                     rejected.append(Rejected(ack.source or ack.id, f"{ack.error_code}: {ack.error}"))
@@ -204,7 +217,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             return 2
     for r in rejected:
         print(f"rejected {r.source}: {r.reason}", file=sys.stderr)
-    print(f"ingested {ok} documents ({points} passages/pages) into {args.collection!r}; {len(rejected)} rejected")
+    duplicates = "".join(f"; {n} {verb} as duplicates" for verb, n in dups.items() if n)
+    into = f"into {args.collection!r}{duplicates}"
+    print(f"ingested {ok} documents ({points} passages/pages) {into}; {len(rejected)} rejected")
     return 1 if rejected else 0
 
 
@@ -362,7 +377,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     # The fused score of a search restricted to one document says nothing (it is ranked against
     # itself): print the raw signals, which do not depend on the other candidates.
     signals = ", ".join(f"{k} {v:.3f}" for k, v in sorted(best.explanation.signals.items()))
-    print(f"{best.document_id} p.{best.page}: {signals}")
+    # page 0 is a text passage (0-based on the wire; shown 1-based, as `duplicates` and the console do)
+    where = f"p.{best.page}" if best.page else f"passage {best.passage + 1}"
+    print(f"{best.document_id} {where}: {signals}")
     source = best.explanation.text_source
     if source:  # pages: where the words matched below came from
         print(f"  words from: {'the PDF text layer' if source == 'pdf' else source}", end="")
@@ -379,6 +396,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
             f"  ({len(matches) - len(strong)} more on special tokens or repeated, not shown; "
             "`search --explain --json` has all)"
         )
+    if not best.page and (args.out or args.similarity_map):
+        # a text passage has no page image: the server would say only "has no page 1"
+        flag = "--out" if args.out else "--similarity-map"
+        raise SystemExit(f"{args.document!r} is a text document: {flag} draws on pages only")
     if args.out:
         page = load_page(Path(args.file), best.page or 1) if args.file else _kept_page(args, best.page or 1)
         stored = best.explanation
@@ -509,6 +530,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
         raise SystemExit("--clients must be at least 1 and --minutes more than 0")
     opts = SoakOptions(
         server=args.server,
+        credentials=Credentials.from_args(args),
         clients=args.clients,
         minutes=args.minutes,
         collection=f"{args.prefix}-soak",
@@ -539,6 +561,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     opts = BenchOptions(
         server=args.server,
+        credentials=Credentials.from_args(args),
         corpus=Path(args.corpus) if args.corpus else None,
         queries_file=Path(args.queries) if args.queries else None,
         # a page or PDF benchmark alone unless passages are asked for too
@@ -615,7 +638,7 @@ def cmd_rerank(args: argparse.Namespace) -> int:
 
 
 def cmd_collections(args: argparse.Namespace) -> int:
-    from .commands_collection import describe
+    from .commands_collection import describe, settings
 
     with _client(args) as c:
         cols = c.list_collections()
@@ -626,6 +649,7 @@ def cmd_collections(args: argparse.Namespace) -> int:
         spaces = ", ".join(f"{s.name}:{s.encoder.model} ({s.dim}d)" for s in col.spaces)
         print(f"{col.name}: {col.document_count} documents, {col.point_count} points; {spaces}")
         print(f"  {describe(col)}")
+        print(f"  {settings(col)}")
         # A small collection (or its newest shard) is searched exactly, without an index to build. (The
         # two counts are not on one basis: point_count is this tenant's visible points, the index's all.)
         state = "an index build is due" if col.index_state == collections_pb2.INDEX_STATE_INDEXING else "no build due"
@@ -677,7 +701,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def client_cmd(name: str, fn: Any, help: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
-        sp.add_argument("--server", default=DEFAULT_SERVER, help="host:port of the server (env MMSEARCH_SERVER)")
+        sp.add_argument(
+            "--server", default=DEFAULT_SERVER, help="HOST[:PORT] (port 50051 if left out; env MMSEARCH_SERVER)"
+        )
         sp.add_argument("--api-key", default=None, help="API key, sent as a Bearer token (env MMSEARCH_API_KEY)")
         sp.add_argument("--tls-ca", default=None, help="connect with TLS; this CA verifies the server's certificate")
         sp.add_argument("--tls", action="store_true", help="connect with TLS, verified by the system's CAs")
@@ -701,7 +727,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["keep", "skip", "replace"],
         help="an item near-duplicating stored documents: keep it, skip it, or replace them (default: the collection's)",
     )
-    sp.add_argument("--duplicate-threshold", type=float, default=0.0, help="cosine similarity (default: 0.95)")
+    sp.add_argument("--duplicate-threshold", type=similarity, default=0.0, help="cosine similarity (default: 0.95)")
     sp.add_argument(
         "--metadata",
         "-m",

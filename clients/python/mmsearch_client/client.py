@@ -21,6 +21,7 @@ from mmsearch.protocol.wire import (
     OCR_MODE,
     VECTOR_STORAGE,
     FilterError,
+    WireEnum,
     make_filter,
 )
 from mmsearch.v1 import (
@@ -41,7 +42,7 @@ from mmsearch.v1 import (
     search_pb2_grpc,
 )
 
-from .channel import make_channel
+from .channel import make_channel, target
 
 T = TypeVar("T")
 
@@ -64,16 +65,33 @@ def _filter(conditions: Mapping[str, Any] | common_pb2.Filter | None) -> common_
 
 def _top_k(top_k: int) -> int:
     """Checked here: protobuf would raise a bare ValueError or TypeError for what the server cannot receive."""
+    return _whole(top_k, f"top_k must be a whole number from 1 to the server's max_top_k (0: 10), got {top_k!r}")
+
+
+def _whole(value: int, message: str) -> int:
+    """A uint32 field's value, or INVALID_ARGUMENT with `message`: protobuf raises a bare "Value out of
+    range" ValueError (or a TypeError) that does not say which argument it was."""
     try:
-        n = operator.index(top_k)  # numpy's integers too
+        n = operator.index(value)  # numpy's integers too
     except TypeError:
         n = -1
-    if isinstance(top_k, bool) or not 0 <= n < 2**31:
-        raise MMSearchError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"top_k must be a whole number from 1 to the server's max_top_k (0: 10), got {top_k!r}",
-        )
+    if isinstance(value, bool) or not 0 <= n < 2**31:
+        raise MMSearchError(grpc.StatusCode.INVALID_ARGUMENT, message)
     return n
+
+
+def _count(name: str, value: int) -> int:
+    return _whole(value, f"{name} must be a whole number, 0 or more, got {value!r}")
+
+
+def _member(wire: WireEnum[Any], name: str, value: str) -> int:
+    """An enum argument's wire number. An unknown name would go as UNSPECIFIED, which means the default
+    (keep, auto, ...) where the field is optional: the mistake would pass silently."""
+    number = wire.to_wire(value)
+    if not number:
+        choices = ", ".join(wire.vocab)
+        raise MMSearchError(grpc.StatusCode.INVALID_ARGUMENT, f"{name} {value!r} is not one of {choices}")
+    return number
 
 
 class Client:
@@ -92,12 +110,12 @@ class Client:
         """api_key: sent as a Bearer token on every call (default: the MMSEARCH_API_KEY variable).
         TLS when `tls` or a TLS file is given: tls_ca verifies the server (else the system's roots),
         tls_cert + tls_key identify this client to a server that requires mutual TLS."""
-        self.address = address
+        self.address = target(address)  # what is dialled, as error messages name it
         self.timeout = timeout
         self.retries = retries
         limit = 256 * 1024 * 1024
         self.channel = make_channel(
-            address,
+            self.address,
             api_key=api_key,
             tls=tls,
             tls_ca=tls_ca,
@@ -134,11 +152,14 @@ class Client:
                 if code == grpc.StatusCode.UNAVAILABLE and attempt + 1 < attempts:
                     time.sleep(min(2.0, 0.2 * 2**attempt))
                     continue
-                details = exc.details() or ""
-                if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                    details = f"cannot reach mmsearch at {self.address}: {details}"
-                raise MMSearchError(code, details) from None
+                raise self._error(exc) from None
         raise AssertionError("unreachable")
+
+    def _error(self, exc: grpc.RpcError) -> MMSearchError:
+        code, details = exc.code(), exc.details() or ""
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            details = f"cannot reach mmsearch at {self.address}: {details}"
+        return MMSearchError(code, details)
 
     # -- health and info
     def health(self, timeout: float = 5.0) -> str:
@@ -175,15 +196,20 @@ class Client:
         the collection and create it again.
 
         page_kind/page_model: a page encoder ("colpali" and its model; default: OCR + the text model).
-        ocr: "auto" (default), "always" or "never" (README, "OCR"); an unknown mode raises ValueError
-        here (as UNSPECIFIED it would silently mean auto).
+        ocr: "auto" (default), "always" or "never" (README, "OCR").
         on_duplicate / duplicate_threshold: the default near-duplicate handling of its ingests
-        (keep, skip, replace; see `ingest`)."""
-        if ocr and OCR_MODE.to_wire(ocr) == 0:
-            raise ValueError(f"ocr {ocr!r} is not one of auto, always, never")
-        chunking = collections_pb2.ChunkingOptions(max_words=max_words)
+        (keep, skip, replace; see `ingest`).
+
+        An unknown ocr mode, duplicate policy or compression name, and a negative or fractional
+        max_words, overlap_words or token_pool_factor, raise MMSearchError(INVALID_ARGUMENT) naming it
+        here (as UNSPECIFIED an unknown name would silently take the default)."""
+        chunking = collections_pb2.ChunkingOptions(max_words=_count("max_words", max_words))
         if overlap_words is not None:
-            chunking.overlap_words = overlap_words
+            chunking.overlap_words = _count("overlap_words", overlap_words)
+        try:
+            compression_message = compression_options(compression or {})
+        except ValueError as exc:
+            raise MMSearchError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
         config = collections_pb2.CollectionConfig(
             text_encoder=collections_pb2.EncoderSpec(kind=text_kind, model=text_model),
             chunking=chunking,
@@ -191,12 +217,10 @@ class Client:
                 collections_pb2.IndexedField(key=k, type=FIELD_TYPE.to_wire(v))
                 for k, v in (indexed_fields or {}).items()
             ],
-            compression=compression_options(compression or {}),
+            compression=compression_message,
             page_encoder=collections_pb2.EncoderSpec(kind=page_kind, model=page_model),
-            ocr=OCR_MODE.to_wire(ocr) if ocr else 0,
-            on_duplicate=common_pb2.DuplicateOptions(
-                policy=DUPLICATE_POLICY.to_wire(on_duplicate), threshold=duplicate_threshold
-            ),
+            ocr=_member(OCR_MODE, "ocr", ocr) if ocr else 0,
+            on_duplicate=_duplicate_options(on_duplicate, duplicate_threshold),
         )
         req = collections_pb2.CreateCollectionRequest(name=name, config=config)
         return self._call(self.collections.CreateCollection, req, retry=False)
@@ -207,7 +231,10 @@ class Client:
         """Groups of near-duplicate passages/pages over the whole collection (threshold 0: the
         server's default, 0.95 cosine)."""
         req = collections_pb2.FindDuplicatesRequest(
-            collection=collection, threshold=threshold, neighbours=neighbours, cross_document=cross_document
+            collection=collection,
+            threshold=threshold,
+            neighbours=_count("neighbours", neighbours),
+            cross_document=cross_document,
         )
         return self._call(self.collections.FindDuplicates, req)
 
@@ -240,6 +267,7 @@ class Client:
     def get_page(self, collection: str, document_id: str, page: int = 1) -> pages_pb2.Page:
         """A kept page (1-based): its image (WebP), thumbnail, text and word boxes. NOT_FOUND when the
         document or the page is not there or its image was not kept."""
+        page = _count("page", page)
         request = pages_pb2.GetPageRequest(collection=collection, document_id=document_id, page=page)
         return self._call(self.pages_stub.GetPage, request)  # type: ignore[no-any-return]
 
@@ -266,7 +294,7 @@ class Client:
         is at least duplicate_threshold (0: the server's default) similar to another document's.
         report_progress: also yield progress acknowledgements (`ack.HasField("progress")`: points
         stored so far of an unfinished item, e.g. a PDF's pages) before an item's result."""
-        dup = common_pb2.DuplicateOptions(policy=DUPLICATE_POLICY.to_wire(on_duplicate), threshold=duplicate_threshold)
+        dup = _duplicate_options(on_duplicate, duplicate_threshold)
         unsent: list[str] = []  # why an item could not be sent (gRPC would say only UNKNOWN)
 
         def requests() -> Iterator[ingest_pb2.IngestRequest]:
@@ -289,7 +317,7 @@ class Client:
         except grpc.RpcError as exc:
             if unsent:
                 raise MMSearchError(grpc.StatusCode.INVALID_ARGUMENT, unsent[0]) from None
-            raise MMSearchError(exc.code(), exc.details() or "") from None
+            raise self._error(exc) from None
         if unsent:
             raise MMSearchError(grpc.StatusCode.INVALID_ARGUMENT, unsent[0])
 
@@ -301,6 +329,7 @@ class Client:
 
     def similarity_map(self, collection: str, document_id: str, page: int, query: str) -> pages_pb2.SimilarityMap:
         """How each patch of a ColPali page answers each query token (a heat map per token)."""
+        page = _count("page", page)
         req = pages_pb2.GetSimilarityMapRequest(collection=collection, document_id=document_id, page=page, query=query)
         return self._call(self.pages_stub.GetSimilarityMap, req)
 
@@ -332,7 +361,7 @@ class Client:
             query=query,
             top_k=_top_k(top_k),
             filter=_filter(filter),
-            modalities=[MODALITY.to_wire(m) for m in modalities],
+            modalities=[_member(MODALITY, "modality", m) for m in modalities],
             explain=explain,
             ranking=ranking,
             all_passages=all_passages,
@@ -350,7 +379,7 @@ class Client:
         req = rerank_pb2.RerankRequest(
             query=query,
             documents=[rerank_pb2.RerankDocument(text=d) for d in documents],
-            top_n=top_n,
+            top_n=_count("top_n", top_n),
             return_documents=return_documents,
         )
         return self._call(self.rerank_stub.Rerank, req)
@@ -388,6 +417,13 @@ class Client:
         return self._call(self.classify_stub.Classify, req)
 
 
+def _duplicate_options(policy: str, threshold: float) -> common_pb2.DuplicateOptions:
+    """policy "" and threshold 0 take the collection's (or the server's) setting. The threshold is the
+    server's to check (an ingest acknowledges each item INVALID_ARGUMENT; the CLI checks it once)."""
+    number = _member(DUPLICATE_POLICY, "on_duplicate", policy) if policy else 0
+    return common_pb2.DuplicateOptions(policy=number, threshold=threshold)
+
+
 def compression_options(compression: Mapping[str, str | int]) -> collections_pb2.CompressionOptions:
     """{"tokens": "turbo4", "dense": "float16", "token_pool_factor": 3, "dense_quantization": "int8"} as the
     message; unknown keys or names raise ValueError here rather than reaching the server as UNSPECIFIED."""
@@ -403,7 +439,14 @@ def compression_options(compression: Mapping[str, str | int]) -> collections_pb2
                 raise ValueError(f"compression {key} {compression[key]!r}: use {names}")
             setattr(msg, key, number)
     if "token_pool_factor" in compression:
-        msg.token_pool_factor = int(compression["token_pool_factor"])
+        raw = compression["token_pool_factor"]
+        try:  # "3" was taken before these checks, and numpy's integers are
+            factor = int(raw) if isinstance(raw, str) else operator.index(raw)
+        except (TypeError, ValueError):
+            factor = -1
+        if isinstance(raw, bool) or not 0 <= factor < 2**31:  # what protobuf cannot send; the server checks the rest
+            raise ValueError(f"compression token_pool_factor must be a whole number (1: no pooling), got {raw!r}")
+        msg.token_pool_factor = factor
     if "dense_quantization" in compression:
         quantisation = DENSE_QUANTIZATION.to_wire(str(compression["dense_quantization"]).lower())
         if not quantisation:

@@ -8,6 +8,8 @@ import argparse
 
 from mmsearch.protocol.vocab import FieldType
 
+from .commands_dedup import similarity
+
 OCR_MODES = ("auto", "always", "never")
 
 
@@ -57,6 +59,28 @@ def describe(col) -> str:  # type: ignore[no-untyped-def]  # collections_pb2.Col
     return f"text {text}; pages {pages}; ocr {OCR_MODE.from_wire(c.ocr) or 'auto'}"
 
 
+def settings(col) -> str:  # type: ignore[no-untyped-def]  # collections_pb2.Collection
+    """Its other fixed settings on one line, as `collections` prints them: chunking, compression,
+    indexed fields and the duplicate policy (the ALREADY_EXISTS message sends the user here)."""
+    from mmsearch.protocol.wire import DENSE_QUANTIZATION, DUPLICATE_POLICY, FIELD_TYPE, VECTOR_STORAGE
+
+    c = col.config
+    ch = c.chunking
+    chunks = f"chunks {ch.max_words} words, overlap {ch.overlap_words}" if ch.max_words else "chunks: server default"
+    cp = c.compression
+    tokens = VECTOR_STORAGE.from_wire(cp.tokens) or "default"
+    if cp.HasField("token_pool_factor") and cp.token_pool_factor > 1:
+        tokens += f" pooled 1/{cp.token_pool_factor}"
+    dense = VECTOR_STORAGE.from_wire(cp.dense) or "default"
+    quantised = DENSE_QUANTIZATION.from_wire(cp.dense_quantization)
+    if quantised and quantised != "none":
+        dense += f" + {quantised} copy"
+    fields = ", ".join(f"{f.key}={FIELD_TYPE.from_wire(f.type) or '?'}" for f in c.indexed_fields) or "none"
+    policy = DUPLICATE_POLICY.from_wire(c.on_duplicate.policy) or "keep"
+    threshold = f" at {c.on_duplicate.threshold:.2f}" if policy != "keep" and c.on_duplicate.threshold else ""
+    return f"{chunks}; tokens {tokens}, dense {dense}; fields {fields}; duplicates {policy}{threshold}"
+
+
 def register(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("collection", help="name of the new collection")
     sp.add_argument("--text-model", default="", help="text model (default: the server's, e.g. all-MiniLM-L6-v2)")
@@ -77,7 +101,7 @@ def register(sp: argparse.ArgumentParser) -> None:
         "--field", action="append", default=[], help="index a metadata field for filters: KEY=TYPE (repeatable)"
     )
     sp.add_argument("--on-duplicate", choices=["keep", "skip", "replace"], default="", help="default for its ingests")
-    sp.add_argument("--duplicate-threshold", type=float, default=0.0, help="cosine similarity (default: 0.95)")
+    sp.add_argument("--duplicate-threshold", type=similarity, default=0.0, help="cosine similarity (default: 0.95)")
     sp.set_defaults(fn=cmd_create)
 
 

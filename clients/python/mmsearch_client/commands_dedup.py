@@ -9,6 +9,18 @@ import sys
 from google.protobuf import json_format
 
 
+def similarity(text: str) -> float:
+    """--duplicate-threshold and --threshold: 0 (the server's default) or a cosine similarity in (0, 1],
+    the range the server checks. Checked here once: an ingest would have every item refused for it."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value == 0 or 0 < value <= 1):  # NaN too
+        raise argparse.ArgumentTypeError(f"must be a cosine similarity in (0, 1], or 0 for the default; got {text}")
+    return value
+
+
 def cmd_duplicates(args: argparse.Namespace) -> int:
     from .connect import client_from_args as _client
 
@@ -31,7 +43,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
 
 def register(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--collection", "-c", required=True)
-    sp.add_argument("--threshold", type=float, default=0.0, help="cosine similarity in (0, 1] (default: 0.95)")
+    sp.add_argument("--threshold", type=similarity, default=0.0, help="cosine similarity in (0, 1] (default: 0.95)")
     sp.add_argument("--neighbours", type=int, default=0, help="nearest neighbours asked per point (default: 10)")
     sp.add_argument("--cross-document", action="store_true", help="ignore repeats within one document")
     sp.add_argument("--timeout", type=float, default=600.0, help="seconds (a large collection takes a while)")

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,21 @@ def mine_negatives(
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
+    say = (lambda s: print(s, file=sys.stderr)) if not args.json else (lambda s: None)
+    with _library_bars(shown=not args.quiet):
+        return _finetune(args, say)
+
+
+def _finetune(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     from mmsearch.encoders.base import EncoderError
     from mmsearch.encoders.finetune import PairsError, finetune, load_pairs, prepare_output
 
-    say = (lambda s: print(s, file=sys.stderr)) if not args.json else (lambda s: None)
     try:
-        pairs = load_pairs(Path(args.pairs))
+        try:
+            pairs = load_pairs(Path(args.pairs))
+        except OSError as exc:  # missing, a folder, unreadable: the file named, not "[Errno 2] ..."
+            print(f"error: cannot read --pairs {args.pairs}: {(exc.strerror or str(exc)).lower()}", file=sys.stderr)
+            return 2
         prepare_output(Path(args.out))  # refuse a used output before any slow work
         if args.collection:
             from .connect import client_from_args as _client  # the server is needed only to mine
@@ -89,6 +99,28 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _library_bars(shown: bool) -> Iterator[None]:
+    """transformers' "Loading weights" and "Writing model shards" bars (and the hub's) are the
+    libraries' own, outside finetune's `progress`: --quiet turns them off too. The switch is
+    process-wide, so it is put back afterwards (main() also runs in-process, in tests)."""
+    import huggingface_hub.utils as hub
+    import transformers.utils.logging as tf
+
+    was = tf.is_progress_bar_enabled(), not hub.are_progress_bars_disabled()
+    if not shown:
+        tf.disable_progress_bar()
+        hub.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not shown:
+            if was[0]:
+                tf.enable_progress_bar()
+            if was[1]:
+                hub.enable_progress_bars()
+
+
 def register(sp: argparse.ArgumentParser) -> None:
     """The flags of `mmsearch finetune` (sp carries the usual --server flags, used only to mine)."""
     sp.add_argument("--pairs", required=True, help='JSONL, one {"query", "positive"[, "negative"]} per line')
@@ -104,5 +136,5 @@ def register(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: all epochs)")
     sp.add_argument("--collection", "-c", help="mine a hard negative per pair from this collection (needs a server)")
     sp.add_argument("--json", action="store_true", help="print the report as one JSON line")
-    sp.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    sp.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     sp.set_defaults(fn=cmd_finetune)

@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .client import Client
+import grpc
+
+from .client import Client, MMSearchError
 
 
 def cmd_page(args: argparse.Namespace, client: Callable[[argparse.Namespace], Client]) -> int:
     with client(args) as c:
         if args.page:
-            pages = [c.get_page(args.collection, args.document, args.page)]
+            try:
+                pages = [c.get_page(args.collection, args.document, args.page)]
+            except MMSearchError as exc:
+                if exc.code != grpc.StatusCode.NOT_FOUND or c.get_document(args.collection, args.document).pages:
+                    raise
+                pages = []  # the document is there, without pages
         else:  # the whole document; images only when they are to be saved
             pages = list(c.get_document(args.collection, args.document, images=bool(args.out)).pages)
+    if not pages:  # a text document: it printed nothing and exited 0
+        print(f"error: {args.document!r} is a text document: it has no pages (pages are kept for images and PDFs)",
+              file=sys.stderr)  # fmt: skip
+        return 1
     saved: list[str] = []
     if args.out:
         out = Path(args.out)

@@ -24,6 +24,7 @@ from mmsearch.protocol.wire import FUSION
 from mmsearch.v1 import ingest_pb2, search_pb2
 
 from ..client import Client, MMSearchError
+from ..connect import Credentials
 from .floors import ExactMaxSim, encode_corpus, encode_pages, encode_queries
 from .load import percentile, run_searches
 from .longpdf import ServerMemory, long_pdf
@@ -35,6 +36,7 @@ from .workload import PageFile, WorkloadError, corpus_texts, page_files, page_it
 @dataclass
 class BenchOptions:
     server: str
+    credentials: Credentials = field(default_factory=Credentials)  # the command's --api-key, --tls*
     corpus: Path | None = None
     queries_file: Path | None = None
     passages: list[int] = field(default_factory=lambda: [10_000])
@@ -69,6 +71,10 @@ class BenchOptions:
     text_backend: str = DEFAULT_BACKEND
     model_cache: Path = Path("mmsearch-data/models")
 
+    def connect(self, **kw: Any) -> Client:
+        """A client of the server with the command's key and TLS (each load-test thread opens its own)."""
+        return self.credentials.client(self.server, **kw)
+
 
 def _machine() -> dict[str, Any]:
     import platform
@@ -80,7 +86,7 @@ class Bench:
     def __init__(self, opts: BenchOptions, reporter: Reporter) -> None:
         self.o = opts
         self.say = reporter
-        self.client = Client(opts.server, timeout=3600, retries=0)
+        self.client = opts.connect(timeout=3600, retries=0)
 
     def close(self) -> None:
         self.client.close()
@@ -188,7 +194,7 @@ class Bench:
         levels = []
         for c in self.o.concurrency:
             bar = self.say.bar(f"search, {c} client{'s' if c > 1 else ''}", self.o.requests)
-            levels.append(run_searches(self.o.server, name, qs, c, self.o.requests, progress=bar).summary())
+            levels.append(run_searches(self.o.connect, name, qs, c, self.o.requests, progress=bar).summary())
         out: dict[str, Any] = {
             "query_encode_p50_ms": encode_p50,
             "query_encode_p95_ms": percentile(encode_ms, 95),
@@ -261,7 +267,7 @@ class Bench:
         for prefetch in self.o.prefetch:
             ranking = search_pb2.RankingOptions(fusion=FUSION.to_wire(Fusion.MAXSIM), prefetch_k=prefetch)
             bar = self.say.bar(f"two-stage search, prefetch {prefetch}", m)
-            r = run_searches(self.o.server, name, qs[:m], 1, m, ranking=ranking, top_k=k, progress=bar)
+            r = run_searches(self.o.connect, name, qs[:m], 1, m, ranking=ranking, top_k=k, progress=bar)
             recall = [len(set(got[:k]) & want) / len(want) for got, want in zip(r.results, truth, strict=True)]
             scoring = [a + b for a, b in zip(r.server_ms["retrieve"], r.server_ms["rerank"], strict=True)]
             runs.append(

@@ -50,7 +50,7 @@ class LoadResult:
 
 
 def run_searches(
-    address: str,
+    connect: Callable[..., Client],
     collection: str,
     queries: Sequence[str],
     concurrency: int,
@@ -60,7 +60,7 @@ def run_searches(
     progress: Callable[[int], None] = lambda n: None,
 ) -> LoadResult:
     """Request i searches queries[i % len(queries)]; each client warms up with one search first."""
-    clients = [Client(address, timeout=120, retries=0) for _ in range(concurrency)]
+    clients = [connect(timeout=120, retries=0) for _ in range(concurrency)]
     latency = [0.0] * requests
     timings: list[Any] = [None] * requests
     results: list[list[str]] = [[] for _ in range(requests)]

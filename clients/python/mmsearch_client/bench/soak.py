@@ -22,6 +22,7 @@ import grpc
 from mmsearch.v1 import ingest_pb2
 
 from ..client import Client, MMSearchError
+from ..connect import Credentials
 from .load import percentile
 
 KINDS = ("search", "ingest", "delete")
@@ -30,6 +31,7 @@ KINDS = ("search", "ingest", "delete")
 @dataclass
 class SoakOptions:
     server: str = "127.0.0.1:50051"
+    credentials: Credentials = field(default_factory=Credentials)  # the command's --api-key, --tls*
     clients: int = 8
     minutes: float = 3.0
     collection: str = "soak"
@@ -134,7 +136,7 @@ class Soak:
 
     def run(self, progress: Any = None) -> SoakResult:
         o = self.o
-        with Client(o.server, timeout=60, retries=0) as c:
+        with o.credentials.client(o.server, timeout=60, retries=0) as c:
             if o.collection not in {x.name for x in c.list_collections()}:
                 c.create_collection(o.collection, indexed_fields={"group": "integer"})
             start = time.monotonic()
@@ -169,7 +171,7 @@ class Soak:
     def _client(self, index: int) -> None:
         o = self.o
         rng = random.Random(o.seed * 1000 + index)
-        with Client(o.server, timeout=60, retries=0) as c:
+        with o.credentials.client(o.server, timeout=60, retries=0) as c:
             while not self._stop.is_set():
                 kind = rng.choices(KINDS, weights=o.mix)[0]
                 start = time.perf_counter()

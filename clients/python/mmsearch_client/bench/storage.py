@@ -14,7 +14,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -29,8 +29,10 @@ class Prober:
     """Calls Health (and one search, when a query is given) every `interval_s` on its own channel and
     keeps the latencies: the server's answer time while it ingests or indexes."""
 
-    def __init__(self, address: str, collection: str = "", query: str = "", interval_s: float = 0.5) -> None:
-        self.client = Client(address, timeout=60, retries=0)
+    def __init__(
+        self, connect: Callable[..., Client], collection: str = "", query: str = "", interval_s: float = 0.5
+    ) -> None:
+        self.client = connect(timeout=60, retries=0)
         self.collection, self.query, self.interval_s = collection, query, interval_s
         self.health_ms: list[float] = []
         self.search_ms: list[float] = []
@@ -150,10 +152,10 @@ def storage_only(bench: Any, n: int, docs: list[str], qs: list[str]) -> dict[str
         def items() -> Iterator[ingest_pb2.IngestItem]:
             return (ingest_pb2.IngestItem(id=f"p{i}", text=t) for i, t in enumerate(docs))
 
-        with Prober(o.server, name, qs[0]) as during_ingest:
+        with Prober(o.connect, name, qs[0]) as during_ingest:
             result["ingest"] = bench._ingest(name, items(), n, "passages")
         result["during_ingest"] = during_ingest.summary()
-    with Prober(o.server, name, qs[0]) as during_index:
+    with Prober(o.connect, name, qs[0]) as during_index:
         result["index"] = wait_indexed(client, name, o.index_timeout_s)
     result["during_index"] = during_index.summary()
     after = client.info()
@@ -168,11 +170,11 @@ def storage_only(bench: Any, n: int, docs: list[str], qs: list[str]) -> dict[str
     timed, spare = (qs[: -o.warmup], qs[-o.warmup :]) if enough else (qs, qs)
     if o.warmup:
         bar = bench.say.bar("first searches (warm-up)", o.warmup)
-        result["warmup"] = _level(run_searches(o.server, name, spare, 1, o.warmup, progress=bar))
+        result["warmup"] = _level(run_searches(o.connect, name, spare, 1, o.warmup, progress=bar))
     levels = []
     for c in o.concurrency:
         bar = bench.say.bar(f"search, {c} client{'s' if c > 1 else ''}", o.requests)
-        levels.append(_level(run_searches(o.server, name, timed, c, o.requests, progress=bar)))
+        levels.append(_level(run_searches(o.connect, name, timed, c, o.requests, progress=bar)))
     result["search"] = {"levels": levels}
 
     if o.exact_queries > 0:
@@ -202,12 +204,12 @@ def recall(bench: Any, name: str, docs: list[str], qs: list[str]) -> dict[str, A
     bar(1)
     m = min(o.exact_queries, len(qs))
     truth = [exact.top(q, 10) for q in qs[:m]]
-    ranked_exact = run_searches(o.server, name, qs[:m], 1, m, ranking=search_pb2.RankingOptions(exact=True)).results
+    ranked_exact = run_searches(o.connect, name, qs[:m], 1, m, ranking=search_pb2.RankingOptions(exact=True)).results
     rows = []
     for ef in o.hnsw_ef:
         dense_only = search_pb2.RankingOptions(dense_weight=1.0, maxsim_weight=0.0, lexical_weight=0.0, hnsw_ef=ef)
-        dense = run_searches(o.server, name, qs[:m], 1, m, ranking=dense_only)
-        ranked = run_searches(o.server, name, qs[:m], 1, m, ranking=search_pb2.RankingOptions(hnsw_ef=ef))
+        dense = run_searches(o.connect, name, qs[:m], 1, m, ranking=dense_only)
+        ranked = run_searches(o.connect, name, qs[:m], 1, m, ranking=search_pb2.RankingOptions(hnsw_ef=ef))
         scoring = [a + b for a, b in zip(ranked.server_ms["retrieve"], ranked.server_ms["rerank"], strict=True)]
         rows.append({
             "hnsw_ef": ef,
