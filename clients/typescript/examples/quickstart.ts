@@ -49,7 +49,7 @@ try {
     const { results, timings } = await client.search(collection, query, { topK: 3 });
     console.log(`search "${query}" (${timings?.totalMs.toFixed(1)} ms):`);
     for (const r of results) {
-      const where = r.modality === Modality.PAGE ? `page ${r.page}` : `passage ${r.passage}`;
+      const where = r.modality === Modality.PAGE ? `page ${r.page}` : `passage ${r.passage + 1}`;  // 1-based, as the CLI and the console show it
       console.log(`  ${r.score.toFixed(3)}  ${r.documentId} ${where}: ${r.snippet.slice(0, 60)}`);
     }
   }
