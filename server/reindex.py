@@ -30,6 +30,8 @@ import json
 import logging
 import shutil
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -104,14 +106,17 @@ class Reindexer:
         threading.Thread(target=self._run, args=(job, new, stop), name=f"reindex-{name}", daemon=True).start()
         return replace(job)
 
-    def stop(self, name: str) -> None:
-        """The collection is being dropped or replaced by a snapshot: its run stops before it copies
-        more, and never switches. The caller holds a write claim (ingest/claims.py `hold`), so this
-        happens before a run's switch or after it, never during it."""
-        with self._lock:
-            stop = self._stops.get(name)
-        if stop is not None:
-            stop.set()
+    @contextmanager
+    def replacing(self, name: str) -> Iterator[None]:
+        """Around a drop or snapshot restore of the collection: its run stops before it copies more
+        and never switches. Inside a write claim (ingest/claims.py `hold`), so this waits for a switch
+        that has begun, and a run that has not begun one finds the stop before it does."""
+        with self.claims.hold(name):
+            with self._lock:
+                stop = self._stops.get(name)
+            if stop is not None:
+                stop.set()
+            yield
 
     def status(self, name: str) -> ReindexStatus:
         with self._lock:

@@ -31,16 +31,13 @@ class ReindexingCollectionServicer(CollectionServicer):
     def DeleteCollection(  # noqa: N802
         self, request: collections_pb2.DeleteCollectionRequest, context: grpc.ServicerContext
     ) -> collections_pb2.DeleteCollectionResponse:
-        # A write claim: never during a reindex's switch (it waits for it), and the run stops first.
-        with self.reindexer.claims.hold(request.name):
-            self.reindexer.stop(request.name)
+        with self.reindexer.replacing(request.name):
             return super().DeleteCollection(request, context)
 
     def RestoreSnapshot(  # noqa: N802
         self, request: collections_pb2.RestoreSnapshotRequest, context: grpc.ServicerContext
     ) -> collections_pb2.Collection:
-        with self.reindexer.claims.hold(request.collection):
-            self.reindexer.stop(request.collection)
+        with self.reindexer.replacing(request.collection):
             return super().RestoreSnapshot(request, context)
 
     def StartReindex(  # noqa: N802
