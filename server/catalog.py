@@ -61,7 +61,14 @@ class Catalog:
                 "starting with a letter or digit"
             )
         words = self.settings.chunk_words if opts.chunk_words is None else opts.chunk_words
-        overlap = self.settings.chunk_overlap if opts.chunk_overlap is None else opts.chunk_overlap
+        if opts.chunk_overlap is not None:
+            overlap = opts.chunk_overlap
+        elif opts.chunk_words is not None:
+            # The server's share of overlap at the passage size asked for (40 of 180 words: 50 -> 11):
+            # 40 shared words of 50 would store every word five times.
+            overlap = words * self.settings.chunk_overlap // max(self.settings.chunk_words, 1)
+        else:
+            overlap = self.settings.chunk_overlap
         if words < 8 or words > 4096:
             raise InvalidArgument(f"chunking.max_words must be between 8 and 4096, got {words}")
         if overlap < 0:

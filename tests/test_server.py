@@ -281,3 +281,10 @@ def test_a_missing_model_fails_ingest_and_search_alike(fake_client: Client, fake
     acks = _ingest(fake_client, [text_item("z1", "cats and dogs"), text_item("z2", "more cats")], "orphan")
     assert [a.error_code for a in acks] == ["FAILED_PRECONDITION"] * 2, acks
     assert f"item 'z1' could not be encoded: model directory {gone!r} does not exist" in acks[0].error
+
+
+def test_overlap_follows_a_passage_size_given_without_one(fake_client: Client) -> None:
+    """max_words 50 alone took the server's 40 shared words: every word stored five times."""
+    assert fake_client.create_collection("short", max_words=50).config.chunking.overlap_words == 11  # 40/180
+    assert fake_client.create_collection("none", max_words=50, overlap_words=0).config.chunking.overlap_words == 0
+    assert fake_client.create_collection("dflt").config.chunking.overlap_words == 40

@@ -308,8 +308,9 @@ type ChunkingOptions struct {
 
 	// Words per passage (default 180: all-MiniLM-L6-v2 reads at most 256 word pieces).
 	MaxWords uint32 `protobuf:"varint,1,opt,name=max_words,json=maxWords,proto3" json:"max_words,omitempty"`
-	// Words shared by consecutive passages; 0 means none (unset: the server's default, 40). Optional
-	// so that 0 can be asked for: in proto3 an unset number reads 0.
+	// Words shared by consecutive passages; 0 means none (unset: the server's default, 40 of 180
+	// words, in that proportion to max_words when max_words is given). Optional so that 0 can be asked
+	// for: in proto3 an unset number reads 0.
 	OverlapWords *uint32 `protobuf:"varint,2,opt,name=overlap_words,json=overlapWords,proto3,oneof" json:"overlap_words,omitempty"`
 }
 

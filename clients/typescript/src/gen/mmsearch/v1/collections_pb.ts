@@ -56,8 +56,9 @@ export type ChunkingOptions = Message<"mmsearch.v1.ChunkingOptions"> & {
   maxWords: number;
 
   /**
-   * Words shared by consecutive passages; 0 means none (unset: the server's default, 40). Optional
-   * so that 0 can be asked for: in proto3 an unset number reads 0.
+   * Words shared by consecutive passages; 0 means none (unset: the server's default, 40 of 180
+   * words, in that proportion to max_words when max_words is given). Optional so that 0 can be asked
+   * for: in proto3 an unset number reads 0.
    *
    * @generated from field: optional uint32 overlap_words = 2;
    */
