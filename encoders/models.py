@@ -18,10 +18,10 @@ def canonical_model(model: str) -> str:
     up again from whatever folder the server is started in next time."""
     if not model or model in BUNDLED_MINILM:
         return model
-    path = Path(model).expanduser()
     try:
+        path = Path(model).expanduser()
         local = path.is_dir() or model.startswith((".", "/", "~"))
-    except (OSError, ValueError):  # a name too long for a path, or holding a NUL: no directory
+    except (OSError, ValueError, RuntimeError):  # too long for a path, a NUL, ~user of no account
         return model
     if local:
         return os.path.abspath(path)  # not resolve(): a link stays a link, as the operator may repoint it

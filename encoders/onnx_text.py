@@ -24,6 +24,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -35,6 +36,7 @@ import numpy as np
 from .base import EncoderError
 
 log = logging.getLogger(__name__)
+_EXPORTING = threading.Lock()
 
 #: Bump when the export recipe changes: older caches are then rebuilt. 2: int8 weights signed with
 #: a reduced (7-bit) range instead of uint8 (see _export).
@@ -210,7 +212,9 @@ def _build(st: Any, out: Path, backend: str) -> None:
     hf = st[0].auto_model
     before = getattr(hf.config, "_attn_implementation", None)
     try:
-        with _quiet_export():
+        # One export at a time: the quieting below switches process-wide state (warning filters,
+        # logger levels) that two overlapping exports would restore in the wrong order.
+        with _EXPORTING, _quiet_export():
             _export(st, out, backend)
     finally:
         # A failed export leaves the model on torch (encoders/text.py): give it back its own kernel.
@@ -282,6 +286,7 @@ def _quiet_export() -> Iterator[None]:
     is ready): the tracer's warnings, ONNX Runtime's fuser (a line per fusion) and the quantiser (a line
     per tensor and a pre-processing hint, through the root logger)."""
     import onnxruntime.transformers.optimizer  # imports the fuser's modules, whose loggers are quietened
+    import torch
 
     fuser = str(Path(onnxruntime.transformers.optimizer.__file__).parent)
     # The fuser's modules import each other by bare name ("fusion_base"), so find them by file.
@@ -295,7 +300,10 @@ def _quiet_export() -> Iterator[None]:
         lg.setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            # The exporter's own warnings only: another thread's still show meanwhile.
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", module=r"torch\.onnx")
+            warnings.filterwarnings("ignore", "You are using the legacy TorchScript", DeprecationWarning)
             yield
     finally:
         root.removeFilter(direct)

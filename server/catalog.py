@@ -3,6 +3,7 @@ needs (its encoders, OCR, the cross-encoder) and its statistics."""
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -167,9 +168,13 @@ class Catalog:
         hold theirs so too, encoders/models.py `canonical_model`)."""
         s = self.settings
         allowed = {s.text_model, s.cross_encoder_model, *s.allowed_models}
-        if not model or model in allowed or "*" in allowed:
-            return canonical_model(model)
-        if canonical_model(model) in allowed:  # ./my-model where the operator allowed it
+        if not model or model in allowed:
+            return model
+        # ./my-model where the operator allowed it: compared as strings, the disk untouched (the
+        # answer must not depend on what exists there), and no ~user (that looks up accounts).
+        if not model.startswith("~") and os.path.abspath(model) in allowed:
+            return os.path.abspath(model)
+        if "*" in allowed:
             return canonical_model(model)
         raise PermissionDenied(
             f"{what}.model {model!r} is not a model this server offers; the operator lists the allowed ones "

@@ -378,6 +378,10 @@ def test_models_are_the_operators(tmp_path: Path) -> None:
                 encoder=embed_pb2.EncoderRef(kind="sentence-transformers", model="/etc"),
             )
             expect(grpc.StatusCode.PERMISSION_DENIED, c._call, c.embed_stub.Embed, request, match="'/etc'")
+            # the same answer whatever is on disk: ~user is no account lookup (~nosuchuser was INTERNAL)
+            for name in ("~root/x", "~nosuchuser/x", "./tests", "x" * 5000):
+                expect(grpc.StatusCode.PERMISSION_DENIED, c.create_collection, "z", text_kind="fake",
+                       text_model=name, match="not a model this server offers")  # fmt: skip
     finally:
         app.stop(grace=None)
 
