@@ -36,6 +36,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mmsearch.encoders.models import canonical_model
+
 from . import reencode as rc
 from .catalog import Catalog
 from .errors import FailedPrecondition, InvalidArgument, NotFound, Unimplemented
@@ -53,7 +55,7 @@ SMALL = 100  # points left to copy at which the last, paused, pass starts
 
 
 class Stopped(Exception):
-    """The collection a run copies was dropped or restored from a snapshot."""
+    """The collection a run copies was dropped, restored from a snapshot or created again."""
 
 
 @dataclass
@@ -65,6 +67,14 @@ class ReindexStatus:
     points_done: int = 0
     points_total: int = 0
     error: str = ""
+
+
+@dataclass
+class _Run:
+    job: ReindexStatus
+    old: CollectionSpec  # the collection as the run found it
+    new: CollectionSpec  # the same with the new model
+    stop: threading.Event  # set by a drop or snapshot restore of the collection
 
 
 class Reindexer:
@@ -91,10 +101,10 @@ class Reindexer:
         if not model:
             raise InvalidArgument("text_model is required: the model to re-encode the collection with")
         model = self.catalog.check_model(model, "text_model")
-        if model == spec.text_model:
+        if model in (spec.text_model, canonical_model(spec.text_model)):
             raise InvalidArgument(f"collection {name!r} already uses text model {model!r}")
         encoder = self.catalog.encoder(spec.text_kind, model)  # FailedPrecondition if it cannot load
-        new = copy.deepcopy(spec)
+        old, new = copy.deepcopy(spec), copy.deepcopy(spec)
         new.text_model = model
         new.spaces["text"] = replace(new.spaces["text"], model=model, dim=encoder.dim)
         with self._lock:
@@ -102,21 +112,30 @@ class Reindexer:
             if job is not None and job.state in ("copying", "switching"):
                 raise FailedPrecondition(f"collection {name!r} is being re-encoded already (to {job.new_model!r})")
             job = self._jobs[name] = ReindexStatus(name, "copying", spec.text_model, model)
-            stop = self._stops[name] = threading.Event()
-        threading.Thread(target=self._run, args=(job, new, stop), name=f"reindex-{name}", daemon=True).start()
+            run = _Run(job, old, new, self._stops.setdefault(name, threading.Event()))
+            run.stop.clear()
+        threading.Thread(target=self._run, args=(run,), name=f"reindex-{name}", daemon=True).start()
         return replace(job)
 
+    def drop_collection(self, name: str) -> None:
+        with self._replacing(name):
+            self.store.drop_collection(name)
+
+    def restore_snapshot(self, name: str, snapshot: str) -> None:
+        with self._replacing(name):
+            self.store.restore_snapshot(name, snapshot)
+
     @contextmanager
-    def replacing(self, name: str) -> Iterator[None]:
-        """Around a drop or snapshot restore of the collection: its run stops before it copies more
-        and never switches. Inside a write claim (ingest/claims.py `hold`), so this waits for a switch
-        that has begun, and a run that has not begun one finds the stop before it does."""
+    def _replacing(self, name: str) -> Iterator[None]:
+        """Around a drop or snapshot restore of the collection: once it succeeded, the collection's run
+        stops before it copies more and never switches. Inside a write claim (ingest/claims.py `hold`):
+        it waits for a switch that has begun, and a run that has not begun one finds the stop first."""
         with self.claims.hold(name):
+            yield
             with self._lock:
                 stop = self._stops.get(name)
             if stop is not None:
                 stop.set()
-            yield
 
     def status(self, name: str) -> ReindexStatus:
         with self._lock:
@@ -128,7 +147,8 @@ class Reindexer:
 
     # -- the run --
 
-    def _run(self, job: ReindexStatus, new: CollectionSpec, stop: threading.Event) -> None:
+    def _run(self, run: _Run) -> None:
+        job, new = run.job, run.new
         name = job.collection
         folder = self.root / name
         shadow: EdgeStore | None = None
@@ -144,10 +164,10 @@ class Reindexer:
             encoder = self.catalog.encoder(new.text_kind, new.text_model)
             copied: dict[str, str] = {}
             for _ in range(CATCH_UP_PASSES):
-                if self._sync(shadow, new, encoder, copied, job, stop) < SMALL:
+                if self._sync(shadow, run, encoder, copied) < SMALL:
                     break
             with self.claims.paused(name):  # no write runs from here to the switch
-                self._sync(shadow, new, encoder, copied, job, stop)
+                self._sync(shadow, run, encoder, copied)
                 shadow.close()
                 shadow = None
                 job.state = "switching"
@@ -159,8 +179,9 @@ class Reindexer:
                      job.points_done)  # fmt: skip
         except Exception as exc:
             error = str(exc) or type(exc).__name__
-            if stop.is_set():  # whatever the copy tripped on once its collection was gone
-                error = f"collection {name!r} was deleted or restored from a snapshot meanwhile"
+            # A collection that went away meanwhile, whatever the copy tripped on then.
+            if isinstance(exc, (Stopped, NotFound)) or run.stop.is_set():
+                error = f"collection {name!r} was deleted, restored from a snapshot or created again meanwhile"
                 log.info("collection %s: re-encoding with %s stopped: %s", name, job.new_model, error)
             else:
                 log.exception("collection %s: re-encoding with %s failed; it keeps %s", name, job.new_model,
@@ -172,21 +193,12 @@ class Reindexer:
             # last: a new run may start once this says failed, and must not find this one cleaning up
             job.state, job.error = "failed", error
 
-    def _sync(
-        self,
-        shadow: Store,
-        new: CollectionSpec,
-        encoder: Any,
-        copied: dict[str, str],
-        job: ReindexStatus,
-        stop: threading.Event,
-    ) -> int:
+    def _sync(self, shadow: Store, run: _Run, encoder: Any, copied: dict[str, str]) -> int:
         """Brings the shadow up to the live collection's visible points; returns how many changed.
-        Raises Stopped once the collection was dropped or restored from a snapshot: a collection
-        created again under its name has settings of its own that the shadow's would replace."""
+        Raises Stopped once the collection is not the one the run began with (module docstring)."""
+        job, new = run.job, run.new
         name = job.collection
-        if stop.is_set():
-            raise Stopped(name)
+        self._same(run)
         now = rc.fingerprints(self.store, name)
         todo = [i for i, fp in now.items() if copied.get(i) != fp]
         gone = [i for i in copied if i not in now]
@@ -196,12 +208,23 @@ class Reindexer:
                 del copied[i]
         job.points_total = max(job.points_total, len(now))
         for ids in rc.batches(todo, BATCH):
-            if stop.is_set():
-                raise Stopped(name)
+            self._same(run)
             shadow.upsert(name, rc.reencode(self.store, name, ids, new, encoder))
             copied.update({i: now[i] for i in ids})
             job.points_done = min(len(copied), job.points_total)
         return len(todo) + len(gone)
+
+    def _same(self, run: _Run) -> None:
+        """Raises Stopped when the collection was dropped or restored from a snapshot, or is gone or has
+        other settings: created again under its name, it has fields and chunking of its own that the
+        shadow's would replace."""
+        name = run.job.collection
+        try:
+            same = not run.stop.is_set() and self.store.get_spec(name) == run.old
+        except NotFound:
+            same = False
+        if not same:
+            raise Stopped(name)
 
     def _switch(self, name: str, folder: Path, target: Path) -> None:
         """The complete shadow in place of the live collection: renamed into the store's snapshot

@@ -323,7 +323,7 @@ def test_a_collection_dropped_and_created_again_keeps_its_own_settings(
     assert all(a.ok for a in client.ingest("c", [text_item("bats", "Bats hang in caves.", {"genre": "x"})]))
     gate.go.set()
     ended = wait_reindex(client, "c", every_s=0.05, progress=False)
-    assert ended.state == "failed" and "'c' was deleted or restored from a snapshot meanwhile" in ended.error, ended
+    assert ended.state == "failed" and "'c' was deleted, restored from a snapshot or created again" in ended.error
     info = client.get_collection("c")
     assert info.config.text_encoder.model == "fake-32" and info.config.chunking.max_words == 50
     assert [f.key for f in info.config.indexed_fields] == ["genre"]
@@ -331,3 +331,25 @@ def test_a_collection_dropped_and_created_again_keeps_its_own_settings(
     # and the name can be re-encoded again
     start_reindex(client, "c", NEW)
     assert wait_reindex(client, "c", every_s=0.05, progress=False).state == "done"
+
+
+def test_a_failed_restore_leaves_the_run_and_a_drop_behind_its_back_stops_it(
+    app: App, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = Gate(monkeypatch)
+    start_reindex(client, "c", NEW)
+    assert gate.entered.wait(20)
+    with pytest.raises(MMSearchError) as err:
+        client.restore_snapshot("c", "20200101T000000000000Z")  # no such snapshot: nothing replaced
+    assert err.value.code == grpc.StatusCode.NOT_FOUND
+    gate.go.set()
+    assert wait_reindex(client, "c", every_s=0.05, progress=False).state == "done"
+    # Dropped and created again without the reindexer knowing (the store itself): other settings stop it.
+    gate = Gate(monkeypatch)
+    start_reindex(client, "c", "fake-32")
+    assert gate.entered.wait(20)
+    app.store.drop_collection("c")
+    client.create_collection("c", max_words=50, overlap_words=5)
+    gate.go.set()
+    assert wait_reindex(client, "c", every_s=0.05, progress=False).state == "failed"
+    assert client.get_collection("c").config.chunking.max_words == 50

@@ -31,14 +31,14 @@ class ReindexingCollectionServicer(CollectionServicer):
     def DeleteCollection(  # noqa: N802
         self, request: collections_pb2.DeleteCollectionRequest, context: grpc.ServicerContext
     ) -> collections_pb2.DeleteCollectionResponse:
-        with self.reindexer.replacing(request.name):
-            return super().DeleteCollection(request, context)
+        self.reindexer.drop_collection(request.name)  # stops a reindex of it (server/reindex.py)
+        return collections_pb2.DeleteCollectionResponse()
 
     def RestoreSnapshot(  # noqa: N802
         self, request: collections_pb2.RestoreSnapshotRequest, context: grpc.ServicerContext
     ) -> collections_pb2.Collection:
-        with self.reindexer.replacing(request.collection):
-            return super().RestoreSnapshot(request, context)
+        self.reindexer.restore_snapshot(request.collection, request.name)
+        return self._message(self.catalog.store.get_spec(request.collection))
 
     def StartReindex(  # noqa: N802
         self, request: collections_pb2.StartReindexRequest, context: grpc.ServicerContext
