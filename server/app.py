@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 from concurrent import futures
 from dataclasses import dataclass
@@ -208,10 +209,12 @@ def create_server(settings: Settings, store: Store | None = None, encoders: Enco
 def _no_progress_bars() -> None:
     """A server's log is not a terminal: loading a model draws no progress bar in it."""
     from huggingface_hub.utils import disable_progress_bars
-    from transformers.utils import logging as hf_logging
 
-    disable_progress_bars()
-    hf_logging.disable_progress_bar()
+    disable_progress_bars()  # transformers takes this over when it is imported (not before: 1-2 s)
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
 
 
 class StartupError(Exception):

@@ -27,6 +27,10 @@ def test_an_any_of_mixing_numbers_and_text_is_sent_as_text(
 ) -> None:
     """code=123|abc was [123, "abc"]: INVALID_ARGUMENT "any_of values must be all strings or all integers"."""
     assert parse_filters(["code=123|abc"]) == {"code": ["123", "abc"]}
+    assert parse_filters(["n=1|2"]) == {"n": [1, 2]}
+    # only whole numbers with words: decimals and true/false go as they are, for the server to refuse
+    # by name (as text they would match nothing, silently)
+    assert parse_filters(["price=1.5|2.5", "flag=true|false"]) == {"price": [1.5, 2.5], "flag": [True, False]}
     assert parse_filters(["code=123|7"]) == {"code": [123, 7]}
     assert parse_filters(["code=007|7"]) == {"code": ["007", "7"]}
     rows = [
@@ -145,6 +149,7 @@ def test_finetune_quiet_is_quiet_and_a_missing_pairs_file_is_one_line(
     assert "saved " in quiet.stderr
     loud = subprocess.run([*run, "--out", str(tmp_path / "l")], capture_output=True, text=True, env=env)
     assert loud.returncode == 0 and "fine-tuning" in loud.stderr, loud.stderr
+    assert "Loading weights" in loud.stderr  # the bars -q hides do print in such a run
 
 
 def test_duplicates_number_passages_from_one_as_explain_does(

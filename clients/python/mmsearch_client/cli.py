@@ -54,9 +54,10 @@ def _any_of(texts: list[str]) -> list[Any]:
     """key=a|b: whole numbers when every value is one, else every value as the text typed (the server
     refuses a mix; `code=123|abc` on a keyword field means the texts, and "123" matches as text)."""
     values = [_scalar(t) for t in texts]
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return values
-    return texts
+    whole = [isinstance(v, int) and not isinstance(v, bool) for v in values]
+    if any(whole) and not all(whole) and all(w or isinstance(v, str) for w, v in zip(whole, values, strict=True)):
+        return texts  # whole numbers and words: all words. Decimals or true/false go as they are,
+    return values  # and the server names what it cannot match any-of (whole numbers or texts only).
 
 
 def parse_filters(specs: list[str]) -> dict[str, Any] | None:
