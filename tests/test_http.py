@@ -93,6 +93,14 @@ def test_unknown_method_names_the_known_ones(http: httpx.Client) -> None:
     assert "/mmsearch.v1.SearchService/Search" in r.json()["message"]
 
 
+def test_get_on_a_method_is_405_with_a_message(http: httpx.Client) -> None:
+    """It was a bare 405 with an empty body, unlike every other refusal."""
+    for method in ("GET", "PUT", "DELETE"):
+        r = http.request(method, "/mmsearch.v1.SearchService/Search")
+        assert r.status_code == 405 and r.json()["code"] == "unimplemented", (method, r.text)
+        assert f"{method} /mmsearch.v1.SearchService/Search: calls are POST requests" in r.json()["message"]
+
+
 def test_wrong_content_type_is_415_with_a_message(http: httpx.Client) -> None:
     r = http.post("/mmsearch.v1.SearchService/Search", content=b"collection=kb", headers={"content-type": "text/plain"})
     assert r.status_code == 415

@@ -64,6 +64,12 @@ class Gateway:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO") or "/"
         if path in self.endpoints:
+            if environ["REQUEST_METHOD"] != "POST":  # the library answered a bare 405 without a body
+                return _error(
+                    start_response, HTTPStatus.METHOD_NOT_ALLOWED, "unimplemented",
+                    f"{environ['REQUEST_METHOD']} {path}: calls are POST requests (Connect: application/json "
+                    "or application/proto)",
+                )  # fmt: skip
             content_type = environ.get("CONTENT_TYPE", "")
             if environ["REQUEST_METHOD"] == "POST" and not content_type.startswith(_ACCEPTED):
                 return _error(
