@@ -29,9 +29,11 @@ def test_overlap_zero_is_sent_and_applied(fake_client: Client) -> None:
 
 
 def test_overlap_unset_takes_the_default(fake_client: Client) -> None:
-    col = fake_client.create_collection("dflt", max_words=50)
-    assert col.config.chunking.overlap_words == 40
-    assert _points(fake_client, "dflt") == 26  # step 10: windows start at 0, 10, ..., 250
+    assert fake_client.create_collection("dflt").config.chunking.overlap_words == 40
+    # max_words alone: the server's proportion (40 of 180), not 40 of 50 (every word stored 5 times)
+    col = fake_client.create_collection("short", max_words=50)
+    assert col.config.chunking.overlap_words == 11
+    assert _points(fake_client, "short") == 8  # step 39: windows start at 0, 39, ..., 273
 
 
 def test_overlap_set_explicitly(fake_client: Client) -> None:
@@ -44,12 +46,8 @@ def test_overlap_must_be_smaller_than_max_words(fake_client: Client) -> None:
         fake_client.create_collection("bad", max_words=10, overlap_words=10)
     assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert "chunking.overlap_words (10) must be smaller than max_words (10)" in err.value.details
-    # unset overlap, small max_words: the message says the 40 is the server's default
-    with pytest.raises(MMSearchError) as err:
-        fake_client.create_collection("bad", max_words=20)
-    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert "overlap_words (40, the server's default; set it explicitly)" in err.value.details
-    fake_client.create_collection("ok", max_words=20, overlap_words=0)  # the fix the message points to
+    # unset overlap, small max_words: its share of the default (it was the 40 itself, refused)
+    assert fake_client.create_collection("ok", max_words=20).config.chunking.overlap_words == 4
 
 
 def test_overlap_zero_on_the_wire(fake_client: Client) -> None:
