@@ -67,7 +67,7 @@ class Catalog:
         elif opts.chunk_words is not None:
             # The server's share of overlap at the passage size asked for (40 of 180 words: 50 -> 11):
             # 40 shared words of 50 would store every word five times.
-            overlap = words * self.settings.chunk_overlap // max(self.settings.chunk_words, 1)
+            overlap = words * self.settings.chunk_overlap // self.settings.chunk_words  # >= 8 (settings)
         else:
             overlap = self.settings.chunk_overlap
         if words < 8 or words > 4096:
@@ -172,8 +172,9 @@ class Catalog:
             return model
         # ./my-model where the operator allowed it: compared as strings, the disk untouched (the
         # answer must not depend on what exists there), and no ~user (that looks up accounts).
-        if not model.startswith("~") and os.path.abspath(model) in allowed:
-            return os.path.abspath(model)
+        absolute = os.path.abspath(model)
+        if not model.startswith("~") and absolute in allowed:
+            return absolute
         if "*" in allowed:
             return canonical_model(model)
         raise PermissionDenied(
