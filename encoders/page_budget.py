@@ -11,8 +11,14 @@ encoded alone (and logged): the processor's own pixel limits bound it.
 The estimate: per token of the padded batch, the widest layer's activations (hidden + MLP
 intermediate, vision tower or language model, whichever is wider) times a factor for what a layer
 keeps alive at once (residual, attention projections, MLP input and output), in the model's dtype.
-Attention runs through SDPA, so no (sequence x sequence) score matrix is kept. It is an estimate,
-not a measurement: weights and the allocator's slack are outside it.
+Attention runs through SDPA, so no (sequence x sequence) score matrix is kept. Weights are outside it.
+
+The factor is measured: on an H200 in bf16, random models of ColPali v1's and ColQwen2's real widths and
+depths (benchmarks/gpu_colpali.py) peaked at 1.38× (ColPali) and up to 1.53× (ColQwen2, pages of mixed
+sizes) the estimate made with a factor of 4, i.e. over a 2048 MiB budget (2,661 and 2,932 MiB over
+the weights: benchmarks/results/gpu_colpali_h200.json). With 7, batches peaked at 0.79-0.87 of their
+estimate, 1.4-1.5 GiB under the 2 GiB budget, pages of 48 megapixels included
+(gpu_colpali_h200_factor7.json; docs/benchmarks.md, "ColPali on a GPU").
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-#: Live activation tensors per token and layer, in units of the layer's width (hidden + intermediate).
-LIVE_FACTOR = 4
+#: Live activation tensors per token and layer, in units of the layer's width (hidden + intermediate):
+#: measured on a GPU (module docstring), with a margin for the allocator's rounding.
+LIVE_FACTOR = 7
 
 
 @dataclass(frozen=True)

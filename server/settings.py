@@ -310,8 +310,9 @@ class Settings(BaseSettings):
     )
     ocr_device: Literal["auto", "cpu", "cuda"] = Field(
         "auto",
-        description="rapidocr: auto runs on the GPU when onnxruntime has the CUDA provider (onnxruntime-gpu), "
-        "else on the CPU; cuda fails at the first page without it.",
+        description="rapidocr: auto runs on the GPU when torch sees one (the models converted by onnx2torch) or "
+        "onnxruntime has the CUDA provider (onnxruntime-gpu), else on the CPU; cuda fails at the first page without "
+        "a GPU.",
     )
     ocr_script: Literal["latin", "all"] = Field(
         "latin",

@@ -41,19 +41,25 @@ def _workers(p: OCRPool) -> list[int]:
     return [proc.pid for proc in (p._pool._processes or {}).values()] if p._pool else []  # type: ignore[union-attr]
 
 
-def test_provider_is_cpu_without_cuda() -> None:
-    """Untested on a GPU: only the choice is checked here (this machine's onnxruntime has no CUDA)."""
+def test_provider_choice() -> None:
+    """auto takes ONNX Runtime's CUDA provider, else torch's GPU (ocr_torch.py), else the CPU; cuda
+    insists on a GPU; cpu never looks. The GPU paths themselves: tests/test_ocr_torch.py, docs/ocr.md."""
     cpu_only = ["AzureExecutionProvider", "CPUExecutionProvider"]
     with_cuda = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    assert ocr_provider("auto", cpu_only) == "cpu"
-    assert ocr_provider("auto", with_cuda) == "cuda"
-    assert ocr_provider("cpu", with_cuda) == "cpu"
-    assert ocr_provider("cuda", with_cuda) == "cuda"
-    with pytest.raises(FailedPrecondition, match="onnxruntime-gpu"):
-        ocr_provider("cuda", cpu_only)
+    assert ocr_provider("auto", cpu_only, torch_gpu=False) == "cpu"
+    assert ocr_provider("auto", with_cuda, torch_gpu=False) == "cuda"
+    assert ocr_provider("auto", with_cuda, torch_gpu=True) == "cuda"
+    assert ocr_provider("auto", cpu_only, torch_gpu=True) == "torch"
+    assert ocr_provider("cpu", with_cuda, torch_gpu=True) == "cpu"
+    assert ocr_provider("cuda", with_cuda, torch_gpu=False) == "cuda"
+    assert ocr_provider("cuda", cpu_only, torch_gpu=True) == "torch"
+    with pytest.raises(FailedPrecondition, match="onnxruntime-gpu") as refused:
+        ocr_provider("cuda", cpu_only, torch_gpu=False)
+    assert "torch" in str(refused.value) and "ocr_device=auto or cpu" in str(refused.value)
     import onnxruntime
+    import torch
 
-    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers() and not torch.cuda.is_available():
         assert ocr_provider("auto") == "cpu"
         with pytest.raises(FailedPrecondition):
             get_ocr("rapidocr", workers=1, device="cuda")  # refused before any worker starts

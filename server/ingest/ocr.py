@@ -33,6 +33,12 @@ from .pages import Word
 log = logging.getLogger(__name__)
 
 
+#: What each provider is, as the start-up log names it.
+PROVIDERS = {"cpu": "the CPU", "cuda": "the GPU (ONNX Runtime)", "torch": "the GPU (torch)"}
+#: Where the "torch" provider runs the networks. Tests set "cpu": the same conversion, checked without a GPU.
+TORCH_DEVICE = "cuda"
+
+
 class OCREngine(Protocol):
     name: str
 
@@ -53,22 +59,34 @@ def read_page(engine: OCREngine, image: Image.Image) -> tuple[list[Word], str]:
     return engine.words(image), str(getattr(engine, "reader", engine.name))
 
 
-def ocr_provider(device: str, available: list[str] | None = None) -> str:
-    """The ONNX Runtime provider rapidocr runs on, "cuda" or "cpu". auto takes CUDA when this
-    onnxruntime build has it (the onnxruntime-gpu wheel and a GPU); cuda insists on it."""
+def ocr_provider(device: str, available: list[str] | None = None, torch_gpu: bool | None = None) -> str:
+    """What rapidocr runs on: "cuda" (ONNX Runtime's CUDA provider: the onnxruntime-gpu wheel), "torch"
+    (the same models converted for torch on its GPU: ocr_torch.py), or "cpu". auto takes a GPU when
+    either can reach one; cuda insists on one. `available` (ONNX Runtime's providers) and `torch_gpu`
+    are looked up when not given."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise InvalidArgument(f"unknown OCR device {device!r}; use auto, cpu or cuda")
+    if device == "cpu":
+        return "cpu"
     if available is None:
         import onnxruntime
 
         available = onnxruntime.get_available_providers()
-    has_cuda = "CUDAExecutionProvider" in available
-    if device == "cuda" and not has_cuda:
+    if "CUDAExecutionProvider" in available:
+        return "cuda"
+    if torch_gpu is None:
+        from .ocr_torch import torch_cuda
+
+        torch_gpu = torch_cuda()
+    if torch_gpu:
+        return "torch"
+    if device == "cuda":
         raise FailedPrecondition(
-            "ocr_device=cuda needs onnxruntime with CUDAExecutionProvider (pip install onnxruntime-gpu, and a "
-            f"CUDA GPU); this one has {', '.join(available)}. Use ocr_device=auto or cpu"
+            "ocr_device=cuda needs a CUDA GPU that torch sees (with the onnx2torch package) or ONNX Runtime's "
+            f"CUDAExecutionProvider (pip install onnxruntime-gpu); this machine has neither (ONNX Runtime: "
+            f"{', '.join(available)}). Use ocr_device=auto or cpu"
         )
-    if device not in ("auto", "cpu", "cuda"):
-        raise InvalidArgument(f"unknown OCR device {device!r}; use auto, cpu or cuda")
-    return "cuda" if has_cuda and device != "cpu" else "cpu"
+    return "cpu"
 
 
 class RapidOCREngine:
@@ -104,9 +122,9 @@ class RapidOCREngine:
             "Det.limit_side_len": 960,
         }
         self.provider = ocr_provider(device)
-        if self.provider == "cuda":  # untested here (no GPU): rapidocr's own switch for the CUDA provider
+        if self.provider == "cuda":  # untested (no onnxruntime-gpu here): rapidocr's own switch for it
             base["EngineConfig.onnxruntime.use_cuda"] = True
-        else:
+        elif self.provider == "cpu":
             # Recognition is ~85% of the CPU time. rapidocr pads each batch of 6 line crops to the
             # widest one and to at least 320 px (at height 48), so short words ("RM", "9.00") cost as
             # much as a full line. One crop per call at its own width: 1.6-1.7x less CPU per page at
@@ -116,7 +134,7 @@ class RapidOCREngine:
         params = {**base, **(params or {})}
         self._engines = threading.local()  # one ONNX session set per OCR thread
         self._params = params
-        self._factory = RapidOCR
+        self._factory = functools.partial(_rapidocr, RapidOCR, TORCH_DEVICE if self.provider == "torch" else None)
         # The cut recogniser in use: pages it leaves unread go to rapidocr's own (ocr_fallback.py).
         cut = recogniser.get("Rec.model_path")
         self._all_scripts: dict[str, Any] | None = None  # the parameters of that second engine
@@ -192,6 +210,16 @@ class RapidOCREngine:
         return words
 
 
+def _rapidocr(factory: Any, torch_device: str | None, params: dict[str, Any]) -> Any:
+    """A RapidOCR engine; with `torch_device`, its two networks moved to torch there (ocr_torch.py)."""
+    engine = factory(params=params)
+    if torch_device is not None:
+        from .ocr_torch import move_to_torch
+
+        move_to_torch(engine, torch_device)
+    return engine
+
+
 class TesseractOCR:
     """The tesseract binary, one process per page, words from its TSV output.
 
@@ -256,14 +284,18 @@ def get_ocr(
     with _LOCK:
         if key not in _LOADED:
             if name == "rapidocr":
-                ocr_provider(device)  # a missing CUDA provider fails here, not in every worker
+                # Resolved once here: a missing GPU fails here, not in every worker, and workers of a
+                # CPU-only server are told "cpu", so none of them imports torch to look for a GPU.
+                provider = ocr_provider(device)
+                device = "cpu" if provider == "cpu" else "cuda"
                 try:  # bad names and missing models show here once, not in every worker
                     detector_params(detector)
                     recogniser_params(script, cache_dir)  # also builds the cut model before the workers start
                 except ValueError as exc:
                     raise InvalidArgument(str(exc)) from exc
                 log.info(
-                    "OCR: rapidocr, detector %s, script %s%s",
+                    "OCR: rapidocr on %s, detector %s, script %s%s",
+                    PROVIDERS[provider],
                     detector,
                     script,
                     " (pages mostly in Chinese or Japanese are read twice; --ocr-script all reads them once)"
