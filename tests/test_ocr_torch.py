@@ -75,3 +75,17 @@ def test_same_upper_padding_is_written_out_only_where_it_does_not_depend_on_the_
     assert attrs[0]["pads"] == [0, 0, 1, 1] and "auto_pad" not in attrs[0]  # the odd one at the end
     assert attrs[1]["pads"] == [1, 1, 1, 1] and "auto_pad" not in attrs[1]
     assert attrs[2]["auto_pad"] == b"SAME_UPPER" and "pads" not in attrs[2]  # stride 2: left to onnx2torch
+
+
+@needs_data
+@pytest.mark.slow
+def test_rapidocrs_own_models_move_too(torch_on_cpu: None) -> None:
+    """`--ocr-script all --ocr-detector small`: models rapidocr locates itself (no path configured here),
+    as is the recogniser that re-reads pages with Chinese or Japanese lines (ocr_fallback.py)."""
+    engine = RapidOCREngine(device="auto", script="all", detector="small")
+    text = " ".join(w.text for w in engine.words(Image.open(RECEIPT)))
+    assert "9.00" in text
+    loaded = engine._engine()
+    assert isinstance(loaded.text_det.session, ocr_torch.TorchSession)
+    assert isinstance(loaded.text_rec.session, ocr_torch.TorchSession)
+    assert loaded.text_rec.session.path.endswith("PP-OCRv6_rec_small.onnx")

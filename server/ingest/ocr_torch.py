@@ -84,10 +84,14 @@ class TorchSession:
         return out.float().cpu().numpy()  # type: ignore[no-any-return]
 
 
-def _model_path(session: Any) -> str | None:
-    """The ONNX file behind one of rapidocr's sessions: ONNX Runtime keeps the path it opened."""
-    inner = getattr(session, "session", None)
-    path = getattr(inner, "_model_path", None)
+def _model_path(stage: Any) -> str | None:
+    """The ONNX file behind one of rapidocr's stages: the path configured (this server's default models),
+    else the one ONNX Runtime opened (rapidocr's own models, located inside rapidocr; `_model_path` is
+    an attribute of ONNX Runtime's InferenceSession)."""
+    cfg = getattr(stage, "cfg", None)
+    path = cfg.get("model_path") if cfg is not None and hasattr(cfg, "get") else None
+    if path is None:
+        path = getattr(getattr(stage.session, "session", None), "_model_path", None)
     return str(path) if isinstance(path, (str, Path)) and Path(path).is_file() else None
 
 
@@ -95,8 +99,12 @@ def move_to_torch(engine: Any, device: str = "cuda") -> None:
     """Swaps a RapidOCR engine's detector and recogniser sessions for TorchSessions on `device`.
     rapidocr reads the recogniser's character list from the ONNX session when it builds it, so the
     swap comes after that; a model that cannot be converted stays on ONNX Runtime (logged)."""
-    for stage in (engine._load_det_model(), engine._load_rec_model()):
-        path = _model_path(stage.session)
+    loaders = [getattr(engine, name, None) for name in ("_load_det_model", "_load_rec_model")]
+    if None in loaders:  # rapidocr's lazy loaders (3.10); another release may name them otherwise
+        log.warning("OCR on %s: this rapidocr release's models cannot be reached; they stay on the CPU", device)
+        return
+    for stage in (load() for load in loaders if load is not None):
+        path = _model_path(stage)
         if path is None:
             log.warning("OCR on %s: the model file of %s is unknown; it stays on the CPU", device, type(stage).__name__)
             continue
