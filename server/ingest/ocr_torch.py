@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ResourceExhausted
+
 log = logging.getLogger(__name__)
 
 # onnx2torch's Slice indexes with a list of slices, which torch >= 2.9 warns "will be interpreted as
@@ -53,7 +55,8 @@ def _explicit_pads(model: Any) -> Any:
             continue
         kernel = list(onnx.helper.get_attribute_value(attrs["kernel_shape"]))
         strides = list(onnx.helper.get_attribute_value(attrs["strides"])) if "strides" in attrs else []
-        if any(s != 1 for s in strides):
+        dilations = list(onnx.helper.get_attribute_value(attrs["dilations"])) if "dilations" in attrs else []
+        if any(s != 1 for s in strides + dilations):
             continue
         begin = [(k - 1) // 2 for k in kernel]
         node.attribute.remove(pad)
@@ -77,8 +80,15 @@ class TorchSession:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
-        with torch.inference_mode():
-            out = self.module(torch.from_numpy(np.ascontiguousarray(batch)).to(self.device))
+        try:
+            with torch.inference_mode():
+                out = self.module(torch.from_numpy(np.ascontiguousarray(batch)).to(self.device))
+        except torch.cuda.OutOfMemoryError as exc:  # the GPU is shared with the page and text models
+            torch.cuda.empty_cache()
+            raise ResourceExhausted(
+                f"OCR on the GPU ran out of memory on a {tuple(batch.shape)} batch ({exc}); try again when "
+                "fewer pages are encoded at once, or run OCR on the CPU (--ocr-device cpu)"
+            ) from None
         if isinstance(out, (list, tuple)):
             out = out[0]
         return out.float().cpu().numpy()  # type: ignore[no-any-return]
@@ -95,11 +105,15 @@ def _model_path(stage: Any) -> str | None:
     return str(path) if isinstance(path, (str, Path)) and Path(path).is_file() else None
 
 
-def move_to_torch(engine: Any, device: str = "cuda") -> None:
-    """Swaps a RapidOCR engine's detector and recogniser sessions for TorchSessions on `device`.
-    rapidocr reads the recogniser's character list from the ONNX session when it builds it, so the
-    swap comes after that; a model that cannot be converted stays on ONNX Runtime (logged)."""
-    loaders = [getattr(engine, name, None) for name in ("_load_det_model", "_load_rec_model")]
+#: rapidocr's (3.10) lazy loader of each stage's model.
+LOADERS = {"det": "_load_det_model", "rec": "_load_rec_model"}
+
+
+def move_to_torch(engine: Any, device: str = "cuda", stages: tuple[str, ...] = ("det", "rec")) -> None:
+    """Swaps a RapidOCR engine's sessions of `stages` (detector, recogniser) for TorchSessions on
+    `device`. rapidocr reads the recogniser's character list from the ONNX session when it builds it,
+    so the swap comes after that; a model that cannot be converted stays on ONNX Runtime (logged)."""
+    loaders = [getattr(engine, LOADERS[stage], None) for stage in stages]
     if None in loaders:  # rapidocr's lazy loaders (3.10); another release may name them otherwise
         log.warning("OCR on %s: this rapidocr release's models cannot be reached; they stay on the CPU", device)
         return

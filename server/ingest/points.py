@@ -177,7 +177,10 @@ class PointBuilder:
             except Exception as exc:
                 log.warning("OCR (%s) failed on page %d of %r: %s", ocr.name, u.page.number, u.item.id, exc)
                 if u.item.error is None:
-                    u.item.error = InvalidArgument(
+                    # the engine's own verdicts keep their kind (a GPU out of memory is RESOURCE_EXHAUSTED,
+                    # not the page's fault); anything else is reported as this page being unreadable
+                    kind = type(exc) if isinstance(exc, MMSearchError) else InvalidArgument
+                    u.item.error = kind(
                         f"page {u.page.number} of item {u.item.id!r} could not be read by OCR ({ocr.name}): {exc}"
                     )
 
