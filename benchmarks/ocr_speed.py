@@ -30,6 +30,9 @@ from PIL import Image
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from checkout import import_from_checkout  # this folder, just put on the path
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 # rapidocr params on top of the engine's base config (server/ingest/ocr.py); "before" is the default
@@ -248,10 +251,6 @@ def free_height(height: int) -> dict[str, Any]:
 
 
 def make_engine(name: str, onnxocr_dir: Path | None = None) -> Any:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from checkout import import_from_checkout
-
-    import_from_checkout("server")
     from mmsearch.server.ingest.ocr import RapidOCREngine
 
     if name in GPU:
@@ -288,10 +287,6 @@ def throughput(pages: list[dict[str, Any]], workers: int, rounds: int, device: s
 
     import psutil
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from checkout import import_from_checkout
-
-    import_from_checkout("server")
     from mmsearch.server.ingest.ocr import RapidOCREngine
     from mmsearch.server.ingest.ocr_pool import OCRPool
 
@@ -329,6 +324,7 @@ def throughput(pages: list[dict[str, Any]], workers: int, rounds: int, device: s
 
 def main() -> None:
     global DATA
+    import_from_checkout("server")  # mmsearch.server from this checkout where it is not installed
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--configs",

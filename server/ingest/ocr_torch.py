@@ -98,8 +98,7 @@ def _model_path(stage: Any) -> str | None:
     """The ONNX file behind one of rapidocr's stages: the path configured (this server's default models),
     else the one ONNX Runtime opened (rapidocr's own models, located inside rapidocr; `_model_path` is
     an attribute of ONNX Runtime's InferenceSession)."""
-    cfg = getattr(stage, "cfg", None)
-    path = cfg.get("model_path") if cfg is not None and hasattr(cfg, "get") else None
+    path = getattr(stage, "cfg", {}).get("model_path")  # the recogniser keeps its config, the detector not
     if path is None:
         path = getattr(getattr(stage.session, "session", None), "_model_path", None)
     return str(path) if isinstance(path, (str, Path)) and Path(path).is_file() else None
@@ -117,7 +116,8 @@ def move_to_torch(engine: Any, device: str = "cuda", stages: tuple[str, ...] = (
     if None in loaders:  # rapidocr's lazy loaders (3.10); another release may name them otherwise
         log.warning("OCR on %s: this rapidocr release's models cannot be reached; they stay on the CPU", device)
         return
-    for stage in (load() for load in loaders if load is not None):
+    for load in loaders:
+        stage = load()  # type: ignore[misc]  # none is None: checked above
         path = _model_path(stage)
         if path is None:
             log.warning("OCR on %s: the model file of %s is unknown; it stays on the CPU", device, type(stage).__name__)

@@ -71,7 +71,7 @@ class Gateway:
                     "or application/proto)",
                 )  # fmt: skip
             content_type = environ.get("CONTENT_TYPE", "")
-            if environ["REQUEST_METHOD"] == "POST" and not content_type.startswith(_ACCEPTED):
+            if not content_type.startswith(_ACCEPTED):
                 return _error(
                     start_response, HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "invalid_argument",
                     f"content type {content_type!r} is not supported: send application/json (Connect) "
